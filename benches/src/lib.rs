@@ -1,0 +1,1 @@
+//! Benchmarks (criterion, under `benches/`) and, later, the `mqbench` load tool.

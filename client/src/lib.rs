@@ -1,0 +1,2 @@
+//! The raftmq Rust SDK and the admin client behind `mqadmin`.
+//! Filled in by the client-protocol work.

@@ -1,0 +1,512 @@
+//! The commitlog: the Raft log and the message log in one.
+//!
+//! Entries go into fixed-size mapped segments (`<commitlog dir>/<20-digit
+//! base>`), each entry whole inside one segment. The entry index
+//! (`<root>/entryindex/`) maps a Raft index to a position in O(1). The
+//! checkpoint (`<root>/checkpoint`) says where the log starts and how far it
+//! is durable; recovery validates by CRC from there and cuts a torn tail.
+//!
+//! One writer at a time appends (a mutex); readers read below the published
+//! end without blocking it. Truncation, which rewrites bytes readers might be
+//! copying, excludes readers with the read gate.
+
+mod checkpoint;
+mod durability;
+pub mod entry_index;
+pub mod layout;
+mod recovery;
+mod truncate;
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+pub use checkpoint::Checkpoint;
+use durability::Durability;
+
+use crate::disk::DiskGuard;
+use crate::error::{Result, StoreError};
+use crate::fault::Faults;
+use crate::mapped::{segment_base, SegmentList};
+use crate::record::entry::{self, EntryKind, HEADER_LEN};
+use crate::types::{LogIndex, LogPos, Term};
+use entry_index::IndexRecord;
+
+/// What the commitlog needs to open.
+#[derive(Clone, Debug)]
+pub struct CommitLogConfig {
+    /// Segment directory.
+    pub data_dir: PathBuf,
+    /// Entry index directory.
+    pub index_dir: PathBuf,
+    /// Checkpoint file.
+    pub checkpoint_path: PathBuf,
+    /// Bytes per segment.
+    pub segment_size: u64,
+    /// Records per entry-index file.
+    pub index_entries_per_file: u64,
+    /// Refuse appends at or above this used-disk percent.
+    pub disk_refuse_percent: u8,
+}
+
+/// The log's extent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Bounds {
+    /// First index held.
+    pub start_index: u64,
+    /// Its position.
+    pub start_pos: u64,
+    /// The index the next append must carry.
+    pub next_index: u64,
+    /// Position right after the last entry.
+    pub end_pos: u64,
+    /// Term of the last entry (0 when empty).
+    pub last_term: u64,
+}
+
+impl Bounds {
+    /// Whether the log holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.next_index == self.start_index
+    }
+
+    /// The last index, if any.
+    pub fn last_index(&self) -> Option<LogIndex> {
+        (!self.is_empty()).then(|| LogIndex(self.next_index - 1))
+    }
+}
+
+/// An entry to append.
+#[derive(Clone, Copy, Debug)]
+pub struct NewEntry<'a> {
+    /// Raft index.
+    pub index: u64,
+    /// Raft term.
+    pub term: u64,
+    /// What the body holds.
+    pub kind: EntryKind,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// Where an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryLocation {
+    /// Raft index.
+    pub index: u64,
+    /// Raft term.
+    pub term: u64,
+    /// Position of its first byte (header).
+    pub pos: u64,
+    /// Header plus body.
+    pub len: u32,
+}
+
+impl EntryLocation {
+    /// Position of the body's first byte.
+    pub fn body_pos(&self) -> u64 {
+        self.pos + HEADER_LEN as u64
+    }
+
+    /// Position right after the entry.
+    pub fn end(&self) -> u64 {
+        self.pos + u64::from(self.len)
+    }
+}
+
+/// An entry read back, CRC checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Raft index.
+    pub index: LogIndex,
+    /// Raft term.
+    pub term: Term,
+    /// What the body holds.
+    pub kind: EntryKind,
+    /// Position of the header.
+    pub pos: LogPos,
+    /// Header and body, as on disk.
+    pub bytes: Bytes,
+}
+
+impl Entry {
+    /// The body, without the header.
+    pub fn body(&self) -> Bytes {
+        self.bytes.slice(HEADER_LEN..)
+    }
+}
+
+/// The commitlog. See the module docs.
+#[derive(Debug)]
+pub struct CommitLog {
+    cfg: CommitLogConfig,
+    data: SegmentList,
+    index: SegmentList,
+    writer: Mutex<()>,
+    bounds: RwLock<Bounds>,
+    read_gate: RwLock<()>,
+    durability: Durability,
+    checkpoint_lock: Mutex<()>,
+    disk: DiskGuard,
+    faults: Faults,
+}
+
+impl CommitLog {
+    /// Opens the log, recovering it: unfinished truncations and purges are
+    /// finished, the tail is validated by CRC from the checkpoint and a torn
+    /// tail is cut. Damage before the durable point is an error.
+    pub fn open(cfg: CommitLogConfig, faults: Faults) -> Result<Self> {
+        if cfg.segment_size > u64::from(u32::MAX) || cfg.segment_size < 4096 {
+            return Err(StoreError::Config(format!(
+                "commitlog segment size {} must be between 4 KiB and 4 GiB",
+                cfg.segment_size
+            )));
+        }
+        let data = SegmentList::open(&cfg.data_dir, cfg.segment_size, true, faults.clone())?;
+        let index = SegmentList::open(
+            &cfg.index_dir,
+            cfg.index_entries_per_file * entry_index::RECORD_LEN,
+            true,
+            faults.clone(),
+        )?;
+        let ckpt = Checkpoint::load(&cfg.checkpoint_path)?;
+        let rec = recovery::recover(&data, &index, ckpt)?;
+        let disk = DiskGuard::new(&cfg.data_dir, cfg.disk_refuse_percent, faults.clone());
+        let log = Self {
+            data,
+            index,
+            writer: Mutex::new(()),
+            bounds: RwLock::new(rec.bounds),
+            read_gate: RwLock::new(()),
+            durability: Durability::new(rec.durable_pos, rec.durable_next_index),
+            checkpoint_lock: Mutex::new(()),
+            disk,
+            faults,
+            cfg,
+        };
+        // Record what recovery settled (a finished truncation, a new start).
+        log.write_checkpoint(None)?;
+        Ok(log)
+    }
+
+    /// The log's extent now.
+    pub fn bounds(&self) -> Bounds {
+        *self.bounds.read()
+    }
+
+    /// The segment directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.cfg.data_dir
+    }
+
+    /// The segments, oldest first.
+    pub fn segments(&self) -> &SegmentList {
+        &self.data
+    }
+
+    /// The disk gate.
+    pub fn disk(&self) -> &DiskGuard {
+        &self.disk
+    }
+
+    /// Appends entries that continue the log (the first must carry
+    /// `next_index`; on an empty log any index starts it). Either every entry
+    /// is written or none: space is reserved before the first byte is copied.
+    /// Returns where each entry went. The entries are readable on return;
+    /// durability is [`CommitLog::sync_to`]'s business.
+    pub fn append(&self, entries: &[NewEntry<'_>]) -> Result<Vec<EntryLocation>> {
+        let Some(first) = entries.first() else {
+            return Ok(Vec::new());
+        };
+        self.durability.check_poisoned()?;
+        self.disk.check()?;
+        let _writer = self.writer.lock();
+        let b = self.bounds();
+        if !(first.index == b.next_index || b.is_empty()) {
+            return Err(StoreError::NonContiguous {
+                got: LogIndex(first.index),
+                expected_after: b.last_index(),
+            });
+        }
+        let seg = self.cfg.segment_size;
+        let mut end = b.end_pos;
+        let mut plans = Vec::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            if e.index != first.index + i as u64 {
+                return Err(StoreError::NonContiguous {
+                    got: LogIndex(e.index),
+                    expected_after: Some(LogIndex(first.index + i as u64 - 1)),
+                });
+            }
+            let len = (HEADER_LEN + e.body.len()) as u64;
+            if !layout::fits(len, seg) {
+                return Err(StoreError::EntryTooLarge {
+                    len,
+                    segment_size: seg,
+                });
+            }
+            let p = layout::place(end, seg, len);
+            plans.push(p);
+            end = p.pos + len;
+        }
+        // Reserve every file this append touches before writing a byte.
+        let mut base = segment_base(b.end_pos, seg);
+        while base < end {
+            self.data.find_or_create(base)?;
+            base += seg;
+        }
+        let last_index = first.index + entries.len() as u64 - 1;
+        let index_size = self.index.segment_size();
+        let mut ibase = segment_base(first.index * entry_index::RECORD_LEN, index_size);
+        while ibase <= last_index * entry_index::RECORD_LEN {
+            self.index.find_or_create(ibase)?;
+            ibase += index_size;
+        }
+
+        let mut locations = Vec::with_capacity(entries.len());
+        let mut header = [0u8; HEADER_LEN];
+        for (e, p) in entries.iter().zip(&plans) {
+            if let Some((at, remaining)) = p.eos {
+                let file = self.segment(at)?;
+                file.write(at - file.base(), &entry::encode_eos(remaining));
+            }
+            let file = self.segment(p.pos)?;
+            entry::encode_header(&mut header, e.kind, e.index, e.term, e.body);
+            let off = p.pos - file.base();
+            file.write(off, &header);
+            file.write(off + HEADER_LEN as u64, e.body);
+            let len = (HEADER_LEN + e.body.len()) as u32;
+            entry_index::write(
+                &self.index,
+                &IndexRecord {
+                    len,
+                    pos: p.pos,
+                    index: e.index,
+                    term: e.term,
+                },
+            )?;
+            locations.push(EntryLocation {
+                index: e.index,
+                term: e.term,
+                pos: p.pos,
+                len,
+            });
+        }
+        let mut bounds = self.bounds.write();
+        if bounds.is_empty() {
+            bounds.start_index = first.index;
+            bounds.start_pos = plans[0].pos;
+        }
+        bounds.next_index = last_index + 1;
+        bounds.end_pos = end;
+        bounds.last_term = entries[entries.len() - 1].term;
+        Ok(locations)
+    }
+
+    fn segment(&self, pos: u64) -> Result<std::sync::Arc<crate::mapped::MappedFile>> {
+        self.data.find(pos).ok_or_else(|| StoreError::Corrupt {
+            path: self
+                .cfg
+                .data_dir
+                .join(crate::mapped::segment_file_name(segment_base(pos, self.cfg.segment_size))),
+            offset: 0,
+            reason: format!("segment holding position {pos} is missing"),
+        })
+    }
+
+    /// Where entry `index` is.
+    pub fn location(&self, index: u64) -> Result<EntryLocation> {
+        let b = self.bounds();
+        self.check_index(&b, index)?;
+        let r = entry_index::read_existing(&self.index, index)?;
+        Ok(EntryLocation {
+            index,
+            term: r.term,
+            pos: r.pos,
+            len: r.len,
+        })
+    }
+
+    fn check_index(&self, b: &Bounds, index: u64) -> Result<()> {
+        if index < b.start_index {
+            return Err(StoreError::IndexBelowLogStart {
+                index: LogIndex(index),
+                start: LogIndex(b.start_index),
+            });
+        }
+        if index >= b.next_index {
+            return Err(StoreError::IndexPastEnd {
+                index: LogIndex(index),
+                last: b.last_index(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The term of entry `index`.
+    pub fn term_at(&self, index: u64) -> Result<u64> {
+        Ok(self.location(index)?.term)
+    }
+
+    /// Reads entry `index`, checking its CRC.
+    pub fn read_entry(&self, index: u64) -> Result<Entry> {
+        let loc = self.location(index)?;
+        let bytes = self.read(loc.pos, loc.len as usize)?;
+        let file = self.segment(loc.pos)?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            path: file.path().to_owned(),
+            offset: loc.pos - file.base(),
+            reason,
+        };
+        let header = entry::decode_header(&bytes, u64::from(loc.len)).map_err(|d| corrupt(d.to_string()))?;
+        entry::verify(&header, &bytes).map_err(|d| corrupt(d.to_string()))?;
+        if header.index != index {
+            return Err(corrupt(format!("entry holds index {}, expected {index}", header.index)));
+        }
+        Ok(Entry {
+            index: LogIndex(index),
+            term: Term(header.term),
+            kind: header.kind,
+            pos: LogPos(loc.pos),
+            bytes,
+        })
+    }
+
+    /// Reads `[from, to)` entries (clipped to the log), CRC checked.
+    pub fn read_range(&self, from: u64, to: u64) -> Result<Vec<Entry>> {
+        let b = self.bounds();
+        let to = to.min(b.next_index);
+        (from..to).map(|i| self.read_entry(i)).collect()
+    }
+
+    /// Copies `len` bytes at `pos`, which must lie inside the log.
+    pub fn read(&self, pos: u64, len: usize) -> Result<Bytes> {
+        self.read_with(pos, len, Bytes::copy_from_slice)
+    }
+
+    /// Runs `f` on the `len` bytes at `pos` in place, with no copy. Keep `f`
+    /// short: a truncation waits for it.
+    pub fn read_with<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let _gate = self.read_gate.read();
+        let b = self.bounds();
+        if pos < b.start_pos {
+            return Err(StoreError::OffsetBelowLogStart {
+                pos: LogPos(pos),
+                start: LogPos(b.start_pos),
+            });
+        }
+        let end = pos.checked_add(len as u64);
+        if end.is_none_or(|end| end > b.end_pos) {
+            return Err(StoreError::Corrupt {
+                path: self.cfg.data_dir.clone(),
+                offset: pos,
+                reason: format!("read of {len} bytes past the log end {}", b.end_pos),
+            });
+        }
+        let file = self.segment(pos)?;
+        // SAFETY: `[pos, pos + len)` lies below the published end, and the
+        // writer only writes at or past it; truncation, the one writer below
+        // the end, holds the read gate exclusively, and we hold it shared
+        // for the slice's whole life.
+        let slice = unsafe { file.slice(pos - file.base(), len) };
+        match slice {
+            Some(s) => Ok(f(s)),
+            None => Err(StoreError::Corrupt {
+                path: file.path().to_owned(),
+                offset: pos - file.base(),
+                reason: format!("a read of {len} bytes crosses the segment end"),
+            }),
+        }
+    }
+
+    /// Waits until every byte before `pos` is on disk, sharing one fsync with
+    /// every other waiter (group commit). An fsync failure poisons the log.
+    pub fn sync_to(&self, pos: u64) -> Result<()> {
+        self.durability.sync_to(pos, || self.flush_now())
+    }
+
+    /// Flushes everything written so far.
+    pub fn flush(&self) -> Result<()> {
+        let end = self.bounds().end_pos;
+        self.sync_to(end)
+    }
+
+    /// (durable position, index of the entry there).
+    pub fn durable(&self) -> (u64, u64) {
+        self.durability.durable()
+    }
+
+    /// Bytes written but not yet durable.
+    pub fn dirty_bytes(&self) -> u64 {
+        self.bounds().end_pos.saturating_sub(self.durable().0)
+    }
+
+    fn flush_now(&self) -> Result<(u64, u64)> {
+        let b = self.bounds();
+        let (from_pos, from_index) = self.durability.durable();
+        flush_span(&self.data, from_pos.min(b.end_pos), b.end_pos)?;
+        entry_index::flush(&self.index, from_index.min(b.next_index), b.next_index)?;
+        Ok((b.end_pos, b.next_index))
+    }
+
+    /// Writes the checkpoint from the current state.
+    pub fn write_checkpoint(&self, truncating: Option<(u64, u64)>) -> Result<()> {
+        let _lock = self.checkpoint_lock.lock();
+        let b = self.bounds();
+        let (durable_pos, durable_next_index) = self.durable();
+        let (durable_pos, durable_next_index) = if durable_pos < b.start_pos {
+            (b.start_pos, b.start_index)
+        } else {
+            (durable_pos, durable_next_index)
+        };
+        let c = Checkpoint {
+            start_index: b.start_index,
+            start_pos: b.start_pos,
+            durable_pos,
+            durable_next_index,
+            truncating,
+        };
+        c.store(&self.cfg.checkpoint_path)
+    }
+
+    /// Flushes everything and writes the checkpoint: a clean stop.
+    pub fn close(&self) -> Result<()> {
+        self.flush()?;
+        self.write_checkpoint(None)
+    }
+
+    /// The first index of the segment starting at `base`, if it has an entry.
+    pub fn first_index_in_segment(&self, base: u64) -> Option<u64> {
+        let file = self.data.find(base)?;
+        let mut h = [0u8; HEADER_LEN];
+        if !file.read_into(0, &mut h) {
+            return None;
+        }
+        entry::decode_header(&h, file.len()).ok().map(|h| h.index)
+    }
+
+    /// Marks the log poisoned by an outside fatal error.
+    pub fn poison(&self, why: String) {
+        self.durability.poison(why);
+    }
+}
+
+/// msync of `[from, to)` over the segments of a list.
+pub(crate) fn flush_span(list: &SegmentList, from: u64, to: u64) -> Result<()> {
+    if from >= to {
+        return Ok(());
+    }
+    let size = list.segment_size();
+    let mut base = segment_base(from, size);
+    while base < to {
+        if let Some(file) = list.find(base) {
+            let lo = from.max(base) - base;
+            let hi = to.min(base + size) - base;
+            file.flush_range(lo, hi - lo)?;
+        }
+        base += size;
+    }
+    Ok(())
+}
+

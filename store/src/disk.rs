@@ -1,0 +1,77 @@
+//! How full the disk under the store is, and the gate that refuses appends
+//! above `diskSpaceWarningLevelRatio` before the disk is really full.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::error::{Result, StoreError};
+use crate::fault::Faults;
+
+/// How long a reading of the disk is trusted.
+const REFRESH: Duration = Duration::from_millis(100);
+
+/// Used space of the file system holding `path`, in percent (0-100).
+pub fn used_percent(path: &Path) -> Result<f64> {
+    let st = rustix::fs::statvfs(path).map_err(|e| StoreError::io(path, "statvfs", e.into()))?;
+    let total = st.f_blocks;
+    if total == 0 {
+        return Ok(0.0);
+    }
+    // Like df: blocks reserved for root count as used.
+    let used = total.saturating_sub(st.f_bavail);
+    Ok(used as f64 * 100.0 / total as f64)
+}
+
+/// The append gate: refuses writes when the disk is fuller than a ratio.
+#[derive(Debug)]
+pub struct DiskGuard {
+    path: PathBuf,
+    refuse_percent: u8,
+    faults: Faults,
+    last: Mutex<Option<(Instant, f64)>>,
+}
+
+impl DiskGuard {
+    /// A gate for the file system holding `path`.
+    pub fn new(path: &Path, refuse_percent: u8, faults: Faults) -> Self {
+        Self {
+            path: path.to_owned(),
+            refuse_percent,
+            faults,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Used percent, read at most every 100 ms.
+    pub fn used_percent(&self) -> Result<f64> {
+        if let Some(p) = self.faults.disk_used_percent() {
+            return Ok(f64::from(p));
+        }
+        let mut last = self.last.lock();
+        if let Some((at, p)) = *last {
+            if at.elapsed() < REFRESH {
+                return Ok(p);
+            }
+        }
+        let p = used_percent(&self.path)?;
+        *last = Some((Instant::now(), p));
+        Ok(p)
+    }
+
+    /// Ok when an append may go ahead.
+    pub fn check(&self) -> Result<()> {
+        let used = self.used_percent()?;
+        if used >= f64::from(self.refuse_percent) {
+            return Err(StoreError::DiskFull {
+                detail: format!(
+                    "{} is {used:.1}% used, at or above the {}% limit",
+                    self.path.display(),
+                    self.refuse_percent
+                ),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,323 @@
+//! One fixed-size mapped file.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::error::{Result, StoreError};
+use crate::fault::Faults;
+
+/// A file of fixed length mapped into memory.
+///
+/// Concurrency contract: the owner guarantees that a byte range is never
+/// written while it is being read or written elsewhere. In the store this
+/// holds because one writer appends past a published end, readers read only
+/// below it, and truncation excludes readers with a lock.
+pub struct MappedFile {
+    path: PathBuf,
+    base: u64,
+    map: MmapRaw,
+    file: File,
+    /// Bytes from the start whose disk blocks are reserved.
+    allocated: AtomicU64,
+    faults: Faults,
+}
+
+impl std::fmt::Debug for MappedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedFile")
+            .field("path", &self.path)
+            .field("base", &self.base)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl MappedFile {
+    /// Creates a new file of `len` bytes (zeros) and maps it. With
+    /// `reserve_all`, every block is reserved now, so that the file can never
+    /// run out of disk later; otherwise blocks are reserved on demand by
+    /// [`MappedFile::reserve`].
+    pub fn create(
+        path: &Path,
+        base: u64,
+        len: u64,
+        reserve_all: bool,
+        faults: Faults,
+    ) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| StoreError::io(path, "create", e))?;
+        let created = Self::finish_create(path, file, base, len, reserve_all, faults);
+        if created.is_err() {
+            // Nothing may be left half made: a file of the wrong size would
+            // stop the next start.
+            let _ = std::fs::remove_file(path);
+        }
+        created
+    }
+
+    fn finish_create(
+        path: &Path,
+        file: File,
+        base: u64,
+        len: u64,
+        reserve_all: bool,
+        faults: Faults,
+    ) -> Result<Self> {
+        file.set_len(len)
+            .map_err(|e| StoreError::io(path, "set_len", e))?;
+        let mapped = Self::map(path, file, base, 0, faults)?;
+        if reserve_all {
+            mapped.reserve(len)?;
+        }
+        Ok(mapped)
+    }
+
+    /// Opens and maps an existing file; its length is the file's length. The
+    /// blocks of an existing file count as reserved up to `reserved`.
+    pub fn open(path: &Path, base: u64, reserved: u64, faults: Faults) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::io(path, "open", e))?;
+        Self::map(path, file, base, reserved, faults)
+    }
+
+    fn map(path: &Path, file: File, base: u64, reserved: u64, faults: Faults) -> Result<Self> {
+        let len = file
+            .metadata()
+            .map_err(|e| StoreError::io(path, "stat", e))?
+            .len();
+        let len_usize = usize::try_from(len)
+            .map_err(|_| StoreError::Config(format!("{} is too large to map", path.display())))?;
+        if len_usize == 0 {
+            return Err(StoreError::Corrupt {
+                path: path.to_owned(),
+                offset: 0,
+                reason: "file is empty".into(),
+            });
+        }
+        let map = MmapOptions::new()
+            .len(len_usize)
+            .map_raw(&file)
+            .map_err(|e| StoreError::io(path, "mmap", e))?;
+        Ok(Self {
+            path: path.to_owned(),
+            base,
+            map,
+            file,
+            allocated: AtomicU64::new(reserved.min(len)),
+            faults,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The global position of the file's first byte.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// The file's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Whether the file has no bytes (never true for a mapped file).
+    pub fn is_empty(&self) -> bool {
+        self.map.len() == 0
+    }
+
+    /// Reserves disk blocks for bytes `[0, upto)`. Cheap when already done.
+    pub fn reserve(&self, upto: u64) -> Result<()> {
+        let upto = upto.min(self.len());
+        let done = self.allocated.load(Ordering::Acquire);
+        if upto <= done {
+            return Ok(());
+        }
+        if self.faults.allocation_fails() {
+            return Err(StoreError::DiskFull {
+                detail: format!("reserving blocks of {} failed (injected)", self.path.display()),
+            });
+        }
+        match rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::empty(), done, upto - done) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::NOSPC) => {
+                return Err(StoreError::DiskFull {
+                    detail: format!(
+                        "no space to reserve {} bytes of {}",
+                        upto - done,
+                        self.path.display()
+                    ),
+                })
+            }
+            // A file system without fallocate: go on sparse, as RocketMQ does.
+            Err(rustix::io::Errno::OPNOTSUPP) => {}
+            Err(e) => return Err(StoreError::io(&self.path, "fallocate", e.into())),
+        }
+        self.allocated.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn check_range(&self, pos: u64, len: usize) -> Option<usize> {
+        let end = pos.checked_add(len as u64)?;
+        (end <= self.len()).then_some(pos as usize)
+    }
+
+    /// Copies `data` into the file at `pos`.
+    ///
+    /// Panics if the range is outside the file: callers compute positions from
+    /// the file's own length, so that is a bug, never bad input.
+    pub fn write(&self, pos: u64, data: &[u8]) {
+        let start = self.check_range(pos, data.len()).unwrap_or_else(|| {
+            panic!(
+                "write of {} bytes at {} past the end of {}",
+                data.len(),
+                pos,
+                self.path.display()
+            )
+        });
+        // SAFETY: the range is inside the mapping (checked above), and by the
+        // type's contract no one reads or writes it concurrently. `data` cannot
+        // overlap the mapping's writable range that we own.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(start), data.len());
+        }
+    }
+
+    /// Fills `[pos, pos + len)` with zeros (clipped to the file).
+    pub fn zero(&self, pos: u64, len: u64) {
+        let pos = pos.min(self.len());
+        let len = len.min(self.len() - pos) as usize;
+        // SAFETY: `[pos, pos + len)` was clipped to the mapping, and by the
+        // type's contract no one reads or writes it concurrently.
+        unsafe {
+            std::ptr::write_bytes(self.map.as_mut_ptr().add(pos as usize), 0, len);
+        }
+    }
+
+    /// Zeros every byte from `pos` to the end of the file, and makes that
+    /// durable. Keeps the blocks reserved. Uses `FALLOC_FL_ZERO_RANGE` where
+    /// the file system has it, so that untouched pages are not faulted in.
+    pub fn zero_from(&self, pos: u64) -> Result<()> {
+        let pos = pos.min(self.len());
+        let len = self.len() - pos;
+        if len == 0 {
+            return Ok(());
+        }
+        let flags = rustix::fs::FallocateFlags::ZERO_RANGE | rustix::fs::FallocateFlags::KEEP_SIZE;
+        if rustix::fs::fallocate(&self.file, flags, pos, len).is_err() {
+            // No ZERO_RANGE here: zero by hand the pages that hold data.
+            let page = 4096u64;
+            let mut at = pos;
+            let mut buf = vec![0u8; page as usize];
+            while at < self.len() {
+                let chunk = (page - at % page).min(self.len() - at);
+                let part = &mut buf[..chunk as usize];
+                if self.read_into(at, part) && part.iter().any(|&b| b != 0) {
+                    self.zero(at, chunk);
+                }
+                at += chunk;
+            }
+            self.flush_range(pos, len)?;
+        }
+        self.sync_data()
+    }
+
+    /// fdatasync of the file: its data and the metadata needed to read it.
+    pub fn sync_data(&self) -> Result<()> {
+        if self.faults.fsync_fails() {
+            return Err(StoreError::io(
+                &self.path,
+                "fdatasync",
+                std::io::Error::other("injected fsync failure"),
+            ));
+        }
+        self.file
+            .sync_data()
+            .map_err(|e| StoreError::io(&self.path, "fdatasync", e))
+    }
+
+    /// Copies `[pos, pos + out.len())` into `out`. Returns false (and copies
+    /// nothing) if the range is outside the file.
+    pub fn read_into(&self, pos: u64, out: &mut [u8]) -> bool {
+        let Some(start) = self.check_range(pos, out.len()) else {
+            return false;
+        };
+        // SAFETY: the range is inside the mapping, and by the type's contract
+        // no one writes it while it is read.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.map.as_ptr().add(start), out.as_mut_ptr(), out.len());
+        }
+        true
+    }
+
+    /// Borrows `[pos, pos + len)`, or None if outside the file.
+    ///
+    /// # Safety
+    /// No one may write the range while the slice lives.
+    pub unsafe fn slice(&self, pos: u64, len: usize) -> Option<&[u8]> {
+        let start = self.check_range(pos, len)?;
+        // SAFETY: in bounds (checked); the caller guarantees no concurrent
+        // writes for the slice's lifetime.
+        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(start), len) })
+    }
+
+    /// Forces `[pos, pos + len)` to disk (msync).
+    pub fn flush_range(&self, pos: u64, len: u64) -> Result<()> {
+        if self.faults.fsync_fails() {
+            return Err(StoreError::io(
+                &self.path,
+                "msync",
+                std::io::Error::other("injected fsync failure"),
+            ));
+        }
+        let pos = pos.min(self.len());
+        let len = len.min(self.len() - pos);
+        if len == 0 {
+            return Ok(());
+        }
+        self.map
+            .flush_range(pos as usize, len as usize)
+            .map_err(|e| StoreError::io(&self.path, "msync", e))
+    }
+
+    /// Tells the kernel the pages of `[pos, pos + len)` will not be read soon,
+    /// so that they stop counting in this process's resident memory (they stay
+    /// in the page cache). Only for flushed ranges.
+    pub fn release_pages(&self, pos: u64, len: u64) {
+        let page = 4096u64;
+        let start = pos.div_ceil(page) * page;
+        let end = (pos + len).min(self.len()) / page * page;
+        if end > start {
+            // SAFETY: the mapping is a shared mapping of a file, so
+            // MADV_DONTNEED only drops this process's page-table entries: the
+            // data stays in the page cache (dirty pages are kept dirty) and the
+            // next access faults it back in. The range is inside the mapping.
+            // Advice only: a failure changes nothing we rely on.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start as usize,
+                    (end - start) as usize,
+                )
+            };
+        }
+    }
+
+    /// Removes the file from disk. The mapping stays valid until the last
+    /// handle is dropped.
+    pub fn remove(&self) -> Result<()> {
+        std::fs::remove_file(&self.path).map_err(|e| StoreError::io(&self.path, "remove", e))
+    }
+}

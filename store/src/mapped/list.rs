@@ -1,0 +1,252 @@
+//! A directory of equal-sized mapped files named by their first byte's
+//! global position.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::MappedFile;
+use crate::error::{Result, StoreError};
+use crate::fault::Faults;
+
+/// The base of the segment of `size` bytes that holds global position `pos`.
+pub fn segment_base(pos: u64, size: u64) -> u64 {
+    pos - pos % size
+}
+
+/// The file name of a segment: its base, 20 digits, zero-padded.
+pub fn segment_file_name(base: u64) -> String {
+    format!("{base:020}")
+}
+
+/// Equal-sized mapped files in one directory, ordered by base. Gaps are
+/// allowed (a consume queue may start past zero after retention).
+#[derive(Debug)]
+pub struct SegmentList {
+    dir: PathBuf,
+    segment_size: u64,
+    reserve_all: bool,
+    faults: Faults,
+    segments: RwLock<Vec<Arc<MappedFile>>>,
+}
+
+impl SegmentList {
+    /// Opens (creating if needed) the directory and maps every segment in it.
+    /// Files whose names are not 20 digits are left alone; a segment of the
+    /// wrong size is an error naming it.
+    pub fn open(dir: &Path, segment_size: u64, reserve_all: bool, faults: Faults) -> Result<Self> {
+        if segment_size == 0 {
+            return Err(StoreError::Config(format!(
+                "segment size of {} must be positive",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, "create_dir_all", e))?;
+        let mut bases = Vec::new();
+        for item in std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, "read_dir", e))? {
+            let item = item.map_err(|e| StoreError::io(dir, "read_dir", e))?;
+            let name = item.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
+                if let Ok(base) = name.parse::<u64>() {
+                    bases.push(base);
+                }
+            }
+        }
+        bases.sort_unstable();
+        let mut segments = Vec::with_capacity(bases.len());
+        let last_base = bases.last().copied();
+        for base in bases {
+            let path = dir.join(segment_file_name(base));
+            if base % segment_size != 0 {
+                return Err(StoreError::Corrupt {
+                    path,
+                    offset: 0,
+                    reason: format!("segment name is not a multiple of the segment size {segment_size}"),
+                });
+            }
+            if Some(base) == last_base {
+                extend_short_last(&path, segment_size)?;
+            }
+            let file = MappedFile::open(&path, base, if reserve_all { segment_size } else { 0 }, faults.clone())?;
+            if file.len() != segment_size {
+                return Err(StoreError::Corrupt {
+                    path,
+                    offset: 0,
+                    reason: format!(
+                        "segment is {} bytes, expected {segment_size}; was the segment size changed? it must stay as the store was created",
+                        file.len()
+                    ),
+                });
+            }
+            segments.push(Arc::new(file));
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            segment_size,
+            reserve_all,
+            faults,
+            segments: RwLock::new(segments),
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The size of every segment.
+    pub fn segment_size(&self) -> u64 {
+        self.segment_size
+    }
+
+    /// The segment holding `pos`, if it exists.
+    pub fn find(&self, pos: u64) -> Option<Arc<MappedFile>> {
+        let base = segment_base(pos, self.segment_size);
+        let segments = self.segments.read();
+        segments
+            .binary_search_by_key(&base, |s| s.base())
+            .ok()
+            .map(|i| Arc::clone(&segments[i]))
+    }
+
+    /// The first segment.
+    pub fn first(&self) -> Option<Arc<MappedFile>> {
+        self.segments.read().first().cloned()
+    }
+
+    /// The last segment.
+    pub fn last(&self) -> Option<Arc<MappedFile>> {
+        self.segments.read().last().cloned()
+    }
+
+    /// A snapshot of the list.
+    pub fn all(&self) -> Vec<Arc<MappedFile>> {
+        self.segments.read().clone()
+    }
+
+    /// How many segments there are.
+    pub fn count(&self) -> usize {
+        self.segments.read().len()
+    }
+
+    /// The segment holding `pos`, created if missing. Only the last position
+    /// onward may be created: the list never grows in the middle.
+    pub fn find_or_create(&self, pos: u64) -> Result<Arc<MappedFile>> {
+        if let Some(found) = self.find(pos) {
+            return Ok(found);
+        }
+        let base = segment_base(pos, self.segment_size);
+        let mut segments = self.segments.write();
+        if let Some(last) = segments.last() {
+            if last.base() >= base {
+                return Err(StoreError::Config(format!(
+                    "segment {} would be created before the last one {} in {}",
+                    base,
+                    last.base(),
+                    self.dir.display()
+                )));
+            }
+        }
+        let path = self.dir.join(segment_file_name(base));
+        let file = MappedFile::create(&path, base, self.segment_size, self.reserve_all, self.faults.clone())?;
+        sync_dir(&self.dir)?;
+        let file = Arc::new(file);
+        segments.push(Arc::clone(&file));
+        Ok(file)
+    }
+
+    /// Removes every segment that ends at or before `pos`. Returns how many.
+    pub fn remove_before(&self, pos: u64) -> Result<usize> {
+        let doomed: Vec<_> = {
+            let mut segments = self.segments.write();
+            let keep_from = segments
+                .iter()
+                .position(|s| s.base() + s.len() > pos)
+                .unwrap_or(segments.len());
+            segments.drain(..keep_from).collect()
+        };
+        self.remove_files(&doomed)?;
+        Ok(doomed.len())
+    }
+
+    /// Removes every segment that starts at or after `pos`.
+    pub fn remove_from(&self, pos: u64) -> Result<usize> {
+        let doomed: Vec<_> = {
+            let mut segments = self.segments.write();
+            let keep = segments.iter().take_while(|s| s.base() < pos).count();
+            segments.drain(keep..).collect()
+        };
+        self.remove_files(&doomed)?;
+        Ok(doomed.len())
+    }
+
+    /// Removes every segment and the directory itself.
+    pub fn destroy(&self) -> Result<()> {
+        let doomed: Vec<_> = self.segments.write().drain(..).collect();
+        self.remove_files(&doomed)?;
+        match std::fs::remove_dir(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            // Something else lives there: leave the directory.
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn remove_files(&self, doomed: &[Arc<MappedFile>]) -> Result<()> {
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        for file in doomed {
+            match file.remove() {
+                Ok(()) => {}
+                Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        sync_dir(&self.dir)
+    }
+}
+
+/// Makes a directory's entries (files created, renamed or removed) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    let handle = std::fs::File::open(dir).map_err(|e| StoreError::io(dir, "open dir", e))?;
+    handle.sync_all().map_err(|e| StoreError::io(dir, "fsync dir", e))
+}
+
+/// Replaces `path` with `bytes` atomically and durably: write a temporary
+/// file, fsync it, rename it over `path`, fsync the directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, "create", e))?;
+    f.write_all(bytes).map_err(|e| StoreError::io(&tmp, "write", e))?;
+    f.sync_all().map_err(|e| StoreError::io(&tmp, "fsync", e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, "rename", e))?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// A last segment cut short (a copy gone wrong, a file system that lost the
+/// end of it) gets its length back with zeros: what is missing is a torn
+/// tail, which recovery then cuts cleanly.
+fn extend_short_last(path: &Path, segment_size: u64) -> Result<()> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| StoreError::io(path, "stat", e))?
+        .len();
+    if len < segment_size {
+        tracing::warn!(path = %path.display(), len, segment_size, "last segment is short; extending it with zeros");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::io(path, "open", e))?;
+        f.set_len(segment_size)
+            .map_err(|e| StoreError::io(path, "set_len", e))?;
+        f.sync_all().map_err(|e| StoreError::io(path, "fsync", e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! Fixed-size memory-mapped files and ordered lists of them.
+//!
+//! Every file the store writes at speed (commitlog segments, the entry index,
+//! consume queues) is a [`MappedFile`]: a file of fixed length, mapped once,
+//! written by one writer at increasing positions and read by many. A
+//! [`SegmentList`] is a directory of such files named by the global position
+//! of their first byte, 20 digits wide, as RocketMQ and DLedger name theirs.
+//!
+//! Disk blocks are reserved with `fallocate` *before* bytes are written into
+//! the mapping. Writing to a hole of a sparse mapped file on a full disk kills
+//! the process with SIGBUS; reserving first turns that into an ordinary
+//! "disk full" error returned before anything was written.
+
+mod file;
+mod list;
+
+pub use file::MappedFile;
+pub(crate) use list::{sync_dir, write_atomic};
+pub use list::{segment_base, segment_file_name, SegmentList};

@@ -1,0 +1,191 @@
+//! The store's one background thread: the flusher (ASYNC_FLUSH pacing, and
+//! checkpoints in both modes) and the cleaner (retention every 10 s).
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Weak;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::MessageStore;
+use crate::config::{FlushMode, FlushPacing, StoreConfig};
+use crate::error::{Result, StoreError};
+use crate::retention::{self, SegmentAge, Trigger};
+
+/// How often retention looks (upstream `cleanResourceInterval`).
+const CLEAN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Whether the ASYNC_FLUSH flusher should flush now.
+pub(super) fn should_flush(dirty_bytes: u64, since_full: Duration, pacing: &FlushPacing) -> bool {
+    dirty_bytes > 0 && (dirty_bytes >= pacing.min_dirty_pages * 4096 || since_full >= pacing.full_interval)
+}
+
+/// The running thread; stopping joins it.
+#[derive(Debug)]
+pub(super) struct Background {
+    stop: mpsc::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl Background {
+    pub(super) fn start(store: Weak<MessageStore>, cfg: &StoreConfig) -> Result<Self> {
+        let (stop, stopped) = mpsc::channel();
+        let pacing = cfg.flush_pacing;
+        let mode = cfg.flush_mode;
+        let handle = std::thread::Builder::new()
+            .name("raftmq-store-bg".into())
+            .spawn(move || run(store, stopped, pacing, mode))
+            .map_err(|e| StoreError::io("raftmq-store-bg", "spawn thread", e))?;
+        Ok(Self { stop, handle })
+    }
+
+    pub(super) fn stop(self) {
+        let _ = self.stop.send(());
+        if self.handle.thread().id() != std::thread::current().id() {
+            let _ = self.handle.join();
+        }
+    }
+}
+
+fn run(store: Weak<MessageStore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing, mode: FlushMode) {
+    let mut last_full = Instant::now();
+    let mut last_clean = Instant::now();
+    let mut last_checkpoint = (0u64, 0u64);
+    loop {
+        match stopped.recv_timeout(pacing.interval) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let Some(store) = store.upgrade() else { return };
+        let log = store.commitlog();
+        let outcome = (|| -> Result<()> {
+            if mode == FlushMode::Async && should_flush(log.dirty_bytes(), last_full.elapsed(), &pacing) {
+                log.flush()?;
+                last_full = Instant::now();
+            }
+            let durable = log.durable();
+            let dispatched = store.dispatched().0;
+            if (durable.0, dispatched) != last_checkpoint {
+                store.flush_derived()?;
+                log.write_checkpoint(None)?;
+                last_checkpoint = (durable.0, dispatched);
+            }
+            if last_clean.elapsed() >= CLEAN_INTERVAL {
+                last_clean = Instant::now();
+                store.delete_expired(SystemTime::now(), None)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "store background work failed");
+            if e.is_fatal() {
+                log.poison(e.to_string());
+                return;
+            }
+        }
+    }
+}
+
+/// What one retention pass did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RetentionOutcome {
+    /// Segments deleted.
+    pub segments_deleted: usize,
+    /// The log's first index afterwards.
+    pub start_index: u64,
+    /// The log's first position afterwards.
+    pub start_pos: u64,
+}
+
+impl MessageStore {
+    /// One retention pass at `now`: deletes the leading expired segments if
+    /// the hour is a `deleteWhen` hour, the disk is above
+    /// `diskMaxUsedSpaceRatio`, or `manual` says so (with the hour of day,
+    /// for tests; None reads the local clock). Consume queues and the key
+    /// index follow the log's new start. Never deletes entries that are not
+    /// yet dispatched.
+    pub fn delete_expired(&self, now: SystemTime, hour_or_manual: Option<HourOrManual>) -> Result<RetentionOutcome> {
+        let cfg = &self.cfg.retention;
+        let trig = match hour_or_manual {
+            Some(HourOrManual::Manual) => Some(Trigger::Manual),
+            Some(HourOrManual::Hour(h)) => retention::trigger(cfg, h, self.log.disk().used_percent()?),
+            None => retention::trigger(cfg, local_hour(), self.log.disk().used_percent()?),
+        };
+        let b = self.log.bounds();
+        let mut outcome = RetentionOutcome {
+            segments_deleted: 0,
+            start_index: b.start_index,
+            start_pos: b.start_pos,
+        };
+        if trig.is_none() {
+            return Ok(outcome);
+        }
+        let segments = self.log.segments().all();
+        let mut ages = Vec::with_capacity(segments.len());
+        for s in &segments {
+            let modified = std::fs::metadata(s.path())
+                .and_then(|m| m.modified())
+                .map_err(|e| StoreError::io(s.path(), "stat", e))?;
+            ages.push(SegmentAge {
+                base: s.base(),
+                age: now.duration_since(modified).unwrap_or(Duration::ZERO),
+            });
+        }
+        let n = retention::expired_prefix(&ages, cfg.file_reserved_time);
+        if n == 0 {
+            return Ok(outcome);
+        }
+        let keep_base = ages[n].base;
+        let index = self
+            .log
+            .first_index_in_segment(keep_base)
+            .unwrap_or(b.next_index)
+            .min(self.dispatched().0);
+        self.purge_before(index)?;
+        let after = self.log.bounds();
+        outcome.segments_deleted = n.min(segments.len() - self.log.segments().count());
+        outcome.start_index = after.start_index;
+        outcome.start_pos = after.start_pos;
+        tracing::info!(?trig, deleted = outcome.segments_deleted, start = after.start_index, "retention");
+        Ok(outcome)
+    }
+
+    /// Removes entries before `index` from the log, and what points at them
+    /// from the queues and key index.
+    pub fn purge_before(&self, index: u64) -> Result<()> {
+        self.log.purge_before(index)?;
+        let start = self.log.bounds().start_pos;
+        for q in self.queues.all() {
+            q.purge_below_pos(start)?;
+        }
+        self.keys.purge_before(start)?;
+        Ok(())
+    }
+}
+
+/// The hour retention should assume, or an operator's request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HourOrManual {
+    /// Local hour of day, 0-23.
+    Hour(u8),
+    /// Delete expired segments regardless of the hour.
+    Manual,
+}
+
+fn local_hour() -> u8 {
+    use chrono::Timelike;
+    chrono::Local::now().hour() as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_pacing_follows_pages_and_full_interval() {
+        let p = FlushPacing::default();
+        assert!(!should_flush(0, Duration::from_secs(60), &p));
+        assert!(!should_flush(4095, Duration::from_secs(1), &p));
+        assert!(should_flush(4 * 4096, Duration::ZERO, &p));
+        assert!(should_flush(1, Duration::from_secs(10), &p));
+    }
+}

@@ -1,0 +1,174 @@
+//! Dispatch: turning committed entries into consume-queue entries and key
+//! index entries, in log order. Queue offsets are assigned here, so every
+//! node that applies the same log assigns the same offsets.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::MessageStore;
+use crate::commitlog::EntryLocation;
+use crate::consume_queue::{ConsumeQueue, CqEntry};
+use crate::error::{Result, StoreError};
+use crate::mapped::write_atomic;
+use crate::record::entry::EntryKind;
+use crate::record::message::iter_batch;
+use crate::types::{LogPos, QueueOffset};
+
+/// Where one stored message went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutResult {
+    /// The entry holding it.
+    pub index: u64,
+    /// Its topic.
+    pub topic: String,
+    /// Its queue.
+    pub queue_id: u32,
+    /// Its offset in that queue.
+    pub queue_offset: QueueOffset,
+    /// Its record's commitlog position.
+    pub pos: LogPos,
+}
+
+/// The dispatcher's state; its lock orders dispatch.
+#[derive(Debug)]
+pub(super) struct Dispatcher {
+    next_index: u64,
+    /// The last queue written, to skip the map lookup for runs of messages
+    /// to one queue.
+    last: Option<Arc<ConsumeQueue>>,
+}
+
+impl Dispatcher {
+    pub(super) fn new(next_index: u64) -> Self {
+        Self {
+            next_index,
+            last: None,
+        }
+    }
+
+    pub(super) fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    fn queue(&mut self, store: &MessageStore, topic: &str, queue_id: u32) -> Result<Arc<ConsumeQueue>> {
+        if let Some(q) = &self.last {
+            if q.queue_id() == queue_id && q.topic() == topic {
+                return Ok(Arc::clone(q));
+            }
+        }
+        let q = store.queues.get_or_create(topic, queue_id)?;
+        self.last = Some(Arc::clone(&q));
+        Ok(q)
+    }
+
+    /// Dispatches the entry at `loc`, which must be the next one. With
+    /// `replay`, messages the queues and index already hold are skipped.
+    pub(super) fn dispatch(
+        &mut self,
+        store: &MessageStore,
+        loc: &EntryLocation,
+        kind: EntryKind,
+        body: &[u8],
+        replay: bool,
+        mut out: Option<&mut Vec<PutResult>>,
+    ) -> Result<()> {
+        if loc.index != self.next_index {
+            return Err(StoreError::NonContiguous {
+                got: crate::types::LogIndex(loc.index),
+                expected_after: self.next_index.checked_sub(1).map(crate::types::LogIndex),
+            });
+        }
+        if kind == EntryKind::Messages {
+            let keys_end = if replay { store.keys.end_pos() } else { None };
+            for item in iter_batch(body) {
+                let (off, view) = item.map_err(|source| StoreError::Message {
+                    pos: LogPos(loc.body_pos()),
+                    source,
+                })?;
+                let pos = loc.body_pos() + off as u64;
+                let q = self.queue(store, view.topic(), view.queue_id())?;
+                let ts = view.store_timestamp_ms();
+                let held = replay && q.last_pos()?.is_some_and(|last| last >= pos);
+                let queue_offset = if held {
+                    q.offset_at_pos(pos)?
+                } else {
+                    q.append(&CqEntry {
+                        pos,
+                        size: view.encoded_len() as u32,
+                        tag_hash: view.tag_hash(),
+                        store_ts_ms: ts,
+                    })?
+                };
+                if keys_end.is_none_or(|end| end < pos) {
+                    for key in view.keys() {
+                        store.keys.put_key(view.topic(), key, pos, ts)?;
+                    }
+                    if !view.message_id().is_empty() {
+                        store.keys.put_message_id(view.message_id(), pos, ts)?;
+                    }
+                }
+                if let Some(out) = out.as_deref_mut() {
+                    out.push(PutResult {
+                        index: loc.index,
+                        topic: view.topic().to_owned(),
+                        queue_id: view.queue_id(),
+                        queue_offset,
+                        pos: LogPos(pos),
+                    });
+                }
+            }
+        }
+        self.next_index = loc.index + 1;
+        Ok(())
+    }
+}
+
+/// `<root>/dispatch.checkpoint`: every entry before `next_index` is durable
+/// in the consume queues and the key index.
+///
+/// ```text
+///  0      4   5     8            16     20
+///  +------+---+-----+------------+------+
+///  |magic |ver| pad | next_index | crc  |
+///  +------+---+-----+------------+------+
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct DispatchCheckpoint {
+    pub(super) next_index: u64,
+}
+
+const MAGIC: u32 = u32::from_le_bytes(*b"RMQD");
+
+impl DispatchCheckpoint {
+    pub(super) fn load(path: &Path) -> Result<Option<Self>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(path, "read", e)),
+        };
+        let ok = bytes.len() == 20
+            && bytes[0..4] == MAGIC.to_le_bytes()
+            && bytes[4] == 1
+            && bytes[16..20] == crc32fast::hash(&bytes[..16]).to_le_bytes();
+        if !ok {
+            // Derived data: a bad checkpoint only costs a longer replay.
+            tracing::warn!(path = %path.display(), "dispatch checkpoint unreadable; replaying the whole log");
+            return Ok(None);
+        }
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[8..16]);
+        Ok(Some(Self {
+            next_index: u64::from_le_bytes(w),
+        }))
+    }
+
+    pub(super) fn store(&self, path: &Path) -> Result<()> {
+        let mut b = [0u8; 20];
+        b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        b[4] = 1;
+        b[8..16].copy_from_slice(&self.next_index.to_le_bytes());
+        let crc = crc32fast::hash(&b[..16]);
+        b[16..20].copy_from_slice(&crc.to_le_bytes());
+        write_atomic(path, &b)
+    }
+}

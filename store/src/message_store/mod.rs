@@ -1,0 +1,319 @@
+//! The store as the rest of raftmq sees it: the commitlog plus everything
+//! derived from it, kept in step.
+//!
+//! Two ways to write:
+//! - standalone ([`MessageStore::put`]): append a batch entry and dispatch it
+//!   at once, then wait for durability per the flush mode;
+//! - replicated (the Raft layer): [`MessageStore::append_entries`] to the
+//!   log, and [`MessageStore::dispatch_to`] once entries are committed, so
+//!   that queue offsets are assigned in log order on every node.
+
+mod background;
+mod dispatch;
+mod read;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+pub use background::{HourOrManual, RetentionOutcome};
+pub use dispatch::PutResult;
+pub use read::{ReadBatch, StoredMessage};
+
+use crate::commitlog::{CommitLog, CommitLogConfig, EntryLocation, NewEntry};
+use crate::config::{FlushMode, StoreConfig};
+use crate::consume_queue::{validate_topic, ConsumeQueueSet};
+use crate::error::{Result, StoreError};
+use crate::fault::Faults;
+use crate::key_index::{KeyIndex, KeyIndexConfig};
+use crate::record::entry::EntryKind;
+use crate::record::message::{self, Message};
+use crate::types::LogIndex;
+use background::Background;
+use dispatch::{DispatchCheckpoint, Dispatcher};
+
+/// The term standalone stores write their entries with.
+pub const STANDALONE_TERM: u64 = 1;
+
+/// How the store is driven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Entries are dispatched as soon as they are appended, and on open.
+    #[default]
+    Standalone,
+    /// Entries are dispatched when the Raft layer says they are committed.
+    Replicated,
+}
+
+/// Options beyond [`StoreConfig`].
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Standalone or replicated.
+    pub mode: Mode,
+    /// Fault switches, for tests.
+    pub faults: Faults,
+    /// Run no flusher or cleaner thread (tests that drive them by hand).
+    pub no_background: bool,
+}
+
+/// The store. See the module docs.
+#[derive(Debug)]
+pub struct MessageStore {
+    cfg: StoreConfig,
+    mode: Mode,
+    log: CommitLog,
+    queues: ConsumeQueueSet,
+    keys: KeyIndex,
+    dispatcher: Mutex<Dispatcher>,
+    /// Standalone writers: append and dispatch in one step.
+    put_lock: Mutex<()>,
+    background: Mutex<Option<Background>>,
+    dispatch_checkpoint: PathBuf,
+}
+
+impl MessageStore {
+    /// Opens a standalone store with default options.
+    pub fn open(cfg: StoreConfig) -> Result<Arc<Self>> {
+        Self::open_with(cfg, OpenOptions::default())
+    }
+
+    /// Opens the store: recovers the log, repairs the consume queues and key
+    /// index against it, replays what they miss, and starts the flusher and
+    /// cleaner.
+    pub fn open_with(cfg: StoreConfig, opts: OpenOptions) -> Result<Arc<Self>> {
+        cfg.validate()?;
+        std::fs::create_dir_all(&cfg.root).map_err(|e| StoreError::io(&cfg.root, "create_dir_all", e))?;
+        let log = CommitLog::open(
+            CommitLogConfig {
+                data_dir: cfg.commitlog_dir(),
+                index_dir: cfg.root.join("entryindex"),
+                checkpoint_path: cfg.root.join("checkpoint"),
+                segment_size: cfg.segment_size,
+                index_entries_per_file: cfg.index_entries_per_file,
+                disk_refuse_percent: cfg.retention.disk_refuse_ratio,
+            },
+            opts.faults.clone(),
+        )?;
+        let queues = ConsumeQueueSet::open(
+            &cfg.root.join("consumequeue"),
+            cfg.queue_entries_per_file,
+            opts.faults.clone(),
+        )?;
+        let keys = KeyIndex::open(
+            &cfg.root.join("index"),
+            KeyIndexConfig {
+                slot_count: cfg.key_index_slots,
+                max_entries: cfg.key_index_entries,
+            },
+            opts.faults.clone(),
+        )?;
+        let b = log.bounds();
+        // Derived data never points past the log's end or before its start.
+        for q in queues.all() {
+            q.truncate_from_pos(b.end_pos)?;
+            q.purge_below_pos(b.start_pos)?;
+        }
+        keys.truncate_from(b.end_pos)?;
+        keys.purge_before(b.start_pos)?;
+
+        let dispatch_checkpoint = cfg.root.join("dispatch.checkpoint");
+        let saved = DispatchCheckpoint::load(&dispatch_checkpoint)?;
+        let next = saved
+            .map_or(b.start_index, |c| c.next_index)
+            .clamp(b.start_index, b.next_index);
+        let store = Arc::new(Self {
+            mode: opts.mode,
+            log,
+            queues,
+            keys,
+            dispatcher: Mutex::new(Dispatcher::new(next)),
+            put_lock: Mutex::new(()),
+            background: Mutex::new(None),
+            dispatch_checkpoint,
+            cfg,
+        });
+        if store.mode == Mode::Standalone {
+            let last = store.log.bounds().next_index;
+            store.replay_to(last)?;
+        }
+        if !opts.no_background {
+            let bg = Background::start(Arc::downgrade(&store), &store.cfg)?;
+            *store.background.lock() = Some(bg);
+        }
+        Ok(store)
+    }
+
+    /// The settings the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    /// The commitlog.
+    pub fn commitlog(&self) -> &CommitLog {
+        &self.log
+    }
+
+    /// The consume queues.
+    pub fn queues(&self) -> &ConsumeQueueSet {
+        &self.queues
+    }
+
+    /// The key index.
+    pub fn key_index(&self) -> &KeyIndex {
+        &self.keys
+    }
+
+    /// The index the next dispatched entry must carry: every entry before it
+    /// is in the consume queues.
+    pub fn dispatched(&self) -> LogIndex {
+        LogIndex(self.dispatcher.lock().next_index())
+    }
+
+    /// Encodes messages into one batch entry body, checking topics and
+    /// sizes, and stamping a store time on records that have none.
+    pub fn encode_batch(&self, msgs: &[Message], max_message_size: usize) -> Result<Vec<u8>> {
+        let now = now_ms();
+        let mut body = Vec::new();
+        for m in msgs {
+            validate_topic(&m.topic).map_err(StoreError::Config)?;
+            let start = body.len();
+            m.encode(&mut body).map_err(|source| StoreError::Message { pos: crate::types::LogPos(0), source })?;
+            let len = body.len() - start;
+            if len > max_message_size {
+                return Err(StoreError::Config(format!(
+                    "message of {len} bytes exceeds maxMessageSize {max_message_size}"
+                )));
+            }
+            if m.store_timestamp_ms == 0 {
+                let at = start + message::STORE_TIMESTAMP_OFFSET;
+                body[at..at + 8].copy_from_slice(&now.to_le_bytes());
+            }
+        }
+        Ok(body)
+    }
+
+    /// Standalone write: stores the messages as one entry, assigns their
+    /// queue offsets, and returns once they are stored per the flush mode.
+    /// Either all are stored or none.
+    pub fn put(&self, msgs: &[Message]) -> Result<Vec<PutResult>> {
+        if self.mode != Mode::Standalone {
+            return Err(StoreError::Config("put is for standalone stores; replicated stores append through Raft".into()));
+        }
+        if msgs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = self.encode_batch(msgs, usize::MAX)?;
+        let (results, end) = {
+            let _put = self.put_lock.lock();
+            let b = self.log.bounds();
+            let loc = self.log.append(&[NewEntry {
+                index: b.next_index,
+                term: STANDALONE_TERM,
+                kind: EntryKind::Messages,
+                body: &body,
+            }])?;
+            let loc = loc[0];
+            let mut results = Vec::with_capacity(msgs.len());
+            self.dispatcher
+                .lock()
+                .dispatch(self, &loc, EntryKind::Messages, &body, false, Some(&mut results))?;
+            (results, loc.end())
+        };
+        if self.cfg.flush_mode == FlushMode::Sync {
+            self.log.sync_to(end)?;
+        }
+        Ok(results)
+    }
+
+    /// Replicated write: appends entries to the log without dispatching.
+    pub fn append_entries(&self, entries: &[NewEntry<'_>]) -> Result<Vec<EntryLocation>> {
+        self.log.append(entries)
+    }
+
+    /// Dispatches every entry up to and including `index` (committed), in
+    /// log order. Returns the queue offsets assigned to their messages.
+    pub fn dispatch_to(&self, index: u64) -> Result<Vec<PutResult>> {
+        let mut out = Vec::new();
+        let mut d = self.dispatcher.lock();
+        while d.next_index() <= index {
+            let entry = self.log.read_entry(d.next_index())?;
+            let loc = EntryLocation {
+                index: entry.index.0,
+                term: entry.term.0,
+                pos: entry.pos.0,
+                len: entry.bytes.len() as u32,
+            };
+            d.dispatch(self, &loc, entry.kind, &entry.body(), false, Some(&mut out))?;
+        }
+        Ok(out)
+    }
+
+    /// Re-dispatches after a restart, skipping what the queues already hold.
+    fn replay_to(&self, next_index: u64) -> Result<()> {
+        let mut d = self.dispatcher.lock();
+        while d.next_index() < next_index {
+            let entry = self.log.read_entry(d.next_index())?;
+            let loc = EntryLocation {
+                index: entry.index.0,
+                term: entry.term.0,
+                pos: entry.pos.0,
+                len: entry.bytes.len() as u32,
+            };
+            d.dispatch(self, &loc, entry.kind, &entry.body(), true, None)?;
+        }
+        Ok(())
+    }
+
+    /// Removes entries after `index` (a Raft conflict). Entries already
+    /// dispatched are committed and can never be removed.
+    pub fn truncate_after(&self, index: u64) -> Result<()> {
+        let dispatched = self.dispatcher.lock().next_index();
+        if index.saturating_add(1) < dispatched {
+            return Err(StoreError::TruncateBelowApplied {
+                index: LogIndex(index),
+                applied: LogIndex(dispatched.saturating_sub(1)),
+            });
+        }
+        self.log.truncate_after(index)
+    }
+
+    /// Flushes the log, the queues and the key index, and writes both
+    /// checkpoints.
+    pub fn flush(&self) -> Result<()> {
+        self.log.flush()?;
+        self.flush_derived()?;
+        self.log.write_checkpoint(None)
+    }
+
+    /// Flushes queues and key index, then records how far they are durable.
+    fn flush_derived(&self) -> Result<()> {
+        let next_index = self.dispatcher.lock().next_index();
+        self.queues.flush()?;
+        self.keys.flush()?;
+        DispatchCheckpoint { next_index }.store(&self.dispatch_checkpoint)
+    }
+
+    /// Stops the background threads and flushes everything: a clean stop.
+    pub fn close(&self) -> Result<()> {
+        if let Some(bg) = self.background.lock().take() {
+            bg.stop();
+        }
+        self.flush()
+    }
+}
+
+impl Drop for MessageStore {
+    fn drop(&mut self) {
+        if let Some(bg) = self.background.get_mut().take() {
+            bg.stop();
+        }
+    }
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,188 @@
+//! Reading messages back: by queue offset, by key, by message id, by time.
+
+use bytes::Bytes;
+
+use super::MessageStore;
+use crate::consume_queue::TagFilter;
+use crate::error::{Result, StoreError};
+use crate::record::message::{peek_len, Message, MessageCodecError, MessageView, TOTAL_LEN_OFFSET};
+use crate::types::{LogPos, QueueOffset};
+
+/// How many consume-queue entries one read may pass over while filtering.
+const MAX_SCAN: usize = 16 * 1024;
+
+/// A message as stored: its record bytes, decoded on demand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Its queue offset (None when found by key or id, not via a queue).
+    pub queue_offset: Option<QueueOffset>,
+    /// Its commitlog position.
+    pub pos: LogPos,
+    /// The record.
+    pub record: Bytes,
+}
+
+impl StoredMessage {
+    /// A zero-copy view of the record.
+    pub fn view(&self) -> std::result::Result<MessageView<'_>, MessageCodecError> {
+        MessageView::decode(&self.record)
+    }
+
+    /// The message, owned.
+    pub fn to_message(&self) -> Result<Message> {
+        self.view().map(|v| v.to_message()).map_err(|source| StoreError::Message {
+            pos: self.pos,
+            source,
+        })
+    }
+}
+
+/// What one queue read found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadBatch {
+    /// Matching messages, in offset order.
+    pub messages: Vec<StoredMessage>,
+    /// Where the next read should start.
+    pub next_offset: QueueOffset,
+    /// The queue's lowest and next offsets at the time of the read.
+    pub min_offset: QueueOffset,
+    /// See `min_offset`.
+    pub max_offset: QueueOffset,
+}
+
+impl MessageStore {
+    fn record_at(&self, pos: u64, len: usize) -> Result<Bytes> {
+        let bytes = self.log.read(pos, len)?;
+        MessageView::decode(&bytes).map_err(|source| StoreError::Message {
+            pos: LogPos(pos),
+            source,
+        })?;
+        Ok(bytes)
+    }
+
+    /// The message at `offset` of a queue.
+    pub fn read_message(&self, topic: &str, queue_id: u32, offset: QueueOffset) -> Result<StoredMessage> {
+        let q = self.queues.get(topic, queue_id).ok_or_else(|| StoreError::QueueOffsetPastEnd {
+            topic: topic.to_owned(),
+            queue_id,
+            offset,
+            max: QueueOffset(0),
+        })?;
+        let e = q.get(offset)?;
+        Ok(StoredMessage {
+            queue_offset: Some(offset),
+            pos: LogPos(e.pos),
+            record: self.record_at(e.pos, e.size as usize)?,
+        })
+    }
+
+    /// Up to `max` messages of a queue from `from` that pass `filter`
+    /// (by tag hash in the queue, then exactly). Offsets below the queue's
+    /// minimum start at the minimum; an empty batch at the end is normal.
+    pub fn read_messages(
+        &self,
+        topic: &str,
+        queue_id: u32,
+        from: QueueOffset,
+        max: usize,
+        filter: &TagFilter,
+    ) -> Result<ReadBatch> {
+        let Some(q) = self.queues.get(topic, queue_id) else {
+            return Ok(ReadBatch {
+                messages: Vec::new(),
+                next_offset: from,
+                min_offset: QueueOffset(0),
+                max_offset: QueueOffset(0),
+            });
+        };
+        let (min, maxo) = (q.min_offset(), q.max_offset());
+        let (found, next) = q.scan(from, max, MAX_SCAN, filter)?;
+        let mut messages = Vec::with_capacity(found.len());
+        for (offset, e) in found {
+            let record = self.record_at(e.pos, e.size as usize)?;
+            if let TagFilter::Tags(_) = filter {
+                let view = MessageView::decode(&record).map_err(|source| StoreError::Message {
+                    pos: LogPos(e.pos),
+                    source,
+                })?;
+                if !filter.matches_tag(view.tag()) {
+                    continue;
+                }
+            }
+            messages.push(StoredMessage {
+                queue_offset: Some(offset),
+                pos: LogPos(e.pos),
+                record,
+            });
+        }
+        Ok(ReadBatch {
+            messages,
+            next_offset: next,
+            min_offset: min,
+            max_offset: maxo,
+        })
+    }
+
+    /// (min, max) offsets of a queue; (0, 0) for a queue never written.
+    pub fn queue_offsets(&self, topic: &str, queue_id: u32) -> (QueueOffset, QueueOffset) {
+        self.queues
+            .get(topic, queue_id)
+            .map_or((QueueOffset(0), QueueOffset(0)), |q| (q.min_offset(), q.max_offset()))
+    }
+
+    /// The first offset of a queue stored at or after `ts_ms`.
+    pub fn offset_at_time(&self, topic: &str, queue_id: u32, ts_ms: i64) -> Result<QueueOffset> {
+        match self.queues.get(topic, queue_id) {
+            Some(q) => q.offset_at_time(ts_ms),
+            None => Ok(QueueOffset(0)),
+        }
+    }
+
+    fn record_by_pos(&self, pos: u64) -> Result<Option<StoredMessage>> {
+        let mut head = [0u8; 4];
+        match self.log.read_with(pos + TOTAL_LEN_OFFSET as u64, 4, |b| head.copy_from_slice(b)) {
+            Ok(()) => {}
+            Err(StoreError::OffsetBelowLogStart { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let len = peek_len(&head).map_err(|source| StoreError::Message {
+            pos: LogPos(pos),
+            source,
+        })?;
+        Ok(Some(StoredMessage {
+            queue_offset: None,
+            pos: LogPos(pos),
+            record: self.record_at(pos, len)?,
+        }))
+    }
+
+    /// Messages of `topic` carrying `key`, newest first, at most `max`.
+    pub fn query_by_key(&self, topic: &str, key: &str, max: usize) -> Result<Vec<StoredMessage>> {
+        let mut out = Vec::new();
+        for pos in self.keys.lookup_key(topic, key, max.saturating_mul(2).max(16)) {
+            if out.len() >= max {
+                break;
+            }
+            if let Some(m) = self.record_by_pos(pos)? {
+                let v = m.view().map_err(|source| StoreError::Message { pos: m.pos, source })?;
+                if v.topic() == topic && v.keys().any(|k| k == key) {
+                    out.push(m);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The message with this id, if retained.
+    pub fn query_by_id(&self, id: &str) -> Result<Option<StoredMessage>> {
+        for pos in self.keys.lookup_message_id(id, 16) {
+            if let Some(m) = self.record_by_pos(pos)? {
+                let v = m.view().map_err(|source| StoreError::Message { pos: m.pos, source })?;
+                if v.message_id() == id {
+                    return Ok(Some(m));
+                }
+            }
+        }
+        Ok(None)
+    }
+}

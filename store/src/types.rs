@@ -1,0 +1,43 @@
+//! Newtypes for the numbers the store deals in, so that a queue offset is never
+//! passed where a byte position or a Raft index is expected.
+
+use std::fmt;
+
+macro_rules! u64_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<u64> for $name {
+            fn from(v: u64) -> Self {
+                Self(v)
+            }
+        }
+    };
+}
+
+u64_newtype!(
+    /// The index of an entry in the Raft log, which is the commitlog.
+    LogIndex
+);
+u64_newtype!(
+    /// A Raft term.
+    Term
+);
+u64_newtype!(
+    /// A byte position in the commitlog, counted across segments from the
+    /// first byte ever written (segment files are named by the position of
+    /// their first byte).
+    LogPos
+);
+u64_newtype!(
+    /// The position of a message in one consume queue, dense from 0.
+    QueueOffset
+);

@@ -1,0 +1,413 @@
+//! The commitlog against a model: append, read back, truncate, purge, and
+//! reopen after crashes at every step.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use raftmq_store::commitlog::{CommitLog, CommitLogConfig, NewEntry};
+use raftmq_store::fault::Faults;
+use raftmq_store::record::entry::EntryKind;
+use raftmq_store::StoreError;
+
+const SEGMENT: u64 = 4096;
+
+fn config(root: &Path) -> CommitLogConfig {
+    CommitLogConfig {
+        data_dir: root.join("commitlog"),
+        index_dir: root.join("entryindex"),
+        checkpoint_path: root.join("checkpoint"),
+        segment_size: SEGMENT,
+        index_entries_per_file: 16,
+        disk_refuse_percent: 100,
+    }
+}
+
+fn open(root: &Path) -> CommitLog {
+    CommitLog::open(config(root), Faults::default()).expect("open")
+}
+
+fn open_with(root: &Path, faults: &Faults) -> CommitLog {
+    CommitLog::open(config(root), faults.clone()).expect("open")
+}
+
+fn body(index: u64, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (index as usize * 31 + i) as u8).collect()
+}
+
+fn append_range(log: &CommitLog, from: u64, to: u64, len: impl Fn(u64) -> usize) {
+    for i in from..to {
+        let b = body(i, len(i));
+        log.append(&[NewEntry {
+            index: i,
+            term: 1 + i / 10,
+            kind: EntryKind::Command,
+            body: &b,
+        }])
+        .expect("append");
+    }
+}
+
+/// Every entry the model holds reads back with the same body and term, and
+/// the bounds agree.
+fn assert_matches(log: &CommitLog, model: &BTreeMap<u64, (u64, Vec<u8>)>) {
+    let b = log.bounds();
+    match (model.keys().next(), model.keys().last()) {
+        (Some(&first), Some(&last)) => {
+            assert_eq!(b.start_index, first, "start index");
+            assert_eq!(b.next_index, last + 1, "next index");
+        }
+        _ => assert!(b.is_empty(), "log should be empty: {b:?}"),
+    }
+    for (&i, (term, data)) in model {
+        let e = log.read_entry(i).unwrap_or_else(|err| panic!("read {i}: {err}"));
+        assert_eq!(e.term.0, *term, "term of {i}");
+        assert_eq!(&e.body()[..], &data[..], "body of {i}");
+    }
+}
+
+fn model_of(from: u64, to: u64, len: impl Fn(u64) -> usize) -> BTreeMap<u64, (u64, Vec<u8>)> {
+    (from..to).map(|i| (i, (1 + i / 10, body(i, len(i))))).collect()
+}
+
+fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).expect("read_dir") {
+        let p = e.expect("entry").path();
+        out.insert(
+            p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned(),
+            std::fs::read(&p).expect("read"),
+        );
+    }
+    out
+}
+
+fn last_segment(root: &Path) -> PathBuf {
+    let mut segs: Vec<_> = std::fs::read_dir(root.join("commitlog"))
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    segs.sort();
+    segs.pop().expect("a segment")
+}
+
+#[test]
+fn appends_read_back_across_segments_and_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let len = |i: u64| 100 + (i as usize * 37) % 900;
+    {
+        let log = open(dir.path());
+        append_range(&log, 0, 60, len);
+        assert!(log.segments().count() > 5, "entries should span segments");
+        assert_matches(&log, &model_of(0, 60, len));
+        log.close().expect("close");
+    }
+    let log = open(dir.path());
+    assert_matches(&log, &model_of(0, 60, len));
+    append_range(&log, 60, 70, len);
+    assert_matches(&log, &model_of(0, 70, len));
+}
+
+#[test]
+fn rejects_gaps_and_oversized_entries_without_writing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(dir.path());
+    append_range(&log, 5, 8, |_| 10);
+    let gap = log.append(&[NewEntry { index: 9, term: 1, kind: EntryKind::Blank, body: &[] }]);
+    assert!(matches!(gap, Err(StoreError::NonContiguous { .. })), "{gap:?}");
+    let huge = vec![0u8; SEGMENT as usize];
+    let big = log.append(&[NewEntry { index: 8, term: 1, kind: EntryKind::Command, body: &huge }]);
+    assert!(matches!(big, Err(StoreError::EntryTooLarge { .. })), "{big:?}");
+    assert_matches(&log, &model_of(5, 8, |_| 10));
+    assert!(matches!(log.read_entry(4), Err(StoreError::IndexBelowLogStart { .. })));
+    assert!(matches!(log.read_entry(8), Err(StoreError::IndexPastEnd { .. })));
+}
+
+#[test]
+fn truncate_then_append_gives_the_same_files_as_never_writing() {
+    let a = tempfile::tempdir().expect("tempdir");
+    let b = tempfile::tempdir().expect("tempdir");
+    let len = |i: u64| 200 + (i as usize * 53) % 700;
+    let other = |i: u64| 50 + (i as usize * 7) % 300;
+    {
+        let log = open(a.path());
+        append_range(&log, 0, 40, len);
+        log.truncate_after(24).expect("truncate");
+        append_range(&log, 25, 35, other);
+        log.close().expect("close");
+    }
+    {
+        let log = open(b.path());
+        append_range(&log, 0, 25, len);
+        append_range(&log, 25, 35, other);
+        log.close().expect("close");
+    }
+    for sub in ["commitlog", "entryindex"] {
+        assert_eq!(
+            files_of(&a.path().join(sub)),
+            files_of(&b.path().join(sub)),
+            "{sub} differs"
+        );
+    }
+    let log = open(a.path());
+    let mut model = model_of(0, 25, len);
+    model.extend(model_of(25, 35, other));
+    assert_matches(&log, &model);
+}
+
+#[test]
+fn a_crash_at_any_step_of_truncate_leaves_a_consistent_log() {
+    let len = |i: u64| 300 + (i as usize * 11) % 500;
+    for point in [
+        "truncate:recorded",
+        "truncate:zeroed",
+        "truncate:segments-removed",
+        "truncate:cut",
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = Faults::default();
+        {
+            let log = open_with(dir.path(), &faults);
+            append_range(&log, 0, 30, len);
+            log.flush().expect("flush");
+            log.write_checkpoint(None).expect("checkpoint");
+            faults.set_crash_point(Some(point));
+            assert!(log.truncate_after(9).is_err(), "crash point {point} should fire");
+        }
+        let log = open(dir.path());
+        // The cut was recorded before any byte changed: it always completes.
+        assert_matches(&log, &model_of(0, 10, len));
+        append_range(&log, 10, 15, len);
+        assert_matches(&log, &model_of(0, 15, len));
+    }
+}
+
+#[test]
+fn a_crash_at_any_step_of_purge_leaves_a_consistent_log() {
+    let len = |i: u64| 500 + (i as usize * 13) % 400;
+    for point in ["purge:recorded", "purge:segments-removed"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = Faults::default();
+        {
+            let log = open_with(dir.path(), &faults);
+            append_range(&log, 0, 40, len);
+            log.close().expect("close");
+            faults.set_crash_point(Some(point));
+            assert!(log.purge_before(20).is_err(), "crash point {point} should fire");
+        }
+        let log = open(dir.path());
+        assert_matches(&log, &model_of(20, 40, len));
+        let first_seg = log.segments().first().expect("segment");
+        assert!(first_seg.base() <= log.bounds().start_pos);
+        assert!(first_seg.base() + SEGMENT > log.bounds().start_pos, "segments before the start are gone");
+        assert!(matches!(log.read_entry(19), Err(StoreError::IndexBelowLogStart { .. })));
+    }
+}
+
+/// Writes 30 entries durably (checkpointed), then 10 more that a crash
+/// leaves without a checkpoint. Returns the model of all 40.
+fn durable_then_tail(root: &Path) -> BTreeMap<u64, (u64, Vec<u8>)> {
+    let len = |i: u64| 300 + (i as usize * 17) % 400;
+    let log = open(root);
+    append_range(&log, 0, 30, len);
+    log.close().expect("close");
+    append_range(&log, 30, 40, len);
+    // Dropped without close: the tail is in the files but not checkpointed.
+    model_of(0, 40, len)
+}
+
+fn position_of(root: &Path, index: u64) -> (PathBuf, u64) {
+    let log = open(root);
+    let loc = log.location(index).expect("location");
+    drop(log);
+    let base = loc.pos - loc.pos % SEGMENT;
+    (root.join("commitlog").join(format!("{base:020}")), loc.pos - base)
+}
+
+fn flip(path: &Path, offset: u64) {
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[offset as usize] ^= 0x5a;
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_what_came_before_survives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = durable_then_tail(dir.path());
+    let (path, off) = position_of(dir.path(), 39);
+    assert_eq!(path, last_segment(dir.path()), "entry 39 should be in the last segment");
+    // Cut the segment in the middle of entry 39: the rest of the file is lost.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).expect("open");
+    f.set_len(off + 40).expect("set_len");
+    drop(f);
+    let log = open(dir.path());
+    let survived: BTreeMap<_, _> = model.into_iter().filter(|(i, _)| *i < 39).collect();
+    assert_matches(&log, &survived);
+    // The log goes on from the cut.
+    append_range(&log, 39, 41, |_| 64);
+    assert_eq!(log.bounds().next_index, 41);
+}
+
+#[test]
+fn flipped_bytes_in_the_tail_are_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = durable_then_tail(dir.path());
+    let (path, off) = position_of(dir.path(), 33);
+    flip(&path, off + 50);
+    let log = open(dir.path());
+    let survived: BTreeMap<_, _> = model.into_iter().filter(|(i, _)| *i < 33).collect();
+    assert_matches(&log, &survived);
+}
+
+#[test]
+fn a_flipped_byte_in_the_middle_is_a_named_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    durable_then_tail(dir.path());
+    let (path, off) = position_of(dir.path(), 20);
+    flip(&path, off + 40);
+    let err = CommitLog::open(config(dir.path()), Faults::default()).expect_err("corruption");
+    match &err {
+        StoreError::Corrupt { path: p, offset, .. } => {
+            assert_eq!(p, &path);
+            assert_eq!(*offset, off);
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains(&format!("{}", path.display())) && text.contains(&format!("byte {off}")), "{text}");
+}
+
+#[test]
+fn without_a_checkpoint_a_torn_tail_is_cut_and_middle_damage_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = durable_then_tail(dir.path());
+    // The last entry torn: with nothing valid after it, it is a tail.
+    let (path, off) = position_of(dir.path(), 39);
+    flip(&path, off + 3);
+    std::fs::remove_file(dir.path().join("checkpoint")).expect("remove checkpoint");
+    {
+        let log = open(dir.path());
+        let survived: BTreeMap<_, _> = model.clone().into_iter().filter(|(i, _)| *i < 39).collect();
+        assert_matches(&log, &survived);
+    }
+    // Damage with valid entries after it, and no checkpoint to say where
+    // durable data ended: reported, never cut.
+    let (path, off) = position_of(dir.path(), 12);
+    flip(&path, off + 60);
+    std::fs::remove_file(dir.path().join("checkpoint")).expect("remove checkpoint");
+    let err = CommitLog::open(config(dir.path()), Faults::default()).expect_err("corruption");
+    assert!(matches!(&err, StoreError::Corrupt { path: p, offset, .. } if *p == path && *offset == off), "{err}");
+}
+
+#[test]
+fn an_fsync_failure_poisons_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let log = open_with(dir.path(), &faults);
+    append_range(&log, 0, 3, |_| 10);
+    faults.set_fsync_fails(true);
+    assert!(log.flush().is_err());
+    faults.set_fsync_fails(false);
+    let again = log.append(&[NewEntry { index: 3, term: 1, kind: EntryKind::Blank, body: &[] }]);
+    assert!(matches!(again, Err(StoreError::Poisoned(_))), "{again:?}");
+    assert!(matches!(log.flush(), Err(StoreError::Poisoned(_))));
+}
+
+#[test]
+fn a_full_disk_refuses_appends_whole_and_they_resume() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let log = open_with(dir.path(), &faults);
+    append_range(&log, 0, 5, |_| 1000);
+    // No block can be reserved: an append that needs a new segment fails
+    // before writing anything, even when its first entries would fit.
+    faults.set_allocation_fails(true);
+    let bodies: Vec<Vec<u8>> = (5..12).map(|i| body(i, 1000)).collect();
+    let entries: Vec<NewEntry<'_>> = bodies
+        .iter()
+        .enumerate()
+        .map(|(k, b)| NewEntry { index: 5 + k as u64, term: 1, kind: EntryKind::Command, body: b })
+        .collect();
+    let refused = log.append(&entries);
+    assert!(matches!(refused, Err(StoreError::DiskFull { .. })), "{refused:?}");
+    assert_matches(&log, &model_of(0, 5, |_| 1000));
+    faults.set_allocation_fails(false);
+    // Above the used-space ratio: refused with a clear message.
+    faults.set_disk_used_percent(Some(100));
+    let refused = log.append(&entries);
+    let text = refused.expect_err("refused").to_string();
+    assert!(text.contains("disk full") && text.contains("100"), "{text}");
+    faults.set_disk_used_percent(None);
+    log.append(&entries).expect("space is back");
+    let mut model = model_of(0, 5, |_| 1000);
+    model.extend((5..12).map(|i| (i, (1, body(i, 1000)))));
+    assert_matches(&log, &model);
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Append(Vec<usize>),
+    Truncate(u64),
+    Purge(u64),
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => proptest::collection::vec(0usize..1500, 1..6).prop_map(Op::Append),
+        1 => (0u64..40).prop_map(Op::Truncate),
+        1 => (0u64..40).prop_map(Op::Purge),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_log_equals_a_model(ops in proptest::collection::vec(op(), 1..30)) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = open(dir.path());
+        let mut model: BTreeMap<u64, (u64, Vec<u8>)> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut term = 1u64;
+        for op in ops {
+            match op {
+                Op::Append(lens) => {
+                    let bodies: Vec<Vec<u8>> = lens.iter().enumerate().map(|(k, l)| body(next + k as u64, *l)).collect();
+                    let entries: Vec<_> = bodies.iter().enumerate().map(|(k, b)| NewEntry {
+                        index: next + k as u64, term, kind: EntryKind::Messages, body: b,
+                    }).collect();
+                    log.append(&entries).expect("append");
+                    for (k, b) in bodies.into_iter().enumerate() {
+                        model.insert(next + k as u64, (term, b));
+                    }
+                    next += lens.len() as u64;
+                }
+                Op::Truncate(keep) => {
+                    let start = model.keys().next().copied().unwrap_or(next);
+                    if keep + 1 >= start && keep < next {
+                        log.truncate_after(keep).expect("truncate");
+                        model.retain(|i, _| *i <= keep);
+                        next = keep + 1;
+                        term += 1;
+                    }
+                }
+                Op::Purge(before) => {
+                    log.purge_before(before).expect("purge");
+                    model.retain(|i, _| *i >= before);
+                }
+                Op::Reopen => {
+                    log.close().expect("close");
+                    drop(log);
+                    log = open(dir.path());
+                }
+            }
+            if model.is_empty() {
+                prop_assert!(log.bounds().is_empty());
+            } else {
+                assert_matches(&log, &model);
+            }
+        }
+    }
+}

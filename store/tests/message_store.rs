@@ -1,0 +1,349 @@
+//! The store as a whole: puts, reads by queue offset / key / id / time,
+//! consume queues against a model, crash recovery of the derived data,
+//! retention and the disk-full gate.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use raftmq_store::config::FlushMode;
+use raftmq_store::consume_queue::TagFilter;
+use raftmq_store::fault::Faults;
+use raftmq_store::message_store::HourOrManual;
+use raftmq_store::record::message::Message;
+use raftmq_store::{MessageStore, OpenOptions, QueueOffset, StoreConfig, StoreError};
+
+fn config(root: &Path) -> StoreConfig {
+    let mut cfg = StoreConfig::small(root);
+    cfg.segment_size = 16 << 10;
+    cfg
+}
+
+fn open(root: &Path) -> Arc<MessageStore> {
+    open_with(root, &Faults::default(), config(root))
+}
+
+fn open_with(root: &Path, faults: &Faults, cfg: StoreConfig) -> Arc<MessageStore> {
+    MessageStore::open_with(
+        cfg,
+        OpenOptions {
+            faults: faults.clone(),
+            no_background: true,
+            ..OpenOptions::default()
+        },
+    )
+    .expect("open store")
+}
+
+fn msg(topic: &str, queue_id: u32, n: u64) -> Message {
+    Message {
+        topic: topic.into(),
+        queue_id,
+        tag: Some(if n % 3 == 0 { "TagA" } else { "TagB" }.into()),
+        keys: vec![format!("key-{n}"), format!("order-{}", n % 7)],
+        properties: vec![("n".into(), n.to_string())],
+        body: Bytes::from(format!("body {n} ").repeat(1 + (n as usize % 40))),
+        message_id: format!("ID{n:016X}"),
+        born_host: "127.0.0.1:5000".into(),
+        store_host: "127.0.0.1:30911".into(),
+        born_timestamp_ms: 1_700_000_000_000 + n as i64,
+        store_timestamp_ms: 1_700_000_000_000 + n as i64 * 10,
+        ..Message::default()
+    }
+}
+
+/// (topic, queue) -> messages in queue order.
+type Model = BTreeMap<(String, u32), Vec<Message>>;
+
+fn put_all(store: &MessageStore, msgs: &[Message], model: &mut Model) {
+    let results = store.put(msgs).expect("put");
+    assert_eq!(results.len(), msgs.len());
+    for (m, r) in msgs.iter().zip(&results) {
+        let q = model.entry((m.topic.clone(), m.queue_id)).or_default();
+        assert_eq!(r.queue_offset, QueueOffset(q.len() as u64), "offsets are dense");
+        q.push(m.clone());
+    }
+}
+
+/// Every queue holds exactly the model's messages, in order, and every one
+/// can be found by key and by id.
+fn assert_store_matches(store: &MessageStore, model: &Model) {
+    for ((topic, qid), msgs) in model {
+        let (min, max) = store.queue_offsets(topic, *qid);
+        assert_eq!(min, QueueOffset(0), "{topic}:{qid} min");
+        assert_eq!(max, QueueOffset(msgs.len() as u64), "{topic}:{qid} max");
+        let batch = store
+            .read_messages(topic, *qid, QueueOffset(0), usize::MAX, &TagFilter::All)
+            .expect("read");
+        let got: Vec<Message> = batch.messages.iter().map(|m| m.to_message().expect("decode")).collect();
+        assert_eq!(&got, msgs, "{topic}:{qid} contents");
+        for (i, m) in msgs.iter().enumerate() {
+            let by_id = store.query_by_id(&m.message_id).expect("by id").expect("found by id");
+            assert_eq!(by_id.to_message().expect("decode"), *m);
+            let by_key = store.query_by_key(topic, &m.keys[0], 4).expect("by key");
+            assert_eq!(by_key.len(), 1, "key {} of {topic}", m.keys[0]);
+            let at = store.read_message(topic, *qid, QueueOffset(i as u64)).expect("by offset");
+            assert_eq!(at.to_message().expect("decode"), *m);
+        }
+    }
+    for q in store.queues().all() {
+        assert!(
+            model.contains_key(&(q.topic().to_owned(), q.queue_id())) || q.max_offset() == q.min_offset(),
+            "queue {}:{} not in the model",
+            q.topic(),
+            q.queue_id()
+        );
+    }
+}
+
+#[test]
+fn puts_read_back_by_offset_key_id_tag_and_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let mut model = Model::new();
+    for n in 0..120u64 {
+        put_all(&store, &[msg("Orders", (n % 3) as u32, n)], &mut model);
+    }
+    assert_store_matches(&store, &model);
+
+    let tag_a = TagFilter::parse("TagA").expect("filter");
+    let batch = store.read_messages("Orders", 0, QueueOffset(0), 1000, &tag_a).expect("read");
+    assert!(!batch.messages.is_empty());
+    assert!(batch.messages.iter().all(|m| m.view().expect("view").tag() == Some("TagA")));
+    let expected = model[&("Orders".to_owned(), 0)].iter().filter(|m| m.tag.as_deref() == Some("TagA")).count();
+    assert_eq!(batch.messages.len(), expected);
+
+    // Messages of queue 1 were stored every 30 ms (n = 1, 4, 7, ...).
+    let q1 = &model[&("Orders".to_owned(), 1)];
+    let at = store.offset_at_time("Orders", 1, q1[10].store_timestamp_ms).expect("by time");
+    assert_eq!(at, QueueOffset(10));
+    let at = store.offset_at_time("Orders", 1, q1[10].store_timestamp_ms - 1).expect("by time");
+    assert_eq!(at, QueueOffset(10));
+    let end = store.offset_at_time("Orders", 1, i64::MAX).expect("by time");
+    assert_eq!(end, QueueOffset(q1.len() as u64));
+
+    let several = store.query_by_key("Orders", "order-3", 100).expect("by key");
+    assert_eq!(several.len(), (0..120).filter(|n| n % 7 == 3).count());
+    assert!(store.query_by_id("NOPE").expect("by id").is_none());
+    assert!(matches!(
+        store.read_message("Orders", 0, QueueOffset(1000)),
+        Err(StoreError::QueueOffsetPastEnd { .. })
+    ));
+}
+
+#[test]
+fn bad_topics_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let before = store.commitlog().bounds();
+    for topic in ["", "../etc", "a/b", "sp ace", &"x".repeat(128)] {
+        let err = store.put(&[msg(topic, 0, 1)]).expect_err("refused");
+        assert!(err.to_string().contains("topic"), "{err}");
+    }
+    assert_eq!(store.commitlog().bounds(), before);
+}
+
+#[test]
+fn recovery_rebuilds_queues_and_index_past_their_checkpoints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut model = Model::new();
+    {
+        let store = open(dir.path());
+        for n in 0..60u64 {
+            put_all(&store, &[msg("T", (n % 4) as u32, n)], &mut model);
+        }
+        store.flush().expect("flush");
+        for n in 60..100u64 {
+            put_all(&store, &[msg("T", (n % 4) as u32, n)], &mut model);
+        }
+        // Dropped without close: queues and index are past their checkpoint.
+    }
+    // Lose the derived data's progress entirely for one queue.
+    std::fs::remove_dir_all(dir.path().join("consumequeue/T/2")).expect("remove queue");
+    std::fs::remove_file(dir.path().join("dispatch.checkpoint")).expect("remove checkpoint");
+    let store = open(dir.path());
+    assert_store_matches(&store, &model);
+}
+
+#[test]
+fn a_torn_log_tail_takes_its_messages_out_of_queues_and_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut model = Model::new();
+    let cut_at;
+    {
+        let store = open(dir.path());
+        for n in 0..80u64 {
+            put_all(&store, &[msg("T", (n % 2) as u32, n)], &mut model);
+        }
+        store.flush().expect("flush");
+        for n in 80..90u64 {
+            put_all(&store, &[msg("T", (n % 2) as u32, n)], &mut model);
+        }
+        store.queues().flush().expect("queues flushed past the log's checkpoint");
+        let last = store.commitlog().bounds().next_index - 1;
+        cut_at = store.commitlog().location(last - 3).expect("location");
+    }
+    // Tear the log in the middle of the entry holding message 86.
+    let base = cut_at.pos - cut_at.pos % (16 << 10);
+    let seg = dir.path().join("commitlog").join(format!("{base:020}"));
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let off = (cut_at.pos - base) as usize + 60;
+    bytes[off..].iter_mut().for_each(|b| *b = 0);
+    std::fs::write(&seg, bytes).expect("write");
+
+    let store = open(dir.path());
+    for q in model.values_mut() {
+        q.retain(|m| m.born_timestamp_ms < 1_700_000_000_000 + 86);
+    }
+    assert_store_matches(&store, &model);
+    for n in 86..90u64 {
+        assert!(store.query_by_id(&format!("ID{n:016X}")).expect("by id").is_none());
+    }
+    // Offsets continue densely from the cut.
+    let r = store.put(&[msg("T", 0, 200)]).expect("put");
+    assert_eq!(r[0].queue_offset, QueueOffset(model[&("T".to_owned(), 0)].len() as u64));
+}
+
+#[test]
+fn sync_flush_group_commits_concurrent_writers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path());
+    cfg.flush_mode = FlushMode::Sync;
+    let store = open_with(dir.path(), &Faults::default(), cfg);
+    let threads: Vec<_> = (0..8u32)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for n in 0..50u64 {
+                    let r = store.put(&[msg("S", t, n)]).expect("put");
+                    // Returned only once durable.
+                    let durable = store.commitlog().durable().0;
+                    assert!(durable > r[0].pos.0, "put returned before its bytes were durable");
+                    assert_eq!(r[0].queue_offset, QueueOffset(n));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("writer");
+    }
+    for t in 0..8 {
+        assert_eq!(store.queue_offsets("S", t).1, QueueOffset(50));
+    }
+}
+
+fn age_segments(root: &Path, count: usize, age: Duration) {
+    let mut segs: Vec<_> = std::fs::read_dir(root.join("commitlog"))
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    segs.sort();
+    for p in segs.iter().take(count) {
+        let f = std::fs::File::options().write(true).open(p).expect("open");
+        f.set_times(std::fs::FileTimes::new().set_modified(SystemTime::now() - age))
+            .expect("set mtime");
+    }
+}
+
+#[test]
+fn retention_deletes_only_expired_segments_at_delete_hour_or_above_ratio() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let store = open_with(dir.path(), &faults, config(dir.path()));
+    let mut model = Model::new();
+    for n in 0..300u64 {
+        put_all(&store, &[msg("R", 0, n)], &mut model);
+    }
+    store.flush().expect("flush");
+    let segments = store.commitlog().segments().count();
+    assert!(segments >= 5, "{segments} segments");
+    age_segments(dir.path(), 3, Duration::from_secs(73 * 3600));
+    let now = SystemTime::now();
+
+    // Not the delete hour, disk not full: nothing goes.
+    faults.set_disk_used_percent(Some(10));
+    let out = store.delete_expired(now, Some(HourOrManual::Hour(12))).expect("retention");
+    assert_eq!(out.segments_deleted, 0);
+    assert_eq!(store.commitlog().segments().count(), segments);
+
+    // Above diskMaxUsedSpaceRatio: expired segments go at any hour, and only they.
+    faults.set_disk_used_percent(Some(80));
+    let out = store.delete_expired(now, Some(HourOrManual::Hour(12))).expect("retention");
+    assert_eq!(out.segments_deleted, 3);
+    assert_eq!(store.commitlog().segments().count(), segments - 3);
+
+    let (min, max) = store.queue_offsets("R", 0);
+    assert!(min.0 > 0 && max.0 == 300, "queue follows the log start: {min}..{max}");
+    let below = store.read_message("R", 0, QueueOffset(min.0 - 1)).expect_err("removed");
+    assert!(below.to_string().contains("below the queue's minimum"), "{below}");
+    let first_kept = store.read_message("R", 0, min).expect("kept").to_message().expect("decode");
+    assert_eq!(first_kept, model[&("R".to_owned(), 0)][min.0 as usize]);
+    assert!(store.query_by_id(&format!("ID{:016X}", 0)).expect("by id").is_none());
+    let log_start = store.commitlog().bounds().start_pos;
+    let err = store.commitlog().read(log_start - 1, 1).expect_err("below start");
+    assert!(err.to_string().contains("below the log start"), "{err}");
+
+    // At the delete hour, with newly expired segments.
+    age_segments(dir.path(), 1, Duration::from_secs(73 * 3600));
+    faults.set_disk_used_percent(Some(10));
+    let out = store.delete_expired(now, Some(HourOrManual::Hour(4))).expect("retention");
+    assert_eq!(out.segments_deleted, 1);
+
+    // After a restart everything still agrees.
+    store.close().expect("close");
+    drop(store);
+    let store = open(dir.path());
+    let (min2, max2) = store.queue_offsets("R", 0);
+    assert!(min2 > min && max2.0 == 300);
+    let batch = store.read_messages("R", 0, QueueOffset(0), usize::MAX, &TagFilter::All).expect("read");
+    assert_eq!(batch.messages.len() as u64, max2.0 - min2.0);
+}
+
+#[test]
+fn a_full_disk_refuses_puts_cleanly_and_they_resume() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let store = open_with(dir.path(), &faults, config(dir.path()));
+    let mut model = Model::new();
+    put_all(&store, &[msg("D", 0, 0)], &mut model);
+    faults.set_disk_used_percent(Some(95));
+    let err = store.put(&[msg("D", 0, 1)]).expect_err("refused");
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
+    assert!(err.to_string().contains("disk full"));
+    faults.set_disk_used_percent(None);
+    put_all(&store, &[msg("D", 0, 1)], &mut model);
+    assert_store_matches(&store, &model);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn consume_queues_equal_a_model(
+        batches in proptest::collection::vec(
+            proptest::collection::vec((0usize..3, 0u32..3, 0u64..1000), 1..8), 1..25),
+        reopen_at in 0usize..25,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open(dir.path());
+        let mut model = Model::new();
+        let mut n = 0u64;
+        for (i, batch) in batches.iter().enumerate() {
+            let msgs: Vec<Message> = batch.iter().map(|(t, q, salt)| {
+                n += 1;
+                let mut m = msg(["A", "B", "%RETRY%g"][*t], *q, n);
+                m.body = Bytes::from(vec![*salt as u8; (*salt as usize) % 700]);
+                m
+            }).collect();
+            put_all(&store, &msgs, &mut model);
+            if i == reopen_at {
+                drop(store);
+                store = open(dir.path());
+            }
+        }
+        assert_store_matches(&store, &model);
+    }
+}
