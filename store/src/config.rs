@@ -155,7 +155,9 @@ impl StoreConfig {
             )));
         }
         if self.index_entries_per_file == 0 || self.queue_entries_per_file == 0 {
-            return Err(StoreError::Config("entries per file must be positive".into()));
+            return Err(StoreError::Config(
+                "entries per file must be positive".into(),
+            ));
         }
         let r = &self.retention;
         if r.disk_max_used_ratio == 0 || r.disk_max_used_ratio > 100 {
@@ -171,7 +173,9 @@ impl StoreConfig {
             )));
         }
         if let Some(h) = r.delete_hours.iter().find(|h| **h > 23) {
-            return Err(StoreError::Config(format!("deleteWhen hour {h} is not 0-23")));
+            return Err(StoreError::Config(format!(
+                "deleteWhen hour {h} is not 0-23"
+            )));
         }
         Ok(())
     }

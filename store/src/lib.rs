@@ -28,7 +28,7 @@ pub mod record;
 pub mod retention;
 pub mod types;
 
-pub use error::{Result, StoreError};
 pub use config::{FlushMode, StoreConfig};
+pub use error::{Result, StoreError};
 pub use message_store::{MessageStore, OpenOptions};
 pub use types::{LogIndex, LogPos, QueueOffset, Term};

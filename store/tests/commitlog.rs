@@ -60,14 +60,18 @@ fn assert_matches(log: &CommitLog, model: &BTreeMap<u64, (u64, Vec<u8>)>) {
         _ => assert!(b.is_empty(), "log should be empty: {b:?}"),
     }
     for (&i, (term, data)) in model {
-        let e = log.read_entry(i).unwrap_or_else(|err| panic!("read {i}: {err}"));
+        let e = log
+            .read_entry(i)
+            .unwrap_or_else(|err| panic!("read {i}: {err}"));
         assert_eq!(e.term.0, *term, "term of {i}");
         assert_eq!(&e.body()[..], &data[..], "body of {i}");
     }
 }
 
 fn model_of(from: u64, to: u64, len: impl Fn(u64) -> usize) -> BTreeMap<u64, (u64, Vec<u8>)> {
-    (from..to).map(|i| (i, (1 + i / 10, body(i, len(i))))).collect()
+    (from..to)
+        .map(|i| (i, (1 + i / 10, body(i, len(i)))))
+        .collect()
 }
 
 fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -75,7 +79,10 @@ fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     for e in std::fs::read_dir(dir).expect("read_dir") {
         let p = e.expect("entry").path();
         out.insert(
-            p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned(),
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned(),
             std::fs::read(&p).expect("read"),
         );
     }
@@ -113,14 +120,36 @@ fn rejects_gaps_and_oversized_entries_without_writing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open(dir.path());
     append_range(&log, 5, 8, |_| 10);
-    let gap = log.append(&[NewEntry { index: 9, term: 1, kind: EntryKind::Blank, body: &[] }]);
-    assert!(matches!(gap, Err(StoreError::NonContiguous { .. })), "{gap:?}");
+    let gap = log.append(&[NewEntry {
+        index: 9,
+        term: 1,
+        kind: EntryKind::Blank,
+        body: &[],
+    }]);
+    assert!(
+        matches!(gap, Err(StoreError::NonContiguous { .. })),
+        "{gap:?}"
+    );
     let huge = vec![0u8; SEGMENT as usize];
-    let big = log.append(&[NewEntry { index: 8, term: 1, kind: EntryKind::Command, body: &huge }]);
-    assert!(matches!(big, Err(StoreError::EntryTooLarge { .. })), "{big:?}");
+    let big = log.append(&[NewEntry {
+        index: 8,
+        term: 1,
+        kind: EntryKind::Command,
+        body: &huge,
+    }]);
+    assert!(
+        matches!(big, Err(StoreError::EntryTooLarge { .. })),
+        "{big:?}"
+    );
     assert_matches(&log, &model_of(5, 8, |_| 10));
-    assert!(matches!(log.read_entry(4), Err(StoreError::IndexBelowLogStart { .. })));
-    assert!(matches!(log.read_entry(8), Err(StoreError::IndexPastEnd { .. })));
+    assert!(matches!(
+        log.read_entry(4),
+        Err(StoreError::IndexBelowLogStart { .. })
+    ));
+    assert!(matches!(
+        log.read_entry(8),
+        Err(StoreError::IndexPastEnd { .. })
+    ));
 }
 
 #[test]
@@ -172,7 +201,10 @@ fn a_crash_at_any_step_of_truncate_leaves_a_consistent_log() {
             log.flush().expect("flush");
             log.write_checkpoint(None).expect("checkpoint");
             faults.set_crash_point(Some(point));
-            assert!(log.truncate_after(9).is_err(), "crash point {point} should fire");
+            assert!(
+                log.truncate_after(9).is_err(),
+                "crash point {point} should fire"
+            );
         }
         let log = open(dir.path());
         // The cut was recorded before any byte changed: it always completes.
@@ -193,14 +225,23 @@ fn a_crash_at_any_step_of_purge_leaves_a_consistent_log() {
             append_range(&log, 0, 40, len);
             log.close().expect("close");
             faults.set_crash_point(Some(point));
-            assert!(log.purge_before(20).is_err(), "crash point {point} should fire");
+            assert!(
+                log.purge_before(20).is_err(),
+                "crash point {point} should fire"
+            );
         }
         let log = open(dir.path());
         assert_matches(&log, &model_of(20, 40, len));
         let first_seg = log.segments().first().expect("segment");
         assert!(first_seg.base() <= log.bounds().start_pos);
-        assert!(first_seg.base() + SEGMENT > log.bounds().start_pos, "segments before the start are gone");
-        assert!(matches!(log.read_entry(19), Err(StoreError::IndexBelowLogStart { .. })));
+        assert!(
+            first_seg.base() + SEGMENT > log.bounds().start_pos,
+            "segments before the start are gone"
+        );
+        assert!(matches!(
+            log.read_entry(19),
+            Err(StoreError::IndexBelowLogStart { .. })
+        ));
     }
 }
 
@@ -221,7 +262,10 @@ fn position_of(root: &Path, index: u64) -> (PathBuf, u64) {
     let loc = log.location(index).expect("location");
     drop(log);
     let base = loc.pos - loc.pos % SEGMENT;
-    (root.join("commitlog").join(format!("{base:020}")), loc.pos - base)
+    (
+        root.join("commitlog").join(format!("{base:020}")),
+        loc.pos - base,
+    )
 }
 
 fn flip(path: &Path, offset: u64) {
@@ -235,9 +279,16 @@ fn a_torn_tail_is_cut_and_what_came_before_survives() {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = durable_then_tail(dir.path());
     let (path, off) = position_of(dir.path(), 39);
-    assert_eq!(path, last_segment(dir.path()), "entry 39 should be in the last segment");
+    assert_eq!(
+        path,
+        last_segment(dir.path()),
+        "entry 39 should be in the last segment"
+    );
     // Cut the segment in the middle of entry 39: the rest of the file is lost.
-    let f = std::fs::OpenOptions::new().write(true).open(&path).expect("open");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open");
     f.set_len(off + 40).expect("set_len");
     drop(f);
     let log = open(dir.path());
@@ -267,14 +318,19 @@ fn a_flipped_byte_in_the_middle_is_a_named_error() {
     flip(&path, off + 40);
     let err = CommitLog::open(config(dir.path()), Faults::default()).expect_err("corruption");
     match &err {
-        StoreError::Corrupt { path: p, offset, .. } => {
+        StoreError::Corrupt {
+            path: p, offset, ..
+        } => {
             assert_eq!(p, &path);
             assert_eq!(*offset, off);
         }
         other => panic!("expected Corrupt, got {other}"),
     }
     let text = err.to_string();
-    assert!(text.contains(&format!("{}", path.display())) && text.contains(&format!("byte {off}")), "{text}");
+    assert!(
+        text.contains(&format!("{}", path.display())) && text.contains(&format!("byte {off}")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -296,7 +352,10 @@ fn without_a_checkpoint_a_torn_tail_is_cut_and_middle_damage_is_named() {
     flip(&path, off + 60);
     std::fs::remove_file(dir.path().join("checkpoint")).expect("remove checkpoint");
     let err = CommitLog::open(config(dir.path()), Faults::default()).expect_err("corruption");
-    assert!(matches!(&err, StoreError::Corrupt { path: p, offset, .. } if *p == path && *offset == off), "{err}");
+    assert!(
+        matches!(&err, StoreError::Corrupt { path: p, offset, .. } if *p == path && *offset == off),
+        "{err}"
+    );
 }
 
 #[test]
@@ -308,7 +367,12 @@ fn an_fsync_failure_poisons_the_log() {
     faults.set_fsync_fails(true);
     assert!(log.flush().is_err());
     faults.set_fsync_fails(false);
-    let again = log.append(&[NewEntry { index: 3, term: 1, kind: EntryKind::Blank, body: &[] }]);
+    let again = log.append(&[NewEntry {
+        index: 3,
+        term: 1,
+        kind: EntryKind::Blank,
+        body: &[],
+    }]);
     assert!(matches!(again, Err(StoreError::Poisoned(_))), "{again:?}");
     assert!(matches!(log.flush(), Err(StoreError::Poisoned(_))));
 }
@@ -326,10 +390,18 @@ fn a_full_disk_refuses_appends_whole_and_they_resume() {
     let entries: Vec<NewEntry<'_>> = bodies
         .iter()
         .enumerate()
-        .map(|(k, b)| NewEntry { index: 5 + k as u64, term: 1, kind: EntryKind::Command, body: b })
+        .map(|(k, b)| NewEntry {
+            index: 5 + k as u64,
+            term: 1,
+            kind: EntryKind::Command,
+            body: b,
+        })
         .collect();
     let refused = log.append(&entries);
-    assert!(matches!(refused, Err(StoreError::DiskFull { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::DiskFull { .. })),
+        "{refused:?}"
+    );
     assert_matches(&log, &model_of(0, 5, |_| 1000));
     faults.set_allocation_fails(false);
     // Above the used-space ratio: refused with a clear message.

@@ -23,10 +23,10 @@ fn config(root: &Path) -> StoreConfig {
 }
 
 fn open(root: &Path) -> Arc<MessageStore> {
-    open_with(root, &Faults::default(), config(root))
+    open_with(&Faults::default(), config(root))
 }
 
-fn open_with(root: &Path, faults: &Faults, cfg: StoreConfig) -> Arc<MessageStore> {
+fn open_with(faults: &Faults, cfg: StoreConfig) -> Arc<MessageStore> {
     MessageStore::open_with(
         cfg,
         OpenOptions {
@@ -42,7 +42,7 @@ fn msg(topic: &str, queue_id: u32, n: u64) -> Message {
     Message {
         topic: topic.into(),
         queue_id,
-        tag: Some(if n % 3 == 0 { "TagA" } else { "TagB" }.into()),
+        tag: Some(if n.is_multiple_of(3) { "TagA" } else { "TagB" }.into()),
         keys: vec![format!("key-{n}"), format!("order-{}", n % 7)],
         properties: vec![("n".into(), n.to_string())],
         body: Bytes::from(format!("body {n} ").repeat(1 + (n as usize % 40))),
@@ -63,7 +63,11 @@ fn put_all(store: &MessageStore, msgs: &[Message], model: &mut Model) {
     assert_eq!(results.len(), msgs.len());
     for (m, r) in msgs.iter().zip(&results) {
         let q = model.entry((m.topic.clone(), m.queue_id)).or_default();
-        assert_eq!(r.queue_offset, QueueOffset(q.len() as u64), "offsets are dense");
+        assert_eq!(
+            r.queue_offset,
+            QueueOffset(q.len() as u64),
+            "offsets are dense"
+        );
         q.push(m.clone());
     }
 }
@@ -78,20 +82,30 @@ fn assert_store_matches(store: &MessageStore, model: &Model) {
         let batch = store
             .read_messages(topic, *qid, QueueOffset(0), usize::MAX, &TagFilter::All)
             .expect("read");
-        let got: Vec<Message> = batch.messages.iter().map(|m| m.to_message().expect("decode")).collect();
+        let got: Vec<Message> = batch
+            .messages
+            .iter()
+            .map(|m| m.to_message().expect("decode"))
+            .collect();
         assert_eq!(&got, msgs, "{topic}:{qid} contents");
         for (i, m) in msgs.iter().enumerate() {
-            let by_id = store.query_by_id(&m.message_id).expect("by id").expect("found by id");
+            let by_id = store
+                .query_by_id(&m.message_id)
+                .expect("by id")
+                .expect("found by id");
             assert_eq!(by_id.to_message().expect("decode"), *m);
             let by_key = store.query_by_key(topic, &m.keys[0], 4).expect("by key");
             assert_eq!(by_key.len(), 1, "key {} of {topic}", m.keys[0]);
-            let at = store.read_message(topic, *qid, QueueOffset(i as u64)).expect("by offset");
+            let at = store
+                .read_message(topic, *qid, QueueOffset(i as u64))
+                .expect("by offset");
             assert_eq!(at.to_message().expect("decode"), *m);
         }
     }
     for q in store.queues().all() {
         assert!(
-            model.contains_key(&(q.topic().to_owned(), q.queue_id())) || q.max_offset() == q.min_offset(),
+            model.contains_key(&(q.topic().to_owned(), q.queue_id()))
+                || q.max_offset() == q.min_offset(),
             "queue {}:{} not in the model",
             q.topic(),
             q.queue_id()
@@ -110,22 +124,38 @@ fn puts_read_back_by_offset_key_id_tag_and_time() {
     assert_store_matches(&store, &model);
 
     let tag_a = TagFilter::parse("TagA").expect("filter");
-    let batch = store.read_messages("Orders", 0, QueueOffset(0), 1000, &tag_a).expect("read");
+    let batch = store
+        .read_messages("Orders", 0, QueueOffset(0), 1000, &tag_a)
+        .expect("read");
     assert!(!batch.messages.is_empty());
-    assert!(batch.messages.iter().all(|m| m.view().expect("view").tag() == Some("TagA")));
-    let expected = model[&("Orders".to_owned(), 0)].iter().filter(|m| m.tag.as_deref() == Some("TagA")).count();
+    assert!(batch
+        .messages
+        .iter()
+        .all(|m| m.view().expect("view").tag() == Some("TagA")));
+    let expected = model[&("Orders".to_owned(), 0)]
+        .iter()
+        .filter(|m| m.tag.as_deref() == Some("TagA"))
+        .count();
     assert_eq!(batch.messages.len(), expected);
 
     // Messages of queue 1 were stored every 30 ms (n = 1, 4, 7, ...).
     let q1 = &model[&("Orders".to_owned(), 1)];
-    let at = store.offset_at_time("Orders", 1, q1[10].store_timestamp_ms).expect("by time");
+    let at = store
+        .offset_at_time("Orders", 1, q1[10].store_timestamp_ms)
+        .expect("by time");
     assert_eq!(at, QueueOffset(10));
-    let at = store.offset_at_time("Orders", 1, q1[10].store_timestamp_ms - 1).expect("by time");
+    let at = store
+        .offset_at_time("Orders", 1, q1[10].store_timestamp_ms - 1)
+        .expect("by time");
     assert_eq!(at, QueueOffset(10));
-    let end = store.offset_at_time("Orders", 1, i64::MAX).expect("by time");
+    let end = store
+        .offset_at_time("Orders", 1, i64::MAX)
+        .expect("by time");
     assert_eq!(end, QueueOffset(q1.len() as u64));
 
-    let several = store.query_by_key("Orders", "order-3", 100).expect("by key");
+    let several = store
+        .query_by_key("Orders", "order-3", 100)
+        .expect("by key");
     assert_eq!(several.len(), (0..120).filter(|n| n % 7 == 3).count());
     assert!(store.query_by_id("NOPE").expect("by id").is_none());
     assert!(matches!(
@@ -182,7 +212,10 @@ fn a_torn_log_tail_takes_its_messages_out_of_queues_and_index() {
         for n in 80..90u64 {
             put_all(&store, &[msg("T", (n % 2) as u32, n)], &mut model);
         }
-        store.queues().flush().expect("queues flushed past the log's checkpoint");
+        store
+            .queues()
+            .flush()
+            .expect("queues flushed past the log's checkpoint");
         let last = store.commitlog().bounds().next_index - 1;
         cut_at = store.commitlog().location(last - 3).expect("location");
     }
@@ -200,11 +233,17 @@ fn a_torn_log_tail_takes_its_messages_out_of_queues_and_index() {
     }
     assert_store_matches(&store, &model);
     for n in 86..90u64 {
-        assert!(store.query_by_id(&format!("ID{n:016X}")).expect("by id").is_none());
+        assert!(store
+            .query_by_id(&format!("ID{n:016X}"))
+            .expect("by id")
+            .is_none());
     }
     // Offsets continue densely from the cut.
     let r = store.put(&[msg("T", 0, 200)]).expect("put");
-    assert_eq!(r[0].queue_offset, QueueOffset(model[&("T".to_owned(), 0)].len() as u64));
+    assert_eq!(
+        r[0].queue_offset,
+        QueueOffset(model[&("T".to_owned(), 0)].len() as u64)
+    );
 }
 
 #[test]
@@ -212,7 +251,7 @@ fn sync_flush_group_commits_concurrent_writers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = config(dir.path());
     cfg.flush_mode = FlushMode::Sync;
-    let store = open_with(dir.path(), &Faults::default(), cfg);
+    let store = open_with(&Faults::default(), cfg);
     let threads: Vec<_> = (0..8u32)
         .map(|t| {
             let store = Arc::clone(&store);
@@ -221,7 +260,10 @@ fn sync_flush_group_commits_concurrent_writers() {
                     let r = store.put(&[msg("S", t, n)]).expect("put");
                     // Returned only once durable.
                     let durable = store.commitlog().durable().0;
-                    assert!(durable > r[0].pos.0, "put returned before its bytes were durable");
+                    assert!(
+                        durable > r[0].pos.0,
+                        "put returned before its bytes were durable"
+                    );
                     assert_eq!(r[0].queue_offset, QueueOffset(n));
                 }
             })
@@ -252,7 +294,7 @@ fn age_segments(root: &Path, count: usize, age: Duration) {
 fn retention_deletes_only_expired_segments_at_delete_hour_or_above_ratio() {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults::default();
-    let store = open_with(dir.path(), &faults, config(dir.path()));
+    let store = open_with(&faults, config(dir.path()));
     let mut model = Model::new();
     for n in 0..300u64 {
         put_all(&store, &[msg("R", 0, n)], &mut model);
@@ -265,31 +307,55 @@ fn retention_deletes_only_expired_segments_at_delete_hour_or_above_ratio() {
 
     // Not the delete hour, disk not full: nothing goes.
     faults.set_disk_used_percent(Some(10));
-    let out = store.delete_expired(now, Some(HourOrManual::Hour(12))).expect("retention");
+    let out = store
+        .delete_expired(now, Some(HourOrManual::Hour(12)))
+        .expect("retention");
     assert_eq!(out.segments_deleted, 0);
     assert_eq!(store.commitlog().segments().count(), segments);
 
     // Above diskMaxUsedSpaceRatio: expired segments go at any hour, and only they.
     faults.set_disk_used_percent(Some(80));
-    let out = store.delete_expired(now, Some(HourOrManual::Hour(12))).expect("retention");
+    let out = store
+        .delete_expired(now, Some(HourOrManual::Hour(12)))
+        .expect("retention");
     assert_eq!(out.segments_deleted, 3);
     assert_eq!(store.commitlog().segments().count(), segments - 3);
 
     let (min, max) = store.queue_offsets("R", 0);
-    assert!(min.0 > 0 && max.0 == 300, "queue follows the log start: {min}..{max}");
-    let below = store.read_message("R", 0, QueueOffset(min.0 - 1)).expect_err("removed");
-    assert!(below.to_string().contains("below the queue's minimum"), "{below}");
-    let first_kept = store.read_message("R", 0, min).expect("kept").to_message().expect("decode");
+    assert!(
+        min.0 > 0 && max.0 == 300,
+        "queue follows the log start: {min}..{max}"
+    );
+    let below = store
+        .read_message("R", 0, QueueOffset(min.0 - 1))
+        .expect_err("removed");
+    assert!(
+        below.to_string().contains("below the queue's minimum"),
+        "{below}"
+    );
+    let first_kept = store
+        .read_message("R", 0, min)
+        .expect("kept")
+        .to_message()
+        .expect("decode");
     assert_eq!(first_kept, model[&("R".to_owned(), 0)][min.0 as usize]);
-    assert!(store.query_by_id(&format!("ID{:016X}", 0)).expect("by id").is_none());
+    assert!(store
+        .query_by_id(&format!("ID{:016X}", 0))
+        .expect("by id")
+        .is_none());
     let log_start = store.commitlog().bounds().start_pos;
-    let err = store.commitlog().read(log_start - 1, 1).expect_err("below start");
+    let err = store
+        .commitlog()
+        .read(log_start - 1, 1)
+        .expect_err("below start");
     assert!(err.to_string().contains("below the log start"), "{err}");
 
     // At the delete hour, with newly expired segments.
     age_segments(dir.path(), 1, Duration::from_secs(73 * 3600));
     faults.set_disk_used_percent(Some(10));
-    let out = store.delete_expired(now, Some(HourOrManual::Hour(4))).expect("retention");
+    let out = store
+        .delete_expired(now, Some(HourOrManual::Hour(4)))
+        .expect("retention");
     assert_eq!(out.segments_deleted, 1);
 
     // After a restart everything still agrees.
@@ -298,7 +364,9 @@ fn retention_deletes_only_expired_segments_at_delete_hour_or_above_ratio() {
     let store = open(dir.path());
     let (min2, max2) = store.queue_offsets("R", 0);
     assert!(min2 > min && max2.0 == 300);
-    let batch = store.read_messages("R", 0, QueueOffset(0), usize::MAX, &TagFilter::All).expect("read");
+    let batch = store
+        .read_messages("R", 0, QueueOffset(0), usize::MAX, &TagFilter::All)
+        .expect("read");
     assert_eq!(batch.messages.len() as u64, max2.0 - min2.0);
 }
 
@@ -306,7 +374,7 @@ fn retention_deletes_only_expired_segments_at_delete_hour_or_above_ratio() {
 fn a_full_disk_refuses_puts_cleanly_and_they_resume() {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults::default();
-    let store = open_with(dir.path(), &faults, config(dir.path()));
+    let store = open_with(&faults, config(dir.path()));
     let mut model = Model::new();
     put_all(&store, &[msg("D", 0, 0)], &mut model);
     faults.set_disk_used_percent(Some(95));

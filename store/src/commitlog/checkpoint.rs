@@ -40,7 +40,11 @@ impl Checkpoint {
         let mut b = [0u8; LEN];
         b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         b[4] = VERSION;
-        b[5] = if self.truncating.is_some() { FLAG_TRUNCATING } else { 0 };
+        b[5] = if self.truncating.is_some() {
+            FLAG_TRUNCATING
+        } else {
+            0
+        };
         let (tp, ti) = self.truncating.unwrap_or((0, 0));
         for (i, v) in [
             self.start_index,
@@ -93,13 +97,17 @@ impl Checkpoint {
     /// Reads the checkpoint; None when there is none.
     pub fn load(path: &Path) -> Result<Option<Self>> {
         match std::fs::read(path) {
-            Ok(bytes) => Checkpoint::decode(&bytes).map(Some).map_err(|reason| {
-                StoreError::Corrupt {
-                    path: path.to_owned(),
-                    offset: 0,
-                    reason: format!("checkpoint unreadable: {reason}; delete it to recover by a full scan"),
-                }
-            }),
+            Ok(bytes) => {
+                Checkpoint::decode(&bytes)
+                    .map(Some)
+                    .map_err(|reason| StoreError::Corrupt {
+                        path: path.to_owned(),
+                        offset: 0,
+                        reason: format!(
+                            "checkpoint unreadable: {reason}; delete it to recover by a full scan"
+                        ),
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io(path, "read", e)),
         }

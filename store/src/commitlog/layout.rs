@@ -19,7 +19,10 @@ pub struct Placement {
 pub fn place(end: u64, segment_size: u64, len: u64) -> Placement {
     let seg_end = segment_base(end, segment_size) + segment_size;
     if end + len + EOS_LEN as u64 <= seg_end {
-        Placement { pos: end, eos: None }
+        Placement {
+            pos: end,
+            eos: None,
+        }
     } else {
         Placement {
             pos: seg_end,
@@ -42,8 +45,20 @@ mod tests {
         assert_eq!(place(0, 100, 50), Placement { pos: 0, eos: None });
         assert_eq!(place(42, 100, 50), Placement { pos: 42, eos: None });
         // 43 + 50 + 8 > 100: roll, marker covers 57 bytes.
-        assert_eq!(place(43, 100, 50), Placement { pos: 100, eos: Some((43, 57)) });
-        assert_eq!(place(192, 100, 10), Placement { pos: 200, eos: Some((192, 8)) });
+        assert_eq!(
+            place(43, 100, 50),
+            Placement {
+                pos: 100,
+                eos: Some((43, 57))
+            }
+        );
+        assert_eq!(
+            place(192, 100, 10),
+            Placement {
+                pos: 200,
+                eos: Some((192, 8))
+            }
+        );
         assert!(fits(92, 100));
         assert!(!fits(93, 100));
     }

@@ -309,7 +309,10 @@ impl CommitLog {
             path: self
                 .cfg
                 .data_dir
-                .join(crate::mapped::segment_file_name(segment_base(pos, self.cfg.segment_size))),
+                .join(crate::mapped::segment_file_name(segment_base(
+                    pos,
+                    self.cfg.segment_size,
+                ))),
             offset: 0,
             reason: format!("segment holding position {pos} is missing"),
         })
@@ -359,10 +362,14 @@ impl CommitLog {
             offset: loc.pos - file.base(),
             reason,
         };
-        let header = entry::decode_header(&bytes, u64::from(loc.len)).map_err(|d| corrupt(d.to_string()))?;
+        let header =
+            entry::decode_header(&bytes, u64::from(loc.len)).map_err(|d| corrupt(d.to_string()))?;
         entry::verify(&header, &bytes).map_err(|d| corrupt(d.to_string()))?;
         if header.index != index {
-            return Err(corrupt(format!("entry holds index {}, expected {index}", header.index)));
+            return Err(corrupt(format!(
+                "entry holds index {}, expected {index}",
+                header.index
+            )));
         }
         Ok(Entry {
             index: LogIndex(index),
@@ -509,4 +516,3 @@ pub(crate) fn flush_span(list: &SegmentList, from: u64, to: u64) -> Result<()> {
     }
     Ok(())
 }
-

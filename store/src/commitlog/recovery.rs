@@ -241,7 +241,11 @@ fn verify_durable(
         ));
     }
     // Start the walk at a segment base (an entry boundary) inside the window.
-    let from = segment_base(c.durable_pos.saturating_sub(VERIFY_WINDOW), data.segment_size()).max(start_pos);
+    let from = segment_base(
+        c.durable_pos.saturating_sub(VERIFY_WINDOW),
+        data.segment_size(),
+    )
+    .max(start_pos);
     let (mut pos, mut expect) = if from == start_pos {
         (start_pos, Some(start_index))
     } else {
@@ -284,7 +288,11 @@ fn verify_durable(
                 ))
             }
             Found::Defect(d) => {
-                return Err(corrupt(data, pos, format!("{d} below the durable point {}", c.durable_pos)))
+                return Err(corrupt(
+                    data,
+                    pos,
+                    format!("{d} below the durable point {}", c.durable_pos),
+                ))
             }
         }
     }
@@ -305,12 +313,13 @@ fn verify_durable(
 }
 
 fn index_record_mismatch(index: &SegmentList, pos: u64, h: &EntryHeader) -> bool {
-    entry_index::read(index, h.index) != Some(IndexRecord {
-        len: h.len,
-        pos,
-        index: h.index,
-        term: h.term,
-    })
+    entry_index::read(index, h.index)
+        != Some(IndexRecord {
+            len: h.len,
+            pos,
+            index: h.index,
+            term: h.term,
+        })
 }
 
 /// Whether a valid entry exists after the damaged one at `pos` (which should

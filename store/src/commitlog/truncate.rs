@@ -35,7 +35,7 @@ pub(super) fn cut(
             data.remove_from(file.base() + size)?;
         }
         None => {
-            data.remove_from(segment_base(pos, size) + if pos % size == 0 { 0 } else { size })?;
+            data.remove_from(pos)?;
         }
     }
     faults.crash_here("truncate:segments-removed")?;

@@ -1,6 +1,7 @@
 //! One consume queue.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -8,7 +9,7 @@ use super::entry::{CqEntry, ENTRY_LEN};
 use super::filter::TagFilter;
 use crate::error::{Result, StoreError};
 use crate::fault::Faults;
-use crate::mapped::SegmentList;
+use crate::mapped::{MappedFile, SegmentList};
 use crate::types::QueueOffset;
 
 /// Blocks are reserved this far ahead of the write position.
@@ -32,6 +33,9 @@ pub struct ConsumeQueue {
     queue_id: u32,
     files: SegmentList,
     extent: RwLock<Extent>,
+    /// The file appends go to, and how far its blocks are reserved: only the
+    /// dispatcher appends, so this lock is never contended.
+    tail: parking_lot::Mutex<Option<(Arc<MappedFile>, u64)>>,
 }
 
 impl ConsumeQueue {
@@ -71,6 +75,7 @@ impl ConsumeQueue {
                 next,
                 flushed: next,
             }),
+            tail: parking_lot::Mutex::new(None),
         })
     }
 
@@ -96,12 +101,26 @@ impl ConsumeQueue {
 
     /// Appends an entry; returns its queue offset.
     pub fn append(&self, e: &CqEntry) -> Result<QueueOffset> {
+        let mut tail = self.tail.lock();
         let next = self.extent.read().next;
         let at = next * ENTRY_LEN;
-        let file = self.files.find_or_create(at)?;
+        let cached = tail
+            .as_ref()
+            .filter(|(f, _)| at >= f.base() && at + ENTRY_LEN <= f.base() + f.len());
+        let (file, reserved) = match cached {
+            Some((f, r)) => (Arc::clone(f), *r),
+            None => (self.files.find_or_create(at)?, 0),
+        };
         let off = at - file.base();
-        file.reserve((off + ENTRY_LEN).div_ceil(RESERVE_CHUNK) * RESERVE_CHUNK)?;
+        let reserved = if off + ENTRY_LEN > reserved {
+            let upto = (off + ENTRY_LEN).div_ceil(RESERVE_CHUNK) * RESERVE_CHUNK;
+            file.reserve(upto)?;
+            upto
+        } else {
+            reserved
+        };
         file.write(off, &e.encode());
+        *tail = Some((file, reserved));
         self.extent.write().next = next + 1;
         Ok(QueueOffset(next))
     }
@@ -227,6 +246,8 @@ impl ConsumeQueue {
     /// Drops every entry pointing at or past log position `pos` (the log
     /// lost its tail). Durable on return.
     pub fn truncate_from_pos(&self, pos: u64) -> Result<()> {
+        // Lock order as in `append`: tail, then extent.
+        let mut tail = self.tail.lock();
         let mut ext = self.extent.write();
         let cut = self.lower_bound_pos(&ext, pos)?;
         if cut == ext.next {
@@ -239,6 +260,7 @@ impl ConsumeQueue {
         }
         ext.next = cut;
         ext.flushed = ext.flushed.min(cut);
+        *tail = None;
         if ext.min > cut {
             ext.min = cut;
         }

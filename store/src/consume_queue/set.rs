@@ -48,7 +48,11 @@ impl ConsumeQueueSet {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, "create_dir_all", e))?;
         let mut queues: HashMap<String, HashMap<u32, Arc<ConsumeQueue>>> = HashMap::new();
         for topic_dir in read_dir(dir)? {
-            let Some(topic) = topic_dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            let Some(topic) = topic_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+            else {
                 continue;
             };
             if validate_topic(&topic).is_err() || !topic_dir.is_dir() {
@@ -62,8 +66,17 @@ impl ConsumeQueueSet {
                 else {
                     continue;
                 };
-                let q = ConsumeQueue::open(&queue_dir, &topic, queue_id, entries_per_file, faults.clone())?;
-                queues.entry(topic.clone()).or_default().insert(queue_id, Arc::new(q));
+                let q = ConsumeQueue::open(
+                    &queue_dir,
+                    &topic,
+                    queue_id,
+                    entries_per_file,
+                    faults.clone(),
+                )?;
+                queues
+                    .entry(topic.clone())
+                    .or_default()
+                    .insert(queue_id, Arc::new(q));
             }
         }
         Ok(Self {

@@ -104,7 +104,7 @@ struct Writer {
 /// dispatcher), any number look up concurrently, and flush, truncation and
 /// purging may come from other threads.
 ///
-/// Locks, always taken in this order: `writer` (puts, truncation, purging),
+/// Locks, always taken in this order: `writer` (puts, truncation),
 /// `flush_lock` (flushes, truncation), `readers` (shared by lookups, exclusive
 /// while truncation rewrites published entries), `files`, `slots` (held
 /// for one slot word by a put or a lookup).
@@ -393,13 +393,14 @@ impl KeyIndex {
     /// Removes the files whose every entry is below `pos`, oldest first,
     /// never the last (active) one. Returns how many were removed.
     pub fn purge_before(&self, pos: u64) -> Result<usize> {
-        let _w = self.writer.lock();
+        // The writer is not excluded: it only ever appends to the last file,
+        // which is never purged.
         let doomed: Vec<Arc<IndexFile>> = {
             let mut files = self.files.write();
             let removable = files.len().saturating_sub(1);
             let n = files[..removable]
                 .iter()
-                .take_while(|f| f.end_pos().map_or(true, |end| end < pos))
+                .take_while(|f| !matches!(f.end_pos(), Some(end) if end >= pos))
                 .count();
             files.drain(..n).collect()
         };

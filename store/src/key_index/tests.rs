@@ -48,7 +48,7 @@ impl Model {
             Name::Key(t, k) => idx.put_key(t, k, pos, ts).unwrap(),
             Name::Id(id) => idx.put_message_id(id, pos, ts).unwrap(),
         }
-        if self.end().map_or(true, |end| pos >= end) {
+        if !matches!(self.end(), Some(end) if pos < end) {
             self.entries.push((name.clone(), pos));
         }
     }
@@ -213,6 +213,36 @@ fn rolls_over_several_files_named_by_first_position() {
     for name in &firsts[..4] {
         assert_eq!(header_count(&tmp.path().join(name)), 64);
     }
+}
+
+#[test]
+fn files_keep_their_own_sizes_when_the_config_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = open(tmp.path(), cfg(16, 64));
+    let mut model = Model::default();
+    let all = names();
+    for i in 0..100u64 {
+        model.put(&idx, &all[i as usize % all.len()], 10 + i, 0);
+    }
+    drop(idx);
+    let idx = open(tmp.path(), cfg(3, 20));
+    check(&idx, &model);
+    // The second file (64 entries) fills up, then 20-entry files follow.
+    for i in 100..200u64 {
+        model.put(&idx, &all[i as usize % all.len()], 10 + i, 0);
+    }
+    check(&idx, &model);
+    assert_eq!(idx.file_count(), 2 + 4);
+    let sizes: Vec<u64> = index_files(tmp.path())
+        .iter()
+        .map(|n| std::fs::metadata(tmp.path().join(n)).unwrap().len())
+        .collect();
+    let small = HEADER_LEN + 3 * SLOT_LEN + 20 * ENTRY_LEN;
+    let big = HEADER_LEN + 16 * SLOT_LEN + 64 * ENTRY_LEN;
+    assert_eq!(sizes, vec![big, big, small, small, small, small]);
+    drop(idx);
+    let idx = open(tmp.path(), cfg(16, 64));
+    check(&idx, &model);
 }
 
 #[test]
@@ -417,6 +447,8 @@ fn recovery_stops_at_a_lost_entry_and_zeroes_the_rest() {
     // Entry 90 never reached the disk; entry 120 lost only its hash.
     poke(&path, entry_offset(c, 90), &[0u8; 24]);
     poke(&path, entry_offset(c, 120), &[0u8; 8]);
+    // Entry 70 lost its `prev` (a later page than its hash and position).
+    poke(&path, entry_offset(c, 70) + 16, &[0u8; 4]);
     let idx = open(tmp.path(), c);
     model.entries.truncate(90);
     check(&idx, &model);

@@ -147,10 +147,18 @@ impl MappedFile {
         }
         if self.faults.allocation_fails() {
             return Err(StoreError::DiskFull {
-                detail: format!("reserving blocks of {} failed (injected)", self.path.display()),
+                detail: format!(
+                    "reserving blocks of {} failed (injected)",
+                    self.path.display()
+                ),
             });
         }
-        match rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::empty(), done, upto - done) {
+        match rustix::fs::fallocate(
+            &self.file,
+            rustix::fs::FallocateFlags::empty(),
+            done,
+            upto - done,
+        ) {
             Ok(()) => {}
             Err(rustix::io::Errno::NOSPC) => {
                 return Err(StoreError::DiskFull {
@@ -191,7 +199,11 @@ impl MappedFile {
         // type's contract no one reads or writes it concurrently. `data` cannot
         // overlap the mapping's writable range that we own.
         unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(start), data.len());
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.map.as_mut_ptr().add(start),
+                data.len(),
+            );
         }
     }
 
@@ -257,7 +269,11 @@ impl MappedFile {
         // SAFETY: the range is inside the mapping, and by the type's contract
         // no one writes it while it is read.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.map.as_ptr().add(start), out.as_mut_ptr(), out.len());
+            std::ptr::copy_nonoverlapping(
+                self.map.as_ptr().add(start),
+                out.as_mut_ptr(),
+                out.len(),
+            );
         }
         true
     }

@@ -63,13 +63,20 @@ impl SegmentList {
                 return Err(StoreError::Corrupt {
                     path,
                     offset: 0,
-                    reason: format!("segment name is not a multiple of the segment size {segment_size}"),
+                    reason: format!(
+                        "segment name is not a multiple of the segment size {segment_size}"
+                    ),
                 });
             }
             if Some(base) == last_base {
                 extend_short_last(&path, segment_size)?;
             }
-            let file = MappedFile::open(&path, base, if reserve_all { segment_size } else { 0 }, faults.clone())?;
+            let file = MappedFile::open(
+                &path,
+                base,
+                if reserve_all { segment_size } else { 0 },
+                faults.clone(),
+            )?;
             if file.len() != segment_size {
                 return Err(StoreError::Corrupt {
                     path,
@@ -150,7 +157,13 @@ impl SegmentList {
             }
         }
         let path = self.dir.join(segment_file_name(base));
-        let file = MappedFile::create(&path, base, self.segment_size, self.reserve_all, self.faults.clone())?;
+        let file = MappedFile::create(
+            &path,
+            base,
+            self.segment_size,
+            self.reserve_all,
+            self.faults.clone(),
+        )?;
         sync_dir(&self.dir)?;
         let file = Arc::new(file);
         segments.push(Arc::clone(&file));
@@ -201,7 +214,8 @@ impl SegmentList {
         for file in doomed {
             match file.remove() {
                 Ok(()) => {}
-                Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }
@@ -212,7 +226,9 @@ impl SegmentList {
 /// Makes a directory's entries (files created, renamed or removed) durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let handle = std::fs::File::open(dir).map_err(|e| StoreError::io(dir, "open dir", e))?;
-    handle.sync_all().map_err(|e| StoreError::io(dir, "fsync dir", e))
+    handle
+        .sync_all()
+        .map_err(|e| StoreError::io(dir, "fsync dir", e))
 }
 
 /// Replaces `path` with `bytes` atomically and durably: write a temporary
@@ -221,7 +237,8 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, "create", e))?;
-    f.write_all(bytes).map_err(|e| StoreError::io(&tmp, "write", e))?;
+    f.write_all(bytes)
+        .map_err(|e| StoreError::io(&tmp, "write", e))?;
     f.sync_all().map_err(|e| StoreError::io(&tmp, "fsync", e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, "rename", e))?;

@@ -15,5 +15,5 @@ mod file;
 mod list;
 
 pub use file::MappedFile;
-pub(crate) use list::{sync_dir, write_atomic};
 pub use list::{segment_base, segment_file_name, SegmentList};
+pub(crate) use list::{sync_dir, write_atomic};

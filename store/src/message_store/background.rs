@@ -16,7 +16,8 @@ const CLEAN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Whether the ASYNC_FLUSH flusher should flush now.
 pub(super) fn should_flush(dirty_bytes: u64, since_full: Duration, pacing: &FlushPacing) -> bool {
-    dirty_bytes > 0 && (dirty_bytes >= pacing.min_dirty_pages * 4096 || since_full >= pacing.full_interval)
+    dirty_bytes > 0
+        && (dirty_bytes >= pacing.min_dirty_pages * 4096 || since_full >= pacing.full_interval)
 }
 
 /// The running thread; stopping joins it.
@@ -46,7 +47,12 @@ impl Background {
     }
 }
 
-fn run(store: Weak<MessageStore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing, mode: FlushMode) {
+fn run(
+    store: Weak<MessageStore>,
+    stopped: mpsc::Receiver<()>,
+    pacing: FlushPacing,
+    mode: FlushMode,
+) {
     let mut last_full = Instant::now();
     let mut last_clean = Instant::now();
     let mut last_checkpoint = (0u64, 0u64);
@@ -58,7 +64,9 @@ fn run(store: Weak<MessageStore>, stopped: mpsc::Receiver<()>, pacing: FlushPaci
         let Some(store) = store.upgrade() else { return };
         let log = store.commitlog();
         let outcome = (|| -> Result<()> {
-            if mode == FlushMode::Async && should_flush(log.dirty_bytes(), last_full.elapsed(), &pacing) {
+            if mode == FlushMode::Async
+                && should_flush(log.dirty_bytes(), last_full.elapsed(), &pacing)
+            {
                 log.flush()?;
                 last_full = Instant::now();
             }
@@ -103,11 +111,17 @@ impl MessageStore {
     /// for tests; None reads the local clock). Consume queues and the key
     /// index follow the log's new start. Never deletes entries that are not
     /// yet dispatched.
-    pub fn delete_expired(&self, now: SystemTime, hour_or_manual: Option<HourOrManual>) -> Result<RetentionOutcome> {
+    pub fn delete_expired(
+        &self,
+        now: SystemTime,
+        hour_or_manual: Option<HourOrManual>,
+    ) -> Result<RetentionOutcome> {
         let cfg = &self.cfg.retention;
         let trig = match hour_or_manual {
             Some(HourOrManual::Manual) => Some(Trigger::Manual),
-            Some(HourOrManual::Hour(h)) => retention::trigger(cfg, h, self.log.disk().used_percent()?),
+            Some(HourOrManual::Hour(h)) => {
+                retention::trigger(cfg, h, self.log.disk().used_percent()?)
+            }
             None => retention::trigger(cfg, local_hour(), self.log.disk().used_percent()?),
         };
         let b = self.log.bounds();
@@ -145,7 +159,12 @@ impl MessageStore {
         outcome.segments_deleted = n.min(segments.len() - self.log.segments().count());
         outcome.start_index = after.start_index;
         outcome.start_pos = after.start_pos;
-        tracing::info!(?trig, deleted = outcome.segments_deleted, start = after.start_index, "retention");
+        tracing::info!(
+            ?trig,
+            deleted = outcome.segments_deleted,
+            start = after.start_index,
+            "retention"
+        );
         Ok(outcome)
     }
 

@@ -14,35 +14,35 @@ use crate::record::entry::EntryKind;
 use crate::record::message::iter_batch;
 use crate::types::{LogPos, QueueOffset};
 
-/// Where one stored message went.
+/// Where one stored message went (results come in the order of the
+/// messages put).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PutResult {
     /// The entry holding it.
     pub index: u64,
-    /// Its topic.
-    pub topic: String,
-    /// Its queue.
-    pub queue_id: u32,
-    /// Its offset in that queue.
+    /// Its offset in its queue.
     pub queue_offset: QueueOffset,
     /// Its record's commitlog position.
     pub pos: LogPos,
 }
 
+/// How many queues the dispatcher keeps at hand.
+const RECENT_QUEUES: usize = 16;
+
 /// The dispatcher's state; its lock orders dispatch.
 #[derive(Debug)]
 pub(super) struct Dispatcher {
     next_index: u64,
-    /// The last queue written, to skip the map lookup for runs of messages
-    /// to one queue.
-    last: Option<Arc<ConsumeQueue>>,
+    /// Queues written lately, newest first: most batches go to a few
+    /// queues, and a short scan beats the shared map.
+    recent: Vec<Arc<ConsumeQueue>>,
 }
 
 impl Dispatcher {
     pub(super) fn new(next_index: u64) -> Self {
         Self {
             next_index,
-            last: None,
+            recent: Vec::with_capacity(RECENT_QUEUES),
         }
     }
 
@@ -50,14 +50,24 @@ impl Dispatcher {
         self.next_index
     }
 
-    fn queue(&mut self, store: &MessageStore, topic: &str, queue_id: u32) -> Result<Arc<ConsumeQueue>> {
-        if let Some(q) = &self.last {
-            if q.queue_id() == queue_id && q.topic() == topic {
-                return Ok(Arc::clone(q));
-            }
+    fn queue(
+        &mut self,
+        store: &MessageStore,
+        topic: &str,
+        queue_id: u32,
+    ) -> Result<Arc<ConsumeQueue>> {
+        if let Some(q) = self
+            .recent
+            .iter()
+            .find(|q| q.queue_id() == queue_id && q.topic() == topic)
+        {
+            return Ok(Arc::clone(q));
         }
         let q = store.queues.get_or_create(topic, queue_id)?;
-        self.last = Some(Arc::clone(&q));
+        if self.recent.len() == RECENT_QUEUES {
+            self.recent.pop();
+        }
+        self.recent.insert(0, Arc::clone(&q));
         Ok(q)
     }
 
@@ -110,8 +120,6 @@ impl Dispatcher {
                 if let Some(out) = out.as_deref_mut() {
                     out.push(PutResult {
                         index: loc.index,
-                        topic: view.topic().to_owned(),
-                        queue_id: view.queue_id(),
                         queue_offset,
                         pos: LogPos(pos),
                     });

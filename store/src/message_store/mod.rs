@@ -83,7 +83,8 @@ impl MessageStore {
     /// cleaner.
     pub fn open_with(cfg: StoreConfig, opts: OpenOptions) -> Result<Arc<Self>> {
         cfg.validate()?;
-        std::fs::create_dir_all(&cfg.root).map_err(|e| StoreError::io(&cfg.root, "create_dir_all", e))?;
+        std::fs::create_dir_all(&cfg.root)
+            .map_err(|e| StoreError::io(&cfg.root, "create_dir_all", e))?;
         let log = CommitLog::open(
             CommitLogConfig {
                 data_dir: cfg.commitlog_dir(),
@@ -174,11 +175,22 @@ impl MessageStore {
     /// sizes, and stamping a store time on records that have none.
     pub fn encode_batch(&self, msgs: &[Message], max_message_size: usize) -> Result<Vec<u8>> {
         let now = now_ms();
-        let mut body = Vec::new();
+        let mut total = 0usize;
+        for m in msgs {
+            total =
+                total.saturating_add(m.encoded_len().map_err(|source| StoreError::Message {
+                    pos: crate::types::LogPos(0),
+                    source,
+                })?);
+        }
+        let mut body = Vec::with_capacity(total);
         for m in msgs {
             validate_topic(&m.topic).map_err(StoreError::Config)?;
             let start = body.len();
-            m.encode(&mut body).map_err(|source| StoreError::Message { pos: crate::types::LogPos(0), source })?;
+            m.encode(&mut body).map_err(|source| StoreError::Message {
+                pos: crate::types::LogPos(0),
+                source,
+            })?;
             let len = body.len() - start;
             if len > max_message_size {
                 return Err(StoreError::Config(format!(
@@ -198,7 +210,9 @@ impl MessageStore {
     /// Either all are stored or none.
     pub fn put(&self, msgs: &[Message]) -> Result<Vec<PutResult>> {
         if self.mode != Mode::Standalone {
-            return Err(StoreError::Config("put is for standalone stores; replicated stores append through Raft".into()));
+            return Err(StoreError::Config(
+                "put is for standalone stores; replicated stores append through Raft".into(),
+            ));
         }
         if msgs.is_empty() {
             return Ok(Vec::new());
@@ -215,9 +229,14 @@ impl MessageStore {
             }])?;
             let loc = loc[0];
             let mut results = Vec::with_capacity(msgs.len());
-            self.dispatcher
-                .lock()
-                .dispatch(self, &loc, EntryKind::Messages, &body, false, Some(&mut results))?;
+            self.dispatcher.lock().dispatch(
+                self,
+                &loc,
+                EntryKind::Messages,
+                &body,
+                false,
+                Some(&mut results),
+            )?;
             (results, loc.end())
         };
         if self.cfg.flush_mode == FlushMode::Sync {

@@ -30,10 +30,12 @@ impl StoredMessage {
 
     /// The message, owned.
     pub fn to_message(&self) -> Result<Message> {
-        self.view().map(|v| v.to_message()).map_err(|source| StoreError::Message {
-            pos: self.pos,
-            source,
-        })
+        self.view()
+            .map(|v| v.to_message())
+            .map_err(|source| StoreError::Message {
+                pos: self.pos,
+                source,
+            })
     }
 }
 
@@ -61,13 +63,21 @@ impl MessageStore {
     }
 
     /// The message at `offset` of a queue.
-    pub fn read_message(&self, topic: &str, queue_id: u32, offset: QueueOffset) -> Result<StoredMessage> {
-        let q = self.queues.get(topic, queue_id).ok_or_else(|| StoreError::QueueOffsetPastEnd {
-            topic: topic.to_owned(),
-            queue_id,
-            offset,
-            max: QueueOffset(0),
-        })?;
+    pub fn read_message(
+        &self,
+        topic: &str,
+        queue_id: u32,
+        offset: QueueOffset,
+    ) -> Result<StoredMessage> {
+        let q = self
+            .queues
+            .get(topic, queue_id)
+            .ok_or_else(|| StoreError::QueueOffsetPastEnd {
+                topic: topic.to_owned(),
+                queue_id,
+                offset,
+                max: QueueOffset(0),
+            })?;
         let e = q.get(offset)?;
         Ok(StoredMessage {
             queue_offset: Some(offset),
@@ -127,7 +137,9 @@ impl MessageStore {
     pub fn queue_offsets(&self, topic: &str, queue_id: u32) -> (QueueOffset, QueueOffset) {
         self.queues
             .get(topic, queue_id)
-            .map_or((QueueOffset(0), QueueOffset(0)), |q| (q.min_offset(), q.max_offset()))
+            .map_or((QueueOffset(0), QueueOffset(0)), |q| {
+                (q.min_offset(), q.max_offset())
+            })
     }
 
     /// The first offset of a queue stored at or after `ts_ms`.
@@ -140,7 +152,9 @@ impl MessageStore {
 
     fn record_by_pos(&self, pos: u64) -> Result<Option<StoredMessage>> {
         let mut head = [0u8; 4];
-        match self.log.read_with(pos + TOTAL_LEN_OFFSET as u64, 4, |b| head.copy_from_slice(b)) {
+        match self.log.read_with(pos + TOTAL_LEN_OFFSET as u64, 4, |b| {
+            head.copy_from_slice(b)
+        }) {
             Ok(()) => {}
             Err(StoreError::OffsetBelowLogStart { .. }) => return Ok(None),
             Err(e) => return Err(e),
@@ -159,12 +173,17 @@ impl MessageStore {
     /// Messages of `topic` carrying `key`, newest first, at most `max`.
     pub fn query_by_key(&self, topic: &str, key: &str, max: usize) -> Result<Vec<StoredMessage>> {
         let mut out = Vec::new();
-        for pos in self.keys.lookup_key(topic, key, max.saturating_mul(2).max(16)) {
+        for pos in self
+            .keys
+            .lookup_key(topic, key, max.saturating_mul(2).max(16))
+        {
             if out.len() >= max {
                 break;
             }
             if let Some(m) = self.record_by_pos(pos)? {
-                let v = m.view().map_err(|source| StoreError::Message { pos: m.pos, source })?;
+                let v = m
+                    .view()
+                    .map_err(|source| StoreError::Message { pos: m.pos, source })?;
                 if v.topic() == topic && v.keys().any(|k| k == key) {
                     out.push(m);
                 }
@@ -177,7 +196,9 @@ impl MessageStore {
     pub fn query_by_id(&self, id: &str) -> Result<Option<StoredMessage>> {
         for pos in self.keys.lookup_message_id(id, 16) {
             if let Some(m) = self.record_by_pos(pos)? {
-                let v = m.view().map_err(|source| StoreError::Message { pos: m.pos, source })?;
+                let v = m
+                    .view()
+                    .map_err(|source| StoreError::Message { pos: m.pos, source })?;
                 if v.message_id() == id {
                     return Ok(Some(m));
                 }

@@ -102,7 +102,10 @@ impl std::fmt::Display for EntryDefect {
             EntryDefect::BadKind(k) => write!(f, "unknown entry kind {k}"),
             EntryDefect::BadLength(l) => write!(f, "bad entry length {l}"),
             EntryDefect::BadCrc { stored, computed } => {
-                write!(f, "entry CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")
+                write!(
+                    f,
+                    "entry CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                )
             }
         }
     }
@@ -121,7 +124,13 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 }
 
 /// Writes the header for a body into `out[..HEADER_LEN]`, CRC included.
-pub fn encode_header(out: &mut [u8; HEADER_LEN], kind: EntryKind, index: u64, term: u64, body: &[u8]) {
+pub fn encode_header(
+    out: &mut [u8; HEADER_LEN],
+    kind: EntryKind,
+    index: u64,
+    term: u64,
+    body: &[u8],
+) {
     let len = (HEADER_LEN + body.len()) as u32;
     out[0..4].copy_from_slice(&ENTRY_MAGIC.to_le_bytes());
     out[4] = ENTRY_VERSION;
@@ -219,7 +228,10 @@ mod tests {
     fn header_round_trip_and_crc() {
         let bytes = entry(EntryKind::Messages, 7, 3, b"hello");
         let h = decode_header(&bytes, 1 << 20).expect("valid header");
-        assert_eq!((h.kind, h.index, h.term, h.len), (EntryKind::Messages, 7, 3, 37));
+        assert_eq!(
+            (h.kind, h.index, h.term, h.len),
+            (EntryKind::Messages, 7, 3, 37)
+        );
         verify(&h, &bytes).expect("valid crc");
     }
 
@@ -232,7 +244,9 @@ mod tests {
                 b[i] ^= 1 << bit;
                 let caught = match decode_header(&b, 1 << 20) {
                     Err(_) => true,
-                    Ok(h) => b.get(..h.len as usize).is_none_or(|s| verify(&h, s).is_err()),
+                    Ok(h) => b
+                        .get(..h.len as usize)
+                        .is_none_or(|s| verify(&h, s).is_err()),
                 };
                 assert!(caught, "flip of bit {bit} in byte {i} not caught");
             }
