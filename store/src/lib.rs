@@ -30,5 +30,5 @@ pub mod types;
 
 pub use config::{FlushMode, StoreConfig};
 pub use error::{Result, StoreError};
-pub use message_store::{MessageStore, OpenOptions};
+pub use message_store::{MessageStore, OpenOptions, StoreCore};
 pub use types::{LogIndex, LogPos, QueueOffset, Term};

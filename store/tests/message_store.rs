@@ -415,3 +415,21 @@ proptest! {
         assert_store_matches(&store, &model);
     }
 }
+
+#[test]
+fn dropping_a_store_stops_its_threads_before_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path());
+    // The housekeeper works all the time, so a drop lands mid-work.
+    cfg.flush_pacing.interval = Duration::from_millis(1);
+    cfg.flush_pacing.min_dirty_pages = 0;
+    let mut model = Model::new();
+    for round in 0..20u64 {
+        let store = MessageStore::open(cfg.clone()).expect("open");
+        put_all(&store, &[msg("Drop", 0, round)], &mut model);
+        std::thread::yield_now();
+        drop(store);
+    }
+    let store = open(dir.path());
+    assert_store_matches(&store, &model);
+}

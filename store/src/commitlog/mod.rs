@@ -16,6 +16,7 @@ pub mod entry_index;
 pub mod layout;
 mod recovery;
 mod truncate;
+mod waiters;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use checkpoint::Checkpoint;
 use durability::Durability;
+pub use waiters::DurableCallback;
 
 use crate::disk::DiskGuard;
 use crate::error::{Result, StoreError};
@@ -48,6 +50,8 @@ pub struct CommitLogConfig {
     pub index_entries_per_file: u64,
     /// Refuse appends at or above this used-disk percent.
     pub disk_refuse_percent: u8,
+    /// SYNC_FLUSH: nearly every append is synced at once.
+    pub sync_writes: bool,
 }
 
 /// The log's extent.
@@ -147,9 +151,11 @@ pub struct CommitLog {
     bounds: RwLock<Bounds>,
     read_gate: RwLock<()>,
     durability: Durability,
-    checkpoint_lock: Mutex<()>,
+    /// Serialises checkpoint writes; holds how far the entry index is synced.
+    checkpoint_lock: Mutex<u64>,
     disk: DiskGuard,
     faults: Faults,
+    waiters: waiters::Waiters,
 }
 
 impl CommitLog {
@@ -163,7 +169,10 @@ impl CommitLog {
                 cfg.segment_size
             )));
         }
-        let data = SegmentList::open(&cfg.data_dir, cfg.segment_size, true, faults.clone())?;
+        let mut data = SegmentList::open(&cfg.data_dir, cfg.segment_size, true, faults.clone())?;
+        if cfg.sync_writes {
+            data = data.synced_often();
+        }
         let index = SegmentList::open(
             &cfg.index_dir,
             cfg.index_entries_per_file * entry_index::RECORD_LEN,
@@ -180,9 +189,10 @@ impl CommitLog {
             bounds: RwLock::new(rec.bounds),
             read_gate: RwLock::new(()),
             durability: Durability::new(rec.durable_pos, rec.durable_next_index),
-            checkpoint_lock: Mutex::new(()),
+            checkpoint_lock: Mutex::new(0),
             disk,
             faults,
+            waiters: waiters::Waiters::default(),
             cfg,
         };
         // Record what recovery settled (a finished truncation, a new start).
@@ -449,24 +459,32 @@ impl CommitLog {
         self.bounds().end_pos.saturating_sub(self.durable().0)
     }
 
+    /// Syncs the segments only: the entry index is derived and is synced
+    /// before a checkpoint vouches for it (see `write_checkpoint`).
     fn flush_now(&self) -> Result<(u64, u64)> {
         let b = self.bounds();
-        let (from_pos, from_index) = self.durability.durable();
+        let (from_pos, _) = self.durability.durable();
         flush_span(&self.data, from_pos.min(b.end_pos), b.end_pos)?;
-        entry_index::flush(&self.index, from_index.min(b.next_index), b.next_index)?;
         Ok((b.end_pos, b.next_index))
     }
 
-    /// Writes the checkpoint from the current state.
+    /// Writes the checkpoint from the current state. The entry index is
+    /// synced first up to the durable point, since recovery trusts index
+    /// records before it.
     pub fn write_checkpoint(&self, truncating: Option<(u64, u64)>) -> Result<()> {
-        let _lock = self.checkpoint_lock.lock();
+        let mut synced = self.checkpoint_lock.lock();
         let b = self.bounds();
         let (durable_pos, durable_next_index) = self.durable();
         let (durable_pos, durable_next_index) = if durable_pos < b.start_pos {
             (b.start_pos, b.start_index)
         } else {
-            (durable_pos, durable_next_index)
+            (durable_pos, durable_next_index.min(b.next_index))
         };
+        // Records before `*synced` were synced earlier; a truncation since
+        // may have rewritten them, so never start past the durable point.
+        let from = (*synced).clamp(b.start_index, durable_next_index);
+        entry_index::flush(&self.index, from, durable_next_index)?;
+        *synced = durable_next_index;
         let c = Checkpoint {
             start_index: b.start_index,
             start_pos: b.start_pos,

@@ -331,6 +331,22 @@ impl MappedFile {
         }
     }
 
+    /// Asks the kernel not to read ahead around page faults. A file written
+    /// through its mapping faults in each new page; with readahead, the
+    /// kernel builds large folios there, and every msync then writes back
+    /// whole folios instead of the few pages that changed.
+    pub fn advise_no_readahead(&self) {
+        // Advice only: a failure changes nothing we rely on.
+        let _ = self.map.advise(memmap2::Advice::Random);
+    }
+
+    /// Restores normal readahead, for a file no longer written (readers of
+    /// cold data then read ahead as usual).
+    pub fn advise_normal(&self) {
+        // Advice only: a failure changes nothing we rely on.
+        let _ = self.map.advise(memmap2::Advice::Normal);
+    }
+
     /// Removes the file from disk. The mapping stays valid until the last
     /// handle is dropped.
     pub fn remove(&self) -> Result<()> {

@@ -1,12 +1,14 @@
 //! The store's one background thread: the flusher (ASYNC_FLUSH pacing, and
 //! checkpoints in both modes) and the cleaner (retention every 10 s).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::MessageStore;
+use super::StoreCore;
+use crate::commitlog::CommitLog;
 use crate::config::{FlushMode, FlushPacing, StoreConfig};
 use crate::error::{Result, StoreError};
 use crate::retention::{self, SegmentAge, Trigger};
@@ -20,39 +22,74 @@ pub(super) fn should_flush(dirty_bytes: u64, since_full: Duration, pacing: &Flus
         && (dirty_bytes >= pacing.min_dirty_pages * 4096 || since_full >= pacing.full_interval)
 }
 
-/// The running thread; stopping joins it.
+/// The store's threads; stopping joins them.
 #[derive(Debug)]
 pub(super) struct Background {
     stop: mpsc::Sender<()>,
-    handle: JoinHandle<()>,
+    housekeeping: Option<JoinHandle<()>>,
+    log: Arc<CommitLog>,
+    stop_sync: Arc<AtomicBool>,
+    sync_flusher: Option<JoinHandle<()>>,
 }
 
 impl Background {
-    pub(super) fn start(store: Weak<MessageStore>, cfg: &StoreConfig) -> Result<Self> {
+    /// Starts the SYNC_FLUSH flusher (SYNC_FLUSH only: writers depend on it)
+    /// and, with `housekeeping`, the flusher/cleaner thread.
+    pub(super) fn start(
+        store: Weak<StoreCore>,
+        log: Arc<CommitLog>,
+        cfg: &StoreConfig,
+        housekeeping: bool,
+    ) -> Result<Self> {
         let (stop, stopped) = mpsc::channel();
         let pacing = cfg.flush_pacing;
         let mode = cfg.flush_mode;
-        let handle = std::thread::Builder::new()
-            .name("raftmq-store-bg".into())
-            .spawn(move || run(store, stopped, pacing, mode))
-            .map_err(|e| StoreError::io("raftmq-store-bg", "spawn thread", e))?;
-        Ok(Self { stop, handle })
+        let housekeeping = if housekeeping {
+            Some(
+                std::thread::Builder::new()
+                    .name("raftmq-store-bg".into())
+                    .spawn(move || run(store, stopped, pacing, mode))
+                    .map_err(|e| StoreError::io("raftmq-store-bg", "spawn thread", e))?,
+            )
+        } else {
+            None
+        };
+        let stop_sync = Arc::new(AtomicBool::new(false));
+        let sync_flusher = if mode == FlushMode::Sync {
+            let log = Arc::clone(&log);
+            let stop = Arc::clone(&stop_sync);
+            Some(
+                std::thread::Builder::new()
+                    .name("raftmq-sync-flush".into())
+                    .spawn(move || log.serve_durable_waiters(&stop))
+                    .map_err(|e| StoreError::io("raftmq-sync-flush", "spawn thread", e))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            stop,
+            housekeeping,
+            log,
+            stop_sync,
+            sync_flusher,
+        })
     }
 
     pub(super) fn stop(self) {
         let _ = self.stop.send(());
-        if self.handle.thread().id() != std::thread::current().id() {
-            let _ = self.handle.join();
+        if let Some(h) = self.housekeeping {
+            let _ = h.join();
+        }
+        self.stop_sync.store(true, Ordering::Release);
+        self.log.wake_durable_waiters();
+        if let Some(h) = self.sync_flusher {
+            let _ = h.join();
         }
     }
 }
 
-fn run(
-    store: Weak<MessageStore>,
-    stopped: mpsc::Receiver<()>,
-    pacing: FlushPacing,
-    mode: FlushMode,
-) {
+fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing, mode: FlushMode) {
     let mut last_full = Instant::now();
     let mut last_clean = Instant::now();
     let mut last_checkpoint = (0u64, 0u64);
@@ -104,7 +141,7 @@ pub struct RetentionOutcome {
     pub start_pos: u64,
 }
 
-impl MessageStore {
+impl StoreCore {
     /// One retention pass at `now`: deletes the leading expired segments if
     /// the hour is a `deleteWhen` hour, the disk is above
     /// `diskMaxUsedSpaceRatio`, or `manual` says so (with the hour of day,

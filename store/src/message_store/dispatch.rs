@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::MessageStore;
+use super::StoreCore;
 use crate::commitlog::EntryLocation;
 use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::error::{Result, StoreError};
@@ -52,7 +52,7 @@ impl Dispatcher {
 
     fn queue(
         &mut self,
-        store: &MessageStore,
+        store: &StoreCore,
         topic: &str,
         queue_id: u32,
     ) -> Result<Arc<ConsumeQueue>> {
@@ -75,7 +75,7 @@ impl Dispatcher {
     /// `replay`, messages the queues and index already hold are skipped.
     pub(super) fn dispatch(
         &mut self,
-        store: &MessageStore,
+        store: &StoreCore,
         loc: &EntryLocation,
         kind: EntryKind,
         body: &[u8],

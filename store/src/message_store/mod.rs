@@ -57,19 +57,34 @@ pub struct OpenOptions {
     pub no_background: bool,
 }
 
-/// The store. See the module docs.
+/// The store. See the module docs. Everything it does is on
+/// [`StoreCore`], which it derefs to; the store itself owns the background
+/// threads, so that dropping it (from any thread but those) stops and joins
+/// them: no work of an old store runs on after it is gone.
 #[derive(Debug)]
 pub struct MessageStore {
+    core: Arc<StoreCore>,
+    background: Mutex<Option<Background>>,
+}
+
+/// The store's state and operations, shared with its background threads.
+#[derive(Debug)]
+pub struct StoreCore {
     cfg: StoreConfig,
     mode: Mode,
-    log: CommitLog,
+    log: Arc<CommitLog>,
     queues: ConsumeQueueSet,
     keys: KeyIndex,
     dispatcher: Mutex<Dispatcher>,
-    /// Standalone writers: append and dispatch in one step.
-    put_lock: Mutex<()>,
-    background: Mutex<Option<Background>>,
     dispatch_checkpoint: PathBuf,
+}
+
+impl std::ops::Deref for MessageStore {
+    type Target = StoreCore;
+
+    fn deref(&self) -> &StoreCore {
+        &self.core
+    }
 }
 
 impl MessageStore {
@@ -85,7 +100,7 @@ impl MessageStore {
         cfg.validate()?;
         std::fs::create_dir_all(&cfg.root)
             .map_err(|e| StoreError::io(&cfg.root, "create_dir_all", e))?;
-        let log = CommitLog::open(
+        let log = Arc::new(CommitLog::open(
             CommitLogConfig {
                 data_dir: cfg.commitlog_dir(),
                 index_dir: cfg.root.join("entryindex"),
@@ -93,9 +108,10 @@ impl MessageStore {
                 segment_size: cfg.segment_size,
                 index_entries_per_file: cfg.index_entries_per_file,
                 disk_refuse_percent: cfg.retention.disk_refuse_ratio,
+                sync_writes: cfg.flush_mode == FlushMode::Sync,
             },
             opts.faults.clone(),
-        )?;
+        )?);
         let queues = ConsumeQueueSet::open(
             &cfg.root.join("consumequeue"),
             cfg.queue_entries_per_file,
@@ -123,28 +139,41 @@ impl MessageStore {
         let next = saved
             .map_or(b.start_index, |c| c.next_index)
             .clamp(b.start_index, b.next_index);
-        let store = Arc::new(Self {
+        let core = Arc::new(StoreCore {
             mode: opts.mode,
             log,
             queues,
             keys,
             dispatcher: Mutex::new(Dispatcher::new(next)),
-            put_lock: Mutex::new(()),
-            background: Mutex::new(None),
             dispatch_checkpoint,
             cfg,
         });
-        if store.mode == Mode::Standalone {
-            let last = store.log.bounds().next_index;
-            store.replay_to(last)?;
+        if core.mode == Mode::Standalone {
+            let last = core.log.bounds().next_index;
+            core.replay_to(last)?;
         }
-        if !opts.no_background {
-            let bg = Background::start(Arc::downgrade(&store), &store.cfg)?;
-            *store.background.lock() = Some(bg);
-        }
-        Ok(store)
+        let bg = Background::start(
+            Arc::downgrade(&core),
+            Arc::clone(&core.log),
+            &core.cfg,
+            !opts.no_background,
+        )?;
+        Ok(Arc::new(MessageStore {
+            core,
+            background: Mutex::new(Some(bg)),
+        }))
     }
 
+    /// Stops the background threads and flushes everything: a clean stop.
+    pub fn close(&self) -> Result<()> {
+        if let Some(bg) = self.background.lock().take() {
+            bg.stop();
+        }
+        self.core.flush()
+    }
+}
+
+impl StoreCore {
     /// The settings the store was opened with.
     pub fn config(&self) -> &StoreConfig {
         &self.cfg
@@ -218,31 +247,81 @@ impl MessageStore {
             return Ok(Vec::new());
         }
         let body = self.encode_batch(msgs, usize::MAX)?;
-        let (results, end) = {
-            let _put = self.put_lock.lock();
-            let b = self.log.bounds();
-            let loc = self.log.append(&[NewEntry {
-                index: b.next_index,
-                term: STANDALONE_TERM,
-                kind: EntryKind::Messages,
-                body: &body,
-            }])?;
-            let loc = loc[0];
-            let mut results = Vec::with_capacity(msgs.len());
-            self.dispatcher.lock().dispatch(
-                self,
-                &loc,
-                EntryKind::Messages,
-                &body,
-                false,
-                Some(&mut results),
-            )?;
-            (results, loc.end())
-        };
+        let (results, end) = self.append_and_dispatch(&body)?;
         if self.cfg.flush_mode == FlushMode::Sync {
-            self.log.sync_to(end)?;
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            self.log.when_durable(
+                end,
+                Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            );
+            rx.recv()
+                .map_err(|_| StoreError::Poisoned("the sync flusher stopped".into()))??;
         }
         Ok(results)
+    }
+
+    /// [`MessageStore::put`] for async callers: the append happens now (it
+    /// is short and never waits on I/O); the returned future resolves once
+    /// the messages are durable per the flush mode.
+    pub fn put_async(
+        &self,
+        msgs: &[Message],
+    ) -> impl std::future::Future<Output = Result<Vec<PutResult>>> + Send + 'static {
+        let appended = self
+            .encode_batch(msgs, usize::MAX)
+            .and_then(|body| self.append_and_dispatch(&body));
+        let wait = match &appended {
+            Ok((_, end)) if self.cfg.flush_mode == FlushMode::Sync => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                self.log.when_durable(
+                    *end,
+                    Box::new(move |r| {
+                        let _ = tx.send(r);
+                    }),
+                );
+                Some(rx)
+            }
+            _ => None,
+        };
+        async move {
+            let (results, _) = appended?;
+            if let Some(rx) = wait {
+                rx.await
+                    .map_err(|_| StoreError::Poisoned("the sync flusher stopped".into()))??;
+            }
+            Ok(results)
+        }
+    }
+
+    /// Appends one batch entry and dispatches it. The dispatcher's lock
+    /// orders standalone writers; it is held for a copy, never for I/O.
+    fn append_and_dispatch(&self, body: &[u8]) -> Result<(Vec<PutResult>, u64)> {
+        let mut d = self.dispatcher.lock();
+        let index = self.log.bounds().next_index;
+        let loc = self.log.append(&[NewEntry {
+            index,
+            term: STANDALONE_TERM,
+            kind: EntryKind::Messages,
+            body,
+        }])?[0];
+        let mut results = Vec::new();
+        if let Err(e) = d.dispatch(
+            self,
+            &loc,
+            EntryKind::Messages,
+            body,
+            false,
+            Some(&mut results),
+        ) {
+            // The entry is in the log but not in the queues: stop, and let
+            // the replay on the next open put it there.
+            self.log
+                .poison(format!("dispatch of entry {index} failed: {e}"));
+            return Err(e);
+        }
+        Ok((results, loc.end()))
     }
 
     /// Replicated write: appends entries to the log without dispatching.
@@ -311,14 +390,6 @@ impl MessageStore {
         self.queues.flush()?;
         self.keys.flush()?;
         DispatchCheckpoint { next_index }.store(&self.dispatch_checkpoint)
-    }
-
-    /// Stops the background threads and flushes everything: a clean stop.
-    pub fn close(&self) -> Result<()> {
-        if let Some(bg) = self.background.lock().take() {
-            bg.stop();
-        }
-        self.flush()
     }
 }
 
