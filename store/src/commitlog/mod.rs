@@ -35,6 +35,11 @@ use crate::record::entry::{self, EntryKind, HEADER_LEN};
 use crate::types::{LogIndex, LogPos, Term};
 use entry_index::IndexRecord;
 
+/// Entries at least this large are written with `pwritev` rather than
+/// through the mapping: see [`crate::mapped::MappedFile::write_through`].
+/// Below it, a system call costs more than the page faults it saves.
+const WRITE_THROUGH_MIN: usize = 16 << 10;
+
 /// What the commitlog needs to open.
 #[derive(Clone, Debug)]
 pub struct CommitLogConfig {
@@ -284,8 +289,12 @@ impl CommitLog {
             let file = self.segment(p.pos)?;
             entry::encode_header(&mut header, e.kind, e.index, e.term, e.body);
             let off = p.pos - file.base();
-            file.write(off, &header);
-            file.write(off + HEADER_LEN as u64, e.body);
+            if e.body.len() >= WRITE_THROUGH_MIN {
+                file.write_through(off, &[&header, e.body])?;
+            } else {
+                file.write(off, &header);
+                file.write(off + HEADER_LEN as u64, e.body);
+            }
             let len = (HEADER_LEN + e.body.len()) as u32;
             entry_index::write(
                 &self.index,

@@ -207,6 +207,55 @@ impl MappedFile {
         }
     }
 
+    /// Writes `parts` one after another at `pos` through the file rather
+    /// than the mapping (the page cache is shared, so readers of the mapping
+    /// see the bytes at once). For large writes this is cheaper: pages that
+    /// the write covers whole are filled straight from the buffers, where a
+    /// write through the mapping first faults each page in and zeroes it.
+    ///
+    /// Panics if the range is outside the file, as [`MappedFile::write`].
+    pub fn write_through(&self, pos: u64, parts: &[&[u8]]) -> Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if self.check_range(pos, total).is_none() {
+            panic!(
+                "write of {total} bytes at {pos} past the end of {}",
+                self.path.display()
+            );
+        }
+        let mut done = 0usize;
+        while done < total {
+            // Skip what was written already, part by part.
+            let mut skip = done;
+            let mut slices = Vec::with_capacity(parts.len());
+            for p in parts {
+                if skip >= p.len() {
+                    skip -= p.len();
+                    continue;
+                }
+                slices.push(std::io::IoSlice::new(&p[skip..]));
+                skip = 0;
+            }
+            match rustix::io::pwritev(&self.file, &slices, pos + done as u64) {
+                Ok(0) => {
+                    return Err(StoreError::io(
+                        &self.path,
+                        "pwritev",
+                        std::io::Error::from(std::io::ErrorKind::WriteZero),
+                    ))
+                }
+                Ok(n) => done += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::NOSPC) => {
+                    return Err(StoreError::DiskFull {
+                        detail: format!("writing {} failed: no space", self.path.display()),
+                    })
+                }
+                Err(e) => return Err(StoreError::io(&self.path, "pwritev", e.into())),
+            }
+        }
+        Ok(())
+    }
+
     /// Fills `[pos, pos + len)` with zeros (clipped to the file).
     pub fn zero(&self, pos: u64, len: u64) {
         let pos = pos.min(self.len());
