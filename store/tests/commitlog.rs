@@ -484,3 +484,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn large_entries_written_through_the_file_read_back_after_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = CommitLogConfig {
+        segment_size: 256 << 10,
+        ..config(dir.path())
+    };
+    let len = |i: u64| 16_384 + (i as usize * 7_919) % 60_000;
+    {
+        let log = CommitLog::open(cfg.clone(), Faults::default()).expect("open");
+        append_range(&log, 0, 30, len);
+        assert_matches(&log, &model_of(0, 30, len));
+        log.close().expect("close");
+    }
+    let log = CommitLog::open(cfg, Faults::default()).expect("reopen");
+    assert_matches(&log, &model_of(0, 30, len));
+}
