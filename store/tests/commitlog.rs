@@ -502,3 +502,15 @@ fn large_entries_written_through_the_file_read_back_after_reopen() {
     let log = CommitLog::open(cfg, Faults::default()).expect("reopen");
     assert_matches(&log, &model_of(0, 30, len));
 }
+
+#[test]
+fn an_entry_of_an_unknown_version_is_refused_not_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    durable_then_tail(dir.path());
+    let (path, off) = position_of(dir.path(), 36);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[off as usize + 4] = 2;
+    std::fs::write(&path, bytes).expect("write");
+    let err = CommitLog::open(config(dir.path()), Faults::default()).expect_err("refused");
+    assert!(err.to_string().contains("version 2"), "{err}");
+}

@@ -157,6 +157,16 @@ pub(super) fn recover(
                 tracing::warn!(pos = scan.pos, %reason, "cutting the log tail");
                 break scan.pos;
             }
+            Found::Defect(EntryDefect::BadVersion(v)) => {
+                // Never cut what a newer build wrote: refuse instead.
+                return Err(corrupt(
+                    data,
+                    scan.pos,
+                    format!(
+                        "entry format version {v} is not one this build reads; run a newer raftmq"
+                    ),
+                ));
+            }
             Found::Defect(d) => {
                 if ckpt.is_none() && valid_after(data, index, scan.pos, scan.next) {
                     return Err(corrupt(
