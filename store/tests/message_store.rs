@@ -433,3 +433,85 @@ fn dropping_a_store_stops_its_threads_before_a_reopen() {
     let store = open(dir.path());
     assert_store_matches(&store, &model);
 }
+
+#[test]
+fn replicated_entries_get_queue_offsets_only_when_dispatched_in_log_order() {
+    use raftmq_store::commitlog::NewEntry;
+    use raftmq_store::message_store::Mode;
+    use raftmq_store::record::entry::EntryKind;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open_replicated = || {
+        MessageStore::open_with(
+            config(dir.path()),
+            OpenOptions {
+                mode: Mode::Replicated,
+                no_background: true,
+                ..OpenOptions::default()
+            },
+        )
+        .expect("open")
+    };
+    let store = open_replicated();
+    let bodies: Vec<Vec<u8>> = (0..6u64)
+        .map(|n| {
+            store
+                .encode_batch(&[msg("Rep", 0, n)], usize::MAX)
+                .expect("encode")
+        })
+        .collect();
+    let entries: Vec<NewEntry<'_>> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| NewEntry {
+            index: 1 + i as u64,
+            term: 3,
+            kind: EntryKind::Messages,
+            body: b,
+        })
+        .collect();
+    store.append_entries(&entries).expect("append");
+    assert_eq!(
+        store.queue_offsets("Rep", 0).1,
+        QueueOffset(0),
+        "nothing dispatched yet"
+    );
+
+    let applied = store.dispatch_to(4).expect("dispatch");
+    let offsets: Vec<u64> = applied.iter().map(|r| r.queue_offset.0).collect();
+    assert_eq!(offsets, vec![0, 1, 2, 3]);
+    let refused = store.truncate_after(2).expect_err("committed entries stay");
+    assert!(
+        matches!(refused, StoreError::TruncateBelowApplied { .. }),
+        "{refused}"
+    );
+
+    // The uncommitted tail is replaced, as a new leader would.
+    store.truncate_after(4).expect("truncate tail");
+    let other = store
+        .encode_batch(&[msg("Rep", 0, 100)], usize::MAX)
+        .expect("encode");
+    store
+        .append_entries(&[NewEntry {
+            index: 5,
+            term: 4,
+            kind: EntryKind::Messages,
+            body: &other,
+        }])
+        .expect("append");
+    let applied = store.dispatch_to(5).expect("dispatch");
+    assert_eq!(applied[0].queue_offset, QueueOffset(4));
+    let m = store
+        .read_message("Rep", 0, QueueOffset(4))
+        .expect("read")
+        .to_message()
+        .expect("decode");
+    assert_eq!(m.message_id, msg("Rep", 0, 100).message_id);
+
+    // After a restart, dispatch resumes where the checkpoint says.
+    store.flush().expect("flush");
+    drop(store);
+    let store = open_replicated();
+    assert_eq!(store.dispatched().0, 6);
+    assert_eq!(store.queue_offsets("Rep", 0).1, QueueOffset(5));
+}

@@ -484,14 +484,14 @@ impl CommitLog {
         let mut synced = self.checkpoint_lock.lock();
         let b = self.bounds();
         let (durable_pos, durable_next_index) = self.durable();
-        let (durable_pos, durable_next_index) = if durable_pos < b.start_pos {
+        let (durable_pos, durable_next_index) = if durable_pos <= b.start_pos {
             (b.start_pos, b.start_index)
         } else {
             (durable_pos, durable_next_index.min(b.next_index))
         };
         // Records before `*synced` were synced earlier; a truncation since
         // may have rewritten them, so never start past the durable point.
-        let from = (*synced).clamp(b.start_index, durable_next_index);
+        let from = (*synced).max(b.start_index).min(durable_next_index);
         entry_index::flush(&self.index, from, durable_next_index)?;
         *synced = durable_next_index;
         let c = Checkpoint {

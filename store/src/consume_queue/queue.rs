@@ -203,16 +203,8 @@ impl ConsumeQueue {
     /// step, as upstream's does.
     pub fn offset_at_time(&self, ts_ms: i64) -> Result<QueueOffset> {
         let ext = self.extent.read();
-        let (mut lo, mut hi) = (ext.min, ext.next);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.read_entry(mid)?.store_ts_ms < ts_ms {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(QueueOffset(lo))
+        self.partition_point(&ext, |e| e.store_ts_ms < ts_ms)
+            .map(QueueOffset)
     }
 
     /// The first offset whose entry points at or after log position `pos`.
@@ -222,10 +214,16 @@ impl ConsumeQueue {
     }
 
     fn lower_bound_pos(&self, ext: &Extent, pos: u64) -> Result<u64> {
+        self.partition_point(ext, |e| e.pos < pos)
+    }
+
+    /// The first offset in the extent whose entry fails `before` (entries
+    /// passing it come first), by binary search.
+    fn partition_point(&self, ext: &Extent, before: impl Fn(&CqEntry) -> bool) -> Result<u64> {
         let (mut lo, mut hi) = (ext.min, ext.next);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.read_entry(mid)?.pos < pos {
+            if before(&self.read_entry(mid)?) {
                 lo = mid + 1;
             } else {
                 hi = mid;

@@ -739,7 +739,7 @@ fn next_data(file: &File, from: u64, len: u64) -> Option<u64> {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn next_hole(file: &File, from: u64, len: u64) -> u64 {
     match rustix::fs::seek(file, rustix::fs::SeekFrom::Hole(from)) {
-        Ok(off) => off.clamp(from, len),
+        Ok(off) => off.max(from).min(len),
         Err(_) => len,
     }
 }

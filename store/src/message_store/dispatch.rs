@@ -50,6 +50,11 @@ impl Dispatcher {
         self.next_index
     }
 
+    /// Moves past entries that are no longer in the log.
+    pub(super) fn skip_to(&mut self, start_index: u64) {
+        self.next_index = self.next_index.max(start_index);
+    }
+
     fn queue(
         &mut self,
         store: &StoreCore,

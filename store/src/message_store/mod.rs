@@ -333,24 +333,28 @@ impl StoreCore {
     /// log order. Returns the queue offsets assigned to their messages.
     pub fn dispatch_to(&self, index: u64) -> Result<Vec<PutResult>> {
         let mut out = Vec::new();
-        let mut d = self.dispatcher.lock();
-        while d.next_index() <= index {
-            let entry = self.log.read_entry(d.next_index())?;
-            let loc = EntryLocation {
-                index: entry.index.0,
-                term: entry.term.0,
-                pos: entry.pos.0,
-                len: entry.bytes.len() as u32,
-            };
-            d.dispatch(self, &loc, entry.kind, &entry.body(), false, Some(&mut out))?;
-        }
+        self.dispatch_until(index.saturating_add(1), false, Some(&mut out))?;
         Ok(out)
     }
 
     /// Re-dispatches after a restart, skipping what the queues already hold.
     fn replay_to(&self, next_index: u64) -> Result<()> {
+        self.dispatch_until(next_index, true, None)
+    }
+
+    /// Dispatches from the dispatcher's next index up to `end` (exclusive),
+    /// reading each entry back from the log.
+    fn dispatch_until(
+        &self,
+        end: u64,
+        replay: bool,
+        mut out: Option<&mut Vec<PutResult>>,
+    ) -> Result<()> {
         let mut d = self.dispatcher.lock();
-        while d.next_index() < next_index {
+        // Entries before the log start were dispatched already or are
+        // covered by a snapshot; on a log that began past 0 there were none.
+        d.skip_to(self.log.bounds().start_index);
+        while d.next_index() < end {
             let entry = self.log.read_entry(d.next_index())?;
             let loc = EntryLocation {
                 index: entry.index.0,
@@ -358,7 +362,14 @@ impl StoreCore {
                 pos: entry.pos.0,
                 len: entry.bytes.len() as u32,
             };
-            d.dispatch(self, &loc, entry.kind, &entry.body(), true, None)?;
+            d.dispatch(
+                self,
+                &loc,
+                entry.kind,
+                &entry.body(),
+                replay,
+                out.as_deref_mut(),
+            )?;
         }
         Ok(())
     }
