@@ -16,4 +16,5 @@ mod list;
 
 pub use file::MappedFile;
 pub use list::{segment_base, segment_file_name, SegmentList};
-pub(crate) use list::{sync_dir, write_atomic};
+pub(crate) use list::sync_dir;
+pub use list::write_atomic;

@@ -148,10 +148,14 @@ impl MessageStore {
             dispatch_checkpoint,
             cfg,
         });
-        if core.mode == Mode::Standalone {
-            let last = core.log.bounds().next_index;
-            core.replay_to(last)?;
-        }
+        let replay_end = match core.mode {
+            Mode::Standalone => core.log.bounds().next_index,
+            // Only committed entries were ever dispatched: replay up to the
+            // last one the queues or the index already point into, so that
+            // the next apply does not add them twice.
+            Mode::Replicated => core.last_dispatched_on_disk()?.map_or(0, |i| i + 1),
+        };
+        core.replay_to(replay_end)?;
         let bg = Background::start(
             Arc::downgrade(&core),
             Arc::clone(&core.log),
@@ -335,6 +339,50 @@ impl StoreCore {
         let mut out = Vec::new();
         self.dispatch_until(index.saturating_add(1), false, Some(&mut out))?;
         Ok(out)
+    }
+
+    /// Dispatches one committed entry whose body the caller holds (the Raft
+    /// state machine): no read back from the log. The entry must be the next
+    /// one to dispatch.
+    pub fn apply_entry(&self, index: u64, kind: EntryKind, body: &[u8]) -> Result<Vec<PutResult>> {
+        let mut d = self.dispatcher.lock();
+        d.skip_to(self.log.bounds().start_index);
+        if index < d.next_index() {
+            // Applied before a restart; the queues have it.
+            return Ok(Vec::new());
+        }
+        let loc = self.log.location(index)?;
+        let mut out = Vec::new();
+        d.dispatch(self, &loc, kind, body, false, Some(&mut out))?;
+        Ok(out)
+    }
+
+    /// Moves dispatch to `next_index` without dispatching what lies before
+    /// (a Raft snapshot covered it).
+    pub fn reset_dispatch(&self, next_index: u64) {
+        self.dispatcher.lock().skip_to(next_index);
+    }
+
+    /// The index of the newest entry that a consume queue or the key index
+    /// points into, found by binary search over the entry index.
+    fn last_dispatched_on_disk(&self) -> Result<Option<u64>> {
+        let mut max_pos = self.keys.end_pos();
+        for q in self.queues.all() {
+            max_pos = max_pos.max(q.last_pos()?);
+        }
+        let Some(pos) = max_pos else { return Ok(None) };
+        let b = self.log.bounds();
+        let (mut lo, mut hi) = (b.start_index, b.next_index);
+        // The first entry that starts after `pos`; the one before holds it.
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.log.location(mid)?.pos <= pos {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.checked_sub(1).filter(|i| *i >= b.start_index))
     }
 
     /// Re-dispatches after a restart, skipping what the queues already hold.
