@@ -2,3 +2,54 @@
 //!
 //! Filled in by the client-protocol work; present now so that the workspace has
 //! its final shape and dependencies can point one way: `proto` <- `store` <- `raft`.
+//!
+//! The `.proto` sources live under `proto/` in this crate and are compiled at build
+//! time with `protox` (no system `protoc` needed) and `tonic-build`. Protobuf
+//! `bytes` fields are generated as [`bytes::Bytes`], so decoding a large payload
+//! slices the receive buffer instead of copying it.
+//!
+//! Modules:
+//! - [`raft::v1`] (`raftmq.raft.v1`): Raft RPCs between the members of one broker
+//!   group (vote, append entries, snapshot install, leader transfer), with both the
+//!   `RaftService` server and client.
+
+/// Raft replication between the members of one broker group.
+pub mod raft {
+    /// Version 1 of the `raftmq.raft` package.
+    #[allow(clippy::all, missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("raftmq.raft.v1");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raft::v1::{AppendEntriesRequest, LeaderId, LogId, Vote};
+    use bytes::Bytes;
+    use prost::Message;
+
+    #[test]
+    fn append_entries_round_trip_keeps_entries_as_bytes() {
+        let entries = Bytes::from_static(b"\x00\x00\x00\x10header-and-body\xff");
+        let request = AppendEntriesRequest {
+            vote: Some(Vote {
+                leader_id: Some(LeaderId {
+                    term: 3,
+                    node_id: 1,
+                }),
+                committed: true,
+            }),
+            prev_log_id: Some(LogId { term: 2, index: 41 }),
+            leader_commit: None,
+            entries: entries.clone(),
+            entry_count: 1,
+        };
+
+        let encoded = request.encode_to_vec();
+        let decoded = AppendEntriesRequest::decode(Bytes::from(encoded)).unwrap();
+
+        let decoded_entries: &Bytes = &decoded.entries;
+        assert_eq!(decoded_entries, &entries);
+        assert_eq!(decoded, request);
+    }
+}

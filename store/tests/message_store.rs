@@ -526,27 +526,47 @@ fn a_replicated_store_never_dispatches_twice_after_losing_its_checkpoint() {
     let open_replicated = || {
         MessageStore::open_with(
             config(dir.path()),
-            OpenOptions { mode: Mode::Replicated, no_background: true, ..OpenOptions::default() },
+            OpenOptions {
+                mode: Mode::Replicated,
+                no_background: true,
+                ..OpenOptions::default()
+            },
         )
         .expect("open")
     };
     {
         let store = open_replicated();
         let bodies: Vec<Vec<u8>> = (0..5u64)
-            .map(|n| store.encode_batch(&[msg("Rep", 1, n)], usize::MAX).expect("encode"))
+            .map(|n| {
+                store
+                    .encode_batch(&[msg("Rep", 1, n)], usize::MAX)
+                    .expect("encode")
+            })
             .collect();
         let entries: Vec<NewEntry<'_>> = bodies
             .iter()
             .enumerate()
-            .map(|(i, b)| NewEntry { index: i as u64, term: 1, kind: EntryKind::Messages, body: b })
+            .map(|(i, b)| NewEntry {
+                index: i as u64,
+                term: 1,
+                kind: EntryKind::Messages,
+                body: b,
+            })
             .collect();
         store.append_entries(&entries).expect("append");
         store.dispatch_to(2).expect("dispatch");
         // No flush: the dispatch checkpoint never gets written.
     }
     let store = open_replicated();
-    assert_eq!(store.dispatched().0, 3, "entries the queues hold count as dispatched");
+    assert_eq!(
+        store.dispatched().0,
+        3,
+        "entries the queues hold count as dispatched"
+    );
     assert_eq!(store.queue_offsets("Rep", 1).1, QueueOffset(3));
     let next = store.dispatch_to(4).expect("dispatch the rest");
-    assert_eq!(next.iter().map(|r| r.queue_offset.0).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(
+        next.iter().map(|r| r.queue_offset.0).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
 }

@@ -15,6 +15,6 @@ mod file;
 mod list;
 
 pub use file::MappedFile;
-pub use list::{segment_base, segment_file_name, SegmentList};
 pub(crate) use list::sync_dir;
 pub use list::write_atomic;
+pub use list::{segment_base, segment_file_name, SegmentList};

@@ -1,0 +1,257 @@
+//! Conversions between openraft entries and commitlog records.
+//!
+//! An openraft entry is stored as one commitlog record: blank entries as
+//! `Blank`, application data as `Messages` or `Command` with its body as is,
+//! membership changes as `Membership` with the encoding below. Between
+//! members, entries travel as the same records laid end to end, so a
+//! follower checks each record's CRC and appends its body unchanged.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use openraft::entry::RaftEntry;
+use openraft::impls::BasicNode;
+use openraft::EntryPayload;
+use raftmq_store::record::entry::{self as record, EntryKind, HEADER_LEN};
+
+use crate::types::{log_id, DataKind, Entry, LogData, Membership, NodeId};
+
+/// Why bytes are not valid entries.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// A record failed its checks.
+    #[error("bad entry record at byte {offset}: {defect}")]
+    Record {
+        /// Offset in the buffer.
+        offset: usize,
+        /// What was wrong.
+        defect: record::EntryDefect,
+    },
+    /// A membership body failed to decode.
+    #[error("bad membership encoding: {0}")]
+    Membership(String),
+    /// The buffer held another number of records than announced.
+    #[error("expected {expected} entries, found {found}")]
+    Count {
+        /// Announced.
+        expected: usize,
+        /// Found.
+        found: usize,
+    },
+}
+
+/// The record kind and body of an entry.
+pub fn kind_and_body(entry: &Entry) -> (EntryKind, Bytes) {
+    match &entry.payload {
+        EntryPayload::Blank => (EntryKind::Blank, Bytes::new()),
+        EntryPayload::Normal(d) => (
+            match d.kind {
+                DataKind::Messages => EntryKind::Messages,
+                DataKind::Command => EntryKind::Command,
+            },
+            d.body.clone(),
+        ),
+        EntryPayload::Membership(m) => (EntryKind::Membership, encode_membership(m)),
+    }
+}
+
+/// Builds the entry a record holds.
+pub fn entry_from_record(
+    kind: EntryKind,
+    index: u64,
+    term: u64,
+    body: Bytes,
+) -> Result<Entry, CodecError> {
+    let payload = match kind {
+        EntryKind::Blank => EntryPayload::Blank,
+        EntryKind::Messages => EntryPayload::Normal(LogData {
+            kind: DataKind::Messages,
+            body,
+        }),
+        EntryKind::Command => EntryPayload::Normal(LogData {
+            kind: DataKind::Command,
+            body,
+        }),
+        EntryKind::Membership => EntryPayload::Membership(decode_membership(&body)?),
+    };
+    Ok(Entry::new(log_id(term, index), payload))
+}
+
+/// Encodes entries as commitlog records laid end to end.
+pub fn encode_records(entries: &[Entry]) -> Bytes {
+    let parts: Vec<(EntryKind, Bytes)> = entries.iter().map(kind_and_body).collect();
+    let total: usize = parts.iter().map(|(_, b)| HEADER_LEN + b.len()).sum();
+    let mut out = BytesMut::with_capacity(total);
+    let mut header = [0u8; HEADER_LEN];
+    for (e, (kind, body)) in entries.iter().zip(&parts) {
+        let (term, index) = e.log_id_parts();
+        record::encode_header(&mut header, *kind, index, **term, body);
+        out.put_slice(&header);
+        out.put_slice(body);
+    }
+    out.freeze()
+}
+
+/// Decodes records laid end to end, checking every CRC. Bodies share the
+/// buffer: nothing is copied.
+pub fn decode_records(buf: Bytes, expected: usize) -> Result<Vec<Entry>, CodecError> {
+    let mut out = Vec::with_capacity(expected);
+    let mut at = 0usize;
+    while at < buf.len() {
+        let rest = &buf[at..];
+        let header = record::decode_header(rest, rest.len() as u64)
+            .map_err(|defect| CodecError::Record { offset: at, defect })?;
+        let len = header.len as usize;
+        record::verify(&header, &rest[..len])
+            .map_err(|defect| CodecError::Record { offset: at, defect })?;
+        let body = buf.slice(at + HEADER_LEN..at + len);
+        out.push(entry_from_record(
+            header.kind,
+            header.index,
+            header.term,
+            body,
+        )?);
+        at += len;
+    }
+    if out.len() != expected {
+        return Err(CodecError::Count {
+            expected,
+            found: out.len(),
+        });
+    }
+    Ok(out)
+}
+
+/// Membership body: `u32 configs`, each `u32 n` then `n` x `u64 id`; then
+/// `u32 nodes`, each `u64 id`, `u16 len`, address bytes. Little-endian.
+pub fn encode_membership(m: &Membership) -> Bytes {
+    let mut out = BytesMut::new();
+    let configs = m.get_joint_config();
+    out.put_u32_le(configs.len() as u32);
+    for c in configs {
+        out.put_u32_le(c.len() as u32);
+        for id in c {
+            out.put_u64_le(*id);
+        }
+    }
+    let nodes: Vec<_> = m.nodes().collect();
+    out.put_u32_le(nodes.len() as u32);
+    for (id, node) in nodes {
+        out.put_u64_le(*id);
+        let addr = node.addr.as_bytes();
+        out.put_u16_le(addr.len().min(u16::MAX as usize) as u16);
+        out.put_slice(&addr[..addr.len().min(u16::MAX as usize)]);
+    }
+    out.freeze()
+}
+
+/// Decodes [`encode_membership`]'s bytes.
+pub fn decode_membership(b: &[u8]) -> Result<Membership, CodecError> {
+    let mut r = Reader { b, at: 0 };
+    let n = r.u32()?;
+    let mut configs = Vec::new();
+    for _ in 0..n {
+        let k = r.u32()?;
+        let mut set = BTreeSet::new();
+        for _ in 0..k {
+            set.insert(r.u64()?);
+        }
+        configs.push(set);
+    }
+    let n = r.u32()?;
+    let mut nodes = BTreeMap::new();
+    for _ in 0..n {
+        let id: NodeId = r.u64()?;
+        let len = r.u16()? as usize;
+        let addr = std::str::from_utf8(r.take(len)?)
+            .map_err(|_| CodecError::Membership("address is not UTF-8".into()))?;
+        nodes.insert(id, BasicNode::new(addr));
+    }
+    if r.at != b.len() {
+        return Err(CodecError::Membership(format!(
+            "{} trailing bytes",
+            b.len() - r.at
+        )));
+    }
+    Membership::new(configs, nodes).map_err(|e| CodecError::Membership(e.to_string()))
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|e| *e <= self.b.len())
+            .ok_or_else(|| {
+                CodecError::Membership(format!("membership cut short at byte {}", self.at))
+            })?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn u16(&mut self) -> Result<u16, CodecError> {
+        let s = self.take(2)?;
+        Ok(u16::from_le_bytes([s[0], s[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, CodecError> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, CodecError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members() -> Membership {
+        let nodes: BTreeMap<NodeId, BasicNode> = (0..3)
+            .map(|i| (i, BasicNode::new(format!("127.0.0.1:{}", 40911 + i))))
+            .collect();
+        Membership::new(vec![nodes.keys().copied().collect()], nodes).expect("membership")
+    }
+
+    #[test]
+    fn records_round_trip_with_shared_bodies() {
+        let entries = vec![
+            Entry::new(log_id(0, 0), EntryPayload::Membership(members())),
+            Entry::new(log_id(1, 1), EntryPayload::Blank),
+            Entry::new(
+                log_id(1, 2),
+                EntryPayload::Normal(LogData {
+                    kind: DataKind::Messages,
+                    body: Bytes::from_static(b"records"),
+                }),
+            ),
+        ];
+        let buf = encode_records(&entries);
+        let back = decode_records(buf, 3).expect("decode");
+        assert_eq!(back, entries);
+    }
+
+    #[test]
+    fn damage_and_wrong_counts_are_errors() {
+        let entries = vec![Entry::new(log_id(1, 1), EntryPayload::Blank)];
+        let buf = encode_records(&entries);
+        let mut bad = buf.to_vec();
+        bad[20] ^= 1;
+        assert!(decode_records(Bytes::from(bad), 1).is_err());
+        assert!(matches!(
+            decode_records(buf, 2),
+            Err(CodecError::Count { .. })
+        ));
+        assert!(decode_membership(&[1, 0, 0]).is_err());
+    }
+}

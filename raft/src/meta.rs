@@ -1,0 +1,150 @@
+//! The small Raft state kept beside the log: the vote, the last purged log
+//! id and the last applied membership, each in its own file under
+//! `<store root>/raft/`, replaced atomically and fsync'd.
+
+use std::path::{Path, PathBuf};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use parking_lot::Mutex;
+use raftmq_store::mapped::write_atomic;
+
+use crate::codec;
+use crate::types::{log_id, LogId, StoredMembership, Vote};
+
+/// Vote, purged id and membership, cached in memory.
+#[derive(Debug)]
+pub struct RaftMeta {
+    dir: PathBuf,
+    vote: Mutex<Option<Vote>>,
+    purged: Mutex<Option<LogId>>,
+    membership: Mutex<StoredMembership>,
+}
+
+fn io_err(msg: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg)
+}
+
+fn read_file(path: &Path) -> std::io::Result<Option<Bytes>> {
+    match std::fs::read(path) {
+        Ok(b) => {
+            if b.len() < 4 {
+                return Err(io_err(format!("{} is cut short", path.display())));
+            }
+            let (body, crc) = b.split_at(b.len() - 4);
+            if crc32(body).to_le_bytes() != crc {
+                return Err(io_err(format!(
+                    "{} fails its CRC; delete the node's store to refill it from the group",
+                    path.display()
+                )));
+            }
+            Ok(Some(Bytes::copy_from_slice(body)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn crc32(b: &[u8]) -> u32 {
+    crc32fast::hash(b)
+}
+
+fn write_file(path: &Path, mut body: BytesMut) -> std::io::Result<()> {
+    let crc = crc32(&body);
+    body.put_u32_le(crc);
+    write_atomic(path, &body).map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+impl RaftMeta {
+    /// Loads (or starts) the files in `dir`.
+    pub fn open(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let vote = match read_file(&dir.join("vote"))? {
+            Some(mut b) if b.len() == 17 => {
+                let term = b.get_u64_le();
+                let node = b.get_u64_le();
+                let committed = b.get_u8() == 1;
+                Some(if committed {
+                    Vote::new_committed(term, node)
+                } else {
+                    Vote::new(term, node)
+                })
+            }
+            Some(_) => return Err(io_err("vote file has the wrong size".into())),
+            None => None,
+        };
+        let purged = match read_file(&dir.join("purged"))? {
+            Some(mut b) if b.len() == 16 => {
+                let term = b.get_u64_le();
+                Some(log_id(term, b.get_u64_le()))
+            }
+            Some(_) => return Err(io_err("purged file has the wrong size".into())),
+            None => None,
+        };
+        let membership = match read_file(&dir.join("membership"))? {
+            Some(mut b) if b.len() >= 17 => {
+                let present = b.get_u8() == 1;
+                let term = b.get_u64_le();
+                let index = b.get_u64_le();
+                let m = codec::decode_membership(&b).map_err(|e| io_err(e.to_string()))?;
+                StoredMembership::new(present.then(|| log_id(term, index)), m)
+            }
+            Some(_) => return Err(io_err("membership file is cut short".into())),
+            None => StoredMembership::default(),
+        };
+        Ok(Self {
+            dir: dir.to_owned(),
+            vote: Mutex::new(vote),
+            purged: Mutex::new(purged),
+            membership: Mutex::new(membership),
+        })
+    }
+
+    /// The saved vote.
+    pub fn vote(&self) -> Option<Vote> {
+        *self.vote.lock()
+    }
+
+    /// Saves the vote durably before returning.
+    pub fn save_vote(&self, v: &Vote) -> std::io::Result<()> {
+        let mut b = BytesMut::with_capacity(21);
+        b.put_u64_le(v.leader_id.term);
+        b.put_u64_le(v.leader_id.voted_for);
+        b.put_u8(u8::from(v.committed));
+        write_file(&self.dir.join("vote"), b)?;
+        *self.vote.lock() = Some(*v);
+        Ok(())
+    }
+
+    /// The last purged log id.
+    pub fn purged(&self) -> Option<LogId> {
+        *self.purged.lock()
+    }
+
+    /// Saves the last purged log id durably.
+    pub fn save_purged(&self, id: &LogId) -> std::io::Result<()> {
+        let mut b = BytesMut::with_capacity(20);
+        b.put_u64_le(id.leader_id.term);
+        b.put_u64_le(id.index);
+        write_file(&self.dir.join("purged"), b)?;
+        *self.purged.lock() = Some(*id);
+        Ok(())
+    }
+
+    /// The last applied membership.
+    pub fn membership(&self) -> StoredMembership {
+        self.membership.lock().clone()
+    }
+
+    /// Saves the last applied membership durably.
+    pub fn save_membership(&self, m: &StoredMembership) -> std::io::Result<()> {
+        let mut b = BytesMut::new();
+        let id = m.log_id();
+        b.put_u8(u8::from(id.is_some()));
+        b.put_u64_le(id.map_or(0, |i| i.leader_id.term));
+        b.put_u64_le(id.map_or(0, |i| i.index));
+        b.put_slice(&codec::encode_membership(m.membership()));
+        write_file(&self.dir.join("membership"), b)?;
+        *self.membership.lock() = m.clone();
+        Ok(())
+    }
+}

@@ -1,0 +1,285 @@
+//! One group member: store, openraft, Raft server and proposer, started
+//! from configuration alone and stopped as a whole.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::impls::BasicNode;
+use openraft::{Config, Raft, SnapshotPolicy};
+use raftmq_proto::raft::v1::raft_service_server::RaftServiceServer;
+use raftmq_store::fault::Faults;
+use raftmq_store::message_store::{Mode, PutResult};
+use raftmq_store::record::message::Message;
+use raftmq_store::{MessageStore, OpenOptions, StoreConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::log_store::LogStore;
+use crate::meta::RaftMeta;
+use crate::network::{NetworkFactory, Partition};
+use crate::proposer::{Batching, Proposer, WriteError};
+use crate::server::RaftServer;
+use crate::state_machine::StateMachine;
+use crate::types::{NodeId, TypeConfig};
+
+/// Largest gRPC message between members (an AppendEntries of many batches).
+pub const MAX_RPC_BYTES: usize = 256 << 20;
+
+/// Election timing. The defaults give a new leader well under a second
+/// after the old one dies: followers notice within 150-300 ms.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Leader heartbeat, ms.
+    pub heartbeat_ms: u64,
+    /// Election timeout range, ms.
+    pub election_min_ms: u64,
+    /// See `election_min_ms`.
+    pub election_max_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 50,
+            election_min_ms: 150,
+            election_max_ms: 300,
+        }
+    }
+}
+
+/// Everything a member needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This member (`dLegerSelfId`).
+    pub id: NodeId,
+    /// Every member's Raft address (`dLegerPeers`), this one included.
+    pub peers: BTreeMap<NodeId, String>,
+    /// The store.
+    pub store: StoreConfig,
+    /// Election timing.
+    pub timing: Timing,
+    /// Group commit limits.
+    pub batching: Batching,
+    /// RPC drops between members (tests).
+    pub partition: Partition,
+    /// Store fault switches (tests).
+    pub faults: Faults,
+}
+
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    #[error("{0}")]
+    Config(String),
+    /// The store would not open.
+    #[error(transparent)]
+    Store(#[from] raftmq_store::StoreError),
+    /// An I/O error (Raft files, the listening socket).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// openraft refused to start.
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A running member.
+pub struct RaftNode {
+    id: NodeId,
+    raft: Raft<TypeConfig, StateMachine>,
+    store: Arc<MessageStore>,
+    proposer: Proposer,
+    proposer_task: JoinHandle<()>,
+    server: JoinHandle<()>,
+    stop_server: Option<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for RaftNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftNode")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RaftNode {
+    /// Starts the member: opens the store, starts openraft and the Raft
+    /// server (on `listener`, or bound to this member's peer address), and
+    /// on first start forms the group from `peers` with no manual step.
+    pub async fn start(cfg: NodeConfig, listener: Option<TcpListener>) -> Result<Self, StartError> {
+        let Some(my_addr) = cfg.peers.get(&cfg.id).cloned() else {
+            return Err(StartError::Config(format!(
+                "self id n{} is not one of the peers {:?}",
+                cfg.id,
+                cfg.peers
+                    .keys()
+                    .map(|k| format!("n{k}"))
+                    .collect::<Vec<_>>()
+            )));
+        };
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(&my_addr)
+                .await
+                .map_err(|source| StartError::Io {
+                    what: format!("listening on the Raft address {my_addr}"),
+                    source,
+                })?,
+        };
+        let store = MessageStore::open_with(
+            cfg.store.clone(),
+            OpenOptions {
+                mode: Mode::Replicated,
+                faults: cfg.faults.clone(),
+                no_background: false,
+            },
+        )?;
+        let meta = Arc::new(
+            RaftMeta::open(&cfg.store.root.join("raft")).map_err(|source| StartError::Io {
+                what: "opening the Raft state files".into(),
+                source,
+            })?,
+        );
+        let raft_config = Config {
+            cluster_name: "raftmq".into(),
+            heartbeat_interval: cfg.timing.heartbeat_ms,
+            election_timeout_min: cfg.timing.election_min_ms,
+            election_timeout_max: cfg.timing.election_max_ms,
+            max_payload_entries: 64,
+            snapshot_policy: SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: u64::MAX / 2,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+        let raft = Raft::new(
+            cfg.id,
+            Arc::new(raft_config),
+            NetworkFactory::new(cfg.id, cfg.partition.clone()),
+            LogStore::new(Arc::clone(&store), Arc::clone(&meta)),
+            StateMachine::new(Arc::clone(&store), meta),
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+
+        let (stop_server, stopped) = oneshot::channel::<()>();
+        let service =
+            RaftServiceServer::new(RaftServer::new(cfg.id, raft.clone(), cfg.partition.clone()))
+                .max_decoding_message_size(MAX_RPC_BYTES)
+                .max_encoding_message_size(MAX_RPC_BYTES);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "raft server stopped");
+            }
+        });
+
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        if !initialized {
+            let members: BTreeMap<NodeId, BasicNode> = cfg
+                .peers
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
+            if let Err(e) = raft.initialize(members).await {
+                // Another member may have formed the group first.
+                tracing::info!(error = %e, "group already initialized");
+            }
+        }
+        let (proposer, proposer_task) = Proposer::start(raft.clone(), cfg.batching);
+        Ok(Self {
+            id: cfg.id,
+            raft,
+            store,
+            proposer,
+            proposer_task,
+            server,
+            stop_server: Some(stop_server),
+        })
+    }
+
+    /// This member's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The openraft handle.
+    pub fn raft(&self) -> &Raft<TypeConfig, StateMachine> {
+        &self.raft
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<MessageStore> {
+        &self.store
+    }
+
+    /// Whether this member leads now.
+    pub fn is_leader(&self) -> bool {
+        self.raft.is_leader()
+    }
+
+    /// The leader this member knows of.
+    pub async fn leader(&self) -> Option<NodeId> {
+        self.raft.current_leader().await
+    }
+
+    /// Stores messages through Raft; returns once a majority has them and
+    /// they are applied here, with their queue offsets.
+    pub async fn write(&self, msgs: &[Message]) -> Result<Vec<PutResult>, WriteError> {
+        let body = self
+            .store
+            .encode_batch(msgs, usize::MAX)
+            .map_err(|e| WriteError::Unknown(e.to_string()))?;
+        self.proposer.write(body, msgs.len()).await
+    }
+
+    /// Asks the group to move leadership to `to` (admin call).
+    pub async fn transfer_leader(&self, to: NodeId) -> Result<(), WriteError> {
+        self.raft
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| WriteError::Unknown(e.to_string()))
+    }
+
+    /// Stops the member: the server, openraft, and the store's threads.
+    /// With `flush`, the store is flushed as on a clean stop; without, it is
+    /// left as a crash of the process would.
+    pub async fn stop(mut self, flush: bool) {
+        if let Some(s) = self.stop_server.take() {
+            let _ = s.send(());
+        }
+        self.server.abort();
+        let _ = (&mut self.server).await;
+        self.proposer_task.abort();
+        let _ = self.raft.shutdown().await;
+        if flush {
+            if let Err(e) = self.store.close() {
+                tracing::error!(error = %e, "store close failed");
+            }
+        }
+        // Wait until openraft's tasks dropped their handles, so that the
+        // store's threads stop before a restart opens the same directory.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.store) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}

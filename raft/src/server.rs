@@ -1,0 +1,154 @@
+//! The server side of the Raft RPCs: decodes each call and hands it to the
+
+// tonic handlers speak `Status`; boxing it at every conversion buys nothing.
+#![allow(clippy::result_large_err)]
+//! local openraft instance.
+
+use openraft::type_config::alias::SnapshotOf;
+use openraft::{Raft, SnapshotMeta};
+use raftmq_proto::raft::v1 as pb;
+use raftmq_proto::raft::v1::raft_service_server::RaftService;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::codec;
+use crate::convert;
+use crate::network::Partition;
+use crate::state_machine::{SnapshotData, StateMachine};
+use crate::types::{NodeId, StoredMembership, TypeConfig};
+
+/// One member's Raft service.
+#[derive(Clone)]
+pub struct RaftServer {
+    me: NodeId,
+    raft: Raft<TypeConfig, StateMachine>,
+    partition: Partition,
+}
+
+impl RaftServer {
+    /// Serves `raft`; RPCs from peers cut off from `me` by `partition` are
+    /// refused, as if they never arrived.
+    pub fn new(me: NodeId, raft: Raft<TypeConfig, StateMachine>, partition: Partition) -> Self {
+        Self {
+            me,
+            raft,
+            partition,
+        }
+    }
+
+    fn admit(&self, from: Option<NodeId>) -> Result<(), Status> {
+        match from {
+            Some(from) if self.partition.is_cut(from, self.me) => {
+                Err(Status::unavailable("partitioned"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn fatal(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
+
+type StreamAppendResponse = std::pin::Pin<
+    Box<
+        dyn tokio_stream::Stream<Item = Result<pb::AppendEntriesResponse, Status>> + Send + 'static,
+    >,
+>;
+
+#[tonic::async_trait]
+impl RaftService for RaftServer {
+    async fn vote(
+        &self,
+        request: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteResponse>, Status> {
+        let req = convert::from_vote_request(request.into_inner())?;
+        self.admit(Some(req.vote.leader_id.voted_for))?;
+        let resp = self.raft.vote(req).await.map_err(fatal)?;
+        Ok(Response::new(convert::vote_response(&resp)))
+    }
+
+    async fn append_entries(
+        &self,
+        request: Request<pb::AppendEntriesRequest>,
+    ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
+        let req = convert::from_append_request(request.into_inner())?;
+        self.admit(Some(req.vote.leader_id.voted_for))?;
+        let resp = self.raft.append_entries(req).await.map_err(fatal)?;
+        Ok(Response::new(convert::append_response(&resp)))
+    }
+
+    type StreamAppendStream = StreamAppendResponse;
+
+    async fn stream_append(
+        &self,
+        _request: Request<Streaming<pb::AppendEntriesRequest>>,
+    ) -> Result<Response<Self::StreamAppendStream>, Status> {
+        Err(Status::unimplemented(
+            "stream_append: peers use AppendEntries",
+        ))
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<pb::SnapshotChunk>>,
+    ) -> Result<Response<pb::SnapshotResponse>, Status> {
+        let mut chunks = request.into_inner();
+        let mut vote = None;
+        let mut meta = None;
+        let mut data: SnapshotData = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            if vote.is_none() {
+                vote = Some(convert::vote(chunk.vote)?);
+                meta = chunk.meta;
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        let vote = vote.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        self.admit(Some(vote.leader_id.voted_for))?;
+        let meta = meta.ok_or_else(|| Status::invalid_argument("snapshot without meta"))?;
+        let membership = codec::decode_membership(&meta.membership)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let snapshot = SnapshotOf::<TypeConfig, SnapshotData> {
+            meta: SnapshotMeta {
+                last_log_id: meta.last_log_id.as_ref().map(convert::from_pb_log_id),
+                last_membership: StoredMembership::new(
+                    meta.last_membership_log_id
+                        .as_ref()
+                        .map(convert::from_pb_log_id),
+                    membership,
+                ),
+            },
+            snapshot: data,
+        };
+        let resp = self
+            .raft
+            .install_full_snapshot(vote, snapshot)
+            .await
+            .map_err(fatal)?;
+        Ok(Response::new(pb::SnapshotResponse {
+            vote: Some(convert::pb_vote(&resp.vote)),
+        }))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<pb::TransferLeaderRequest>,
+    ) -> Result<Response<pb::TransferLeaderResponse>, Status> {
+        let r = request.into_inner();
+        let from = convert::vote(r.from_leader)?;
+        self.admit(Some(from.leader_id.voted_for))?;
+        let req = openraft::raft::TransferLeaderRequest::new(
+            from,
+            r.to_node_id,
+            r.last_log_id.as_ref().map(convert::from_pb_log_id),
+        );
+        self.raft
+            .handle_transfer_leader(req)
+            .await
+            .map_err(fatal)?
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        Ok(Response::new(pb::TransferLeaderResponse {}))
+    }
+}

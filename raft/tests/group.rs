@@ -1,0 +1,113 @@
+//! A three-member group in one process: formation, replication, failover,
+//! catch-up after a restart.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use raftmq_raft::LocalCluster;
+use raftmq_store::consume_queue::TagFilter;
+use raftmq_store::record::message::Message;
+use raftmq_store::QueueOffset;
+
+fn msg(n: u64) -> Message {
+    Message {
+        topic: "G".into(),
+        queue_id: (n % 4) as u32,
+        tag: Some("T".into()),
+        body: Bytes::from(format!("value-{n}")),
+        message_id: format!("M{n:08}"),
+        keys: vec![format!("k{n}")],
+        ..Message::default()
+    }
+}
+
+/// The (queue, offset) -> body of every message a member holds.
+fn contents(node: &raftmq_raft::RaftNode) -> Vec<(u32, u64, Bytes)> {
+    let store = node.store();
+    let mut out = Vec::new();
+    for q in 0..4u32 {
+        let batch = store
+            .read_messages("G", q, QueueOffset(0), usize::MAX, &TagFilter::All)
+            .expect("read");
+        for m in batch.messages {
+            let body = Bytes::copy_from_slice(m.view().expect("decode").body());
+            out.push((q, m.queue_offset.expect("offset").0, body));
+        }
+    }
+    out
+}
+
+/// Waits until every running member has applied `count` messages.
+async fn wait_applied(c: &LocalCluster, count: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let done = c.running().all(|n| contents(n).len() >= count);
+        if done {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "members did not all apply {count} messages in time"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_forms_replicates_fails_over_and_catches_up() {
+    let mut c = LocalCluster::start(3).await.expect("start");
+    let leader = c
+        .wait_for_leader(Duration::from_secs(5), None)
+        .await
+        .expect("a leader");
+
+    for n in 0..40 {
+        let r = c
+            .write(&[msg(n)], Duration::from_secs(5))
+            .await
+            .expect("write");
+        assert_eq!(r.len(), 1);
+    }
+    wait_applied(&c, 40, Duration::from_secs(5)).await;
+    let reference = contents(c.node(leader).expect("leader"));
+    assert_eq!(reference.len(), 40);
+    for n in c.running() {
+        assert_eq!(contents(n), reference, "member {} differs", n.id());
+    }
+
+    // Kill the leader: another takes over and accepts writes.
+    let killed_at = Instant::now();
+    c.kill(leader).await;
+    let new_leader = c
+        .wait_for_leader(Duration::from_secs(5), None)
+        .await
+        .expect("a new leader");
+    assert_ne!(new_leader, leader);
+    c.write(&[msg(40)], Duration::from_secs(5))
+        .await
+        .expect("write after failover");
+    let failover = killed_at.elapsed();
+    assert!(
+        failover < Duration::from_secs(3),
+        "failover took {failover:?}"
+    );
+    for n in 41..60 {
+        c.write(&[msg(n)], Duration::from_secs(5))
+            .await
+            .expect("write");
+    }
+
+    // The old leader comes back as a follower and catches up.
+    c.restart(leader).await.expect("restart");
+    wait_applied(&c, 60, Duration::from_secs(10)).await;
+    let reference = contents(c.node(new_leader).expect("leader"));
+    for n in c.running() {
+        assert_eq!(
+            contents(n),
+            reference,
+            "member {} differs after catch-up",
+            n.id()
+        );
+    }
+    c.shutdown().await;
+}
