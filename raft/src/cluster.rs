@@ -26,6 +26,8 @@ pub struct ClusterOptions {
     pub small_files: bool,
     /// Election timing.
     pub timing: Timing,
+    /// `preferredLeaderIds`.
+    pub preferred_leader: Option<NodeId>,
 }
 
 impl Default for ClusterOptions {
@@ -35,6 +37,7 @@ impl Default for ClusterOptions {
             flush_mode: FlushMode::Async,
             small_files: true,
             timing: Timing::default(),
+            preferred_leader: None,
         }
     }
 }
@@ -113,6 +116,7 @@ impl LocalCluster {
                     batching: Batching::default(),
                     partition: partition.clone(),
                     faults: Faults::default(),
+                    preferred_leader: opts.preferred_leader,
                 },
             );
         }
@@ -223,6 +227,39 @@ impl LocalCluster {
         if let Some(n) = self.nodes.remove(&id) {
             n.stop(false).await;
         }
+    }
+
+    /// Stops a member as a power loss would: every byte of its commitlog
+    /// that was not fsync'd is gone (zeroed), later segments too. What the
+    /// member reported stored under SYNC_FLUSH survives; under ASYNC_FLUSH,
+    /// whatever the flusher had not written yet is lost.
+    pub async fn kill_losing_unflushed(&mut self, id: NodeId) -> std::io::Result<()> {
+        let Some(n) = self.nodes.remove(&id) else {
+            return Ok(());
+        };
+        let durable = n.store().commitlog().durable().0;
+        let segment_size = n.store().config().segment_size;
+        let dir = n.store().config().commitlog_dir();
+        n.stop(false).await;
+        for item in std::fs::read_dir(&dir)? {
+            let path = item?.path();
+            let Some(base) = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .and_then(|f| f.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if base >= durable {
+                std::fs::remove_file(&path)?;
+            } else if durable < base + segment_size {
+                let mut bytes = std::fs::read(&path)?;
+                let from = (durable - base) as usize;
+                bytes[from..].iter_mut().for_each(|b| *b = 0);
+                std::fs::write(&path, bytes)?;
+            }
+        }
+        Ok(())
     }
 
     /// Starts a stopped member again on its old address and files.

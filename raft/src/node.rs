@@ -66,6 +66,9 @@ pub struct NodeConfig {
     pub partition: Partition,
     /// Store fault switches (tests).
     pub faults: Faults,
+    /// `preferredLeaderIds`: the member that should lead when it is up and
+    /// caught up; the leader hands over to it.
+    pub preferred_leader: Option<NodeId>,
 }
 
 /// Why a member could not start.
@@ -97,6 +100,7 @@ pub struct RaftNode {
     store: Arc<MessageStore>,
     proposer: Proposer,
     proposer_task: JoinHandle<()>,
+    preference_task: Option<JoinHandle<()>>,
     server: JoinHandle<()>,
     stop_server: Option<oneshot::Sender<()>>,
 }
@@ -204,12 +208,17 @@ impl RaftNode {
             }
         }
         let (proposer, proposer_task) = Proposer::start(raft.clone(), cfg.batching);
+        let preference_task = cfg
+            .preferred_leader
+            .filter(|p| *p != cfg.id && cfg.peers.contains_key(p))
+            .map(|p| tokio::spawn(hand_over_to_preferred(raft.clone(), cfg.id, p)));
         Ok(Self {
             id: cfg.id,
             raft,
             store,
             proposer,
             proposer_task,
+            preference_task,
             server,
             stop_server: Some(stop_server),
         })
@@ -269,6 +278,9 @@ impl RaftNode {
         self.server.abort();
         let _ = (&mut self.server).await;
         self.proposer_task.abort();
+        if let Some(t) = self.preference_task.take() {
+            t.abort();
+        }
         let _ = self.raft.shutdown().await;
         if flush {
             if let Err(e) = self.store.close() {
@@ -280,6 +292,41 @@ impl RaftNode {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while Arc::strong_count(&self.store) > 1 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// While this member leads and the preferred member has replicated
+/// everything, hands leadership over to it (once per term).
+async fn hand_over_to_preferred(
+    raft: Raft<TypeConfig, StateMachine>,
+    me: NodeId,
+    preferred: NodeId,
+) {
+    use openraft::type_config::async_runtime::WatchReceiver;
+    let mut metrics = raft.metrics();
+    let mut tried_term = None;
+    loop {
+        let ready = {
+            let m = metrics.borrow_and_update();
+            let leading = m.state == openraft::ServerState::Leader && m.current_leader == Some(me);
+            let caught_up = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&preferred))
+                .and_then(|matched| matched.as_ref())
+                .is_some_and(|matched| Some(matched.index) == m.last_log_index);
+            (leading && caught_up && tried_term != Some(m.current_term)).then_some(m.current_term)
+        };
+        if let Some(term) = ready {
+            tried_term = Some(term);
+            tracing::info!(to = preferred, "handing leadership to the preferred member");
+            if let Err(e) = raft.trigger().transfer_leader(preferred).await {
+                tracing::warn!(error = %e, "leadership transfer failed");
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
         }
     }
 }

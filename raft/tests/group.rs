@@ -111,3 +111,64 @@ async fn a_group_forms_replicates_fails_over_and_catches_up() {
     }
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_moves_on_request_and_to_the_preferred_member() {
+    let c = LocalCluster::start(3).await.expect("start");
+    let leader = c
+        .wait_for_leader(Duration::from_secs(5), None)
+        .await
+        .expect("a leader");
+    c.write(&[msg(0)], Duration::from_secs(5))
+        .await
+        .expect("write");
+    let target = c
+        .ids()
+        .into_iter()
+        .find(|i| *i != leader)
+        .expect("another member");
+    c.node(leader)
+        .expect("leader")
+        .transfer_leader(target)
+        .await
+        .expect("transfer");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let now = loop {
+        let l = c
+            .wait_for_leader(Duration::from_secs(5), None)
+            .await
+            .expect("a leader");
+        if l == target || Instant::now() >= deadline {
+            break l;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(now, target, "leadership did not move to n{target}");
+    c.write(&[msg(1)], Duration::from_secs(5))
+        .await
+        .expect("write on the new leader");
+    c.shutdown().await;
+
+    // With preferredLeaderIds, the group ends up led by the preferred member
+    // whoever wins the first election.
+    let c = LocalCluster::start_with(raftmq_raft::ClusterOptions {
+        preferred_leader: Some(2),
+        ..raftmq_raft::ClusterOptions::default()
+    })
+    .await
+    .expect("start");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let l = c.wait_for_leader(Duration::from_secs(5), None).await;
+        if l == Some(2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "preferred member n2 never took over (leader {l:?})"
+        );
+        let _ = c.write(&[msg(2)], Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.shutdown().await;
+}
