@@ -12,6 +12,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use openraft::entry::RaftEntry;
 use openraft::impls::BasicNode;
 use openraft::EntryPayload;
+use raftmq_store::message_store::SnapshotPlan;
 use raftmq_store::record::entry::{self as record, EntryKind, HEADER_LEN};
 
 use crate::types::{log_id, DataKind, Entry, LogData, Membership, NodeId};
@@ -27,8 +28,8 @@ pub enum CodecError {
         /// What was wrong.
         defect: record::EntryDefect,
     },
-    /// A membership body failed to decode.
-    #[error("bad membership encoding: {0}")]
+    /// A membership body or snapshot plan failed to decode.
+    #[error("bad encoding: {0}")]
     Membership(String),
     /// The buffer held another number of records than announced.
     #[error("expected {expected} entries, found {found}")]
@@ -174,6 +175,47 @@ pub fn decode_membership(b: &[u8]) -> Result<Membership, CodecError> {
         )));
     }
     Membership::new(configs, nodes).map_err(|e| CodecError::Membership(e.to_string()))
+}
+
+/// Snapshot plan: `u64 start_index`, `u32 queues`, each `u16 len`, topic,
+/// `u32 queue id`, `u64 base offset`. Little-endian.
+pub fn encode_plan(plan: &SnapshotPlan) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_u64_le(plan.start_index);
+    out.put_u32_le(plan.queue_bases.len() as u32);
+    for (topic, q, base) in &plan.queue_bases {
+        let t = topic.as_bytes();
+        out.put_u16_le(t.len().min(u16::MAX as usize) as u16);
+        out.put_slice(&t[..t.len().min(u16::MAX as usize)]);
+        out.put_u32_le(*q);
+        out.put_u64_le(*base);
+    }
+    out.freeze()
+}
+
+/// Decodes [`encode_plan`]'s bytes.
+pub fn decode_plan(b: &[u8]) -> Result<SnapshotPlan, CodecError> {
+    let mut r = Reader { b, at: 0 };
+    let start_index = r.u64()?;
+    let n = r.u32()?;
+    let mut queue_bases = Vec::new();
+    for _ in 0..n {
+        let len = r.u16()? as usize;
+        let topic = std::str::from_utf8(r.take(len)?)
+            .map_err(|_| CodecError::Membership("topic is not UTF-8".into()))?
+            .to_owned();
+        queue_bases.push((topic, r.u32()?, r.u64()?));
+    }
+    if r.at != b.len() {
+        return Err(CodecError::Membership(format!(
+            "{} trailing bytes after the plan",
+            b.len() - r.at
+        )));
+    }
+    Ok(SnapshotPlan {
+        start_index,
+        queue_bases,
+    })
 }
 
 struct Reader<'a> {

@@ -159,6 +159,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         self.meta.save_purged(&log_id)?;
+        if self.meta.take_keep(log_id.index) {
+            // The entries came with the snapshot just installed: they are
+            // the retained messages this member was missing.
+            return Ok(());
+        }
         let log = self.store.commitlog();
         let b = log.bounds();
         if log_id.index + 1 >= b.next_index {

@@ -18,6 +18,9 @@ pub struct RaftMeta {
     vote: Mutex<Option<Vote>>,
     purged: Mutex<Option<LogId>>,
     membership: Mutex<StoredMembership>,
+    /// Entries up to this index came with an installed snapshot: openraft's
+    /// purge that follows must not delete them.
+    keep: Mutex<Option<u64>>,
 }
 
 fn io_err(msg: String) -> std::io::Error {
@@ -96,6 +99,7 @@ impl RaftMeta {
             vote: Mutex::new(vote),
             purged: Mutex::new(purged),
             membership: Mutex::new(membership),
+            keep: Mutex::new(None),
         })
     }
 
@@ -128,6 +132,22 @@ impl RaftMeta {
         write_file(&self.dir.join("purged"), b)?;
         *self.purged.lock() = Some(*id);
         Ok(())
+    }
+
+    /// Marks entries up to `index` as installed from a snapshot.
+    pub fn keep_through(&self, index: u64) {
+        *self.keep.lock() = Some(index);
+    }
+
+    /// Whether a purge up to `index` is the one that follows a snapshot
+    /// install (and clears the mark).
+    pub fn take_keep(&self, index: u64) -> bool {
+        let mut keep = self.keep.lock();
+        if *keep == Some(index) {
+            *keep = None;
+            return true;
+        }
+        false
     }
 
     /// The last applied membership.

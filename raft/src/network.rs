@@ -19,6 +19,8 @@ use raftmq_proto::raft::v1 as pb;
 use raftmq_proto::raft::v1::raft_service_client::RaftServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
+use raftmq_store::MessageStore;
+
 use crate::codec;
 use crate::convert;
 use crate::state_machine::SnapshotData;
@@ -56,15 +58,17 @@ pub struct NetworkFactory {
     me: NodeId,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     partition: Partition,
+    store: Arc<MessageStore>,
 }
 
 impl NetworkFactory {
-    /// Clients from member `me`.
-    pub fn new(me: NodeId, partition: Partition) -> Self {
+    /// Clients from member `me`, whose store snapshots are read from.
+    pub fn new(me: NodeId, partition: Partition, store: Arc<MessageStore>) -> Self {
         Self {
             me,
             channels: Arc::default(),
             partition,
+            store,
         }
     }
 
@@ -90,8 +94,13 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         PeerClient {
             me: self.me,
             target,
-            client: self.channel(&node.addr).map(RaftServiceClient::new),
+            client: self.channel(&node.addr).map(|c| {
+                RaftServiceClient::new(c)
+                    .max_decoding_message_size(crate::node::MAX_RPC_BYTES)
+                    .max_encoding_message_size(crate::node::MAX_RPC_BYTES)
+            }),
             partition: self.partition.clone(),
+            store: Arc::clone(&self.store),
         }
     }
 }
@@ -103,6 +112,7 @@ pub struct PeerClient {
     target: NodeId,
     client: Result<RaftServiceClient<Channel>, String>,
     partition: Partition,
+    store: Arc<MessageStore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,22 +188,10 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let mut client = self.client()?;
         let meta = &snapshot.meta;
-        let chunk = pb::SnapshotChunk {
-            vote: Some(convert::pb_vote(&vote)),
-            meta: Some(pb::SnapshotMeta {
-                last_log_id: meta.last_log_id.as_ref().map(convert::pb_log_id),
-                last_membership_log_id: meta
-                    .last_membership
-                    .log_id()
-                    .as_ref()
-                    .map(convert::pb_log_id),
-                membership: codec::encode_membership(meta.last_membership.membership()),
-                snapshot_id: String::new(),
-            }),
-            data: snapshot.snapshot.into(),
-        };
+        let chunks = snapshot_chunks(&self.store, &vote, meta)
+            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
         let resp = client
-            .install_snapshot(request(tokio_stream::once(chunk), &option))
+            .install_snapshot(request(tokio_stream::iter(chunks), &option))
             .await
             .map_err(|s| match status_to_rpc(s) {
                 RPCError::Unreachable(u) => StreamingError::Unreachable(u),
@@ -224,4 +222,55 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .map_err(status_to_rpc)?;
         Ok(Ok(()))
     }
+}
+
+/// Bytes of retained entries per snapshot chunk.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// The chunks of a snapshot: the meta and the plan first, then the retained
+/// entries from the log start through the snapshot's last index, as stored.
+fn snapshot_chunks(
+    store: &MessageStore,
+    vote: &VoteOf<TypeConfig>,
+    meta: &openraft::type_config::alias::SnapshotMetaOf<TypeConfig>,
+) -> Result<Vec<pb::SnapshotChunk>, raftmq_store::StoreError> {
+    let plan = store.snapshot_plan();
+    let mut chunks = vec![pb::SnapshotChunk {
+        vote: Some(convert::pb_vote(vote)),
+        meta: Some(pb::SnapshotMeta {
+            last_log_id: meta.last_log_id.as_ref().map(convert::pb_log_id),
+            last_membership_log_id: meta
+                .last_membership
+                .log_id()
+                .as_ref()
+                .map(convert::pb_log_id),
+            membership: codec::encode_membership(meta.last_membership.membership()),
+            snapshot_id: String::new(),
+        }),
+        data: codec::encode_plan(&plan),
+    }];
+    let Some(last) = meta.last_log_id else {
+        return Ok(chunks);
+    };
+    let log = store.commitlog();
+    let mut buf = bytes::BytesMut::with_capacity(SNAPSHOT_CHUNK);
+    for index in plan.start_index..=last.index {
+        let e = log.read_entry(index)?;
+        buf.extend_from_slice(&e.bytes);
+        if buf.len() >= SNAPSHOT_CHUNK {
+            chunks.push(pb::SnapshotChunk {
+                vote: None,
+                meta: None,
+                data: buf.split().freeze(),
+            });
+        }
+    }
+    if !buf.is_empty() {
+        chunks.push(pb::SnapshotChunk {
+            vote: None,
+            meta: None,
+            data: buf.freeze(),
+        });
+    }
+    Ok(chunks)
 }

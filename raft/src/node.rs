@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::impls::BasicNode;
+use openraft::type_config::async_runtime::WatchReceiver;
 use openraft::{Config, Raft, SnapshotPolicy};
 use raftmq_proto::raft::v1::raft_service_server::RaftServiceServer;
 use raftmq_store::fault::Faults;
@@ -159,6 +160,10 @@ impl RaftNode {
             max_payload_entries: 64,
             snapshot_policy: SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: u64::MAX / 2,
+            // A member whose disk was wiped rejoins with an empty log; the
+            // leader must start it over rather than stop (see ADR 0002 for
+            // what this costs: such a member forgot its vote).
+            allow_log_reversion: Some(true),
             ..Config::default()
         }
         .validate()
@@ -166,7 +171,7 @@ impl RaftNode {
         let raft = Raft::new(
             cfg.id,
             Arc::new(raft_config),
-            NetworkFactory::new(cfg.id, cfg.partition.clone()),
+            NetworkFactory::new(cfg.id, cfg.partition.clone(), Arc::clone(&store)),
             LogStore::new(Arc::clone(&store), Arc::clone(&meta)),
             StateMachine::new(Arc::clone(&store), meta),
         )
@@ -257,6 +262,61 @@ impl RaftNode {
             .encode_batch(msgs, usize::MAX)
             .map_err(|e| WriteError::Unknown(e.to_string()))?;
         self.proposer.write(body, msgs.len()).await
+    }
+
+    /// One retention pass on this member: when the store's retention would
+    /// delete segments, the log is purged through Raft (a snapshot first,
+    /// so that a member that needs purged entries gets them from the
+    /// snapshot), then the segments go. Returns the new log start index.
+    pub async fn run_retention(
+        &self,
+        now: std::time::SystemTime,
+        hour: Option<raftmq_store::message_store::HourOrManual>,
+    ) -> Result<Option<u64>, WriteError> {
+        let unknown = |e: &dyn std::fmt::Display| WriteError::Unknown(e.to_string());
+        let Some(purge_to) = self
+            .store
+            .expired_purge_index(now, hour)
+            .map_err(|e| unknown(&e))?
+        else {
+            return Ok(None);
+        };
+        let upto = purge_to - 1;
+        let already = self.raft.metrics().borrow_watched().purged.map(|p| p.index);
+        if already.is_some_and(|p| p >= upto) {
+            // Raft let go of these entries already (a snapshot install).
+            self.store.purge_before(purge_to).map_err(|e| unknown(&e))?;
+        } else {
+            self.raft
+                .trigger()
+                .snapshot()
+                .await
+                .map_err(|e| unknown(&e))?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let snap = self
+                    .raft
+                    .metrics()
+                    .borrow_watched()
+                    .snapshot
+                    .map(|s| s.index);
+                if snap.is_some_and(|s| s >= upto) {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(WriteError::Unknown(
+                        "snapshot for retention not built in time".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            self.raft
+                .trigger()
+                .purge_log(upto)
+                .await
+                .map_err(|e| unknown(&e))?;
+        }
+        Ok(Some(purge_to))
     }
 
     /// Asks the group to move leadership to `to` (admin call).

@@ -96,14 +96,20 @@ impl RaftService for RaftServer {
         let mut chunks = request.into_inner();
         let mut vote = None;
         let mut meta = None;
-        let mut data: SnapshotData = Vec::new();
+        let mut plan = None;
+        let mut records = bytes::BytesMut::new();
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk?;
             if vote.is_none() {
                 vote = Some(convert::vote(chunk.vote)?);
                 meta = chunk.meta;
+                plan = Some(
+                    codec::decode_plan(&chunk.data)
+                        .map_err(|e| Status::invalid_argument(e.to_string()))?,
+                );
+            } else {
+                records.extend_from_slice(&chunk.data);
             }
-            data.extend_from_slice(&chunk.data);
         }
         let vote = vote.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
         self.admit(Some(vote.leader_id.voted_for))?;
@@ -120,7 +126,9 @@ impl RaftService for RaftServer {
                     membership,
                 ),
             },
-            snapshot: data,
+            snapshot: SnapshotData {
+                received: plan.map(|p| (p, records.freeze())),
+            },
         };
         let resp = self
             .raft

@@ -5,10 +5,11 @@
 //! member. Membership entries are remembered for restarts. Commands (topic
 //! changes, consumer offsets) have room here and come with the broker.
 //!
-//! Snapshots carry the applied log id and membership only. Members catch up
-//! through the log, which retention alone purges; a snapshot that carries
-//! retained segments too (for members that fell behind the leader's log
-//! start) is the next step (see docs/adr/0002).
+//! A snapshot is how a member that lost its data, or fell behind what the
+//! leader's log still holds, gets every retained message: the sender streams
+//! its retained entries with each queue's starting offset, and the receiver
+//! installs them as its log and dispatches them, ending with the same queue
+//! offsets as the leader. Members otherwise catch up through the log.
 
 use std::io;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftStateMachine, SnapshotMeta};
 use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf};
 use openraft::{EntryPayload, RaftSnapshotBuilder};
+use raftmq_store::message_store::SnapshotPlan;
 use raftmq_store::record::entry::EntryKind;
 use raftmq_store::MessageStore;
 
@@ -32,8 +34,14 @@ pub struct StateMachine {
     meta: Arc<RaftMeta>,
 }
 
-/// A snapshot's bytes (metadata only, see the module docs).
-pub type SnapshotData = Vec<u8>;
+/// A snapshot's data. Built on a member, it is only a marker: the retained
+/// entries are read from the log when the snapshot is sent, so building one
+/// costs nothing. Received, it carries the leader's plan and entries.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotData {
+    /// What a receiving member installs.
+    pub received: Option<(SnapshotPlan, bytes::Bytes)>,
+}
 
 impl StateMachine {
     /// The state machine of `store`.
@@ -63,7 +71,7 @@ impl StateMachine {
                 last_log_id: last,
                 last_membership: membership,
             },
-            snapshot: Vec::new(),
+            snapshot: SnapshotData::default(),
         })
     }
 }
@@ -139,10 +147,25 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMetaOf<TypeConfig>,
-        _snapshot: SnapshotData,
+        snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
         if let Some(last) = meta.last_log_id {
-            self.store.reset_dispatch(last.index + 1);
+            match &snapshot.received {
+                Some((plan, records)) => {
+                    let installed = self.store.install_snapshot(plan, records).map_err(to_io)?;
+                    let through = installed.or(plan.start_index.checked_sub(1));
+                    if through != Some(last.index) {
+                        return Err(io::Error::other(format!(
+                            "snapshot up to {} carried entries up to {installed:?}",
+                            last.index
+                        )));
+                    }
+                    // openraft purges the log up to the snapshot next: the
+                    // entries just installed must stay.
+                    self.meta.keep_through(last.index);
+                }
+                None => self.store.reset_dispatch(last.index + 1),
+            }
         }
         self.meta.save_membership(&meta.last_membership)
     }

@@ -570,3 +570,82 @@ fn a_replicated_store_never_dispatches_twice_after_losing_its_checkpoint() {
         vec![3, 4]
     );
 }
+
+#[test]
+fn a_snapshot_of_retained_entries_installs_with_the_same_queue_offsets() {
+    use raftmq_store::message_store::Mode;
+
+    let leader_dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let leader = open_with(&faults, config(leader_dir.path()));
+    let mut model = Model::new();
+    for n in 0..200u64 {
+        put_all(&leader, &[msg("S", (n % 2) as u32, n)], &mut model);
+    }
+    leader.flush().expect("flush");
+    age_segments(leader_dir.path(), 3, Duration::from_secs(73 * 3600));
+    let out = leader
+        .delete_expired(SystemTime::now(), Some(HourOrManual::Manual))
+        .expect("retention");
+    assert_eq!(out.segments_deleted, 3);
+
+    let plan = leader.snapshot_plan();
+    let b = leader.commitlog().bounds();
+    assert_eq!(plan.start_index, b.start_index);
+    let mut records = Vec::new();
+    for e in leader
+        .commitlog()
+        .read_range(b.start_index, b.next_index)
+        .expect("read")
+    {
+        records.extend_from_slice(&e.bytes);
+    }
+
+    let follower_dir = tempfile::tempdir().expect("tempdir");
+    let open_follower = || {
+        MessageStore::open_with(
+            config(follower_dir.path()),
+            OpenOptions {
+                mode: Mode::Replicated,
+                no_background: true,
+                ..OpenOptions::default()
+            },
+        )
+        .expect("open")
+    };
+    let follower = open_follower();
+    let last = follower.install_snapshot(&plan, &records).expect("install");
+    assert_eq!(last, Some(b.next_index - 1));
+    let same = |f: &MessageStore| {
+        for q in 0..2u32 {
+            assert_eq!(
+                f.queue_offsets("S", q),
+                leader.queue_offsets("S", q),
+                "queue {q} offsets"
+            );
+            let (min, _) = leader.queue_offsets("S", q);
+            let mine = f
+                .read_messages("S", q, min, usize::MAX, &TagFilter::All)
+                .expect("read");
+            let theirs = leader
+                .read_messages("S", q, min, usize::MAX, &TagFilter::All)
+                .expect("read");
+            let bodies = |b: &raftmq_store::message_store::ReadBatch| {
+                b.messages
+                    .iter()
+                    .map(|m| (m.queue_offset, m.to_message().expect("decode")))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bodies(&mine), bodies(&theirs), "queue {q} contents");
+        }
+    };
+    same(&follower);
+    assert!(
+        leader.queue_offsets("S", 0).0 .0 > 0,
+        "retention moved the queue start"
+    );
+    // The queue starts survive a restart of the member.
+    follower.flush().expect("flush");
+    drop(follower);
+    same(&open_follower());
+}

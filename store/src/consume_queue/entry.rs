@@ -24,7 +24,27 @@ pub struct CqEntry {
     pub store_ts_ms: i64,
 }
 
+/// The size that marks a placeholder: an entry that only fills a queue file
+/// up to the offset a queue starts at (a member that installed a snapshot
+/// starts its queues where the leader's retained messages start).
+const PLACEHOLDER_SIZE: u32 = u32::MAX;
+
 impl CqEntry {
+    /// A placeholder entry (see `PLACEHOLDER_SIZE`).
+    pub fn placeholder() -> Self {
+        CqEntry {
+            pos: 0,
+            size: PLACEHOLDER_SIZE,
+            tag_hash: 0,
+            store_ts_ms: 0,
+        }
+    }
+
+    /// Whether this is a placeholder rather than a message.
+    pub fn is_placeholder(&self) -> bool {
+        self.size == PLACEHOLDER_SIZE
+    }
+
     /// Encodes the entry.
     pub fn encode(&self) -> [u8; ENTRY_LEN as usize] {
         let mut b = [0u8; ENTRY_LEN as usize];

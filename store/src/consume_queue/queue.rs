@@ -214,7 +214,8 @@ impl ConsumeQueue {
     }
 
     fn lower_bound_pos(&self, ext: &Extent, pos: u64) -> Result<u64> {
-        self.partition_point(ext, |e| e.pos < pos)
+        // Placeholders come first in a queue and point at no message.
+        self.partition_point(ext, |e| e.is_placeholder() || e.pos < pos)
     }
 
     /// The first offset in the extent whose entry fails `before` (entries
@@ -262,6 +263,36 @@ impl ConsumeQueue {
         if ext.min > cut {
             ext.min = cut;
         }
+        Ok(())
+    }
+
+    /// Makes an empty queue start at `offset`: its first message will get
+    /// that offset. The file holding it is filled with placeholders up to
+    /// it, so that the offset survives a restart.
+    pub fn start_at(&self, offset: u64) -> Result<()> {
+        let mut tail = self.tail.lock();
+        let mut ext = self.extent.write();
+        if ext.next != 0 || self.files.count() > 0 {
+            return Err(StoreError::Config(format!(
+                "consume queue {}:{} is not empty; it cannot start at {offset}",
+                self.topic, self.queue_id
+            )));
+        }
+        let at = offset * ENTRY_LEN;
+        let file = self.files.find_or_create(at)?;
+        let first = file.base() / ENTRY_LEN;
+        let fill = (at - file.base()) as usize;
+        file.reserve((fill as u64 + ENTRY_LEN).div_ceil(RESERVE_CHUNK) * RESERVE_CHUNK)?;
+        let one = CqEntry::placeholder().encode();
+        let mut buf = Vec::with_capacity(fill);
+        for _ in first..offset {
+            buf.extend_from_slice(&one);
+        }
+        file.write(0, &buf);
+        ext.min = offset;
+        ext.next = offset;
+        ext.flushed = first;
+        *tail = None;
         Ok(())
     }
 

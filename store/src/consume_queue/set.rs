@@ -143,6 +143,20 @@ impl ConsumeQueueSet {
         self.queues.read().keys().cloned().collect()
     }
 
+    /// Removes every queue and its files.
+    pub fn remove_all(&self) -> Result<()> {
+        let all: Vec<_> = self
+            .queues
+            .write()
+            .drain()
+            .flat_map(|(_, qs)| qs.into_values())
+            .collect();
+        for q in all {
+            q.destroy()?;
+        }
+        Ok(())
+    }
+
     /// Flushes every queue.
     pub fn flush(&self) -> Result<()> {
         for q in self.all() {

@@ -114,7 +114,9 @@ fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing,
                 log.write_checkpoint(None)?;
                 last_checkpoint = (durable.0, dispatched);
             }
-            if last_clean.elapsed() >= CLEAN_INTERVAL {
+            // A replicated store purges through Raft (the raft layer asks
+            // `expired_purge_index`), so that Raft knows what is gone.
+            if store.mode == super::Mode::Standalone && last_clean.elapsed() >= CLEAN_INTERVAL {
                 last_clean = Instant::now();
                 store.delete_expired(SystemTime::now(), None)?;
             }
@@ -153,6 +155,34 @@ impl StoreCore {
         now: SystemTime,
         hour_or_manual: Option<HourOrManual>,
     ) -> Result<RetentionOutcome> {
+        let before = self.log.segments().count();
+        if let Some(index) = self.expired_purge_index(now, hour_or_manual)? {
+            self.purge_before(index)?;
+        }
+        let after = self.log.bounds();
+        let outcome = RetentionOutcome {
+            segments_deleted: before.saturating_sub(self.log.segments().count()),
+            start_index: after.start_index,
+            start_pos: after.start_pos,
+        };
+        if outcome.segments_deleted > 0 {
+            tracing::info!(
+                deleted = outcome.segments_deleted,
+                start = after.start_index,
+                "retention"
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// The decision half of [`StoreCore::delete_expired`]: the index the log
+    /// may be purged up to (exclusive) now, if retention would delete
+    /// anything. A replicated store purges through Raft with it.
+    pub fn expired_purge_index(
+        &self,
+        now: SystemTime,
+        hour_or_manual: Option<HourOrManual>,
+    ) -> Result<Option<u64>> {
         let cfg = &self.cfg.retention;
         let trig = match hour_or_manual {
             Some(HourOrManual::Manual) => Some(Trigger::Manual),
@@ -161,14 +191,8 @@ impl StoreCore {
             }
             None => retention::trigger(cfg, local_hour(), self.log.disk().used_percent()?),
         };
-        let b = self.log.bounds();
-        let mut outcome = RetentionOutcome {
-            segments_deleted: 0,
-            start_index: b.start_index,
-            start_pos: b.start_pos,
-        };
         if trig.is_none() {
-            return Ok(outcome);
+            return Ok(None);
         }
         let segments = self.log.segments().all();
         let mut ages = Vec::with_capacity(segments.len());
@@ -183,38 +207,37 @@ impl StoreCore {
         }
         let n = retention::expired_prefix(&ages, cfg.file_reserved_time);
         if n == 0 {
-            return Ok(outcome);
+            return Ok(None);
         }
-        let keep_base = ages[n].base;
+        let b = self.log.bounds();
         let index = self
             .log
-            .first_index_in_segment(keep_base)
+            .first_index_in_segment(ages[n].base)
             .unwrap_or(b.next_index)
             .min(self.dispatched().0);
-        self.purge_before(index)?;
-        let after = self.log.bounds();
-        outcome.segments_deleted = n.min(segments.len() - self.log.segments().count());
-        outcome.start_index = after.start_index;
-        outcome.start_pos = after.start_pos;
-        tracing::info!(
-            ?trig,
-            deleted = outcome.segments_deleted,
-            start = after.start_index,
-            "retention"
-        );
-        Ok(outcome)
+        Ok((index > b.start_index).then_some(index))
     }
 
     /// Removes entries before `index` from the log, and what points at them
     /// from the queues and key index.
     pub fn purge_before(&self, index: u64) -> Result<()> {
-        self.log.purge_before(index)?;
-        let start = self.log.bounds().start_pos;
+        let b = self.log.bounds();
+        let index = index.min(b.next_index);
+        if index <= b.start_index {
+            return Ok(());
+        }
+        let start = if index == b.next_index {
+            b.end_pos
+        } else {
+            self.log.location(index)?.pos
+        };
+        // Queues and index first: a reader never finds a queue entry that
+        // points below the log start.
         for q in self.queues.all() {
             q.purge_below_pos(start)?;
         }
         self.keys.purge_before(start)?;
-        Ok(())
+        self.log.purge_before(index)
     }
 }
 

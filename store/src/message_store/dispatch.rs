@@ -50,6 +50,12 @@ impl Dispatcher {
         self.next_index
     }
 
+    /// Sets the next index outright (a snapshot replaced the log).
+    pub(super) fn reset_to(&mut self, next_index: u64) {
+        self.next_index = next_index;
+        self.recent.clear();
+    }
+
     /// Moves past entries that are no longer in the log.
     pub(super) fn skip_to(&mut self, start_index: u64) {
         self.next_index = self.next_index.max(start_index);

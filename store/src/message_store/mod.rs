@@ -11,6 +11,7 @@
 mod background;
 mod dispatch;
 mod read;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use parking_lot::Mutex;
 pub use background::{HourOrManual, RetentionOutcome};
 pub use dispatch::PutResult;
 pub use read::{ReadBatch, StoredMessage};
+pub use snapshot::SnapshotPlan;
 
 use crate::commitlog::{CommitLog, CommitLogConfig, EntryLocation, NewEntry};
 use crate::config::{FlushMode, StoreConfig};
@@ -396,9 +398,19 @@ impl StoreCore {
         &self,
         end: u64,
         replay: bool,
-        mut out: Option<&mut Vec<PutResult>>,
+        out: Option<&mut Vec<PutResult>>,
     ) -> Result<()> {
         let mut d = self.dispatcher.lock();
+        self.dispatch_locked(&mut d, end, replay, out)
+    }
+
+    fn dispatch_locked(
+        &self,
+        d: &mut Dispatcher,
+        end: u64,
+        replay: bool,
+        mut out: Option<&mut Vec<PutResult>>,
+    ) -> Result<()> {
         // Entries before the log start were dispatched already or are
         // covered by a snapshot; on a log that began past 0 there were none.
         d.skip_to(self.log.bounds().start_index);
