@@ -102,6 +102,7 @@ pub struct RaftNode {
     proposer: Proposer,
     proposer_task: JoinHandle<()>,
     preference_task: Option<JoinHandle<()>>,
+    retention_task: JoinHandle<()>,
     server: JoinHandle<()>,
     stop_server: Option<oneshot::Sender<()>>,
 }
@@ -183,7 +184,19 @@ impl RaftNode {
             RaftServiceServer::new(RaftServer::new(cfg.id, raft.clone(), cfg.partition.clone()))
                 .max_decoding_message_size(MAX_RPC_BYTES)
                 .max_encoding_message_size(MAX_RPC_BYTES);
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Accepted sockets need TCP_NODELAY set by hand (the server's own
+        // option covers only listeners it binds): without it, replies wait
+        // for delayed ACKs, 40 ms at a time.
+        let incoming = tokio_stream::StreamExt::map(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            |conn| {
+                conn.inspect(|s| {
+                    if let Err(e) = s.set_nodelay(true) {
+                        tracing::warn!(error = %e, "TCP_NODELAY not set");
+                    }
+                })
+            },
+        );
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
@@ -217,6 +230,7 @@ impl RaftNode {
             .preferred_leader
             .filter(|p| *p != cfg.id && cfg.peers.contains_key(p))
             .map(|p| tokio::spawn(hand_over_to_preferred(raft.clone(), cfg.id, p)));
+        let retention_task = tokio::spawn(retention_loop(raft.clone(), Arc::downgrade(&store)));
         Ok(Self {
             id: cfg.id,
             raft,
@@ -224,6 +238,7 @@ impl RaftNode {
             proposer,
             proposer_task,
             preference_task,
+            retention_task,
             server,
             stop_server: Some(stop_server),
         })
@@ -341,6 +356,7 @@ impl RaftNode {
         if let Some(t) = self.preference_task.take() {
             t.abort();
         }
+        self.retention_task.abort();
         let _ = self.raft.shutdown().await;
         if flush {
             if let Err(e) = self.store.close() {
@@ -387,6 +403,66 @@ async fn hand_over_to_preferred(
         }
         if metrics.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// See [`RaftNode::run_retention`].
+async fn retention_pass(
+    raft: &Raft<TypeConfig, StateMachine>,
+    store: &MessageStore,
+    now: std::time::SystemTime,
+    hour: Option<raftmq_store::message_store::HourOrManual>,
+) -> Result<Option<u64>, WriteError> {
+    let unknown = |e: &dyn std::fmt::Display| WriteError::Unknown(e.to_string());
+    let Some(purge_to) = store
+        .expired_purge_index(now, hour)
+        .map_err(|e| unknown(&e))?
+    else {
+        return Ok(None);
+    };
+    let upto = purge_to - 1;
+    let already = raft.metrics().borrow_watched().purged.map(|p| p.index);
+    if already.is_some_and(|p| p >= upto) {
+        // Raft let go of these entries already (a snapshot install).
+        store.purge_before(purge_to).map_err(|e| unknown(&e))?;
+        return Ok(Some(purge_to));
+    }
+    raft.trigger().snapshot().await.map_err(|e| unknown(&e))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let snap = raft.metrics().borrow_watched().snapshot.map(|s| s.index);
+        if snap.is_some_and(|s| s >= upto) {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(WriteError::Unknown(
+                "snapshot for retention not built in time".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    raft.trigger()
+        .purge_log(upto)
+        .await
+        .map_err(|e| unknown(&e))?;
+    Ok(Some(purge_to))
+}
+
+/// How often retention looks, as the store's own cleaner.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(10);
+
+async fn retention_loop(
+    raft: Raft<TypeConfig, StateMachine>,
+    store: std::sync::Weak<MessageStore>,
+) {
+    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        if let Err(e) = retention_pass(&raft, &store, std::time::SystemTime::now(), None).await {
+            tracing::warn!(error = %e, "retention pass failed");
         }
     }
 }

@@ -49,7 +49,7 @@ impl Default for Batching {
         Self {
             max_bytes: 1 << 20,
             max_writes: 1024,
-            max_in_flight: 32,
+            max_in_flight: 2,
         }
     }
 }
