@@ -13,6 +13,7 @@ use openraft::entry::RaftEntry;
 use openraft::impls::BasicNode;
 use openraft::EntryPayload;
 use raftmq_store::message_store::SnapshotPlan;
+use raftmq_store::meta_state::MetaState;
 use raftmq_store::record::entry::{self as record, EntryKind, HEADER_LEN};
 
 use crate::types::{log_id, DataKind, Entry, LogData, Membership, NodeId};
@@ -179,7 +180,7 @@ pub fn decode_membership(b: &[u8]) -> Result<Membership, CodecError> {
 
 /// Snapshot plan: `u64 start_index`, `u32 queues`, each `u16 len`, topic,
 /// `u32 queue id`, `u64 base offset`. Little-endian.
-pub fn encode_plan(plan: &SnapshotPlan) -> Bytes {
+pub fn encode_plan(plan: &SnapshotPlan) -> Result<Bytes, raftmq_store::StoreError> {
     let mut out = BytesMut::new();
     out.put_u64_le(plan.start_index);
     out.put_u32_le(plan.queue_bases.len() as u32);
@@ -190,7 +191,9 @@ pub fn encode_plan(plan: &SnapshotPlan) -> Bytes {
         out.put_u32_le(*q);
         out.put_u64_le(*base);
     }
-    out.freeze()
+    // The state ends the plan; its own format carries its CRC.
+    out.put_slice(&plan.state.encode(plan.start_index)?);
+    Ok(out.freeze())
 }
 
 /// Decodes [`encode_plan`]'s bytes.
@@ -206,15 +209,11 @@ pub fn decode_plan(b: &[u8]) -> Result<SnapshotPlan, CodecError> {
             .to_owned();
         queue_bases.push((topic, r.u32()?, r.u64()?));
     }
-    if r.at != b.len() {
-        return Err(CodecError::Membership(format!(
-            "{} trailing bytes after the plan",
-            b.len() - r.at
-        )));
-    }
+    let (state, _) = MetaState::decode(&b[r.at..]).map_err(CodecError::Membership)?;
     Ok(SnapshotPlan {
         start_index,
         queue_bases,
+        state,
     })
 }
 

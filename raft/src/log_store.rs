@@ -99,6 +99,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.meta.save_vote(vote)
     }
 
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        self.meta.save_committed(committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        // Never past what the log holds (a torn tail may have been cut).
+        let last = self.last_log_id();
+        Ok(self
+            .meta
+            .committed()
+            .filter(|c| last.is_some_and(|l| c.index <= l.index)))
+    }
+
     async fn append<I>(
         &mut self,
         entries: I,

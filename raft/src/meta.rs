@@ -21,7 +21,13 @@ pub struct RaftMeta {
     /// Entries up to this index came with an installed snapshot: openraft's
     /// purge that follows must not delete them.
     keep: Mutex<Option<u64>>,
+    /// The committed log id, and when it was last written to its file.
+    committed: Mutex<(Option<LogId>, Option<std::time::Instant>)>,
 }
+
+/// The committed id is written at most this often: it is a hint for a
+/// faster restart (a stale one is safe, it only means more re-applying).
+const COMMITTED_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn io_err(msg: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, msg)
@@ -83,6 +89,14 @@ impl RaftMeta {
             Some(_) => return Err(io_err("purged file has the wrong size".into())),
             None => None,
         };
+        let committed = match read_file(&dir.join("committed")) {
+            Ok(Some(mut b)) if b.len() == 16 => {
+                let term = b.get_u64_le();
+                Some(log_id(term, b.get_u64_le()))
+            }
+            // A hint only: an unreadable one is no committed id.
+            _ => None,
+        };
         let membership = match read_file(&dir.join("membership"))? {
             Some(mut b) if b.len() >= 17 => {
                 let present = b.get_u8() == 1;
@@ -100,6 +114,7 @@ impl RaftMeta {
             purged: Mutex::new(purged),
             membership: Mutex::new(membership),
             keep: Mutex::new(None),
+            committed: Mutex::new((committed, None)),
         })
     }
 
@@ -132,6 +147,34 @@ impl RaftMeta {
         write_file(&self.dir.join("purged"), b)?;
         *self.purged.lock() = Some(*id);
         Ok(())
+    }
+
+    /// The last committed log id saved.
+    pub fn committed(&self) -> Option<LogId> {
+        self.committed.lock().0
+    }
+
+    /// Records the committed log id; writes it (without fsync) at most
+    /// every 100 ms.
+    pub fn save_committed(&self, id: Option<LogId>) -> std::io::Result<()> {
+        let mut c = self.committed.lock();
+        c.0 = id;
+        if c.1
+            .is_some_and(|at| at.elapsed() < COMMITTED_WRITE_INTERVAL)
+        {
+            return Ok(());
+        }
+        c.1 = Some(std::time::Instant::now());
+        let Some(id) = id else { return Ok(()) };
+        let mut b = BytesMut::with_capacity(20);
+        b.put_u64_le(id.leader_id.term);
+        b.put_u64_le(id.index);
+        let crc = crc32(&b);
+        b.put_u32_le(crc);
+        let path = self.dir.join("committed");
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &b)?;
+        std::fs::rename(&tmp, &path)
     }
 
     /// Marks entries up to `index` as installed from a snapshot.

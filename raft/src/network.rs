@@ -247,7 +247,7 @@ fn snapshot_chunks(
             membership: codec::encode_membership(meta.last_membership.membership()),
             snapshot_id: String::new(),
         }),
-        data: codec::encode_plan(&plan),
+        data: codec::encode_plan(&plan)?,
     }];
     let Some(last) = meta.last_log_id else {
         return Ok(chunks);

@@ -334,6 +334,26 @@ impl RaftNode {
         Ok(Some(purge_to))
     }
 
+    /// Applies a control command (topic change, offset commit) through Raft.
+    pub async fn command(&self, cmd: &raftmq_store::meta_state::Command) -> Result<(), WriteError> {
+        let body = cmd
+            .encode()
+            .map_err(|e| WriteError::Unknown(e.to_string()))?;
+        self.raft
+            .client_write(crate::types::LogData {
+                kind: crate::types::DataKind::Command,
+                body: bytes::Bytes::from(body),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| match e.forward_to_leader() {
+                Some(f) => WriteError::NotLeader {
+                    leader: f.leader_id,
+                },
+                None => WriteError::Unknown(e.to_string()),
+            })
+    }
+
     /// Asks the group to move leadership to `to` (admin call).
     pub async fn transfer_leader(&self, to: NodeId) -> Result<(), WriteError> {
         self.raft

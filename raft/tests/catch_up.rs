@@ -8,6 +8,7 @@ use bytes::Bytes;
 use raftmq_raft::{LocalCluster, RaftNode};
 use raftmq_store::consume_queue::TagFilter;
 use raftmq_store::message_store::HourOrManual;
+use raftmq_store::meta_state::Command;
 use raftmq_store::record::message::Message;
 
 fn msg(n: u64, size: usize) -> Message {

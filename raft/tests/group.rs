@@ -172,3 +172,35 @@ async fn leadership_moves_on_request_and_to_the_preferred_member() {
     }
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_offsets_survive_a_leader_failover() {
+    use raftmq_store::meta_state::Command;
+
+    let mut c = LocalCluster::start(3).await.expect("start");
+    let leader = c
+        .wait_for_leader(Duration::from_secs(5), None)
+        .await
+        .expect("a leader");
+    let commit = Command::CommitOffsets {
+        group: "readers".into(),
+        offsets: vec![("G".into(), 1, 42)],
+    };
+    c.node(leader)
+        .expect("leader")
+        .command(&commit)
+        .await
+        .expect("commit");
+    c.kill(leader).await;
+    let new_leader = c
+        .wait_for_leader(Duration::from_secs(5), None)
+        .await
+        .expect("a new leader");
+    // A write in the new term makes sure everything committed is applied.
+    c.write(&[msg(1)], Duration::from_secs(5))
+        .await
+        .expect("write");
+    let store = c.node(new_leader).expect("new leader").store();
+    assert_eq!(store.consumer_offset("readers", "G", 1), Some(42));
+    c.shutdown().await;
+}

@@ -24,6 +24,7 @@ pub mod fault;
 pub mod key_index;
 pub mod mapped;
 pub mod message_store;
+pub mod meta_state;
 pub mod record;
 pub mod retention;
 pub mod types;

@@ -649,3 +649,44 @@ fn a_snapshot_of_retained_entries_installs_with_the_same_queue_offsets() {
     drop(follower);
     same(&open_follower());
 }
+
+#[test]
+fn topics_and_offsets_survive_restarts_and_crashes() {
+    use raftmq_store::meta_state::{Command, TopicConfig};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let topic = |q| Command::UpsertTopic {
+        topic: "Orders".into(),
+        config: TopicConfig {
+            read_queues: q,
+            write_queues: q,
+            perm: 6,
+        },
+    };
+    let commit = |o| Command::CommitOffsets {
+        group: "g".into(),
+        offsets: vec![("Orders".into(), 0, o)],
+    };
+    {
+        let store = open(dir.path());
+        store.put_command(&topic(4)).expect("command");
+        store.put_command(&commit(5)).expect("command");
+        store.flush().expect("flush");
+        // After the last checkpoint: must come back by replay.
+        store.put_command(&topic(8)).expect("command");
+        store.put_command(&commit(9)).expect("command");
+    }
+    let store = open(dir.path());
+    assert_eq!(store.topic("Orders").map(|c| c.read_queues), Some(8));
+    assert_eq!(store.consumer_offset("g", "Orders", 0), Some(9));
+    store
+        .put_command(&Command::DeleteTopic {
+            topic: "Orders".into(),
+        })
+        .expect("command");
+    store.close().expect("close");
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.topic("Orders"), None);
+    assert_eq!(store.consumer_offset("g", "Orders", 0), None);
+}

@@ -10,6 +10,7 @@ use crate::commitlog::EntryLocation;
 use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::error::{Result, StoreError};
 use crate::mapped::write_atomic;
+use crate::meta_state::{Command, MetaState};
 use crate::record::entry::EntryKind;
 use crate::record::message::iter_batch;
 use crate::types::{LogPos, QueueOffset};
@@ -36,13 +37,20 @@ pub(super) struct Dispatcher {
     /// Queues written lately, newest first: most batches go to a few
     /// queues, and a short scan beats the shared map.
     recent: Vec<Arc<ConsumeQueue>>,
+    /// Topics and consumer offsets, built from command entries.
+    pub(super) state: MetaState,
+    /// Commands before this index are already in `state` (it was loaded
+    /// from a file newer than the dispatch checkpoint).
+    state_from: u64,
 }
 
 impl Dispatcher {
-    pub(super) fn new(next_index: u64) -> Self {
+    pub(super) fn new(next_index: u64, state: MetaState, state_from: u64) -> Self {
         Self {
             next_index,
             recent: Vec::with_capacity(RECENT_QUEUES),
+            state,
+            state_from,
         }
     }
 
@@ -50,10 +58,13 @@ impl Dispatcher {
         self.next_index
     }
 
-    /// Sets the next index outright (a snapshot replaced the log).
-    pub(super) fn reset_to(&mut self, next_index: u64) {
+    /// Sets the next index outright (a snapshot replaced the log), with
+    /// the state as of it.
+    pub(super) fn reset_to(&mut self, next_index: u64, state: MetaState) {
         self.next_index = next_index;
         self.recent.clear();
+        self.state = state;
+        self.state_from = next_index;
     }
 
     /// Moves past entries that are no longer in the log.
@@ -98,6 +109,14 @@ impl Dispatcher {
                 got: crate::types::LogIndex(loc.index),
                 expected_after: self.next_index.checked_sub(1).map(crate::types::LogIndex),
             });
+        }
+        if kind == EntryKind::Command && loc.index >= self.state_from {
+            let cmd = Command::decode(body).map_err(|reason| StoreError::Corrupt {
+                path: "commitlog".into(),
+                offset: loc.pos,
+                reason: format!("command entry {}: {reason}", loc.index),
+            })?;
+            self.state.apply(cmd);
         }
         if kind == EntryKind::Messages {
             let keys_end = if replay { store.keys.end_pos() } else { None };

@@ -29,6 +29,7 @@ use crate::consume_queue::{validate_topic, ConsumeQueueSet};
 use crate::error::{Result, StoreError};
 use crate::fault::Faults;
 use crate::key_index::{KeyIndex, KeyIndexConfig};
+use crate::meta_state::{Command, MetaState, TopicConfig};
 use crate::record::entry::EntryKind;
 use crate::record::message::{self, Message};
 use crate::types::LogIndex;
@@ -138,15 +139,17 @@ impl MessageStore {
 
         let dispatch_checkpoint = cfg.root.join("dispatch.checkpoint");
         let saved = DispatchCheckpoint::load(&dispatch_checkpoint)?;
+        let (state, state_from) = MetaState::load(&cfg.root.join("metadata"))?.unwrap_or_default();
         let next = saved
             .map_or(b.start_index, |c| c.next_index)
+            .min(state_from.max(b.start_index))
             .clamp(b.start_index, b.next_index);
         let core = Arc::new(StoreCore {
             mode: opts.mode,
             log,
             queues,
             keys,
-            dispatcher: Mutex::new(Dispatcher::new(next)),
+            dispatcher: Mutex::new(Dispatcher::new(next, state, state_from)),
             dispatch_checkpoint,
             cfg,
         });
@@ -455,12 +458,63 @@ impl StoreCore {
         self.log.write_checkpoint(None)
     }
 
-    /// Flushes queues and key index, then records how far they are durable.
+    /// Saves topics and offsets, flushes queues and key index, then
+    /// records how far they are durable.
     fn flush_derived(&self) -> Result<()> {
-        let next_index = self.dispatcher.lock().next_index();
+        let (next_index, state) = {
+            let d = self.dispatcher.lock();
+            (d.next_index(), d.state.clone())
+        };
+        state.store(&self.cfg.root.join("metadata"), next_index)?;
         self.queues.flush()?;
         self.keys.flush()?;
         DispatchCheckpoint { next_index }.store(&self.dispatch_checkpoint)
+    }
+
+    /// Topics and consumer offsets as applied so far.
+    pub fn meta_state(&self) -> MetaState {
+        self.dispatcher.lock().state.clone()
+    }
+
+    /// A topic's configuration.
+    pub fn topic(&self, name: &str) -> Option<TopicConfig> {
+        self.dispatcher.lock().state.topics.get(name).cloned()
+    }
+
+    /// A group's committed offset in a queue.
+    pub fn consumer_offset(&self, group: &str, topic: &str, queue_id: u32) -> Option<u64> {
+        self.dispatcher
+            .lock()
+            .state
+            .offsets
+            .get(&(group.to_owned(), topic.to_owned(), queue_id))
+            .copied()
+    }
+
+    /// Standalone: stores a command as its own entry and applies it.
+    pub fn put_command(&self, cmd: &Command) -> Result<()> {
+        if self.mode != Mode::Standalone {
+            return Err(StoreError::Config(
+                "put_command is for standalone stores; replicated stores apply commands through Raft".into(),
+            ));
+        }
+        let body = cmd.encode()?;
+        let end = {
+            let mut d = self.dispatcher.lock();
+            let index = self.log.bounds().next_index;
+            let loc = self.log.append(&[NewEntry {
+                index,
+                term: STANDALONE_TERM,
+                kind: EntryKind::Command,
+                body: &body,
+            }])?[0];
+            d.dispatch(self, &loc, EntryKind::Command, &body, false, None)?;
+            loc.end()
+        };
+        if self.cfg.flush_mode == FlushMode::Sync {
+            self.log.sync_to(end)?;
+        }
+        Ok(())
     }
 }
 

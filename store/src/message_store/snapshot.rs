@@ -7,6 +7,7 @@
 use super::StoreCore;
 use crate::commitlog::NewEntry;
 use crate::error::{Result, StoreError};
+use crate::meta_state::MetaState;
 use crate::record::entry::{self, HEADER_LEN};
 
 /// Where the retained log starts, and each queue's offset there.
@@ -16,14 +17,21 @@ pub struct SnapshotPlan {
     pub start_index: u64,
     /// (topic, queue id, queue offset of its first retained message).
     pub queue_bases: Vec<(String, u32, u64)>,
+    /// Topics and consumer offsets as of `start_index` (commands from it on
+    /// come with the entries).
+    pub state: MetaState,
 }
 
 impl StoreCore {
-    /// The plan of a snapshot taken now.
+    /// The plan of a snapshot taken now. The state it carries is the
+    /// current one, not the one at the log start: the receiver replays the
+    /// retained commands over it and then the entries that follow the
+    /// snapshot, and since every command sets values outright (upserts,
+    /// deletes, offset commits), it ends exactly where the sender is.
     pub fn snapshot_plan(&self) -> SnapshotPlan {
         // Dispatch and purge both hold the dispatcher or change the start
         // under it; holding it keeps the start and the bases consistent.
-        let _d = self.dispatcher.lock();
+        let d = self.dispatcher.lock();
         let start_index = self.log.bounds().start_index;
         let mut queue_bases: Vec<(String, u32, u64)> = self
             .queues
@@ -35,6 +43,7 @@ impl StoreCore {
         SnapshotPlan {
             start_index,
             queue_bases,
+            state: d.state.clone(),
         }
     }
 
@@ -83,7 +92,7 @@ impl StoreCore {
                 .get_or_create(topic, *queue_id)?
                 .start_at(*base)?;
         }
-        d.reset_to(plan.start_index);
+        d.reset_to(plan.start_index, plan.state.clone());
         let end = plan.start_index + entries.len() as u64;
         self.dispatch_locked(&mut d, end, false, None)?;
         Ok(end.checked_sub(1).filter(|_| !entries.is_empty()))

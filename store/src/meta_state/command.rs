@@ -1,0 +1,190 @@
+//! Control commands: the bodies of `Command` entries.
+//!
+//! ```text
+//!  u8 type, then
+//!  1 UpsertTopic:   str16 topic, u32 read queues, u32 write queues, u32 perm
+//!  2 DeleteTopic:   str16 topic
+//!  3 CommitOffsets: str16 group, u32 n, n x (str16 topic, u32 queue id, u64 offset)
+//! ```
+//! `str16` is a u16 length and UTF-8 bytes; integers little-endian.
+
+use crate::error::{Result, StoreError};
+
+/// A topic's configuration, as `updateTopic` sets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicConfig {
+    /// Read queues.
+    pub read_queues: u32,
+    /// Write queues.
+    pub write_queues: u32,
+    /// Permission bits (read 4, write 2), as `brokerPermission`.
+    pub perm: u32,
+}
+
+/// One control command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Create or update a topic.
+    UpsertTopic {
+        /// Topic.
+        topic: String,
+        /// Its configuration.
+        config: TopicConfig,
+    },
+    /// Delete a topic.
+    DeleteTopic {
+        /// Topic.
+        topic: String,
+    },
+    /// Commit consumer offsets of a group.
+    CommitOffsets {
+        /// Consumer group.
+        group: String,
+        /// (topic, queue id, next offset to consume).
+        offsets: Vec<(String, u32, u64)>,
+    },
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
+    let len = u16::try_from(s.len())
+        .map_err(|_| StoreError::Config(format!("name of {} bytes is too long", s.len())))?;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+impl Command {
+    /// Encodes the command.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        match self {
+            Command::UpsertTopic { topic, config } => {
+                out.push(1);
+                put_str(&mut out, topic)?;
+                for v in [config.read_queues, config.write_queues, config.perm] {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Command::DeleteTopic { topic } => {
+                out.push(2);
+                put_str(&mut out, topic)?;
+            }
+            Command::CommitOffsets { group, offsets } => {
+                out.push(3);
+                put_str(&mut out, group)?;
+                out.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
+                for (t, q, o) in offsets {
+                    put_str(&mut out, t)?;
+                    out.extend_from_slice(&q.to_le_bytes());
+                    out.extend_from_slice(&o.to_le_bytes());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decodes a command; an error names what is wrong.
+    pub fn decode(b: &[u8]) -> std::result::Result<Self, String> {
+        let mut r = Reader { b, at: 0 };
+        let cmd = match r.u8()? {
+            1 => Command::UpsertTopic {
+                topic: r.str()?,
+                config: TopicConfig {
+                    read_queues: r.u32()?,
+                    write_queues: r.u32()?,
+                    perm: r.u32()?,
+                },
+            },
+            2 => Command::DeleteTopic { topic: r.str()? },
+            3 => {
+                let group = r.str()?;
+                let n = r.u32()?;
+                let mut offsets = Vec::new();
+                for _ in 0..n {
+                    offsets.push((r.str()?, r.u32()?, r.u64()?));
+                }
+                Command::CommitOffsets { group, offsets }
+            }
+            t => return Err(format!("unknown command type {t}")),
+        };
+        if r.at != b.len() {
+            return Err(format!("{} trailing bytes after a command", b.len() - r.at));
+        }
+        Ok(cmd)
+    }
+}
+
+pub(super) struct Reader<'a> {
+    pub(super) b: &'a [u8],
+    pub(super) at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|e| *e <= self.b.len())
+            .ok_or_else(|| format!("cut short at byte {}", self.at))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    pub(super) fn u8(&mut self) -> std::result::Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub(super) fn u32(&mut self) -> std::result::Result<u32, String> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+
+    pub(super) fn u64(&mut self) -> std::result::Result<u64, String> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    pub(super) fn str(&mut self) -> std::result::Result<String, String> {
+        let s = self.take(2)?;
+        let len = u16::from_le_bytes([s[0], s[1]]) as usize;
+        std::str::from_utf8(self.take(len)?)
+            .map(str::to_owned)
+            .map_err(|_| format!("name at byte {} is not UTF-8", self.at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_round_trip_and_garbage_is_refused() {
+        let cmds = [
+            Command::UpsertTopic {
+                topic: "T".into(),
+                config: TopicConfig {
+                    read_queues: 8,
+                    write_queues: 8,
+                    perm: 6,
+                },
+            },
+            Command::DeleteTopic { topic: "T".into() },
+            Command::CommitOffsets {
+                group: "g".into(),
+                offsets: vec![("T".into(), 0, 42), ("T".into(), 1, 7)],
+            },
+        ];
+        for c in cmds {
+            let b = c.encode().expect("encode");
+            assert_eq!(Command::decode(&b), Ok(c));
+            for cut in 0..b.len() {
+                assert!(Command::decode(&b[..cut]).is_err());
+            }
+        }
+        assert!(Command::decode(&[9])
+            .expect_err("unknown")
+            .contains("unknown"));
+    }
+}
