@@ -136,6 +136,17 @@ async fn a_wiped_member_gets_every_retained_message_after_retention() {
             .expect("write");
         n += 20;
     }
+    // A control command early in the log: retention deletes its entry, the
+    // snapshot must carry what it built.
+    let offsets = Command::CommitOffsets {
+        group: "g".into(),
+        offsets: vec![("C".into(), 0, 17), ("C".into(), 2, 3)],
+    };
+    c.node(leader)
+        .expect("leader")
+        .command(&offsets)
+        .await
+        .expect("commit offsets");
     let follower = c
         .ids()
         .into_iter()
@@ -175,6 +186,9 @@ async fn a_wiped_member_gets_every_retained_message_after_retention() {
         back[0].0, min_before,
         "queue starts where the leader's does"
     );
+    let state = c.node(follower).expect("follower").store().meta_state();
+    assert_eq!(state, c.node(leader).expect("leader").store().meta_state());
+    assert_eq!(state.offsets.get(&("g".into(), "C".into(), 0)), Some(&17));
     // And it keeps following.
     c.write(&[msg(5000, 100)], Duration::from_secs(5))
         .await
