@@ -67,6 +67,16 @@ pub enum StoreError {
         /// The first position still held.
         start: LogPos,
     },
+    /// A read past the end of the log.
+    #[error("read of {len} bytes at offset {pos} goes past the log end {end}")]
+    OffsetPastEnd {
+        /// Where the read starts.
+        pos: LogPos,
+        /// How many bytes.
+        len: usize,
+        /// The log's end.
+        end: LogPos,
+    },
     /// A consume queue offset below what the queue still holds.
     #[error("queue offset {offset} of {topic}:{queue_id} is below the queue's minimum {min} (removed by retention)")]
     QueueOffsetBelowMin {

@@ -424,10 +424,10 @@ impl CommitLog {
         }
         let end = pos.checked_add(len as u64);
         if end.is_none_or(|end| end > b.end_pos) {
-            return Err(StoreError::Corrupt {
-                path: self.cfg.data_dir.clone(),
-                offset: pos,
-                reason: format!("read of {len} bytes past the log end {}", b.end_pos),
+            return Err(StoreError::OffsetPastEnd {
+                pos: LogPos(pos),
+                len,
+                end: LogPos(b.end_pos),
             });
         }
         let file = self.segment(pos)?;

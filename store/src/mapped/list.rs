@@ -260,9 +260,18 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, "create", e))?;
-    f.write_all(bytes)
-        .map_err(|e| StoreError::io(&tmp, "write", e))?;
+    // A full disk is not a broken one: the caller may try again later.
+    let full_or_io = |e: std::io::Error, op| {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            StoreError::DiskFull {
+                detail: format!("writing {} failed: no space", path.display()),
+            }
+        } else {
+            StoreError::io(&tmp, op, e)
+        }
+    };
+    let mut f = std::fs::File::create(&tmp).map_err(|e| full_or_io(e, "create"))?;
+    f.write_all(bytes).map_err(|e| full_or_io(e, "write"))?;
     f.sync_all().map_err(|e| StoreError::io(&tmp, "fsync", e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, "rename", e))?;
