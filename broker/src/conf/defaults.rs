@@ -1,0 +1,39 @@
+//! RocketMQ's defaults (BrokerConfig, MessageStoreConfig), and raftmq's for
+//! the keys it adds.
+
+/// `brokerClusterName`.
+pub const BROKER_CLUSTER_NAME: &str = "DefaultCluster";
+/// `listenPort`.
+pub const LISTEN_PORT: u16 = 10911;
+/// `storePathRootDir`, under `$HOME`.
+pub const STORE_DIR_UNDER_HOME: &str = "store";
+/// `mappedFileSizeCommitLog`: 1 GiB.
+pub const MAPPED_FILE_SIZE_COMMIT_LOG: u64 = 1 << 30;
+/// `fileReservedTime`, hours.
+pub const FILE_RESERVED_TIME_HOURS: u32 = 72;
+/// `deleteWhen`: 04:00.
+pub const DELETE_WHEN: &[u8] = &[4];
+/// `diskMaxUsedSpaceRatio`, percent.
+pub const DISK_MAX_USED_SPACE_RATIO: u8 = 75;
+/// `diskSpaceWarningLevelRatio`, percent.
+pub const DISK_SPACE_WARNING_LEVEL_RATIO: u8 = 90;
+/// `maxMessageSize`: 4 MiB.
+pub const MAX_MESSAGE_SIZE: u32 = 4 << 20;
+/// `autoCreateTopicEnable`.
+pub const AUTO_CREATE_TOPIC_ENABLE: bool = true;
+/// `defaultTopicQueueNums`.
+pub const DEFAULT_TOPIC_QUEUE_NUMS: u32 = 8;
+/// `brokerPermission`: read 4 + write 2.
+pub const BROKER_PERMISSION: u8 = 6;
+/// `flushIntervalCommitLog`, ms.
+pub const FLUSH_INTERVAL_COMMIT_LOG_MS: u64 = 500;
+/// `flushCommitLogLeastPages`.
+pub const FLUSH_COMMIT_LOG_LEAST_PAGES: u64 = 4;
+/// `flushCommitLogThoroughInterval`, ms.
+pub const FLUSH_COMMIT_LOG_THOROUGH_INTERVAL_MS: u64 = 10_000;
+/// `raftHeartbeatIntervalMs` (raftmq).
+pub const RAFT_HEARTBEAT_INTERVAL_MS: u64 = 50;
+/// `raftElectionTimeoutMinMs` (raftmq).
+pub const RAFT_ELECTION_TIMEOUT_MIN_MS: u64 = 150;
+/// `raftElectionTimeoutMaxMs` (raftmq).
+pub const RAFT_ELECTION_TIMEOUT_MAX_MS: u64 = 300;
