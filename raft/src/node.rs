@@ -288,50 +288,7 @@ impl RaftNode {
         now: std::time::SystemTime,
         hour: Option<raftmq_store::message_store::HourOrManual>,
     ) -> Result<Option<u64>, WriteError> {
-        let unknown = |e: &dyn std::fmt::Display| WriteError::Unknown(e.to_string());
-        let Some(purge_to) = self
-            .store
-            .expired_purge_index(now, hour)
-            .map_err(|e| unknown(&e))?
-        else {
-            return Ok(None);
-        };
-        let upto = purge_to - 1;
-        let already = self.raft.metrics().borrow_watched().purged.map(|p| p.index);
-        if already.is_some_and(|p| p >= upto) {
-            // Raft let go of these entries already (a snapshot install).
-            self.store.purge_before(purge_to).map_err(|e| unknown(&e))?;
-        } else {
-            self.raft
-                .trigger()
-                .snapshot()
-                .await
-                .map_err(|e| unknown(&e))?;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                let snap = self
-                    .raft
-                    .metrics()
-                    .borrow_watched()
-                    .snapshot
-                    .map(|s| s.index);
-                if snap.is_some_and(|s| s >= upto) {
-                    break;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(WriteError::Unknown(
-                        "snapshot for retention not built in time".into(),
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            self.raft
-                .trigger()
-                .purge_log(upto)
-                .await
-                .map_err(|e| unknown(&e))?;
-        }
-        Ok(Some(purge_to))
+        retention_pass(&self.raft, &self.store, now, hour).await
     }
 
     /// Applies a control command (topic change, offset commit) through Raft.

@@ -434,24 +434,25 @@ fn dropping_a_store_stops_its_threads_before_a_reopen() {
     assert_store_matches(&store, &model);
 }
 
+fn open_replicated_at(root: &Path) -> Arc<MessageStore> {
+    MessageStore::open_with(
+        config(root),
+        OpenOptions {
+            mode: raftmq_store::message_store::Mode::Replicated,
+            no_background: true,
+            ..OpenOptions::default()
+        },
+    )
+    .expect("open")
+}
+
 #[test]
 fn replicated_entries_get_queue_offsets_only_when_dispatched_in_log_order() {
     use raftmq_store::commitlog::NewEntry;
-    use raftmq_store::message_store::Mode;
     use raftmq_store::record::entry::EntryKind;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let open_replicated = || {
-        MessageStore::open_with(
-            config(dir.path()),
-            OpenOptions {
-                mode: Mode::Replicated,
-                no_background: true,
-                ..OpenOptions::default()
-            },
-        )
-        .expect("open")
-    };
+    let open_replicated = || open_replicated_at(dir.path());
     let store = open_replicated();
     let bodies: Vec<Vec<u8>> = (0..6u64)
         .map(|n| {
@@ -519,21 +520,10 @@ fn replicated_entries_get_queue_offsets_only_when_dispatched_in_log_order() {
 #[test]
 fn a_replicated_store_never_dispatches_twice_after_losing_its_checkpoint() {
     use raftmq_store::commitlog::NewEntry;
-    use raftmq_store::message_store::Mode;
     use raftmq_store::record::entry::EntryKind;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let open_replicated = || {
-        MessageStore::open_with(
-            config(dir.path()),
-            OpenOptions {
-                mode: Mode::Replicated,
-                no_background: true,
-                ..OpenOptions::default()
-            },
-        )
-        .expect("open")
-    };
+    let open_replicated = || open_replicated_at(dir.path());
     {
         let store = open_replicated();
         let bodies: Vec<Vec<u8>> = (0..5u64)
@@ -573,8 +563,6 @@ fn a_replicated_store_never_dispatches_twice_after_losing_its_checkpoint() {
 
 #[test]
 fn a_snapshot_of_retained_entries_installs_with_the_same_queue_offsets() {
-    use raftmq_store::message_store::Mode;
-
     let leader_dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults::default();
     let leader = open_with(&faults, config(leader_dir.path()));
@@ -602,17 +590,7 @@ fn a_snapshot_of_retained_entries_installs_with_the_same_queue_offsets() {
     }
 
     let follower_dir = tempfile::tempdir().expect("tempdir");
-    let open_follower = || {
-        MessageStore::open_with(
-            config(follower_dir.path()),
-            OpenOptions {
-                mode: Mode::Replicated,
-                no_background: true,
-                ..OpenOptions::default()
-            },
-        )
-        .expect("open")
-    };
+    let open_follower = || open_replicated_at(follower_dir.path());
     let follower = open_follower();
     let last = follower.install_snapshot(&plan, &records).expect("install");
     assert_eq!(last, Some(b.next_index - 1));
