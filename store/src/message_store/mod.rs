@@ -2,10 +2,10 @@
 //! derived from it, kept in step.
 //!
 //! Two ways to write:
-//! - standalone ([`MessageStore::put`]): append a batch entry and dispatch it
+//! - standalone (`MessageStore::put`): append a batch entry and dispatch it
 //!   at once, then wait for durability per the flush mode;
-//! - replicated (the Raft layer): [`MessageStore::append_entries`] to the
-//!   log, and [`MessageStore::dispatch_to`] once entries are committed, so
+//! - replicated (the Raft layer): `MessageStore::append_entries` to the
+//!   log, and `MessageStore::dispatch_to` once entries are committed, so
 //!   that queue offsets are assigned in log order on every node.
 
 mod background;
@@ -271,7 +271,7 @@ impl StoreCore {
         Ok(results)
     }
 
-    /// [`MessageStore::put`] for async callers: the append happens now (it
+    /// `MessageStore::put` for async callers: the append happens now (it
     /// is short and never waits on I/O); the returned future resolves once
     /// the messages are durable per the flush mode.
     pub fn put_async(

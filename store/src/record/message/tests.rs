@@ -1,4 +1,5 @@
 use super::*;
+use bytes::Bytes;
 use proptest::prelude::*;
 
 fn sample() -> Message {
