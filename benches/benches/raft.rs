@@ -17,6 +17,9 @@ use raftmq_store::record::message::Message;
 use raftmq_store::FlushMode;
 use tokio::sync::Mutex;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn message(n: u64) -> Message {
     Message {
         topic: "Bench".into(),

@@ -20,7 +20,7 @@ fn config(root: &Path) -> CommitLogConfig {
         segment_size: SEGMENT,
         index_entries_per_file: 16,
         disk_refuse_percent: 100,
-        sync_writes: false,
+        no_readahead_while_writing: false,
     }
 }
 

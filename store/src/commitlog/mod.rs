@@ -55,8 +55,12 @@ pub struct CommitLogConfig {
     pub index_entries_per_file: u64,
     /// Refuse appends at or above this used-disk percent.
     pub disk_refuse_percent: u8,
-    /// SYNC_FLUSH: nearly every append is synced at once.
-    pub sync_writes: bool,
+    /// Keep readahead off the segment being written: set under SYNC_FLUSH
+    /// (each sync would write back whole large folios) and for replicated
+    /// stores (a leader reads entries back right after writing them, and
+    /// readahead at the write frontier zero-fills pages ahead of the data).
+    /// See [`SegmentList::synced_often`].
+    pub no_readahead_while_writing: bool,
 }
 
 /// The log's extent.
@@ -175,7 +179,7 @@ impl CommitLog {
             )));
         }
         let mut data = SegmentList::open(&cfg.data_dir, cfg.segment_size, true, faults.clone())?;
-        if cfg.sync_writes {
+        if cfg.no_readahead_while_writing {
             data = data.synced_often();
         }
         let index = SegmentList::open(

@@ -111,7 +111,8 @@ impl MessageStore {
                 segment_size: cfg.segment_size,
                 index_entries_per_file: cfg.index_entries_per_file,
                 disk_refuse_percent: cfg.retention.disk_refuse_ratio,
-                sync_writes: cfg.flush_mode == FlushMode::Sync,
+                no_readahead_while_writing: cfg.flush_mode == FlushMode::Sync
+                    || opts.mode == Mode::Replicated,
             },
             opts.faults.clone(),
         )?);
