@@ -446,6 +446,38 @@ fn open_replicated_at(root: &Path) -> Arc<MessageStore> {
     .expect("open")
 }
 
+/// Appends one messages entry per message (`count` of them, to `topic`
+/// queue `queue_id`) starting at `first_index`, without dispatching.
+fn append_message_entries(
+    store: &MessageStore,
+    queue_id: u32,
+    count: u64,
+    first_index: u64,
+    term: u64,
+) {
+    use raftmq_store::commitlog::NewEntry;
+    use raftmq_store::record::entry::EntryKind;
+
+    let bodies: Vec<Vec<u8>> = (0..count)
+        .map(|n| {
+            store
+                .encode_batch(&[msg("Rep", queue_id, n)], usize::MAX)
+                .expect("encode")
+        })
+        .collect();
+    let entries: Vec<NewEntry<'_>> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| NewEntry {
+            index: first_index + i as u64,
+            term,
+            kind: EntryKind::Messages,
+            body: b,
+        })
+        .collect();
+    store.append_entries(&entries).expect("append");
+}
+
 #[test]
 fn replicated_entries_get_queue_offsets_only_when_dispatched_in_log_order() {
     use raftmq_store::commitlog::NewEntry;
@@ -454,24 +486,7 @@ fn replicated_entries_get_queue_offsets_only_when_dispatched_in_log_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let open_replicated = || open_replicated_at(dir.path());
     let store = open_replicated();
-    let bodies: Vec<Vec<u8>> = (0..6u64)
-        .map(|n| {
-            store
-                .encode_batch(&[msg("Rep", 0, n)], usize::MAX)
-                .expect("encode")
-        })
-        .collect();
-    let entries: Vec<NewEntry<'_>> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| NewEntry {
-            index: 1 + i as u64,
-            term: 3,
-            kind: EntryKind::Messages,
-            body: b,
-        })
-        .collect();
-    store.append_entries(&entries).expect("append");
+    append_message_entries(&store, 0, 6, 1, 3);
     assert_eq!(
         store.queue_offsets("Rep", 0).1,
         QueueOffset(0),
@@ -519,31 +534,11 @@ fn replicated_entries_get_queue_offsets_only_when_dispatched_in_log_order() {
 
 #[test]
 fn a_replicated_store_never_dispatches_twice_after_losing_its_checkpoint() {
-    use raftmq_store::commitlog::NewEntry;
-    use raftmq_store::record::entry::EntryKind;
-
     let dir = tempfile::tempdir().expect("tempdir");
     let open_replicated = || open_replicated_at(dir.path());
     {
         let store = open_replicated();
-        let bodies: Vec<Vec<u8>> = (0..5u64)
-            .map(|n| {
-                store
-                    .encode_batch(&[msg("Rep", 1, n)], usize::MAX)
-                    .expect("encode")
-            })
-            .collect();
-        let entries: Vec<NewEntry<'_>> = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, b)| NewEntry {
-                index: i as u64,
-                term: 1,
-                kind: EntryKind::Messages,
-                body: b,
-            })
-            .collect();
-        store.append_entries(&entries).expect("append");
+        append_message_entries(&store, 1, 5, 0, 1);
         store.dispatch_to(2).expect("dispatch");
         // No flush: the dispatch checkpoint never gets written.
     }

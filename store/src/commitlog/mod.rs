@@ -59,7 +59,7 @@ pub struct CommitLogConfig {
     /// (each sync would write back whole large folios) and for replicated
     /// stores (a leader reads entries back right after writing them, and
     /// readahead at the write frontier zero-fills pages ahead of the data).
-    /// See [`SegmentList::synced_often`].
+    /// See [`SegmentList::no_readahead_while_writing`].
     pub no_readahead_while_writing: bool,
 }
 
@@ -180,7 +180,7 @@ impl CommitLog {
         }
         let mut data = SegmentList::open(&cfg.data_dir, cfg.segment_size, true, faults.clone())?;
         if cfg.no_readahead_while_writing {
-            data = data.synced_often();
+            data = data.no_readahead_while_writing();
         }
         let index = SegmentList::open(
             &cfg.index_dir,

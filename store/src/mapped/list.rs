@@ -31,7 +31,7 @@ pub struct SegmentList {
     segments: RwLock<Vec<Arc<MappedFile>>>,
     /// The segment being written is synced often (SYNC_FLUSH): keep
     /// readahead off it, see [`MappedFile::advise_no_readahead`].
-    synced_often: bool,
+    no_readahead_while_writing: bool,
 }
 
 impl SegmentList {
@@ -98,7 +98,7 @@ impl SegmentList {
             reserve_all,
             faults,
             segments: RwLock::new(segments),
-            synced_often: false,
+            no_readahead_while_writing: false,
         })
     }
 
@@ -110,8 +110,8 @@ impl SegmentList {
     /// standalone store written through the mapping and flushed in the
     /// background, large folios are faster (fewer faults), so this is off
     /// by default.
-    pub fn synced_often(mut self) -> Self {
-        self.synced_often = true;
+    pub fn no_readahead_while_writing(mut self) -> Self {
+        self.no_readahead_while_writing = true;
         if let Some(last) = self.segments.read().last() {
             last.advise_no_readahead();
         }
@@ -184,7 +184,7 @@ impl SegmentList {
             self.reserve_all,
             self.faults.clone(),
         )?;
-        if self.synced_often {
+        if self.no_readahead_while_writing {
             file.advise_no_readahead();
             if let Some(previous) = segments.last() {
                 previous.advise_normal();
