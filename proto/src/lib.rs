@@ -12,6 +12,10 @@
 //! - [`raft::v1`] (`raftmq.raft.v1`): Raft RPCs between the members of one broker
 //!   group (vote, append entries, snapshot install, leader transfer), with both the
 //!   `RaftService` server and client.
+//! - [`namesrv::v1`] (`raftmq.namesrv.v1`): broker registration and heartbeats,
+//!   cluster list, topic list and routes, write-permission switches.
+//! - [`admin::v1`] (`raftmq.admin.v1`): administration of one broker group
+//!   (topics, leadership transfer, status), served on every member.
 
 /// Raft replication between the members of one broker group.
 pub mod raft {
@@ -19,6 +23,24 @@ pub mod raft {
     #[allow(clippy::all, missing_docs)]
     pub mod v1 {
         tonic::include_proto!("raftmq.raft.v1");
+    }
+}
+
+/// The nameserver's own service (registration, cluster list, routes).
+pub mod namesrv {
+    /// Version 1 of the `raftmq.namesrv` package.
+    #[allow(clippy::all, missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("raftmq.namesrv.v1");
+    }
+}
+
+/// Administration of one broker group, served on every member.
+pub mod admin {
+    /// Version 1 of the `raftmq.admin` package.
+    #[allow(clippy::all, missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("raftmq.admin.v1");
     }
 }
 

@@ -13,7 +13,7 @@ use super::broker_conf::{BrokerConf, DLedgerConf};
 use super::defaults as d;
 use super::error::ConfError;
 use super::keys::{lookup, Key, Lookup};
-use super::properties::Entry;
+use raftmq_props::Entry;
 use super::values::{self as v, Reason};
 use super::Env;
 

@@ -103,35 +103,7 @@ pub enum ConfError {
     },
 }
 
-/// What is wrong with a line that is not `key=value`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SyntaxProblem {
-    /// No `=` (or `:`) separates a key from a value.
-    NoSeparator {
-        /// The line, trimmed.
-        text: String,
-    },
-    /// Nothing before the `=`.
-    EmptyKey,
-    /// The line ends in `\`: Java properties would join it with the next
-    /// line; raftmq refuses rather than guess.
-    Continuation,
-}
-
-impl fmt::Display for SyntaxProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SyntaxProblem::NoSeparator { text } => {
-                write!(f, "expected `key=value`, found `{text}`")
-            }
-            SyntaxProblem::EmptyKey => f.write_str("no key before `=`"),
-            SyntaxProblem::Continuation => f.write_str(
-                "a line ending in `\\` (a continued line) is not supported: put the value on one line",
-            ),
-        }
-    }
-}
+pub use raftmq_props::SyntaxProblem;
 
 struct Suggestion(Option<&'static str>);
 

@@ -265,53 +265,21 @@ pub(crate) fn lookup(name: &str) -> Lookup {
     Lookup::Unknown(nearest(name))
 }
 
-/// The known or ignored name closest to `name` by edit distance (ignoring
-/// case), if it is close enough to be a likely typo.
+/// The known or ignored name closest to `name`, if it is close enough to be
+/// a likely typo.
 pub(crate) fn nearest(name: &str) -> Option<&'static str> {
-    let lower = name.to_ascii_lowercase();
-    let limit = (name.chars().count() / 4).max(2);
-    KNOWN
-        .iter()
-        .map(|(n, _)| *n)
-        .chain(IGNORED.iter().map(|(n, _)| *n))
-        .map(|candidate| {
-            (
-                edit_distance(&lower, &candidate.to_ascii_lowercase()),
-                candidate,
-            )
-        })
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance over chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+    raftmq_props::nearest(
+        name,
+        KNOWN
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(IGNORED.iter().map(|(n, _)| *n)),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn distances() {
-        assert_eq!(edit_distance("", ""), 0);
-        assert_eq!(edit_distance("abc", ""), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("listenprt", "listenport"), 1);
-    }
 
     #[test]
     fn suggests_typos_and_case_slips_only() {

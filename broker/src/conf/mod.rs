@@ -57,7 +57,6 @@ mod builder;
 pub mod defaults;
 mod error;
 mod keys;
-mod properties;
 mod values;
 
 #[cfg(test)]
@@ -107,7 +106,7 @@ pub fn parse_with_env(
     text: &str,
     env: &Env,
 ) -> Result<(BrokerConf, Vec<String>), ConfError> {
-    let entries = properties::entries(text).map_err(|(line, problem)| ConfError::Syntax {
+    let entries = raftmq_props::entries(text).map_err(|(line, problem)| ConfError::Syntax {
         path: path.to_owned(),
         line,
         problem,

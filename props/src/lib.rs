@@ -1,4 +1,7 @@
-//! The properties-file syntax, apart from what the keys mean.
+//! RocketMQ-style conf files (`key=value` properties), apart from what the
+//! keys mean: the syntax, and the nearest known name for a mistyped key.
+//! Shared by `mqbroker` and `mqnamesrv`, whose errors name the file, line and
+//! key at fault.
 //!
 //! RocketMQ reads its conf files with `java.util.Properties`; raftmq reads the
 //! subset people write, and is stricter where Java silently does something
@@ -16,11 +19,13 @@
 //! - no `\` escapes are interpreted;
 //! - a leading UTF-8 byte-order mark is skipped.
 
-use super::error::SyntaxProblem;
+#![deny(missing_docs)]
+
+use std::fmt;
 
 /// One `key=value` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Entry<'a> {
+pub struct Entry<'a> {
     /// 1-based line number.
     pub line: usize,
     /// The key, trimmed.
@@ -31,7 +36,7 @@ pub(crate) struct Entry<'a> {
 
 /// The entries of `text` in file order, or the first line that is malformed
 /// (its number and the problem).
-pub(crate) fn entries(text: &str) -> Result<Vec<Entry<'_>>, (usize, SyntaxProblem)> {
+pub fn entries(text: &str) -> Result<Vec<Entry<'_>>, (usize, SyntaxProblem)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -80,6 +85,69 @@ fn strip_comment(text: &str) -> &str {
         prev_blank = c.is_whitespace();
     }
     text
+}
+
+/// Why a line is not `key=value`, a comment or blank.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyntaxProblem {
+    /// No `=` (or `:`) separates a key from a value.
+    NoSeparator {
+        /// The line, trimmed.
+        text: String,
+    },
+    /// Nothing before the `=`.
+    EmptyKey,
+    /// The line ends in `\`: Java properties would join it with the next
+    /// line; raftmq refuses rather than guess.
+    Continuation,
+}
+
+impl fmt::Display for SyntaxProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyntaxProblem::NoSeparator { text } => {
+                write!(f, "expected `key=value`, found `{text}`")
+            }
+            SyntaxProblem::EmptyKey => f.write_str("no key before `=`"),
+            SyntaxProblem::Continuation => f.write_str(
+                "a line ending in `\\` (a continued line) is not supported: put the value on one line",
+            ),
+        }
+    }
+}
+
+/// The candidate closest to `name` by edit distance (ignoring case), if it is
+/// close enough to be a likely typo.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    let limit = (name.chars().count() / 4).max(2);
+    candidates
+        .into_iter()
+        .map(|candidate| {
+            (
+                edit_distance(&lower, &candidate.to_ascii_lowercase()),
+                candidate,
+            )
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -138,5 +206,21 @@ mod tests {
             ]
         );
         assert_eq!(entries("a=1\noops\n").unwrap_err().0, 2);
+    }
+
+    #[test]
+    fn distances() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("listenprt", "listenport"), 1);
+    }
+
+    #[test]
+    fn nearest_name_ignores_case_and_far_names() {
+        let names = ["listenPort", "brokerName", "dLegerPeers"];
+        assert_eq!(nearest("listenPrt", names), Some("listenPort"));
+        assert_eq!(nearest("BrokerName", names), Some("brokerName"));
+        assert_eq!(nearest("completelyUnrelated", names), None);
     }
 }
