@@ -22,11 +22,15 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod conf;
+pub mod convert;
 pub mod error;
 pub mod group;
 pub mod model;
+pub mod process;
 pub mod registration;
 pub mod registry;
+pub mod server;
 pub mod view;
 
 #[cfg(test)]
@@ -40,6 +44,7 @@ mod test_support;
 #[cfg(test)]
 mod view_tests;
 
+pub use conf::NamesrvConf;
 pub use error::RegistryError;
 pub use group::{Group, Member, TopicSource};
 pub use model::{
@@ -47,4 +52,5 @@ pub use model::{
 };
 pub use registration::{BrokerStats, Registration};
 pub use registry::{RegisterOutcome, Registry, RemovedMember};
+pub use server::{NameServer, NameServerService, StartError};
 pub use view::{ClusterRow, GroupRoute, RouteMember, TopicRoute};

@@ -27,6 +27,10 @@ pub struct BrokerStats {
     pub disk_used_ratio: f64,
     /// Whether the broker is activated (`#ACTIVATED`).
     pub activated: bool,
+    /// Writes waiting to be stored (the load beside `#InTPS`).
+    pub write_queue_len: u64,
+    /// How long the oldest waiting write has waited, ms.
+    pub write_queue_wait_ms: u64,
 }
 
 /// One register (or heartbeat) call from one group member: a heartbeat is a

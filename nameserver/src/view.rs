@@ -78,6 +78,10 @@ pub struct RouteMember {
     pub id: MemberId,
     /// Where clients reach it.
     pub client_addr: String,
+    /// Where its peers reach it for Raft.
+    pub raft_addr: String,
+    /// The role it reported.
+    pub role: Role,
 }
 
 impl Registry {
@@ -157,6 +161,8 @@ impl Registry {
                             bid,
                             id: m.id,
                             client_addr: m.client_addr.clone(),
+                            raft_addr: m.raft_addr.clone(),
+                            role: m.role,
                         })
                         .collect(),
                 })

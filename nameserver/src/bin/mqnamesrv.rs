@@ -1,0 +1,62 @@
+//! `mqnamesrv [-c conf/namesrv.conf]`: one nameserver, until SIGTERM or
+//! SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use raftmq_nameserver::process::{init_logging, runtime, wait_for_stop_signal};
+use raftmq_nameserver::{NameServer, NamesrvConf};
+
+/// The raftmq nameserver: brokers register with it, clients ask it for routes.
+#[derive(Parser, Debug)]
+#[command(name = "mqnamesrv", version)]
+struct Args {
+    /// Conf file (RocketMQ properties: listenPort, bindAddress,
+    /// scanNotActiveBrokerInterval, brokerChannelExpiredTime).
+    #[arg(short = 'c', long = "configFile")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging();
+    let conf = match &args.config {
+        None => NamesrvConf::default(),
+        Some(path) => match NamesrvConf::load(path) {
+            Ok((conf, warnings)) => {
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+                conf
+            }
+            Err(e) => {
+                eprintln!("mqnamesrv: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let runtime = match runtime(2) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mqnamesrv: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let server = match NameServer::start(&conf, None).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("mqnamesrv: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        println!(
+            "The Name Server boot success. serializeType=PROTOBUF, address {}",
+            server.addr()
+        );
+        wait_for_stop_signal().await;
+        server.stop().await;
+        ExitCode::SUCCESS
+    })
+}

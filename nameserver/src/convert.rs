@@ -1,0 +1,147 @@
+//! Wire messages of `raftmq.namesrv.v1` to and from the registry's types.
+//! A registration that does not fit the model is refused with
+//! `INVALID_ARGUMENT` naming the field; the registry itself checks the rest.
+
+// tonic handlers speak `Status`; boxing it at every conversion buys nothing.
+#![allow(clippy::result_large_err)]
+
+use raftmq_proto::namesrv::v1 as pb;
+use tonic::Status;
+
+use crate::model::{
+    BrokerName, ClusterName, DataVersion, MemberId, Millis, Perm, Role, Term, TopicConfig,
+};
+use crate::registration::{BrokerStats, Registration};
+use crate::view::{ClusterRow, TopicRoute};
+
+fn perm(field: &str, bits: u32) -> Result<Perm, Status> {
+    u8::try_from(bits)
+        .ok()
+        .and_then(|b| Perm::new(b).ok())
+        .ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "{field}: permission {bits} is out of range: use 0 to 7"
+            ))
+        })
+}
+
+/// The role on the wire.
+pub fn role_to_wire(role: Role) -> pb::Role {
+    match role {
+        Role::Leader => pb::Role::Leader,
+        Role::Follower => pb::Role::Follower,
+        Role::Candidate => pb::Role::Candidate,
+    }
+}
+
+fn role_from_wire(v: i32) -> Role {
+    match pb::Role::try_from(v) {
+        Ok(pb::Role::Leader) => Role::Leader,
+        Ok(pb::Role::Follower) => Role::Follower,
+        _ => Role::Candidate,
+    }
+}
+
+fn stats_from_wire(s: pb::BrokerStats) -> BrokerStats {
+    BrokerStats {
+        version: s.version,
+        in_tps: s.in_tps,
+        out_tps: s.out_tps,
+        timer_progress: s.timer_progress,
+        page_cache_wait_ms: s.page_cache_wait_ms,
+        hours: s.hours,
+        disk_used_ratio: s.disk_used_ratio,
+        activated: s.activated,
+        write_queue_len: s.write_queue_len,
+        write_queue_wait_ms: s.write_queue_wait_ms,
+    }
+}
+
+fn stats_to_wire(s: BrokerStats) -> pb::BrokerStats {
+    pb::BrokerStats {
+        version: s.version,
+        in_tps: s.in_tps,
+        out_tps: s.out_tps,
+        timer_progress: s.timer_progress,
+        page_cache_wait_ms: s.page_cache_wait_ms,
+        hours: s.hours,
+        disk_used_ratio: s.disk_used_ratio,
+        activated: s.activated,
+        write_queue_len: s.write_queue_len,
+        write_queue_wait_ms: s.write_queue_wait_ms,
+    }
+}
+
+/// A registration from the wire.
+pub fn registration(r: pb::RegisterBrokerRequest) -> Result<Registration, Status> {
+    let mut topics = std::collections::BTreeMap::new();
+    for t in r.topics {
+        let cfg = TopicConfig {
+            read_queues: t.read_queues,
+            write_queues: t.write_queues,
+            perm: perm(&format!("topic {:?}", t.name), t.perm)?,
+        };
+        topics.insert(t.name, cfg);
+    }
+    Ok(Registration {
+        cluster: ClusterName(r.cluster),
+        group: BrokerName(r.group),
+        member: MemberId(r.member_id),
+        client_addr: r.client_addr,
+        raft_addr: r.raft_addr,
+        role: role_from_wire(r.role),
+        term: Term(r.term),
+        data_version: DataVersion(r.data_version),
+        perm: perm("perm", r.perm)?,
+        topics,
+        stats: stats_from_wire(r.stats.unwrap_or_default()),
+    })
+}
+
+/// A `clusterList` row for the wire; `now` turns the last heartbeat into an age.
+pub fn cluster_row(r: ClusterRow, now: Millis) -> pb::ClusterRow {
+    pb::ClusterRow {
+        cluster: r.cluster.0,
+        group: r.group.0,
+        bid: r.bid.0,
+        member_id: r.member.0,
+        addr: r.addr,
+        raft_addr: r.raft_addr,
+        role: role_to_wire(r.role).into(),
+        term: r.term.0,
+        perm: u32::from(r.perm.bits()),
+        data_version: r.data_version.0,
+        heartbeat_age_ms: now.since(r.last_heartbeat),
+        stats: Some(stats_to_wire(r.stats)),
+    }
+}
+
+/// A topic route for the wire.
+pub fn topic_route(route: TopicRoute) -> pb::TopicRouteResponse {
+    pb::TopicRouteResponse {
+        topic: route.topic,
+        groups: route
+            .groups
+            .into_iter()
+            .map(|g| pb::GroupRoute {
+                cluster: g.cluster.0,
+                group: g.group.0,
+                read_queues: g.read_queues,
+                write_queues: g.write_queues,
+                perm: u32::from(g.perm.bits()),
+                leader: g.leader.map(|m| m.0),
+                members: g
+                    .members
+                    .into_iter()
+                    .map(|m| pb::RouteMember {
+                        bid: m.bid.0,
+                        member_id: m.id.0,
+                        client_addr: m.client_addr,
+                        raft_addr: m.raft_addr,
+                        role: role_to_wire(m.role).into(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}

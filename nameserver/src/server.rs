@@ -1,0 +1,308 @@
+//! The nameserver as a gRPC server: the [`Registry`] behind one lock, served
+//! as `raftmq.namesrv.v1.NameServer`, with a task that drops silent members.
+//!
+//! ```text
+//!   RegisterBroker / UnregisterBroker ─┐             ┌─ every scanNotActiveBrokerInterval:
+//!   ClusterList / TopicList / Route ───┼─► Registry ◄┘  expire(now)
+//!   WipeWritePerm / AddWritePerm ──────┘   (Mutex, never held across an await)
+//! ```
+//!
+//! [`NameServer::start`] is the embedded API: tests and `LocalCluster` start
+//! one on a loopback listener; `mqnamesrv` is a thin binary around it.
+
+// tonic handlers speak `Status`; boxing it at every conversion buys nothing.
+#![allow(clippy::result_large_err)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use raftmq_proto::namesrv::v1 as pb;
+use raftmq_proto::namesrv::v1::name_server_server::{
+    NameServer as NameServerRpc, NameServerServer,
+};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::{Request, Response, Status};
+
+use crate::conf::NamesrvConf;
+use crate::convert;
+use crate::model::{BrokerName, ClusterName, MemberId, Millis};
+use crate::registry::Registry;
+
+/// Milliseconds since the server started, from a monotonic clock.
+#[derive(Clone, Copy, Debug)]
+struct Clock(Instant);
+
+impl Clock {
+    fn now(self) -> Millis {
+        Millis(u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// The service: shared by every connection.
+#[derive(Clone)]
+pub struct NameServerService {
+    registry: Arc<Mutex<Registry>>,
+    clock: Clock,
+}
+
+impl NameServerService {
+    /// A service over `registry`.
+    pub fn new(registry: Arc<Mutex<Registry>>) -> Self {
+        Self {
+            registry,
+            clock: Clock(Instant::now()),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl NameServerRpc for NameServerService {
+    async fn register_broker(
+        &self,
+        request: Request<pb::RegisterBrokerRequest>,
+    ) -> Result<Response<pb::RegisterBrokerResponse>, Status> {
+        let reg = convert::registration(request.into_inner())?;
+        let group = reg.group.clone();
+        let now = self.clock.now();
+        let mut registry = self.registry.lock();
+        let outcome = registry
+            .register(now, reg)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let write_wiped = registry.group(&group).is_some_and(|g| g.write_wiped());
+        Ok(Response::new(pb::RegisterBrokerResponse {
+            changed: outcome.changed(),
+            leader: outcome.leader.map(|m| m.0),
+            write_wiped,
+        }))
+    }
+
+    async fn unregister_broker(
+        &self,
+        request: Request<pb::UnregisterBrokerRequest>,
+    ) -> Result<Response<pb::UnregisterBrokerResponse>, Status> {
+        let r = request.into_inner();
+        let removed = self.registry.lock().unregister(
+            &ClusterName(r.cluster),
+            &BrokerName(r.group),
+            MemberId(r.member_id),
+        );
+        Ok(Response::new(pb::UnregisterBrokerResponse {
+            removed: removed.is_some(),
+        }))
+    }
+
+    async fn cluster_list(
+        &self,
+        _request: Request<pb::ClusterListRequest>,
+    ) -> Result<Response<pb::ClusterListResponse>, Status> {
+        let now = self.clock.now();
+        let rows = self.registry.lock().cluster_list();
+        Ok(Response::new(pb::ClusterListResponse {
+            rows: rows
+                .into_iter()
+                .map(|r| convert::cluster_row(r, now))
+                .collect(),
+        }))
+    }
+
+    async fn topic_list(
+        &self,
+        request: Request<pb::TopicListRequest>,
+    ) -> Result<Response<pb::TopicListResponse>, Status> {
+        let cluster = request.into_inner().cluster;
+        let registry = self.registry.lock();
+        let topics = if cluster.is_empty() {
+            registry.topics().into_iter().collect()
+        } else {
+            let cluster = ClusterName(cluster);
+            let mut topics: Vec<String> = registry
+                .groups()
+                .filter(|(_, g)| *g.cluster() == cluster)
+                .flat_map(|(_, g)| g.topics().keys().cloned())
+                .collect();
+            topics.sort();
+            topics.dedup();
+            topics
+        };
+        Ok(Response::new(pb::TopicListResponse { topics }))
+    }
+
+    async fn topic_route(
+        &self,
+        request: Request<pb::TopicRouteRequest>,
+    ) -> Result<Response<pb::TopicRouteResponse>, Status> {
+        let topic = request.into_inner().topic;
+        let route = self.registry.lock().topic_route(&topic);
+        match route {
+            Some(route) => Ok(Response::new(convert::topic_route(route))),
+            None => Err(Status::not_found(format!(
+                "no broker group serves topic {topic:?}"
+            ))),
+        }
+    }
+
+    async fn wipe_write_perm(
+        &self,
+        request: Request<pb::WritePermRequest>,
+    ) -> Result<Response<pb::WritePermResponse>, Status> {
+        let group = BrokerName(request.into_inner().group);
+        let mut registry = self.registry.lock();
+        let Some(g) = registry.group(&group) else {
+            return Err(Status::not_found(format!("no broker group {group}")));
+        };
+        let topics = g.topics().len();
+        let changed = registry.wipe_write_perm(&group);
+        Ok(Response::new(pb::WritePermResponse {
+            topics: if changed > 0 { topic_count(topics) } else { 0 },
+        }))
+    }
+
+    async fn add_write_perm(
+        &self,
+        request: Request<pb::WritePermRequest>,
+    ) -> Result<Response<pb::WritePermResponse>, Status> {
+        let group = BrokerName(request.into_inner().group);
+        let mut registry = self.registry.lock();
+        let Some(g) = registry.group(&group) else {
+            return Err(Status::not_found(format!("no broker group {group}")));
+        };
+        let topics = g.topics().len();
+        let changed = registry.add_write_perm(&group);
+        Ok(Response::new(pb::WritePermResponse {
+            topics: if changed > 0 { topic_count(topics) } else { 0 },
+        }))
+    }
+}
+
+fn topic_count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Why a nameserver could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be opened.
+    #[error("cannot listen on {addr} (listenPort): {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error (e.g. the port is in use).
+        source: std::io::Error,
+    },
+}
+
+/// A running nameserver.
+pub struct NameServer {
+    addr: SocketAddr,
+    registry: Arc<Mutex<Registry>>,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+    scanner: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for NameServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NameServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NameServer {
+    /// Starts serving on `listener`, or on `bindAddress:listenPort`.
+    pub async fn start(
+        conf: &NamesrvConf,
+        listener: Option<TcpListener>,
+    ) -> Result<NameServer, StartError> {
+        let listener = match listener {
+            Some(l) => l,
+            None => {
+                let addr = format!("{}:{}", conf.bind_address, conf.listen_port);
+                TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?
+            }
+        };
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: "the given listener".into(),
+            source,
+        })?;
+        let registry = Arc::new(Mutex::new(Registry::new(conf.expiry)));
+        let service = NameServerService::new(Arc::clone(&registry));
+        let clock = service.clock;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(NameServerServer::new(service))
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "nameserver stopped serving");
+            }
+        });
+        let scanner = tokio::spawn(scan_silent_members(
+            Arc::clone(&registry),
+            clock,
+            conf.scan_interval,
+        ));
+        tracing::info!(%addr, expiry_ms = conf.expiry.as_millis() as u64, "nameserver serving");
+        Ok(NameServer {
+            addr,
+            registry,
+            stop: Some(stop),
+            server,
+            scanner,
+        })
+    }
+
+    /// Where it serves.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The registry it serves (for tests and the embedded API).
+    pub fn registry(&self) -> Arc<Mutex<Registry>> {
+        Arc::clone(&self.registry)
+    }
+
+    /// Stops serving; returns once the server has ended.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.scanner.abort();
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for NameServer {
+    fn drop(&mut self) {
+        self.scanner.abort();
+        self.server.abort();
+    }
+}
+
+async fn scan_silent_members(
+    registry: Arc<Mutex<Registry>>,
+    clock: Clock,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let removed = registry.lock().expire(clock.now());
+        for r in removed {
+            tracing::warn!(group = %r.group, member = %r.member.id, was_leader = r.was_leader,
+                "dropped a silent broker member");
+        }
+    }
+}

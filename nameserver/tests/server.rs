@@ -1,0 +1,210 @@
+//! The nameserver over gRPC on a loopback port: registration, the cluster
+//! list, routes, refusals and expiry of silent members.
+
+use std::time::Duration;
+
+use raftmq_nameserver::{NameServer, NamesrvConf};
+use raftmq_proto::namesrv::v1 as pb;
+use raftmq_proto::namesrv::v1::name_server_client::NameServerClient;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+async fn start(conf: NamesrvConf) -> (NameServer, NameServerClient<Channel>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = NameServer::start(&conf, Some(listener)).await.unwrap();
+    let client = NameServerClient::connect(format!("http://{}", server.addr()))
+        .await
+        .unwrap();
+    (server, client)
+}
+
+fn registration(member: u64, role: pb::Role, term: u64) -> pb::RegisterBrokerRequest {
+    pb::RegisterBrokerRequest {
+        cluster: "RaftCluster".into(),
+        group: "RaftNode00".into(),
+        member_id: member,
+        client_addr: format!("127.0.0.1:{}", 30911 + 10 * member),
+        raft_addr: format!("127.0.0.1:{}", 40911 + member),
+        role: role.into(),
+        term,
+        data_version: 1,
+        perm: 6,
+        topics: vec![pb::TopicConfig {
+            name: "TopicTest".into(),
+            read_queues: 8,
+            write_queues: 8,
+            perm: 6,
+        }],
+        stats: Some(pb::BrokerStats {
+            version: "raftmq-0.1.0".into(),
+            in_tps: 12.5,
+            ..Default::default()
+        }),
+    }
+}
+
+#[tokio::test]
+async fn registrations_make_the_cluster_list_and_routes() {
+    let (server, mut client) = start(NamesrvConf::default()).await;
+    for (m, role) in [
+        (0, pb::Role::Follower),
+        (1, pb::Role::Leader),
+        (2, pb::Role::Follower),
+    ] {
+        let r = client
+            .register_broker(registration(m, role, 3))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.changed);
+    }
+    // A plain heartbeat changes nothing.
+    let again = client
+        .register_broker(registration(1, pb::Role::Leader, 3))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.changed);
+    assert_eq!(again.leader, Some(1));
+
+    let rows = client
+        .cluster_list(pb::ClusterListRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    let bids: Vec<(u64, u64)> = rows.iter().map(|r| (r.bid, r.member_id)).collect();
+    assert_eq!(bids, vec![(0, 1), (1, 0), (3, 2)]);
+    assert_eq!(rows[0].addr, "127.0.0.1:30921");
+    assert_eq!(rows[0].stats.as_ref().unwrap().in_tps, 12.5);
+
+    let route = client
+        .topic_route(pb::TopicRouteRequest {
+            topic: "TopicTest".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(route.groups.len(), 1);
+    let g = &route.groups[0];
+    assert_eq!((g.read_queues, g.write_queues, g.perm), (8, 8, 6));
+    assert_eq!(g.leader, Some(1));
+    let members: Vec<&str> = g.members.iter().map(|m| m.client_addr.as_str()).collect();
+    assert_eq!(
+        members,
+        vec!["127.0.0.1:30921", "127.0.0.1:30911", "127.0.0.1:30931"]
+    );
+
+    let missing = client
+        .topic_route(pb::TopicRouteRequest {
+            topic: "Nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    let topics = client
+        .topic_list(pb::TopicListRequest {
+            cluster: "OtherCluster".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .topics;
+    assert!(topics.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_registrations_are_refused_and_change_nothing() {
+    let (server, mut client) = start(NamesrvConf::default()).await;
+    let mut bad = registration(0, pb::Role::Leader, 1);
+    bad.perm = 9;
+    let e = client.register_broker(bad).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("perm"), "{}", e.message());
+
+    let mut bad = registration(0, pb::Role::Leader, 1);
+    bad.client_addr = "nowhere".into();
+    let e = client.register_broker(bad).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("client address"), "{}", e.message());
+
+    let rows = client
+        .cluster_list(pb::ClusterListRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    assert!(rows.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn silent_members_expire_and_unregistered_ones_leave_at_once() {
+    let conf = NamesrvConf {
+        scan_interval: Duration::from_millis(20),
+        expiry: Duration::from_millis(200),
+        ..NamesrvConf::default()
+    };
+    let (server, mut client) = start(conf).await;
+    client
+        .register_broker(registration(0, pb::Role::Leader, 1))
+        .await
+        .unwrap();
+    client
+        .register_broker(registration(1, pb::Role::Follower, 1))
+        .await
+        .unwrap();
+    let removed = client
+        .unregister_broker(pb::UnregisterBrokerRequest {
+            cluster: "RaftCluster".into(),
+            group: "RaftNode00".into(),
+            member_id: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(removed.removed);
+    let rows = client
+        .cluster_list(pb::ClusterListRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    assert_eq!(rows.len(), 1);
+
+    // Member 0 falls silent: it is gone after the expiry, within a bound.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let rows = client
+            .cluster_list(pb::ClusterListRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .rows;
+        if rows.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a silent member was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_named() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let conf = NamesrvConf {
+        listen_port: taken.local_addr().unwrap().port(),
+        bind_address: "127.0.0.1".into(),
+        ..NamesrvConf::default()
+    };
+    let e = NameServer::start(&conf, None).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("listenPort"), "{msg}");
+    assert!(msg.contains(&conf.listen_port.to_string()), "{msg}");
+}
