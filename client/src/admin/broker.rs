@@ -1,0 +1,117 @@
+//! The broker side of `mqadmin`: `BrokerAdmin` calls on one member of a
+//! group, falling back to the group's other members when one does not answer.
+//! Any member accepts every call (followers forward to the leader).
+
+use raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient;
+use raftmq_proto::admin::v1::{DeleteTopicRequest, UpdateTopicRequest};
+use tonic::transport::Channel;
+use tonic::{Code, Response, Status};
+
+use super::rpc::{Channels, Timeouts};
+use super::{AdminError, RpcFailure, TopicSpec};
+
+/// What a group answered to `DeleteTopic`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deleted {
+    /// The member at this address deleted the topic.
+    Done(String),
+    /// The member at this address answered that the group has no such topic.
+    NotFound(String),
+}
+
+/// A client of broker members, one reused channel per address.
+#[derive(Debug, Default)]
+pub struct BrokerClient {
+    channels: Channels,
+}
+
+impl BrokerClient {
+    /// A client with the default timeouts (1 s to connect, 3 s a call).
+    pub fn new() -> Self {
+        Self::with_timeouts(Timeouts::default())
+    }
+
+    /// A client with the given timeouts.
+    pub fn with_timeouts(timeouts: Timeouts) -> Self {
+        Self {
+            channels: Channels::new(timeouts),
+        }
+    }
+
+    /// Creates or changes the topic through the first of `members` that
+    /// answers; returns that member's address.
+    pub async fn update_topic(
+        &self,
+        members: &[String],
+        spec: &TopicSpec,
+    ) -> Result<String, AdminError> {
+        let request = UpdateTopicRequest {
+            topic: spec.name().to_owned(),
+            read_queues: spec.read_queues(),
+            write_queues: spec.write_queues(),
+            perm: spec.perm(),
+        };
+        let (addr, answer) = self
+            .first_answer(members, |mut c| {
+                let request = request.clone();
+                async move { c.update_topic(request).await }
+            })
+            .await?;
+        match answer {
+            Ok(_) => Ok(addr),
+            Err(failure) => Err(refused(addr, "UpdateTopic", failure)),
+        }
+    }
+
+    /// Deletes the topic through the first of `members` that answers.
+    pub async fn delete_topic(
+        &self,
+        members: &[String],
+        topic: &str,
+    ) -> Result<Deleted, AdminError> {
+        let request = DeleteTopicRequest {
+            topic: topic.to_owned(),
+        };
+        let (addr, answer) = self
+            .first_answer(members, |mut c| {
+                let request = request.clone();
+                async move { c.delete_topic(request).await }
+            })
+            .await?;
+        match answer {
+            Ok(_) => Ok(Deleted::Done(addr)),
+            Err(failure) if failure.code == Code::NotFound => Ok(Deleted::NotFound(addr)),
+            Err(failure) => Err(refused(addr, "DeleteTopic", failure)),
+        }
+    }
+
+    async fn first_answer<T, F, Fut>(
+        &self,
+        members: &[String],
+        mut rpc: F,
+    ) -> Result<(String, Result<T, RpcFailure>), AdminError>
+    where
+        F: FnMut(BrokerAdminClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<Response<T>, Status>>,
+    {
+        match self
+            .channels
+            .first_answer(members, |channel| rpc(BrokerAdminClient::new(channel)))
+            .await
+        {
+            Ok((i, answer)) => Ok((members[i].clone(), answer)),
+            Err(last) => Err(AdminError::BrokerUnreachable {
+                tried: members.to_vec(),
+                last,
+            }),
+        }
+    }
+}
+
+fn refused(addr: String, call: &'static str, failure: RpcFailure) -> AdminError {
+    AdminError::BrokerRefused {
+        addr,
+        call,
+        failure,
+    }
+}

@@ -1,0 +1,8 @@
+//! One file per `mqadmin` command: an async function that asks the servers
+//! and a pure function that renders what it prints.
+
+pub mod cluster_list;
+pub mod delete_topic;
+pub mod topic_list;
+pub mod topic_route;
+pub mod update_topic;

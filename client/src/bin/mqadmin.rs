@@ -1,0 +1,190 @@
+//! `mqadmin`: RocketMQ's admin tool for raftmq. Parses the command line,
+//! calls [`raftmq_client::admin`], prints, and exits 0, 1 (failed) or 2 (bad
+//! usage, nothing sent).
+
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use raftmq_client::admin::{
+    self, check_addr, AdminError, BrokerClient, NamesrvAddrs, NamesrvClient, TopicSpec,
+    NAMESRV_ADDR_ENV,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mqadmin",
+    version,
+    about = "Administer a raftmq cluster (RocketMQ's mqadmin commands)",
+    after_help = "The nameserver list comes from -n, or else from the NAMESRV_ADDR \
+                  environment variable; nameservers are tried in order.\n\
+                  Exit codes: 0 done, 1 failed, 2 bad usage (nothing sent)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every member of every broker group, leaders (BID 0) first
+    #[command(name = "clusterList")]
+    ClusterList {
+        #[command(flatten)]
+        namesrv: Namesrv,
+        /// Only this cluster
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// List every topic, one per line
+    #[command(name = "topicList")]
+    TopicList {
+        #[command(flatten)]
+        namesrv: Namesrv,
+        /// Only the topics of this cluster
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// Print a topic's route as JSON
+    #[command(name = "topicRoute")]
+    TopicRoute {
+        #[command(flatten)]
+        namesrv: Namesrv,
+        /// The topic
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// Create a topic or change its queues and permission
+    #[command(name = "updateTopic")]
+    UpdateTopic(UpdateTopicArgs),
+    /// Delete a topic from every broker group of a cluster
+    #[command(name = "deleteTopic")]
+    DeleteTopic {
+        #[command(flatten)]
+        namesrv: Namesrv,
+        /// The topic
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// The cluster
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["cluster", "broker"])))]
+struct UpdateTopicArgs {
+    #[command(flatten)]
+    namesrv: Namesrv,
+    /// The topic: up to 127 of A-Z a-z 0-9 and %|_-. characters
+    #[arg(short = 't', long = "topic")]
+    topic: String,
+    /// On every broker group of this cluster (one member each, leader first)
+    #[arg(short = 'c', long = "clusterName")]
+    cluster: Option<String>,
+    /// On the group of the broker at this host:port
+    #[arg(short = 'b', long = "brokerAddr")]
+    broker: Option<String>,
+    /// Read queues, 1 to 1024
+    #[arg(short = 'r', long = "readQueueNums", default_value_t = 8)]
+    read_queues: u32,
+    /// Write queues, 1 to 1024
+    #[arg(short = 'w', long = "writeQueueNums", default_value_t = 8)]
+    write_queues: u32,
+    /// Permission: read 4 + write 2 + inherit 1
+    #[arg(short = 'p', long = "perm", default_value_t = 6)]
+    perm: u32,
+}
+
+#[derive(Debug, Args)]
+struct Namesrv {
+    /// Nameservers, host:port;host:port [default: $NAMESRV_ADDR]
+    #[arg(short = 'n', long = "namesrvAddr", value_name = "ADDRS")]
+    addrs: Option<String>,
+}
+
+impl Namesrv {
+    fn client(&self) -> Result<NamesrvClient, AdminError> {
+        let env = std::env::var(NAMESRV_ADDR_ENV).ok();
+        let addrs = NamesrvAddrs::resolve(self.addrs.as_deref(), env.as_deref())?;
+        Ok(NamesrvClient::new(addrs))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mqadmin: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A failure after part of the work prints that part, then the error.
+    let (printed, failed) = match runtime.block_on(run(cli.command)) {
+        Ok((printed, failed)) => (printed, failed),
+        Err(e) => (String::new(), Some(e)),
+    };
+    print!("{printed}");
+    match failed {
+        None => ExitCode::SUCCESS,
+        Some(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs one command: what to print, and the error to report after it.
+async fn run(command: Command) -> Result<(String, Option<AdminError>), AdminError> {
+    match command {
+        Command::ClusterList { namesrv, cluster } => {
+            let rows = admin::cluster_list(&namesrv.client()?, cluster.as_deref()).await?;
+            Ok((admin::render_cluster_list(&rows), None))
+        }
+        Command::TopicList { namesrv, cluster } => {
+            let topics = admin::topic_list(&namesrv.client()?, cluster.as_deref()).await?;
+            Ok((admin::render_topic_list(&topics), None))
+        }
+        Command::TopicRoute { namesrv, topic } => {
+            let route = admin::topic_route(&namesrv.client()?, &topic).await?;
+            Ok((admin::render_topic_route(&route), None))
+        }
+        Command::UpdateTopic(args) => {
+            let spec = TopicSpec::new(&args.topic, args.read_queues, args.write_queues, args.perm)?;
+            let brokers = BrokerClient::new();
+            let outcome = match (args.broker, args.cluster) {
+                (Some(broker), _) => {
+                    let broker = check_addr("-b", &broker)?;
+                    admin::update_topic_on_broker(&brokers, spec, broker).await?
+                }
+                (None, Some(cluster)) => {
+                    let namesrv = args.namesrv.client()?;
+                    admin::update_topic_on_cluster(&namesrv, &brokers, spec, &cluster).await?
+                }
+                (None, None) => {
+                    // clap's "target" group rules this out.
+                    return Err(AdminError::InvalidOption {
+                        option: "-c",
+                        value: String::new(),
+                        reason: "pass -c CLUSTER or -b BROKER_ADDR".to_owned(),
+                    });
+                }
+            };
+            Ok((outcome.render(), outcome.into_error()))
+        }
+        Command::DeleteTopic {
+            namesrv,
+            topic,
+            cluster,
+        } => {
+            admin::check_topic(&topic)?;
+            let outcome =
+                admin::delete_topic(&namesrv.client()?, &BrokerClient::new(), &topic, &cluster)
+                    .await?;
+            Ok((outcome.render(), outcome.into_error()))
+        }
+    }
+}
