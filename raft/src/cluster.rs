@@ -189,7 +189,9 @@ impl LocalCluster {
     }
 
     /// Writes through whichever member leads, following redirects and
-    /// retrying while there is none, until `timeout`.
+    /// retrying while there is none, until `timeout`. Members are called
+    /// directly (no forwarding between them), so a write that reached no
+    /// leader is known not to be stored.
     pub async fn write(
         &self,
         msgs: &[Message],
@@ -199,7 +201,7 @@ impl LocalCluster {
         let mut target = self.nodes.keys().next().copied();
         loop {
             let outcome = match target.and_then(|t| self.nodes.get(&t)) {
-                Some(n) => n.write(msgs).await,
+                Some(n) => n.write_here(msgs).await,
                 None => Err(WriteError::NotLeader { leader: None }),
             };
             match outcome {

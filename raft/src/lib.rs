@@ -21,6 +21,7 @@
 pub mod cluster;
 pub mod codec;
 pub mod convert;
+mod forward;
 pub mod log_store;
 pub mod meta;
 pub mod network;

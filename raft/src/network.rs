@@ -52,28 +52,14 @@ impl Partition {
     }
 }
 
-/// Makes clients for the peers of one member.
-#[derive(Clone, Debug)]
-pub struct NetworkFactory {
-    me: NodeId,
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
-    partition: Partition,
-    store: Arc<MessageStore>,
-}
+/// One long-lived, lazily connected channel per peer address, shared by
+/// replication and forwarded writes.
+#[derive(Clone, Debug, Default)]
+pub struct Channels(Arc<Mutex<HashMap<String, Channel>>>);
 
-impl NetworkFactory {
-    /// Clients from member `me`, whose store snapshots are read from.
-    pub fn new(me: NodeId, partition: Partition, store: Arc<MessageStore>) -> Self {
-        Self {
-            me,
-            channels: Arc::default(),
-            partition,
-            store,
-        }
-    }
-
+impl Channels {
     fn channel(&self, addr: &str) -> Result<Channel, String> {
-        let mut channels = self.channels.lock();
+        let mut channels = self.0.lock();
         if let Some(c) = channels.get(addr) {
             return Ok(c.clone());
         }
@@ -85,6 +71,42 @@ impl NetworkFactory {
         channels.insert(addr.to_owned(), channel.clone());
         Ok(channel)
     }
+
+    /// A client on the channel to `addr`.
+    pub fn client_for(&self, addr: &str) -> Result<RaftServiceClient<Channel>, String> {
+        self.channel(addr).map(|c| {
+            RaftServiceClient::new(c)
+                .max_decoding_message_size(crate::node::MAX_RPC_BYTES)
+                .max_encoding_message_size(crate::node::MAX_RPC_BYTES)
+        })
+    }
+}
+
+/// Makes clients for the peers of one member.
+#[derive(Clone, Debug)]
+pub struct NetworkFactory {
+    me: NodeId,
+    channels: Channels,
+    partition: Partition,
+    store: Arc<MessageStore>,
+}
+
+impl NetworkFactory {
+    /// Clients from member `me` over `channels`; store snapshots are read
+    /// from `store`.
+    pub fn new(
+        me: NodeId,
+        partition: Partition,
+        store: Arc<MessageStore>,
+        channels: Channels,
+    ) -> Self {
+        Self {
+            me,
+            channels,
+            partition,
+            store,
+        }
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -94,11 +116,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         PeerClient {
             me: self.me,
             target,
-            client: self.channel(&node.addr).map(|c| {
-                RaftServiceClient::new(c)
-                    .max_decoding_message_size(crate::node::MAX_RPC_BYTES)
-                    .max_encoding_message_size(crate::node::MAX_RPC_BYTES)
-            }),
+            client: self.channels.client_for(&node.addr),
             partition: self.partition.clone(),
             store: Arc::clone(&self.store),
         }

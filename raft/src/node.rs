@@ -17,13 +17,14 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::forward::{Forwarder, LocalWriter};
 use crate::log_store::LogStore;
 use crate::meta::RaftMeta;
-use crate::network::{NetworkFactory, Partition};
+use crate::network::{Channels, NetworkFactory, Partition};
 use crate::proposer::{Batching, Proposer, WriteError};
 use crate::server::RaftServer;
 use crate::state_machine::StateMachine;
-use crate::types::{NodeId, TypeConfig};
+use crate::types::{DataKind, NodeId, TypeConfig};
 
 /// Largest gRPC message between members (an AppendEntries of many batches).
 pub const MAX_RPC_BYTES: usize = 256 << 20;
@@ -99,7 +100,10 @@ pub struct RaftNode {
     id: NodeId,
     raft: Raft<TypeConfig, StateMachine>,
     store: Arc<MessageStore>,
-    proposer: Proposer,
+    local: LocalWriter,
+    forwarder: Forwarder,
+    /// How long a write waits for a leader to be elected.
+    leader_wait: Duration,
     proposer_task: JoinHandle<()>,
     preference_task: Option<JoinHandle<()>>,
     retention_task: JoinHandle<()>,
@@ -169,21 +173,32 @@ impl RaftNode {
         }
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;
+        let channels = Channels::default();
         let raft = Raft::new(
             cfg.id,
             Arc::new(raft_config),
-            NetworkFactory::new(cfg.id, cfg.partition.clone(), Arc::clone(&store)),
+            NetworkFactory::new(
+                cfg.id,
+                cfg.partition.clone(),
+                Arc::clone(&store),
+                channels.clone(),
+            ),
             LogStore::new(Arc::clone(&store), Arc::clone(&meta)),
             StateMachine::new(Arc::clone(&store), meta),
         )
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
+        let (proposer, proposer_task) = Proposer::start(raft.clone(), cfg.batching);
         let (stop_server, stopped) = oneshot::channel::<()>();
-        let service =
-            RaftServiceServer::new(RaftServer::new(cfg.id, raft.clone(), cfg.partition.clone()))
-                .max_decoding_message_size(MAX_RPC_BYTES)
-                .max_encoding_message_size(MAX_RPC_BYTES);
+        let service = RaftServiceServer::new(RaftServer::new(
+            cfg.id,
+            raft.clone(),
+            cfg.partition.clone(),
+            proposer.clone(),
+        ))
+        .max_decoding_message_size(MAX_RPC_BYTES)
+        .max_encoding_message_size(MAX_RPC_BYTES);
         // Accepted sockets need TCP_NODELAY set by hand (the server's own
         // option covers only listeners it binds): without it, replies wait
         // for delayed ACKs, 40 ms at a time.
@@ -225,17 +240,29 @@ impl RaftNode {
                 tracing::info!(error = %e, "group already initialized");
             }
         }
-        let (proposer, proposer_task) = Proposer::start(raft.clone(), cfg.batching);
         let preference_task = cfg
             .preferred_leader
             .filter(|p| *p != cfg.id && cfg.peers.contains_key(p))
             .map(|p| tokio::spawn(hand_over_to_preferred(raft.clone(), cfg.id, p)));
         let retention_task = tokio::spawn(retention_loop(raft.clone(), Arc::downgrade(&store)));
+        let forwarder = Forwarder {
+            me: cfg.id,
+            raft: raft.clone(),
+            peers: cfg.peers.clone(),
+            channels,
+            partition: cfg.partition.clone(),
+        };
+        let local = LocalWriter {
+            raft: raft.clone(),
+            proposer,
+        };
         Ok(Self {
             id: cfg.id,
             raft,
             store,
-            proposer,
+            local,
+            forwarder,
+            leader_wait: Duration::from_millis(cfg.timing.election_max_ms.saturating_mul(4)),
             proposer_task,
             preference_task,
             retention_task,
@@ -259,6 +286,11 @@ impl RaftNode {
         &self.store
     }
 
+    /// The group commit's load: writes waiting, oldest wait.
+    pub fn write_load(&self) -> (u64, Duration) {
+        self.local.proposer.load().now()
+    }
+
     /// Whether this member leads now.
     pub fn is_leader(&self) -> bool {
         self.raft.is_leader()
@@ -270,13 +302,83 @@ impl RaftNode {
     }
 
     /// Stores messages through Raft; returns once a majority has them and
-    /// they are applied here, with their queue offsets.
+    /// they are applied on the leader, with their queue offsets. On a member
+    /// that does not lead, the write is forwarded to the leader.
     pub async fn write(&self, msgs: &[Message]) -> Result<Vec<PutResult>, WriteError> {
         let body = self
             .store
             .encode_batch(msgs, usize::MAX)
             .map_err(|e| WriteError::Unknown(e.to_string()))?;
-        self.proposer.write(body, msgs.len()).await
+        self.propose(DataKind::Messages, bytes::Bytes::from(body), msgs.len())
+            .await
+    }
+
+    /// Stores messages through Raft on this member only: `NotLeader` if it
+    /// does not lead (no forwarding).
+    pub async fn write_here(&self, msgs: &[Message]) -> Result<Vec<PutResult>, WriteError> {
+        let body = self
+            .store
+            .encode_batch(msgs, usize::MAX)
+            .map_err(|e| WriteError::Unknown(e.to_string()))?;
+        self.local
+            .propose(DataKind::Messages, bytes::Bytes::from(body), msgs.len())
+            .await
+    }
+
+    /// Proposes here if this member leads, else forwards to the leader; while
+    /// no leader is known, waits for one (up to four election timeouts).
+    /// Gives up after a few leader changes with the last error.
+    async fn propose(
+        &self,
+        kind: DataKind,
+        body: bytes::Bytes,
+        count: usize,
+    ) -> Result<Vec<PutResult>, WriteError> {
+        const ATTEMPTS: usize = 4;
+        let mut last = WriteError::NotLeader { leader: None };
+        let mut target = self.raft.metrics().borrow_watched().current_leader;
+        for _ in 0..ATTEMPTS {
+            let tried = target.unwrap_or(self.id);
+            let outcome = if tried == self.id {
+                self.local.propose(kind, body.clone(), count).await
+            } else {
+                self.forwarder
+                    .propose(tried, kind, body.clone(), count)
+                    .await
+            };
+            match outcome {
+                Err(WriteError::NotLeader { leader }) => {
+                    last = WriteError::NotLeader { leader };
+                    target = match leader {
+                        // Told of another leader: go straight there.
+                        Some(l) if l != tried => Some(l),
+                        _ => {
+                            self.wait_for_leader_change(Some(tried)).await;
+                            self.raft.metrics().borrow_watched().current_leader
+                        }
+                    };
+                }
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+
+    /// Waits until this member knows a leader other than `stale` (or any
+    /// leader when `stale` is `None`), up to `leader_wait`.
+    async fn wait_for_leader_change(&self, stale: Option<NodeId>) {
+        let known = self.raft.metrics().borrow_watched().current_leader;
+        if known.is_some() && known != stale {
+            return;
+        }
+        let _ = self
+            .raft
+            .wait(Some(self.leader_wait))
+            .metrics(
+                |m| m.current_leader.is_some() && m.current_leader != stale,
+                "a new leader",
+            )
+            .await;
     }
 
     /// One retention pass on this member: when the store's retention would
@@ -291,24 +393,15 @@ impl RaftNode {
         retention_pass(&self.raft, &self.store, now, hour).await
     }
 
-    /// Applies a control command (topic change, offset commit) through Raft.
+    /// Applies a control command (topic change, offset commit) through Raft,
+    /// forwarded to the leader when this member does not lead.
     pub async fn command(&self, cmd: &raftmq_store::meta_state::Command) -> Result<(), WriteError> {
         let body = cmd
             .encode()
             .map_err(|e| WriteError::Unknown(e.to_string()))?;
-        self.raft
-            .client_write(crate::types::LogData {
-                kind: crate::types::DataKind::Command,
-                body: bytes::Bytes::from(body),
-            })
+        self.propose(DataKind::Command, bytes::Bytes::from(body), 0)
             .await
             .map(|_| ())
-            .map_err(|e| match e.forward_to_leader() {
-                Some(f) => WriteError::NotLeader {
-                    leader: f.leader_id,
-                },
-                None => WriteError::Unknown(e.to_string()),
-            })
     }
 
     /// Asks the group to move leadership to `to` (admin call).

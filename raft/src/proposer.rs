@@ -55,7 +55,8 @@ impl Default for Batching {
 }
 
 struct Pending {
-    body: Vec<u8>,
+    since: std::time::Instant,
+    body: bytes::Bytes,
     count: usize,
     reply: oneshot::Sender<Result<Vec<PutResult>, WriteError>>,
 }
@@ -64,6 +65,33 @@ struct Pending {
 #[derive(Clone, Debug)]
 pub struct Proposer {
     tx: mpsc::UnboundedSender<Pending>,
+    load: Arc<Load>,
+}
+
+/// How loaded the proposer is: what `clusterList` shows beside `#InTPS`.
+#[derive(Debug, Default)]
+pub struct Load {
+    waiting: std::sync::atomic::AtomicU64,
+    seq: std::sync::atomic::AtomicU64,
+    /// Groups proposed and not yet answered, with their oldest write's
+    /// arrival.
+    in_flight: parking_lot::Mutex<std::collections::BTreeMap<u64, std::time::Instant>>,
+}
+
+impl Load {
+    /// Writes not yet answered, and how long the oldest proposed one has
+    /// waited.
+    pub fn now(&self) -> (u64, std::time::Duration) {
+        let waiting = self.waiting.load(std::sync::atomic::Ordering::Relaxed);
+        let oldest = self
+            .in_flight
+            .lock()
+            .values()
+            .min()
+            .map(|t| t.elapsed())
+            .unwrap_or_default();
+        (waiting, oldest)
+    }
 }
 
 impl std::fmt::Debug for Pending {
@@ -81,17 +109,42 @@ impl Proposer {
         batching: Batching,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(raft, rx, batching));
-        (Self { tx }, task)
+        let load = Arc::new(Load::default());
+        let task = tokio::spawn(run(raft, rx, batching, Arc::clone(&load)));
+        (Self { tx, load }, task)
+    }
+
+    /// Its load now.
+    pub fn load(&self) -> &Load {
+        &self.load
     }
 
     /// Proposes an encoded batch of `count` message records; resolves with
     /// one result per record once committed and applied.
-    pub async fn write(&self, body: Vec<u8>, count: usize) -> Result<Vec<PutResult>, WriteError> {
+    pub async fn write(
+        &self,
+        body: bytes::Bytes,
+        count: usize,
+    ) -> Result<Vec<PutResult>, WriteError> {
+        use std::sync::atomic::Ordering::Relaxed;
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Pending { body, count, reply })
+            .send(Pending {
+                since: std::time::Instant::now(),
+                body,
+                count,
+                reply,
+            })
             .map_err(|_| WriteError::Stopped)?;
+        // Counted while awaited, also if the caller gives up early.
+        struct Waiting<'a>(&'a Load);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.waiting.fetch_sub(1, Relaxed);
+            }
+        }
+        self.load.waiting.fetch_add(1, Relaxed);
+        let _waiting = Waiting(&self.load);
         rx.await.map_err(|_| WriteError::Stopped)?
     }
 }
@@ -100,6 +153,7 @@ async fn run(
     raft: Raft<TypeConfig, StateMachine>,
     mut rx: mpsc::UnboundedReceiver<Pending>,
     b: Batching,
+    load: Arc<Load>,
 ) {
     let in_flight = Arc::new(Semaphore::new(b.max_in_flight));
     while let Some(first) = rx.recv().await {
@@ -118,17 +172,20 @@ async fn run(
             return;
         };
         let raft = raft.clone();
+        let load = Arc::clone(&load);
+        let seq = load.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        load.in_flight.lock().insert(seq, group[0].since);
         tokio::spawn(async move {
             propose(&raft, group).await;
+            load.in_flight.lock().remove(&seq);
             drop(permit);
         });
     }
 }
 
 async fn propose(raft: &Raft<TypeConfig, StateMachine>, group: Vec<Pending>) {
-    let mut group = group;
     let body = if group.len() == 1 {
-        bytes::Bytes::from(std::mem::take(&mut group[0].body))
+        group[0].body.clone()
     } else {
         let mut joined = Vec::with_capacity(group.iter().map(|p| p.body.len()).sum());
         for p in &group {

@@ -13,7 +13,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::codec;
 use crate::convert;
+use crate::forward::{self, LocalWriter};
 use crate::network::Partition;
+use crate::proposer::Proposer;
 use crate::state_machine::{SnapshotData, StateMachine};
 use crate::types::{NodeId, StoredMembership, TypeConfig};
 
@@ -23,16 +25,28 @@ pub struct RaftServer {
     me: NodeId,
     raft: Raft<TypeConfig, StateMachine>,
     partition: Partition,
+    local: LocalWriter,
 }
 
 impl RaftServer {
     /// Serves `raft`; RPCs from peers cut off from `me` by `partition` are
     /// refused, as if they never arrived.
-    pub fn new(me: NodeId, raft: Raft<TypeConfig, StateMachine>, partition: Partition) -> Self {
+    /// Forwarded writes are proposed through `proposer`.
+    pub fn new(
+        me: NodeId,
+        raft: Raft<TypeConfig, StateMachine>,
+        partition: Partition,
+        proposer: Proposer,
+    ) -> Self {
+        let local = LocalWriter {
+            raft: raft.clone(),
+            proposer,
+        };
         Self {
             me,
             raft,
             partition,
+            local,
         }
     }
 
@@ -158,5 +172,14 @@ impl RaftService for RaftServer {
             .map_err(fatal)?
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
         Ok(Response::new(pb::TransferLeaderResponse {}))
+    }
+
+    async fn propose(
+        &self,
+        request: Request<pb::ProposeRequest>,
+    ) -> Result<Response<pb::ProposeResponse>, Status> {
+        let r = request.into_inner();
+        self.admit(Some(r.from))?;
+        forward::serve(&self.local, r).await.map(Response::new)
     }
 }

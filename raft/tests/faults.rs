@@ -349,7 +349,7 @@ async fn writer(
         let value = format!("w{w}-{seq}");
         seq += 1;
         let body = encode(&[message("F", queue, value.clone())]);
-        match tokio::time::timeout(WRITE_TIMEOUT, proposer.write(body, 1)).await {
+        match tokio::time::timeout(WRITE_TIMEOUT, proposer.write(body.into(), 1)).await {
             Ok(Ok(results)) => {
                 assert_eq!(
                     results.len(),

@@ -204,3 +204,50 @@ async fn consumer_offsets_survive_a_leader_failover() {
     assert_eq!(store.consumer_offset("readers", "G", 1), Some(42));
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_does_not_lead_forwards_writes_to_the_leader() {
+    use raftmq_store::meta_state::{Command, TopicConfig};
+
+    let c = LocalCluster::start(3).await.expect("start");
+    let leader = c
+        .wait_for_leader(Duration::from_secs(5), None)
+        .await
+        .expect("a leader");
+    let follower = c
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    let f = c.node(follower).expect("follower");
+
+    let results = f.write(&[msg(0), msg(4)]).await.expect("forwarded write");
+    let offsets: Vec<u64> = results.iter().map(|r| r.queue_offset.0).collect();
+    assert_eq!(offsets, vec![0, 1], "both went to queue 0, densely");
+
+    let topic = TopicConfig {
+        read_queues: 4,
+        write_queues: 4,
+        perm: 6,
+    };
+    f.command(&Command::UpsertTopic {
+        topic: "Forwarded".into(),
+        config: topic.clone(),
+    })
+    .await
+    .expect("forwarded command");
+    wait_applied(&c, 2, Duration::from_secs(5)).await;
+    // The command is committed on the leader, and reaches every member.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c
+        .running()
+        .any(|n| n.store().topic("Forwarded").as_ref() != Some(&topic))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the topic did not reach every member"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c.shutdown().await;
+}

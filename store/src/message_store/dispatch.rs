@@ -42,6 +42,11 @@ pub(super) struct Dispatcher {
     /// Commands before this index are already in `state` (it was loaded
     /// from a file newer than the dispatch checkpoint).
     state_from: u64,
+    /// Bumped whenever the topic table may have changed (this member's
+    /// own count, not replicated: a data version for the nameservers).
+    pub(super) topics_version: u64,
+    /// Messages dispatched since the store opened.
+    pub(super) messages: u64,
 }
 
 impl Dispatcher {
@@ -51,6 +56,8 @@ impl Dispatcher {
             recent: Vec::with_capacity(RECENT_QUEUES),
             state,
             state_from,
+            topics_version: 1,
+            messages: 0,
         }
     }
 
@@ -65,6 +72,7 @@ impl Dispatcher {
         self.recent.clear();
         self.state = state;
         self.state_from = next_index;
+        self.topics_version += 1;
     }
 
     /// Moves past entries that are no longer in the log.
@@ -116,6 +124,9 @@ impl Dispatcher {
                 offset: loc.pos,
                 reason: format!("command entry {}: {reason}", loc.index),
             })?;
+            if !matches!(cmd, Command::CommitOffsets { .. }) {
+                self.topics_version += 1;
+            }
             self.state.apply(cmd);
         }
         if kind == EntryKind::Messages {
@@ -147,6 +158,7 @@ impl Dispatcher {
                         store.keys.put_message_id(view.message_id(), pos, ts)?;
                     }
                 }
+                self.messages += 1;
                 if let Some(out) = out.as_deref_mut() {
                     out.push(PutResult {
                         index: loc.index,

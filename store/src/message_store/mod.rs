@@ -80,6 +80,8 @@ pub struct StoreCore {
     keys: KeyIndex,
     dispatcher: Mutex<Dispatcher>,
     dispatch_checkpoint: PathBuf,
+    /// Messages handed to readers since the store opened.
+    messages_read: std::sync::atomic::AtomicU64,
 }
 
 impl std::ops::Deref for MessageStore {
@@ -152,6 +154,7 @@ impl MessageStore {
             keys,
             dispatcher: Mutex::new(Dispatcher::new(next, state, state_from)),
             dispatch_checkpoint,
+            messages_read: std::sync::atomic::AtomicU64::new(0),
             cfg,
         });
         let replay_end = match core.mode {
@@ -475,6 +478,30 @@ impl StoreCore {
     /// Topics and consumer offsets as applied so far.
     pub fn meta_state(&self) -> MetaState {
         self.dispatcher.lock().state.clone()
+    }
+
+    /// The topic table, with a version that changes whenever the table may
+    /// have (this member's own counter, for the nameservers).
+    pub fn topics(&self) -> (u64, std::collections::BTreeMap<String, TopicConfig>) {
+        let d = self.dispatcher.lock();
+        (d.topics_version, d.state.topics.clone())
+    }
+
+    /// The topic table's version alone (see [`StoreCore::topics`]).
+    pub fn topics_version(&self) -> u64 {
+        self.dispatcher.lock().topics_version
+    }
+
+    /// Messages dispatched into the queues since the store opened (stored
+    /// here, by a write or by replication).
+    pub fn messages_stored(&self) -> u64 {
+        self.dispatcher.lock().messages
+    }
+
+    /// Messages handed to readers since the store opened.
+    pub fn messages_read(&self) -> u64 {
+        self.messages_read
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A topic's configuration.

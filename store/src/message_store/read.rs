@@ -122,11 +122,30 @@ impl StoreCore {
                 record,
             });
         }
+        self.messages_read
+            .fetch_add(messages.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(ReadBatch {
             messages,
             next_offset: next,
             min_offset: min,
             max_offset: maxo,
+        })
+    }
+
+    /// When the oldest retained message was stored (ms since the epoch),
+    /// from the first message entry among the log's first few entries;
+    /// `None` for a log without messages there.
+    pub fn oldest_message_time_ms(&self) -> Option<i64> {
+        const LOOK_AT: u64 = 16;
+        let b = self.log.bounds();
+        (b.start_index..b.next_index.min(b.start_index + LOOK_AT)).find_map(|index| {
+            let entry = self.log.read_entry(index).ok()?;
+            if entry.kind != crate::record::entry::EntryKind::Messages {
+                return None;
+            }
+            let body = entry.body();
+            let (_, view) = crate::record::message::iter_batch(&body).next()?.ok()?;
+            Some(view.store_timestamp_ms())
         })
     }
 
