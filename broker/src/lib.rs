@@ -10,8 +10,16 @@
 //!                      └──────────► dledger (group, peers, self id) ──► raftmq_raft::NodeConfig
 //! ```
 //!
-//! Filled in further by the processes and protocol work.
+//! [`Broker::start`] runs one member: its Raft node, its client port
+//! (`BrokerAdmin` now; the RocketMQ 5 client protocol next) and its
+//! registration with every nameserver. `mqbroker` is a thin binary around it.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod admin;
+pub mod broker;
 pub mod conf;
+pub mod registrar;
+pub mod stats;
+
+pub use broker::{Broker, BrokerError, Listeners};

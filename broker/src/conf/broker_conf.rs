@@ -63,6 +63,10 @@ pub struct BrokerConf {
     /// `brokerIP1`: the address advertised to the nameservers; `None`: the
     /// broker picks one.
     pub broker_ip1: Option<String>,
+    /// `registerNameServerPeriod`, written in ms (raftmq: 1000; upstream
+    /// 30000): how often the member heartbeats to every nameserver. It also
+    /// registers at once when its role, term or topics change.
+    pub register_name_server_period: Duration,
     /// `flushIntervalCommitLog`, written in ms (500).
     pub flush_interval_commit_log: Duration,
     /// `flushCommitLogLeastPages` (4).
@@ -123,6 +127,7 @@ impl BrokerConf {
             default_topic_queue_nums: d::DEFAULT_TOPIC_QUEUE_NUMS,
             broker_permission: d::BROKER_PERMISSION,
             broker_ip1: None,
+            register_name_server_period: Duration::from_millis(d::REGISTER_NAME_SERVER_PERIOD_MS),
             flush_interval_commit_log: Duration::from_millis(d::FLUSH_INTERVAL_COMMIT_LOG_MS),
             flush_commit_log_least_pages: d::FLUSH_COMMIT_LOG_LEAST_PAGES,
             flush_commit_log_thorough_interval: Duration::from_millis(

@@ -13,9 +13,9 @@ use super::broker_conf::{BrokerConf, DLedgerConf};
 use super::defaults as d;
 use super::error::ConfError;
 use super::keys::{lookup, Key, Lookup};
-use raftmq_props::Entry;
 use super::values::{self as v, Reason};
 use super::Env;
+use raftmq_props::Entry;
 
 /// The line that set a key.
 #[derive(Clone, Debug)]
@@ -51,6 +51,7 @@ struct Partial {
     broker_permission: Option<u8>,
     broker_ip1: Option<String>,
     flush_interval_commit_log_ms: Option<u64>,
+    register_name_server_period_ms: Option<u64>,
     flush_commit_log_least_pages: Option<u64>,
     flush_commit_log_thorough_interval_ms: Option<u64>,
     raft_heartbeat_interval_ms: Option<u64>,
@@ -245,6 +246,14 @@ impl Builder<'_> {
                 }
             }
             Key::FlushIntervalCommitLog => p.flush_interval_commit_log_ms = Some(v::millis(val)?),
+            Key::RegisterNameServerPeriod => {
+                p.register_name_server_period_ms = Some(v::int_in(
+                    val,
+                    50,
+                    60_000,
+                    "a number of milliseconds from 50 to 60000",
+                )?)
+            }
             Key::FlushCommitLogLeastPages => {
                 p.flush_commit_log_least_pages = Some(v::int_in(
                     val,
@@ -380,6 +389,9 @@ impl Builder<'_> {
             c.broker_permission = x;
         }
         c.broker_ip1 = p.broker_ip1;
+        if let Some(x) = p.register_name_server_period_ms {
+            c.register_name_server_period = Duration::from_millis(x);
+        }
         if let Some(x) = p.flush_interval_commit_log_ms {
             c.flush_interval_commit_log = Duration::from_millis(x);
         }

@@ -25,6 +25,10 @@ pub const AUTO_CREATE_TOPIC_ENABLE: bool = true;
 pub const DEFAULT_TOPIC_QUEUE_NUMS: u32 = 8;
 /// `brokerPermission`: read 4 + write 2.
 pub const BROKER_PERMISSION: u8 = 6;
+/// `registerNameServerPeriod`, ms: upstream registers every 30 s; raftmq
+/// heartbeats every second so that the nameservers drop a dead member
+/// within their expiry (10 s) and show fresh figures.
+pub const REGISTER_NAME_SERVER_PERIOD_MS: u64 = 1000;
 /// `flushIntervalCommitLog`, ms.
 pub const FLUSH_INTERVAL_COMMIT_LOG_MS: u64 = 500;
 /// `flushCommitLogLeastPages`.

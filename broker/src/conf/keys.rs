@@ -30,6 +30,7 @@ pub(crate) enum Key {
     BrokerPermission,
     BrokerIp1,
     FlushIntervalCommitLog,
+    RegisterNameServerPeriod,
     FlushCommitLogLeastPages,
     FlushCommitLogThoroughInterval,
     AclEnable,
@@ -72,6 +73,7 @@ pub(crate) const KNOWN: &[(&str, Key)] = &[
     ("brokerPermission", Key::BrokerPermission),
     ("brokerIP1", Key::BrokerIp1),
     ("flushIntervalCommitLog", Key::FlushIntervalCommitLog),
+    ("registerNameServerPeriod", Key::RegisterNameServerPeriod),
     ("flushCommitLogLeastPages", Key::FlushCommitLogLeastPages),
     (
         "flushCommitLogThoroughInterval",
@@ -202,7 +204,6 @@ pub(crate) const IGNORED: &[(&str, &str)] = &[
     ("brokerFastFailureEnable", REMOTING),
     // nameserver registration
     ("registerBrokerTimeoutMills", NAMESRV),
-    ("registerNameServerPeriod", NAMESRV),
     ("compressedRegister", NAMESRV),
     ("forceRegister", NAMESRV),
     ("fetchNamesrvAddrByAddressServer", NAMESRV),

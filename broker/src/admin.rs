@@ -1,0 +1,182 @@
+//! `raftmq.admin.v1.BrokerAdmin` on the member's client port: topic changes
+//! go through Raft (forwarded to the leader when this member follows), so
+//! any member accepts them and they survive failover.
+
+// tonic handlers speak `Status`; boxing it at every conversion buys nothing.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use openraft::type_config::async_runtime::WatchReceiver;
+use raftmq_proto::admin::v1 as pb;
+use raftmq_proto::admin::v1::broker_admin_server::BrokerAdmin;
+use raftmq_raft::proposer::WriteError;
+use raftmq_raft::RaftNode;
+use raftmq_store::meta_state::{Command, TopicConfig};
+use tonic::{Request, Response, Status};
+
+/// Most queues a topic may have per group.
+pub const MAX_QUEUES: u32 = 1024;
+
+/// The admin service of one member.
+#[derive(Clone)]
+pub struct AdminService {
+    node: Arc<RaftNode>,
+    group: String,
+}
+
+impl AdminService {
+    /// The service of `node`, a member of `group`.
+    pub fn new(node: Arc<RaftNode>, group: String) -> Self {
+        Self { node, group }
+    }
+}
+
+/// Topic names as RocketMQ accepts them: 1 to 127 characters of
+/// `A-Z a-z 0-9 % | _ - .` (the nameserver checks the same).
+pub fn check_topic_name(name: &str) -> Result<(), String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "%|_-.".contains(c);
+    if name.is_empty() || name.len() > 127 || !name.chars().all(ok) {
+        return Err(format!(
+            "topic name {name:?} is illegal: use 1 to 127 characters of A-Z a-z 0-9 % | _ - ."
+        ));
+    }
+    Ok(())
+}
+
+fn write_status(e: WriteError) -> Status {
+    match e {
+        WriteError::NotLeader { .. } => {
+            Status::unavailable("the group has no leader now (an election is under way); retry")
+        }
+        WriteError::Stopped => Status::unavailable("this member is stopping; retry on another"),
+        WriteError::Unknown(e) => Status::unknown(format!(
+            "the change may or may not have been applied: {e}; check with topicRoute"
+        )),
+    }
+}
+
+#[tonic::async_trait]
+impl BrokerAdmin for AdminService {
+    async fn update_topic(
+        &self,
+        request: Request<pb::UpdateTopicRequest>,
+    ) -> Result<Response<pb::UpdateTopicResponse>, Status> {
+        let r = request.into_inner();
+        check_topic_name(&r.topic).map_err(Status::invalid_argument)?;
+        for (what, n) in [
+            ("read queues", r.read_queues),
+            ("write queues", r.write_queues),
+        ] {
+            if !(1..=MAX_QUEUES).contains(&n) {
+                return Err(Status::invalid_argument(format!(
+                    "{what} {n} out of range: use 1 to {MAX_QUEUES}"
+                )));
+            }
+        }
+        if r.perm > 7 {
+            return Err(Status::invalid_argument(format!(
+                "permission {} out of range: use 0 to 7 (read 4 + write 2 + inherit 1)",
+                r.perm
+            )));
+        }
+        let cmd = Command::UpsertTopic {
+            topic: r.topic.clone(),
+            config: TopicConfig {
+                read_queues: r.read_queues,
+                write_queues: r.write_queues,
+                perm: r.perm,
+            },
+        };
+        self.node.command(&cmd).await.map_err(write_status)?;
+        tracing::info!(topic = %r.topic, read = r.read_queues, write = r.write_queues, perm = r.perm, "topic updated");
+        Ok(Response::new(pb::UpdateTopicResponse {
+            group: self.group.clone(),
+        }))
+    }
+
+    async fn delete_topic(
+        &self,
+        request: Request<pb::DeleteTopicRequest>,
+    ) -> Result<Response<pb::DeleteTopicResponse>, Status> {
+        let topic = request.into_inner().topic;
+        check_topic_name(&topic).map_err(Status::invalid_argument)?;
+        // Judged on this member's applied state: a follower may lag the
+        // leader by the last moments (mqadmin calls the leader first).
+        if self.node.store().topic(&topic).is_none() {
+            return Err(Status::not_found(format!(
+                "topic {topic:?} does not exist on broker group {}",
+                self.group
+            )));
+        }
+        self.node
+            .command(&Command::DeleteTopic {
+                topic: topic.clone(),
+            })
+            .await
+            .map_err(write_status)?;
+        tracing::info!(%topic, "topic deleted");
+        Ok(Response::new(pb::DeleteTopicResponse {
+            group: self.group.clone(),
+        }))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<pb::TransferLeaderRequest>,
+    ) -> Result<Response<pb::TransferLeaderResponse>, Status> {
+        let to = request.into_inner().member_id;
+        if !self.node.is_leader() {
+            return Err(Status::failed_precondition(format!(
+                "this member does not lead; the leader is {}: call it",
+                self.node
+                    .leader()
+                    .await
+                    .map_or("unknown".to_owned(), |l| format!("n{l}"))
+            )));
+        }
+        self.node
+            .transfer_leader(to)
+            .await
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        Ok(Response::new(pb::TransferLeaderResponse {}))
+    }
+
+    async fn broker_status(
+        &self,
+        _request: Request<pb::BrokerStatusRequest>,
+    ) -> Result<Response<pb::BrokerStatusResponse>, Status> {
+        let m = self.node.raft().metrics().borrow_watched().clone();
+        let store = self.node.store();
+        let bounds = store.commitlog().bounds();
+        let entry = |name: &str, value: String| pb::StatusEntry {
+            name: name.into(),
+            value,
+        };
+        let entries = vec![
+            entry("brokerName", self.group.clone()),
+            entry("memberId", format!("n{}", self.node.id())),
+            entry("role", format!("{:?}", m.state)),
+            entry("term", m.current_term.to_string()),
+            entry(
+                "leader",
+                m.current_leader.map_or("none".into(), |l| format!("n{l}")),
+            ),
+            entry("logStartIndex", bounds.start_index.to_string()),
+            entry("logNextIndex", bounds.next_index.to_string()),
+            entry(
+                "appliedIndex",
+                m.last_applied
+                    .map_or("none".into(), |l| l.index.to_string()),
+            ),
+            entry("commitLogMaxOffset", bounds.end_pos.to_string()),
+            entry("topics", store.topics().1.len().to_string()),
+            entry(
+                "messagesStoredSinceStart",
+                store.messages_stored().to_string(),
+            ),
+            entry("version", crate::stats::VERSION.into()),
+        ];
+        Ok(Response::new(pb::BrokerStatusResponse { entries }))
+    }
+}

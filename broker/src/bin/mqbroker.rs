@@ -1,0 +1,82 @@
+//! `mqbroker -c conf/dledger/broker-n0.conf [-n "host:port;..."] [--check]`:
+//! one member of a broker group, until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use raftmq_broker::{conf, Broker, Listeners};
+use raftmq_nameserver::process::{init_logging, runtime, wait_for_stop_signal};
+
+// Many small allocations per request; mimalloc keeps them cheap and the
+// heap compact.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A raftmq broker: one member of a Raft-replicated broker group.
+#[derive(Parser, Debug)]
+#[command(name = "mqbroker", version)]
+struct Args {
+    /// The broker's conf file (RocketMQ properties, e.g.
+    /// conf/dledger/broker-n0.conf).
+    #[arg(short = 'c', long = "configFile")]
+    config: PathBuf,
+    /// Nameserver addresses, `host:port;host:port`; replaces `namesrvAddr`
+    /// and `NAMESRV_ADDR`.
+    #[arg(short = 'n', long = "namesrvAddr")]
+    namesrv: Option<String>,
+    /// Check the conf file, print its warnings, and exit without starting.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if !args.check {
+        init_logging();
+    }
+    let loaded = conf::load(&args.config)
+        .and_then(|(c, w)| Ok((c.with_namesrv_override(args.namesrv.as_deref())?, w)));
+    let (conf, warnings) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("mqbroker: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for w in &warnings {
+        if args.check {
+            eprintln!("mqbroker: warning: {w}");
+        } else {
+            tracing::warn!("{w}");
+        }
+    }
+    if args.check {
+        println!("{}: OK", args.config.display());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match runtime(2) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mqbroker: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let name = conf.broker_name.clone();
+        let broker = match Broker::start(conf, Listeners::default()).await {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("mqbroker: {}: {e}", args.config.display());
+                return ExitCode::from(1);
+            }
+        };
+        println!(
+            "The broker[{name}, {}] boot success. serializeType=PROTOBUF",
+            broker.advertised_addr()
+        );
+        wait_for_stop_signal().await;
+        broker.stop().await;
+        ExitCode::SUCCESS
+    })
+}
