@@ -5,7 +5,7 @@
 /// (`info` when unset; any `tracing` filter, e.g. `raftmq_raft=debug`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAFTMQ_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

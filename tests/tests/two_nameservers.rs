@@ -1,0 +1,155 @@
+//! Two nameservers and a three-member group, as processes: each nameserver
+//! answers on its own; with one killed, brokers and mqadmin go on with the
+//! other, and a leader change still shows on it.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use raftmq_tests::{bin, cluster_list, free_ports, mqadmin, wait_for, MemberConf, Proc, Row};
+
+fn start_namesrv(dir: &std::path::Path, name: &str, port: u16) -> Proc {
+    let conf = dir.join(format!("{name}.conf"));
+    std::fs::write(&conf, format!("listenPort={port}\nbindAddress=127.0.0.1\n")).unwrap();
+    let mut cmd = Command::new(bin("mqnamesrv"));
+    cmd.args(["-c", conf.to_str().unwrap()]);
+    Proc::spawn(name, cmd, &dir.join(format!("{name}.log")))
+}
+
+fn leader(rows: &[Row]) -> Option<String> {
+    let leaders: Vec<&Row> = rows.iter().filter(|r| r.bid == 0).collect();
+    assert!(leaders.len() <= 1, "two BID 0 rows: {rows:?}");
+    leaders.first().map(|r| r.addr.clone())
+}
+
+fn route_has(namesrv: &str, topic: &str) -> bool {
+    mqadmin(&["topicRoute", "-t", topic, "-n", namesrv])
+        .status
+        .success()
+}
+
+#[test]
+fn either_nameserver_answers_and_one_is_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(8);
+    let (ns_a, ns_b) = (
+        format!("127.0.0.1:{}", ports[0]),
+        format!("127.0.0.1:{}", ports[1]),
+    );
+    let both = format!("{ns_a};{ns_b}");
+    let mut a = start_namesrv(dir.path(), "namesrv-a", ports[0]);
+    let _b = start_namesrv(dir.path(), "namesrv-b", ports[1]);
+    let (client, raft) = (&ports[2..5], &ports[5..8]);
+    let mut brokers: Vec<Proc> = (0..3)
+        .map(|id| {
+            let store = dir.path().join(format!("node0{id}"));
+            let conf = dir.path().join(format!("broker-n{id}.conf"));
+            let text = MemberConf {
+                group: "RaftNode00",
+                id,
+                client_ports: client,
+                raft_ports: raft,
+                namesrv: &both,
+                store: &store,
+            }
+            .text();
+            std::fs::write(&conf, text).unwrap();
+            let mut cmd = Command::new(bin("mqbroker"));
+            cmd.args(["-c", conf.to_str().unwrap()]);
+            Proc::spawn(
+                &format!("broker n{id}"),
+                cmd,
+                &dir.path().join(format!("broker-n{id}.log")),
+            )
+        })
+        .collect();
+
+    // Each nameserver alone knows all three members and one leader.
+    for ns in [&ns_a, &ns_b] {
+        wait_for(
+            "three members and a leader",
+            Duration::from_secs(30),
+            || {
+                let rows = cluster_list(ns)?;
+                (rows.len() == 3 && leader(&rows).is_some()).then_some(())
+            },
+        );
+    }
+    let out = mqadmin(&[
+        "updateTopic",
+        "-t",
+        "Before",
+        "-c",
+        "RaftCluster",
+        "-n",
+        &both,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for ns in [&ns_a, &ns_b] {
+        wait_for("the topic's route", Duration::from_secs(5), || {
+            route_has(ns, "Before").then_some(())
+        });
+    }
+
+    // One nameserver dies: mqadmin and the brokers go on with the other.
+    a.kill();
+    let out = mqadmin(&[
+        "updateTopic",
+        "-t",
+        "After",
+        "-c",
+        "RaftCluster",
+        "-n",
+        &both,
+    ]);
+    assert!(
+        out.status.success(),
+        "mqadmin did not fall back to the live nameserver: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        "the new topic on the live nameserver",
+        Duration::from_secs(5),
+        || route_has(&ns_b, "After").then_some(()),
+    );
+    let out = mqadmin(&["topicRoute", "-t", "After", "-n", &ns_a]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a dead nameserver must fail the call"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1,
+        "one line of error"
+    );
+
+    // A leader change still reaches the live nameserver at once.
+    let rows = cluster_list(&ns_b).expect("cluster list");
+    let old = leader(&rows).expect("a leader");
+    let port: u16 = old.rsplit_once(':').unwrap().1.parse().unwrap();
+    let idx = client
+        .iter()
+        .position(|p| *p == port)
+        .expect("leader's port");
+    let killed = Instant::now();
+    brokers[idx].kill();
+    let new = wait_for(
+        "a new leader on the live nameserver",
+        Duration::from_secs(5),
+        || leader(&cluster_list(&ns_b)?).filter(|l| *l != old),
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(2),
+        "the new leader {new} showed after {:?}",
+        killed.elapsed()
+    );
+    for b in &mut brokers {
+        if b.exited().is_none() && b.pid() != 0 {
+            assert!(b.terminate(Duration::from_secs(15)).success());
+        }
+    }
+}
