@@ -237,13 +237,24 @@ impl Broker {
     pub async fn stop(mut self) {
         let _ = self.stop_registrar.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(3), &mut self.registrar).await;
+        self.teardown(true).await;
+    }
+
+    /// Stops as a crash of the process would: no unregistering, no flush
+    /// (tests; the files stay for a restart).
+    pub async fn crash(self) {
+        self.teardown(false).await;
+    }
+
+    async fn teardown(mut self, flush: bool) {
         self.registrar.abort();
         if let Some(s) = self.stop_server.take() {
             let _ = s.send(());
         }
-        if tokio::time::timeout(Duration::from_secs(2), &mut self.server)
-            .await
-            .is_err()
+        if !flush
+            || tokio::time::timeout(Duration::from_secs(2), &mut self.server)
+                .await
+                .is_err()
         {
             self.server.abort();
             let _ = (&mut self.server).await;
@@ -254,7 +265,7 @@ impl Broker {
         loop {
             match Arc::try_unwrap(node) {
                 Ok(n) => {
-                    n.stop(true).await;
+                    n.stop(flush).await;
                     return;
                 }
                 Err(shared) if tokio::time::Instant::now() < deadline => {
@@ -262,11 +273,11 @@ impl Broker {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err(shared) => {
-                    tracing::warn!(
-                        "the member is still in use; flushing its store without a full stop"
-                    );
-                    if let Err(e) = shared.store().flush() {
-                        tracing::error!(error = %e, "store flush failed");
+                    tracing::warn!("the member is still in use after 5 s; stopping without it");
+                    if flush {
+                        if let Err(e) = shared.store().flush() {
+                            tracing::error!(error = %e, "store flush failed");
+                        }
                     }
                     return;
                 }
