@@ -1,7 +1,7 @@
 //! The RocketMQ 5 gRPC contract (`apache.rocketmq.v2`) and raftmq's internal services.
 //!
-//! Filled in by the client-protocol work; present now so that the workspace has
-//! its final shape and dependencies can point one way: `proto` <- `store` <- `raft`.
+//! Every crate that speaks gRPC takes its types from here, so dependencies point
+//! one way: `proto` <- `store` <- `raft` <- `broker`, and `client` needs only `proto`.
 //!
 //! The `.proto` sources live under `proto/` in this crate and are compiled at build
 //! time with `protox` (no system `protoc` needed) and `tonic-build`. Protobuf
@@ -9,6 +9,10 @@
 //! slices the receive buffer instead of copying it.
 //!
 //! Modules:
+//! - [`rocketmq::v2`] (`apache.rocketmq.v2`): the RocketMQ 5 client protocol that
+//!   the official clients speak: `MessagingService` (route, send, receive, ack,
+//!   telemetry, ...) and the small `Admin` service, with servers and clients.
+//!   Written from the wire contract; field names and numbers match the clients'.
 //! - [`raft::v1`] (`raftmq.raft.v1`): Raft RPCs between the members of one broker
 //!   group (vote, append entries, snapshot install, leader transfer), with both the
 //!   `RaftService` server and client.
@@ -16,6 +20,16 @@
 //!   cluster list, topic list and routes, write-permission switches.
 //! - [`admin::v1`] (`raftmq.admin.v1`): administration of one broker group
 //!   (topics, leadership transfer, status), served on every member.
+
+/// The RocketMQ 5 gRPC client protocol, as served by raftmq brokers.
+pub mod rocketmq {
+    /// Version 2 of the `apache.rocketmq` package: the types and services that
+    /// official RocketMQ 5 clients use (`/apache.rocketmq.v2.MessagingService/*`).
+    #[allow(clippy::all, missing_docs)]
+    pub mod v2 {
+        tonic::include_proto!("apache.rocketmq.v2");
+    }
+}
 
 /// Raft replication between the members of one broker group.
 pub mod raft {
