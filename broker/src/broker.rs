@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin::AdminService;
 use crate::conf::BrokerConf;
-use crate::registrar::{self, Identity};
+use crate::registrar::{self, Identity, MemberAddrs};
 
 /// Why a broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -191,13 +191,19 @@ impl Broker {
             client_addr: advertised.clone(),
             raft_addr,
             perm: u32::from(conf.broker_permission),
+            auto_create_queues: conf
+                .auto_create_topic_enable
+                .then_some(conf.default_topic_queue_nums),
         };
+        let member_addrs = MemberAddrs::default();
+        member_addrs.write().insert(d.self_id, advertised.clone());
         let (stop_registrar, stop_rx) = watch::channel(false);
         let registrar = tokio::spawn(registrar::run(
             identity,
             Arc::clone(&node),
             conf.namesrv_addr.clone(),
             conf.register_name_server_period,
+            Arc::clone(&member_addrs),
             stop_rx,
         ));
         tracing::info!(

@@ -40,7 +40,13 @@ pub struct Identity {
     pub raft_addr: String,
     /// `brokerPermission`.
     pub perm: u32,
+    /// `defaultTopicQueueNums` when `autoCreateTopicEnable` is on.
+    pub auto_create_queues: Option<u32>,
 }
+
+/// The group's members' client addresses, as the nameservers last told
+/// this member (how a follower finds its leader's client port).
+pub type MemberAddrs = Arc<parking_lot::RwLock<std::collections::BTreeMap<u64, String>>>;
 
 /// One nameserver's client, and whether the last call reached it (to log
 /// changes, not every failed beat).
@@ -100,6 +106,7 @@ pub(crate) async fn run(
     node: Arc<RaftNode>,
     namesrv_addrs: Vec<String>,
     period: Duration,
+    addrs: MemberAddrs,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut namesrvs = match clients(&namesrv_addrs) {
@@ -120,7 +127,7 @@ pub(crate) async fn run(
         let key = route_key(&node);
         let due = tokio::time::Instant::now() >= next_beat;
         if due || last != Some(key) {
-            register_all(&me, &node, key, &mut sampler, &mut namesrvs).await;
+            register_all(&me, &node, key, &mut sampler, &mut namesrvs, &addrs).await;
             last = Some(key);
             next_beat = tokio::time::Instant::now() + period;
         }
@@ -144,6 +151,7 @@ async fn register_all(
     key: RouteKey,
     sampler: &mut StatsSampler,
     namesrvs: &mut [Namesrv],
+    addrs: &MemberAddrs,
 ) {
     let (_, topics) = node.store().topics();
     let request = pb::RegisterBrokerRequest {
@@ -166,6 +174,7 @@ async fn register_all(
             })
             .collect(),
         stats: Some(sampler.sample(node)),
+        auto_create_queues: me.auto_create_queues,
     };
     let calls = namesrvs.iter().map(|n| {
         let mut client = n.client.clone();
@@ -175,7 +184,14 @@ async fn register_all(
     let calls: Vec<_> = calls.collect();
     for (n, call) in namesrvs.iter_mut().zip(calls) {
         let outcome = match call.await {
-            Ok(r) => r.map(|_| ()).map_err(|s| s.to_string()),
+            Ok(Ok(r)) => {
+                let seen = r.into_inner().member_client_addrs;
+                if !seen.is_empty() {
+                    addrs.write().extend(seen);
+                }
+                Ok(())
+            }
+            Ok(Err(s)) => Err(s.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match outcome {

@@ -95,6 +95,7 @@ pub fn registration(r: pb::RegisterBrokerRequest) -> Result<Registration, Status
         perm: perm("perm", r.perm)?,
         topics,
         stats: stats_from_wire(r.stats.unwrap_or_default()),
+        auto_create_queues: r.auto_create_queues,
     })
 }
 

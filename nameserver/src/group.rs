@@ -37,6 +37,8 @@ pub struct Member {
     pub perm: Perm,
     /// Its figures for `clusterList`.
     pub stats: BrokerStats,
+    /// `Some(defaultTopicQueueNums)` when it creates topics on first send.
+    pub auto_create_queues: Option<u32>,
 }
 
 /// Whose topic table a group's routes use.

@@ -59,6 +59,9 @@ pub struct Registration {
     pub topics: BTreeMap<String, TopicConfig>,
     /// Figures for `clusterList`.
     pub stats: BrokerStats,
+    /// `autoCreateTopicEnable`: `Some(defaultTopicQueueNums)` when the
+    /// member creates unknown topics on their first send.
+    pub auto_create_queues: Option<u32>,
 }
 
 impl Registration {

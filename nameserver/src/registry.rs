@@ -136,6 +136,7 @@ impl Registry {
                 m.data_version = reg.data_version;
                 m.perm = reg.perm;
                 m.stats = reg.stats;
+                m.auto_create_queues = reg.auto_create_queues;
             }
             None => {
                 out.new_member = true;
@@ -154,6 +155,7 @@ impl Registry {
                     data_version: reg.data_version,
                     perm: reg.perm,
                     stats: reg.stats,
+                    auto_create_queues: reg.auto_create_queues,
                 };
                 group.members.insert(id, member);
             }

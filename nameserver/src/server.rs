@@ -72,11 +72,16 @@ impl NameServerRpc for NameServerService {
         let outcome = registry
             .register(now, reg)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let write_wiped = registry.group(&group).is_some_and(|g| g.write_wiped());
+        let g = registry.group(&group);
+        let write_wiped = g.is_some_and(|g| g.write_wiped());
+        let member_client_addrs = g
+            .map(|g| g.members().map(|m| (m.id.0, m.client_addr.clone())).collect())
+            .unwrap_or_default();
         Ok(Response::new(pb::RegisterBrokerResponse {
             changed: outcome.changed(),
             leader: outcome.leader.map(|m| m.0),
             write_wiped,
+            member_client_addrs,
         }))
     }
 

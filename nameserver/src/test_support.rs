@@ -46,6 +46,7 @@ pub(crate) fn reg(group: &str, id: u64, role: Role, term: u64) -> Registration {
             version: "V5_3_0".into(),
             ..BrokerStats::default()
         },
+        auto_create_queues: None,
     }
 }
 

@@ -40,6 +40,7 @@ fn registration(member: u64, role: pb::Role, term: u64) -> pb::RegisterBrokerReq
             in_tps: 12.5,
             ..Default::default()
         }),
+        auto_create_queues: None,
     }
 }
 
