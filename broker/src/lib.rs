@@ -19,9 +19,7 @@
 pub mod admin;
 pub mod broker;
 pub mod conf;
-pub mod local;
 pub mod registrar;
 pub mod stats;
 
 pub use broker::{Broker, BrokerError, Listeners};
-pub use local::{LocalDeployment, LocalOptions};

@@ -164,7 +164,7 @@ pub enum NamesrvConfError {
         /// 1-based line number.
         line: usize,
         /// What is wrong with the line.
-        problem: raftmq_props::SyntaxProblem,
+        problem: raftmq_cli::properties::SyntaxProblem,
     },
     /// A key the nameserver does not know.
     #[error("{}:{line}: unknown key `{key}`{}", path.display(), Hint(*nearest))]
@@ -228,12 +228,13 @@ impl NamesrvConf {
         path: &Path,
         text: &str,
     ) -> Result<(NamesrvConf, Vec<ConfWarning>), NamesrvConfError> {
-        let entries =
-            raftmq_props::entries(text).map_err(|(line, problem)| NamesrvConfError::Syntax {
+        let entries = raftmq_cli::properties::entries(text).map_err(|(line, problem)| {
+            NamesrvConfError::Syntax {
                 path: path.to_owned(),
                 line,
                 problem,
-            })?;
+            }
+        })?;
         let mut conf = NamesrvConf::default();
         let mut warnings = Vec::new();
         let mut expiry_line = 0;
@@ -289,7 +290,7 @@ impl NamesrvConf {
                             path: path.to_owned(),
                             line: e.line,
                             key: key.to_owned(),
-                            nearest: raftmq_props::nearest(
+                            nearest: raftmq_cli::properties::nearest(
                                 key,
                                 KNOWN.iter().copied().chain(IGNORED.iter().map(|(k, _)| *k)),
                             ),

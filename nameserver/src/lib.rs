@@ -27,7 +27,6 @@ pub mod convert;
 pub mod error;
 pub mod group;
 pub mod model;
-pub mod process;
 pub mod registration;
 pub mod registry;
 pub mod server;

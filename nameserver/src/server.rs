@@ -75,7 +75,11 @@ impl NameServerRpc for NameServerService {
         let g = registry.group(&group);
         let write_wiped = g.is_some_and(|g| g.write_wiped());
         let member_client_addrs = g
-            .map(|g| g.members().map(|m| (m.id.0, m.client_addr.clone())).collect())
+            .map(|g| {
+                g.members()
+                    .map(|m| (m.id.0, m.client_addr.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(Response::new(pb::RegisterBrokerResponse {
             changed: outcome.changed(),

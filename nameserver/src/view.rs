@@ -154,17 +154,7 @@ impl Registry {
                     write_queues: t.write_queues,
                     perm: t.perm.intersect(g.perm()),
                     leader: g.leader_id(),
-                    members: g
-                        .members_by_bid()
-                        .into_iter()
-                        .map(|(bid, m)| RouteMember {
-                            bid,
-                            id: m.id,
-                            client_addr: m.client_addr.clone(),
-                            raft_addr: m.raft_addr.clone(),
-                            role: m.role,
-                        })
-                        .collect(),
+                    members: route_members(g),
                 })
             })
             .collect();
@@ -177,6 +167,38 @@ impl Registry {
         })
     }
 
+    /// The route an unknown topic gets where brokers create topics on first
+    /// send (`autoCreateTopicEnable`): every writable group whose leader (or,
+    /// while none stands, whose first member) has it on, with its
+    /// `defaultTopicQueueNums` queues. `None` if no group would create it.
+    pub fn auto_create_route(&self, topic: &str) -> Option<TopicRoute> {
+        let groups: Vec<GroupRoute> = self
+            .groups
+            .iter()
+            .filter_map(|(name, g)| {
+                let deciding = g.leader().or_else(|| g.members().next())?;
+                let queues = deciding.auto_create_queues?;
+                let perm = Perm::READ_WRITE.intersect(g.perm());
+                if !perm.writable() {
+                    return None;
+                }
+                Some(GroupRoute {
+                    cluster: g.cluster.clone(),
+                    group: name.clone(),
+                    read_queues: queues,
+                    write_queues: queues,
+                    perm,
+                    leader: g.leader_id(),
+                    members: route_members(g),
+                })
+            })
+            .collect();
+        (!groups.is_empty()).then(|| TopicRoute {
+            topic: topic.to_owned(),
+            groups,
+        })
+    }
+
     /// Every topic some group serves.
     pub fn topics(&self) -> BTreeSet<String> {
         self.groups
@@ -184,4 +206,18 @@ impl Registry {
             .flat_map(|g| g.topics().keys().cloned())
             .collect()
     }
+}
+
+/// A group's members for a route, leader first.
+fn route_members(g: &Group) -> Vec<RouteMember> {
+    g.members_by_bid()
+        .into_iter()
+        .map(|(bid, m)| RouteMember {
+            bid,
+            id: m.id,
+            client_addr: m.client_addr.clone(),
+            raft_addr: m.raft_addr.clone(),
+            role: m.role,
+        })
+        .collect()
 }

@@ -20,6 +20,8 @@
 //!   cluster list, topic list and routes, write-permission switches.
 //! - [`admin::v1`] (`raftmq.admin.v1`): administration of one broker group
 //!   (topics, leadership transfer, status), served on every member.
+//! - [`client_protocol`]: what the nameserver and the brokers answer alike in
+//!   the client protocol (statuses, routes as queues, the Telemetry handshake).
 
 /// The RocketMQ 5 gRPC client protocol, as served by raftmq brokers.
 pub mod rocketmq {
@@ -30,6 +32,8 @@ pub mod rocketmq {
         tonic::include_proto!("apache.rocketmq.v2");
     }
 }
+
+pub mod client_protocol;
 
 /// Raft replication between the members of one broker group.
 pub mod raft {

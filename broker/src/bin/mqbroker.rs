@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use raftmq_broker::{conf, Broker, Listeners};
-use raftmq_nameserver::process::{init_logging, runtime, wait_for_stop_signal};
+use raftmq_cli::process::{init_logging, runtime, wait_for_stop_signal};
 
 // Many small allocations per request; mimalloc keeps them cheap and the
 // heap compact.

@@ -15,7 +15,7 @@ use super::error::ConfError;
 use super::keys::{lookup, Key, Lookup};
 use super::values::{self as v, Reason};
 use super::Env;
-use raftmq_props::Entry;
+use raftmq_cli::properties::Entry;
 
 /// The line that set a key.
 #[derive(Clone, Debug)]

@@ -103,7 +103,7 @@ pub enum ConfError {
     },
 }
 
-pub use raftmq_props::SyntaxProblem;
+pub use raftmq_cli::properties::SyntaxProblem;
 
 struct Suggestion(Option<&'static str>);
 

@@ -269,7 +269,7 @@ pub(crate) fn lookup(name: &str) -> Lookup {
 /// The known or ignored name closest to `name`, if it is close enough to be
 /// a likely typo.
 pub(crate) fn nearest(name: &str) -> Option<&'static str> {
-    raftmq_props::nearest(
+    raftmq_cli::properties::nearest(
         name,
         KNOWN
             .iter()

@@ -106,11 +106,12 @@ pub fn parse_with_env(
     text: &str,
     env: &Env,
 ) -> Result<(BrokerConf, Vec<String>), ConfError> {
-    let entries = raftmq_props::entries(text).map_err(|(line, problem)| ConfError::Syntax {
-        path: path.to_owned(),
-        line,
-        problem,
-    })?;
+    let entries =
+        raftmq_cli::properties::entries(text).map_err(|(line, problem)| ConfError::Syntax {
+            path: path.to_owned(),
+            line,
+            problem,
+        })?;
     builder::build(path, &entries, env)
 }
 

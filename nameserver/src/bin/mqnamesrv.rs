@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use raftmq_nameserver::process::{init_logging, runtime, wait_for_stop_signal};
+use raftmq_cli::process::{init_logging, runtime, wait_for_stop_signal};
 use raftmq_nameserver::{NameServer, NamesrvConf};
 
 /// The raftmq nameserver: brokers register with it, clients ask it for routes.

@@ -1,7 +1,5 @@
 //! RocketMQ-style conf files (`key=value` properties), apart from what the
 //! keys mean: the syntax, and the nearest known name for a mistyped key.
-//! Shared by `mqbroker` and `mqnamesrv`, whose errors name the file, line and
-//! key at fault.
 //!
 //! RocketMQ reads its conf files with `java.util.Properties`; raftmq reads the
 //! subset people write, and is stricter where Java silently does something
@@ -18,8 +16,6 @@
 //!   line, as is a line ending in `\` (Java's continuation);
 //! - no `\` escapes are interpreted;
 //! - a leading UTF-8 byte-order mark is skipped.
-
-#![deny(missing_docs)]
 
 use std::fmt;
 

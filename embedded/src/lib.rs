@@ -1,15 +1,18 @@
 //! The embedded API: a nameserver and a broker group in one process, on free
 //! loopback ports and in a temporary directory, for tests, benchmarks and
-//! applications that want raftmq without launching processes.
+//! applications that want raftmq without launching processes. It sits above
+//! both the `broker` and `nameserver` crates, which do not know each other.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), raftmq_broker::BrokerError> {
-//! let d = raftmq_broker::local::LocalDeployment::start(3).await?;
+//! let d = raftmq_embedded::LocalDeployment::start(3).await?;
 //! let namesrv = d.namesrv_addr(); // give this to clients and mqadmin
 //! d.shutdown().await;
 //! # Ok(())
 //! # }
 //! ```
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,8 +21,8 @@ use raftmq_nameserver::{NameServer, NamesrvConf};
 use raftmq_store::FlushMode;
 use tokio::net::TcpListener;
 
-use crate::broker::{Broker, BrokerError, Listeners};
-use crate::conf::{BrokerConf, DLedgerConf};
+use raftmq_broker::conf::{BrokerConf, DLedgerConf};
+use raftmq_broker::{Broker, BrokerError, Listeners};
 
 /// What to start.
 #[derive(Clone, Debug)]

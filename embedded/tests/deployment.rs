@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use raftmq_broker::LocalDeployment;
+use raftmq_embedded::LocalDeployment;
 use raftmq_proto::admin::v1 as admin;
 use raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient;
 use raftmq_proto::namesrv::v1 as ns;

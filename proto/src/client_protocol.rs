@@ -1,0 +1,325 @@
+//! Pieces of the RocketMQ 5 client protocol (`apache.rocketmq.v2`) that the
+//! nameserver and the brokers answer alike: statuses, the client id header,
+//! routes as message queues, and the Telemetry handshake.
+//!
+//! Business errors travel in the response's `Status` while the gRPC call
+//! succeeds, as the official clients expect; only the classic codes are
+//! used (see `shared/protocol/client-behaviour.md`: the Rust 5.0.0 client
+//! panics on codes it does not know).
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::namesrv::v1 as ns;
+use crate::rocketmq::v2;
+use tokio_stream::{Stream, StreamExt};
+
+/// The header every official client sends with its client id.
+pub const CLIENT_ID_HEADER: &str = "x-mq-client-id";
+
+/// The largest body a broker accepts by default (`maxMessageSize`).
+pub const DEFAULT_MAX_BODY: i32 = 4 << 20;
+
+/// A `Status` with `code` and `message`.
+pub fn status(code: v2::Code, message: impl Into<String>) -> v2::Status {
+    v2::Status {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// `OK`.
+pub fn ok() -> v2::Status {
+    status(v2::Code::Ok, "OK")
+}
+
+/// The client id of a request, or the `CLIENT_ID_REQUIRED` status to answer.
+pub fn client_id(meta: &tonic::metadata::MetadataMap) -> Result<String, v2::Status> {
+    match meta.get(CLIENT_ID_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(id) if !id.trim().is_empty() => Ok(id.to_owned()),
+        _ => Err(status(
+            v2::Code::ClientIdRequired,
+            format!("the {CLIENT_ID_HEADER} header is required"),
+        )),
+    }
+}
+
+/// The address scheme the clients need for `host`.
+fn scheme(host: &str) -> v2::AddressScheme {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => v2::AddressScheme::IPv4,
+        Ok(std::net::IpAddr::V6(_)) => v2::AddressScheme::IPv6,
+        Err(_) => v2::AddressScheme::DomainName,
+    }
+}
+
+/// `Endpoints` for `host:port` addresses (leader first). Mixed schemes take
+/// the first address's.
+pub fn endpoints<'a>(addrs: impl IntoIterator<Item = &'a str>) -> v2::Endpoints {
+    let mut out = v2::Endpoints::default();
+    for a in addrs {
+        let Some((host, port)) = a.rsplit_once(':') else {
+            continue;
+        };
+        let Ok(port) = port.parse::<i32>() else {
+            continue;
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if out.addresses.is_empty() {
+            out.scheme = scheme(host).into();
+        }
+        out.addresses.push(v2::Address {
+            host: host.to_owned(),
+            port,
+        });
+    }
+    out
+}
+
+/// The permission of a queue for the clients, from RocketMQ's bits.
+fn permission(perm: u32) -> v2::Permission {
+    match (perm & 4 != 0, perm & 2 != 0) {
+        (true, true) => v2::Permission::ReadWrite,
+        (true, false) => v2::Permission::Read,
+        (false, true) => v2::Permission::Write,
+        (false, false) => v2::Permission::None,
+    }
+}
+
+/// A route as the clients want it: per group, one queue per queue id, with
+/// `broker{name: group, id: 0, endpoints: every member, leader first}`.
+/// Every message type is accepted (raftmq stores them all alike).
+pub fn message_queues(route: &ns::TopicRouteResponse) -> Vec<v2::MessageQueue> {
+    let mut out = Vec::new();
+    for g in &route.groups {
+        let endpoints = endpoints(g.members.iter().map(|m| m.client_addr.as_str()));
+        let broker = v2::Broker {
+            name: g.group.clone(),
+            id: 0,
+            endpoints: Some(endpoints),
+        };
+        let queues = g.read_queues.max(g.write_queues);
+        for id in 0..queues {
+            let mut perm = 0;
+            if id < g.read_queues {
+                perm |= g.perm & 4;
+            }
+            if id < g.write_queues {
+                perm |= g.perm & 2;
+            }
+            out.push(v2::MessageQueue {
+                topic: Some(v2::Resource {
+                    resource_namespace: String::new(),
+                    name: route.topic.clone(),
+                }),
+                id: i32::try_from(id).unwrap_or(i32::MAX),
+                permission: permission(perm).into(),
+                broker: Some(broker.clone()),
+                accept_message_types: vec![
+                    v2::MessageType::Normal.into(),
+                    v2::MessageType::Fifo.into(),
+                    v2::MessageType::Delay.into(),
+                    v2::MessageType::Transaction.into(),
+                ],
+            });
+        }
+    }
+    out
+}
+
+/// One assignment per group serving the topic, queue id -1: the group's
+/// members pop from all of the topic's queues for the consumer group.
+pub fn assignments(route: &ns::TopicRouteResponse) -> Vec<v2::Assignment> {
+    route
+        .groups
+        .iter()
+        .filter(|g| g.perm & 4 != 0)
+        .map(|g| v2::Assignment {
+            message_queue: Some(v2::MessageQueue {
+                topic: Some(v2::Resource {
+                    resource_namespace: String::new(),
+                    name: route.topic.clone(),
+                }),
+                id: -1,
+                permission: permission(g.perm).into(),
+                broker: Some(v2::Broker {
+                    name: g.group.clone(),
+                    id: 0,
+                    endpoints: Some(endpoints(g.members.iter().map(|m| m.client_addr.as_str()))),
+                }),
+                accept_message_types: vec![v2::MessageType::Normal.into()],
+            }),
+        })
+        .collect()
+}
+
+/// How many attempts a message gets before it goes to the dead-letter
+/// topic (RocketMQ's default `maxReconsumeTimes` 16, plus the first).
+pub const MAX_DELIVERY_ATTEMPTS: i32 = 17;
+
+fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// The server's answer to a client's `Settings`: the client's own settings
+/// with the server's choices filled in.
+pub fn settings_reply(mut s: v2::Settings, max_body: i32) -> v2::TelemetryCommand {
+    s.backoff_policy = Some(v2::RetryPolicy {
+        max_attempts: MAX_DELIVERY_ATTEMPTS,
+        strategy: Some(v2::retry_policy::Strategy::ExponentialBackoff(
+            v2::ExponentialBackoff {
+                initial: Some(duration(Duration::from_millis(10))),
+                max: Some(duration(Duration::from_secs(1))),
+                multiplier: 2.0,
+            },
+        )),
+    });
+    match &mut s.pub_sub {
+        Some(v2::settings::PubSub::Publishing(p)) => {
+            p.max_body_size = max_body;
+            p.validate_message_type = true;
+        }
+        Some(v2::settings::PubSub::Subscription(sub)) => {
+            if sub.receive_batch_size.is_none() {
+                sub.receive_batch_size = Some(32);
+            }
+            if sub.long_polling_timeout.is_none() {
+                sub.long_polling_timeout = Some(duration(Duration::from_secs(20)));
+            }
+            if sub.fifo.is_none() {
+                sub.fifo = Some(false);
+            }
+            // Consumers are told the broker's retry policy: 16 redeliveries,
+            // then the dead-letter topic.
+            s.backoff_policy = Some(v2::RetryPolicy {
+                max_attempts: MAX_DELIVERY_ATTEMPTS,
+                strategy: Some(v2::retry_policy::Strategy::CustomizedBackoff(
+                    v2::CustomizedBackoff {
+                        next: [
+                            1u64, 5, 10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200,
+                            1800, 3600, 7200,
+                        ]
+                        .iter()
+                        .map(|secs| duration(Duration::from_secs(*secs)))
+                        .collect(),
+                    },
+                )),
+            });
+        }
+        None => {}
+    }
+    s.metric = Some(v2::Metric {
+        on: false,
+        endpoints: None,
+    });
+    v2::TelemetryCommand {
+        status: Some(ok()),
+        command: Some(v2::telemetry_command::Command::Settings(s)),
+    }
+}
+
+/// The stream of answers to a Telemetry stream: each `Settings` gets its
+/// reply; other commands (results of server requests raftmq never makes)
+/// are taken and dropped. Ends when the client ends its side.
+pub type TelemetryStream =
+    Pin<Box<dyn Stream<Item = Result<v2::TelemetryCommand, tonic::Status>> + Send + 'static>>;
+
+/// Serves one Telemetry stream.
+pub fn telemetry(
+    incoming: tonic::Streaming<v2::TelemetryCommand>,
+    max_body: i32,
+) -> TelemetryStream {
+    let out = incoming.filter_map(move |cmd| match cmd {
+        Ok(v2::TelemetryCommand {
+            command: Some(v2::telemetry_command::Command::Settings(s)),
+            ..
+        }) => Some(Ok(settings_reply(s, max_body))),
+        Ok(_) => None,
+        Err(e) => Some(Err(e)),
+    });
+    Box::pin(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route() -> ns::TopicRouteResponse {
+        ns::TopicRouteResponse {
+            topic: "T".into(),
+            groups: vec![ns::GroupRoute {
+                cluster: "C".into(),
+                group: "RaftNode00".into(),
+                read_queues: 2,
+                write_queues: 3,
+                perm: 6,
+                leader: Some(1),
+                members: vec![
+                    ns::RouteMember {
+                        bid: 0,
+                        member_id: 1,
+                        client_addr: "127.0.0.1:30921".into(),
+                        ..Default::default()
+                    },
+                    ns::RouteMember {
+                        bid: 1,
+                        member_id: 0,
+                        client_addr: "127.0.0.1:30911".into(),
+                        ..Default::default()
+                    },
+                ],
+            }],
+        }
+    }
+
+    #[test]
+    fn routes_list_every_member_leader_first_under_broker_id_zero() {
+        let qs = message_queues(&route());
+        assert_eq!(qs.len(), 3);
+        let b = qs[0].broker.as_ref().unwrap();
+        assert_eq!((b.name.as_str(), b.id), ("RaftNode00", 0));
+        let e = b.endpoints.as_ref().unwrap();
+        assert_eq!(e.scheme, v2::AddressScheme::IPv4 as i32);
+        let ports: Vec<i32> = e.addresses.iter().map(|a| a.port).collect();
+        assert_eq!(ports, vec![30921, 30911]);
+        let perms: Vec<i32> = qs.iter().map(|q| q.permission).collect();
+        assert_eq!(
+            perms,
+            vec![
+                v2::Permission::ReadWrite as i32,
+                v2::Permission::ReadWrite as i32,
+                v2::Permission::Write as i32
+            ]
+        );
+    }
+
+    #[test]
+    fn host_names_get_the_domain_scheme() {
+        let e = endpoints(["broker-a.local:8081"]);
+        assert_eq!(e.scheme, v2::AddressScheme::DomainName as i32);
+        assert_eq!(e.addresses[0].host, "broker-a.local");
+    }
+
+    #[test]
+    fn settings_are_echoed_with_the_servers_choices() {
+        let s = v2::Settings {
+            client_type: Some(v2::ClientType::Producer.into()),
+            pub_sub: Some(v2::settings::PubSub::Publishing(v2::Publishing::default())),
+            ..Default::default()
+        };
+        let reply = settings_reply(s, 1024);
+        assert_eq!(reply.status.unwrap().code, v2::Code::Ok as i32);
+        let Some(v2::telemetry_command::Command::Settings(s)) = reply.command else {
+            panic!("no settings")
+        };
+        assert_eq!(s.client_type, Some(v2::ClientType::Producer as i32));
+        let Some(v2::settings::PubSub::Publishing(p)) = s.pub_sub else {
+            panic!("no publishing")
+        };
+        assert_eq!(p.max_body_size, 1024);
+        assert!(s.backoff_policy.is_some());
+    }
+}
