@@ -3,7 +3,9 @@
 //! Any member accepts every call (followers forward to the leader).
 
 use raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient;
-use raftmq_proto::admin::v1::{DeleteTopicRequest, UpdateTopicRequest};
+use raftmq_proto::admin::v1::{
+    BrokerStatusRequest, DeleteTopicRequest, StatusEntry, UpdateTopicRequest,
+};
 use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
@@ -82,6 +84,20 @@ impl BrokerClient {
             Ok(_) => Ok(Deleted::Done(addr)),
             Err(failure) if failure.code == Code::NotFound => Ok(Deleted::NotFound(addr)),
             Err(failure) => Err(refused(addr, "DeleteTopic", failure)),
+        }
+    }
+
+    /// The status of the member at `addr` (that member's own view).
+    pub async fn broker_status(&self, addr: &str) -> Result<Vec<StatusEntry>, AdminError> {
+        let members = [addr.to_owned()];
+        let (addr, answer) = self
+            .first_answer(&members, |mut c| async move {
+                c.broker_status(BrokerStatusRequest {}).await
+            })
+            .await?;
+        match answer {
+            Ok(r) => Ok(r.entries),
+            Err(failure) => Err(refused(addr, "BrokerStatus", failure)),
         }
     }
 

@@ -56,6 +56,16 @@ enum Command {
     /// Create a topic or change its queues and permission
     #[command(name = "updateTopic")]
     UpdateTopic(UpdateTopicArgs),
+    /// Print one broker member's status (its role, term, leader, log)
+    #[command(name = "brokerStatus")]
+    BrokerStatus {
+        /// The member's client address, host:port
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: String,
+        /// Accepted for habit's sake; the member is called directly
+        #[arg(short = 'n', long = "namesrvAddr")]
+        _namesrv: Option<String>,
+    },
     /// Delete a topic from every broker group of a cluster
     #[command(name = "deleteTopic")]
     DeleteTopic {
@@ -174,6 +184,11 @@ async fn run(command: Command) -> Result<(String, Option<AdminError>), AdminErro
                 }
             };
             Ok((outcome.render(), outcome.into_error()))
+        }
+        Command::BrokerStatus { broker, .. } => {
+            let broker = check_addr("-b", &broker)?;
+            let entries = admin::broker_status(&BrokerClient::new(), broker).await?;
+            Ok((admin::render_broker_status(&entries), None))
         }
         Command::DeleteTopic {
             namesrv,

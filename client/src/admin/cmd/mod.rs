@@ -1,6 +1,7 @@
 //! One file per `mqadmin` command: an async function that asks the servers
 //! and a pure function that renders what it prints.
 
+pub mod broker_status;
 pub mod cluster_list;
 pub mod delete_topic;
 pub mod topic_list;
