@@ -15,13 +15,16 @@ const REFRESH: Duration = Duration::from_millis(100);
 /// Used space of the file system holding `path`, in percent (0-100).
 pub fn used_percent(path: &Path) -> Result<f64> {
     let st = rustix::fs::statvfs(path).map_err(|e| StoreError::io(path, "statvfs", e.into()))?;
-    let total = st.f_blocks;
-    if total == 0 {
+    // As df's Use%: used / (used + available to us). Blocks reserved for
+    // root (or held back by a quota) are in neither, so a file system with a
+    // large reserve does not look fuller than it is to the broker, and the
+    // ratio still reaches 100 % exactly when nothing is left to write.
+    let used = st.f_blocks.saturating_sub(st.f_bfree);
+    let usable = used.saturating_add(st.f_bavail);
+    if usable == 0 {
         return Ok(0.0);
     }
-    // Like df: blocks reserved for root count as used.
-    let used = total.saturating_sub(st.f_bavail);
-    Ok(used as f64 * 100.0 / total as f64)
+    Ok(used as f64 * 100.0 / usable as f64)
 }
 
 /// The append gate: refuses writes when the disk is fuller than a ratio.
