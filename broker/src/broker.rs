@@ -25,7 +25,9 @@ use tokio::task::JoinHandle;
 
 use crate::admin::AdminService;
 use crate::conf::BrokerConf;
+use crate::messaging::{Messaging, MessagingConf};
 use crate::registrar::{self, Identity, MemberAddrs};
+use raftmq_proto::rocketmq::v2::messaging_service_server::MessagingServiceServer;
 
 /// Why a broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,9 @@ pub struct Broker {
     server: JoinHandle<()>,
     stop_registrar: watch::Sender<bool>,
     registrar: JoinHandle<()>,
+    committer: JoinHandle<()>,
+    /// Dropped before the member stops: it holds the member too.
+    progress: Option<Messaging>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -165,15 +170,41 @@ impl Broker {
             .await?,
         );
 
+        let member_addrs = MemberAddrs::default();
+        member_addrs.write().insert(d.self_id, advertised.clone());
+        let messaging = Messaging::new(
+            Arc::clone(&node),
+            MessagingConf {
+                group: conf.broker_name.clone(),
+                store_host: advertised.clone(),
+                max_message_size: usize::try_from(conf.max_message_size).unwrap_or(usize::MAX),
+                auto_create_queues: conf
+                    .auto_create_topic_enable
+                    .then_some(conf.default_topic_queue_nums),
+                namesrvs: conf.namesrv_addr.clone(),
+            },
+            Arc::clone(&member_addrs),
+        );
+        let committer = tokio::spawn(messaging.clone().run_committer());
+        let progress = messaging.clone();
         let (stop_server, stopped) = oneshot::channel::<()>();
         let admin = BrokerAdminServer::new(AdminService::new(
             Arc::clone(&node),
             conf.broker_name.clone(),
         ));
+        // Room for a batch of maxMessageSize messages, plus framing.
+        let max_request = usize::try_from(conf.max_message_size)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(2)
+            .max(64 << 20);
+        let messaging = MessagingServiceServer::new(messaging)
+            .max_decoding_message_size(max_request)
+            .max_encoding_message_size(usize::MAX);
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(client);
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
+                .add_service(messaging)
                 .add_service(admin)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
@@ -195,8 +226,6 @@ impl Broker {
                 .auto_create_topic_enable
                 .then_some(conf.default_topic_queue_nums),
         };
-        let member_addrs = MemberAddrs::default();
-        member_addrs.write().insert(d.self_id, advertised.clone());
         let (stop_registrar, stop_rx) = watch::channel(false);
         let registrar = tokio::spawn(registrar::run(
             identity,
@@ -220,6 +249,8 @@ impl Broker {
             server,
             stop_registrar,
             registrar,
+            committer,
+            progress: Some(progress),
         })
     }
 
@@ -241,6 +272,9 @@ impl Broker {
     /// Stops cleanly: unregisters from the nameservers, closes the client
     /// port, then stops the member with its store flushed.
     pub async fn stop(mut self) {
+        if let Some(p) = &self.progress {
+            let _ = tokio::time::timeout(Duration::from_secs(2), p.commit_now()).await;
+        }
         let _ = self.stop_registrar.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(3), &mut self.registrar).await;
         self.teardown(true).await;
@@ -254,6 +288,9 @@ impl Broker {
 
     async fn teardown(mut self, flush: bool) {
         self.registrar.abort();
+        self.committer.abort();
+        let _ = (&mut self.committer).await;
+        self.progress = None;
         if let Some(s) = self.stop_server.take() {
             let _ = s.send(());
         }

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod client_service;
 pub mod conf;
 pub mod convert;
 pub mod error;

@@ -27,10 +27,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::{Request, Response, Status};
 
+use crate::client_service::ClientService;
 use crate::conf::NamesrvConf;
 use crate::convert;
 use crate::model::{BrokerName, ClusterName, MemberId, Millis};
 use crate::registry::Registry;
+use raftmq_proto::rocketmq::v2::messaging_service_server::MessagingServiceServer;
 
 /// Milliseconds since the server started, from a monotonic clock.
 #[derive(Clone, Copy, Debug)]
@@ -242,6 +244,7 @@ impl NameServer {
         })?;
         let registry = Arc::new(Mutex::new(Registry::new(conf.expiry)));
         let service = NameServerService::new(Arc::clone(&registry));
+        let clients = MessagingServiceServer::new(ClientService::new(Arc::clone(&registry)));
         let clock = service.clock;
         let (stop, stopped) = oneshot::channel::<()>();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -249,6 +252,7 @@ impl NameServer {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .add_service(NameServerServer::new(service))
+                .add_service(clients)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
                 })

@@ -1,0 +1,150 @@
+//! Calls that need the leader, made on a member that does not lead: sent on
+//! to the leader's client port as they came (headers included), once. The
+//! leader's client address comes from the nameservers' answers to this
+//! member's registrations (every member's, by id).
+//!
+//! A forwarded call carries `x-raftmq-forwarded`; a member that receives one
+//! and does not lead either answers UNAVAILABLE instead of forwarding again,
+//! and the client retries (its route lists every member, leader first).
+
+// tonic handlers speak `Status`; boxing it at every conversion buys nothing.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use openraft::type_config::async_runtime::WatchReceiver;
+use parking_lot::Mutex;
+use raftmq_proto::rocketmq::v2;
+use raftmq_proto::rocketmq::v2::messaging_service_client::MessagingServiceClient;
+use tokio_stream::StreamExt;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+use super::receive::ResponseStream;
+use super::Inner;
+
+const FORWARDED: &str = "x-raftmq-forwarded";
+
+/// One long-lived client per leader address.
+#[derive(Default)]
+pub(super) struct LeaderClients(Mutex<HashMap<String, MessagingServiceClient<Channel>>>);
+
+impl LeaderClients {
+    fn client(&self, addr: &str) -> Result<MessagingServiceClient<Channel>, Status> {
+        let mut map = self.0.lock();
+        if let Some(c) = map.get(addr) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| Status::internal(format!("bad leader address {addr}: {e}")))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true);
+        let c = MessagingServiceClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX);
+        map.insert(addr.to_owned(), c.clone());
+        Ok(c)
+    }
+}
+
+/// Where this member sends calls that need the leader: `None` when it
+/// leads (handle here), else the leader's client address.
+pub(super) fn leader_addr(inner: &Inner) -> Option<Result<String, Status>> {
+    if inner.node.is_leader() {
+        return None;
+    }
+    let leader = inner.node.raft().metrics().borrow_watched().current_leader;
+    Some(match leader {
+        Some(l) => inner.member_addrs.read().get(&l).cloned().ok_or_else(|| {
+            Status::unavailable(format!(
+                "the leader n{l} has not registered its client address yet; retry"
+            ))
+        }),
+        None => Err(Status::unavailable(
+            "the group is electing a leader; retry in a moment",
+        )),
+    })
+}
+
+/// The request as it goes on: same body and headers, marked forwarded.
+fn onward<T>(request: Request<T>) -> Result<Request<T>, Status> {
+    if request.metadata().contains_key(FORWARDED) {
+        return Err(Status::unavailable(
+            "forwarded to a member that no longer leads; retry",
+        ));
+    }
+    let (mut meta, ext, body) = request.into_parts();
+    meta.insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+    // The caller's deadline header goes on too (tonic keeps it in metadata).
+    Ok(Request::from_parts(meta, ext, body))
+}
+
+macro_rules! unary {
+    ($name:ident, $req:ty, $resp:ty) => {
+        pub(super) async fn $name(
+            inner: &Inner,
+            to: &Result<String, Status>,
+            request: Request<$req>,
+        ) -> Result<Response<$resp>, Status> {
+            let to = to.as_ref().map_err(Clone::clone)?;
+            let mut c = inner.leaders.client(to)?;
+            c.$name(onward(request)?).await
+        }
+    };
+}
+
+unary!(
+    send_message,
+    v2::SendMessageRequest,
+    v2::SendMessageResponse
+);
+unary!(ack_message, v2::AckMessageRequest, v2::AckMessageResponse);
+unary!(
+    forward_message_to_dead_letter_queue,
+    v2::ForwardMessageToDeadLetterQueueRequest,
+    v2::ForwardMessageToDeadLetterQueueResponse
+);
+unary!(
+    update_offset,
+    v2::UpdateOffsetRequest,
+    v2::UpdateOffsetResponse
+);
+unary!(get_offset, v2::GetOffsetRequest, v2::GetOffsetResponse);
+unary!(
+    query_offset,
+    v2::QueryOffsetRequest,
+    v2::QueryOffsetResponse
+);
+unary!(
+    change_invisible_duration,
+    v2::ChangeInvisibleDurationRequest,
+    v2::ChangeInvisibleDurationResponse
+);
+
+macro_rules! streaming {
+    ($name:ident, $req:ty, $item:ty) => {
+        pub(super) async fn $name(
+            inner: &Inner,
+            to: &Result<String, Status>,
+            request: Request<$req>,
+        ) -> Result<Response<ResponseStream<$item>>, Status> {
+            let to = to.as_ref().map_err(Clone::clone)?;
+            let mut c = inner.leaders.client(to)?;
+            let stream = c.$name(onward(request)?).await?.into_inner();
+            let boxed: ResponseStream<$item> = Box::pin(stream.map(|r| r));
+            Ok(Response::new(boxed))
+        }
+    };
+}
+
+streaming!(
+    receive_message,
+    v2::ReceiveMessageRequest,
+    v2::ReceiveMessageResponse
+);
+streaming!(
+    pull_message,
+    v2::PullMessageRequest,
+    v2::PullMessageResponse
+);

@@ -1,0 +1,670 @@
+//! Pop consumption on the leader: ReceiveMessage hands out messages with an
+//! invisible duration and a receipt handle; AckMessage finishes them;
+//! ChangeInvisibleDuration postpones them; a message not acknowledged in
+//! time comes back with the next delivery attempt, and after the last one
+//! goes to the group's dead-letter topic `%DLQ%group`.
+//!
+//! The bookkeeping is [`PopQueue`] (pure); this file reads messages, waits
+//! for new ones (long polling, clamped below the caller's deadline), writes
+//! dead letters and commits progress through Raft. The pop state belongs to
+//! one leadership (one term): a new leader starts from the committed
+//! offsets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use openraft::type_config::async_runtime::WatchReceiver;
+use parking_lot::Mutex;
+use raftmq_proto::client_protocol::{self as cp, MAX_DELIVERY_ATTEMPTS};
+use raftmq_proto::rocketmq::v2;
+use raftmq_store::consume_queue::TagFilter;
+use raftmq_store::message_store::StoredMessage;
+use raftmq_store::meta_state::{Command, TopicConfig};
+use raftmq_store::QueueOffset;
+use tokio_stream::Stream;
+use tonic::{Request, Status};
+
+use super::convert::{self, legal_name, Delivery};
+use super::pop::{HandleError, PopQueue};
+use super::receipt::Receipt;
+use super::Inner;
+
+/// A server-streaming answer.
+pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Invisible duration when the request gives none (upstream's 60 s).
+const DEFAULT_INVISIBLE: Duration = Duration::from_secs(60);
+/// Longest invisible duration accepted (upstream: 12 h).
+const MAX_INVISIBLE: Duration = Duration::from_secs(12 * 3600);
+/// Long polling when the request gives none.
+const DEFAULT_LONG_POLL: Duration = Duration::from_secs(20);
+/// Time kept back from the caller's deadline to answer in.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
+/// Most messages one receive returns.
+const MAX_BATCH: usize = 1024;
+
+type QueueKey = (String, String, u32);
+
+/// The pop state of this member while it leads, per (group, topic, queue).
+#[derive(Default)]
+pub struct PopState(Mutex<Pops>);
+
+#[derive(Default)]
+struct Pops {
+    term: u64,
+    queues: HashMap<QueueKey, PopQueue>,
+}
+
+fn term(inner: &Inner) -> u64 {
+    inner.node.raft().metrics().borrow_watched().current_term
+}
+
+impl Pops {
+    /// Forgets a previous leadership's state.
+    fn for_term(&mut self, term: u64) -> &mut Self {
+        if self.term != term {
+            self.queues.clear();
+            self.term = term;
+        }
+        self
+    }
+
+    fn queue(&mut self, inner: &Inner, key: &QueueKey) -> &mut PopQueue {
+        self.queues.entry(key.clone()).or_insert_with(|| {
+            let store = inner.node.store();
+            // A group new to this queue starts at its minimum: what a
+            // fresh subscriber of a recent topic expects to see.
+            let start = store
+                .consumer_offset(&key.0, &key.1, key.2)
+                .unwrap_or_else(|| store.queue_offsets(&key.1, key.2).0 .0);
+            PopQueue::new(start)
+        })
+    }
+}
+
+/// `grpc-timeout` (e.g. `20S`, `2999m`) as a duration.
+pub(super) fn grpc_timeout(meta: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    let v = meta.get("grpc-timeout")?.to_str().ok()?;
+    let (n, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = n.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn duration(d: Option<&prost_types::Duration>) -> Option<Duration> {
+    let d = d?;
+    let secs = u64::try_from(d.seconds).ok()?;
+    let nanos = u32::try_from(d.nanos).ok()?;
+    Some(Duration::new(secs, nanos))
+}
+
+fn one_frame<T: Send + 'static>(item: T) -> ResponseStream<T> {
+    Box::pin(tokio_stream::iter([Ok(item)]))
+}
+
+fn status_frame(
+    code: v2::Code,
+    message: impl Into<String>,
+) -> ResponseStream<v2::ReceiveMessageResponse> {
+    one_frame(v2::ReceiveMessageResponse {
+        content: Some(v2::receive_message_response::Content::Status(cp::status(
+            code, message,
+        ))),
+    })
+}
+
+/// Checks a consumer group's name.
+pub(super) fn check_group(group: Option<&v2::Resource>) -> Result<String, v2::Status> {
+    let g = group.map(|g| g.name.clone()).unwrap_or_default();
+    if !legal_name(&g) {
+        return Err(cp::status(
+            v2::Code::IllegalConsumerGroup,
+            format!(
+                "consumer group {g:?} is illegal: use 1 to 127 characters of A-Z a-z 0-9 % | _ - ."
+            ),
+        ));
+    }
+    Ok(g)
+}
+
+/// Checks a topic's name and that it exists.
+pub(super) fn check_topic(
+    inner: &Inner,
+    topic: Option<&v2::Resource>,
+) -> Result<(String, TopicConfig), v2::Status> {
+    let t = topic.map(|t| t.name.clone()).unwrap_or_default();
+    if !legal_name(&t) {
+        return Err(cp::status(
+            v2::Code::IllegalTopic,
+            format!("topic {t:?} is illegal: use 1 to 127 characters of A-Z a-z 0-9 % | _ - ."),
+        ));
+    }
+    match inner.node.store().topic(&t) {
+        Some(c) => Ok((t, c)),
+        None => Err(cp::status(
+            v2::Code::TopicNotFound,
+            format!(
+                "topic {t:?} does not exist on broker group {}",
+                inner.conf.group
+            ),
+        )),
+    }
+}
+
+/// The tag filter of a request.
+pub(super) fn filter(f: Option<&v2::FilterExpression>) -> Result<TagFilter, v2::Status> {
+    let Some(f) = f else {
+        return Ok(TagFilter::All);
+    };
+    if f.r#type == v2::FilterType::Sql as i32 {
+        return Err(cp::status(
+            v2::Code::Unsupported,
+            "SQL92 filters are not supported by raftmq; filter by tag",
+        ));
+    }
+    TagFilter::parse(&f.expression).map_err(|e| cp::status(v2::Code::IllegalFilterExpression, e))
+}
+
+/// A message handed out by one pop.
+struct Out {
+    queue: u32,
+    offset: u64,
+    attempt: u32,
+    nonce: u32,
+    message: StoredMessage,
+}
+
+/// Pops up to `max` messages: expired ones first (dead letters set aside),
+/// then new ones, queue by queue from `first`.
+#[allow(clippy::too_many_arguments)]
+fn pop_some(
+    inner: &Inner,
+    group: &str,
+    topic: &str,
+    queues: &[u32],
+    filter: &TagFilter,
+    max: usize,
+    invisible: Duration,
+    dead: &mut Vec<(u32, u64, u32)>,
+) -> Vec<Out> {
+    let store = inner.node.store();
+    let now = Instant::now();
+    let mut out = Vec::new();
+    let mut pops = inner.pops.0.lock();
+    let pops = pops.for_term(term(inner));
+    for &q in queues {
+        if out.len() >= max {
+            break;
+        }
+        let key = (group.to_owned(), topic.to_owned(), q);
+        let pq = pops.queue(inner, &key);
+        for (offset, f) in pq.expired(now, max - out.len()) {
+            if i32::try_from(f.attempt).unwrap_or(i32::MAX) >= MAX_DELIVERY_ATTEMPTS {
+                dead.push((q, offset, f.attempt));
+                continue;
+            }
+            let Ok(message) = store.read_message(topic, q, QueueOffset(offset)) else {
+                // Gone by retention: nothing to deliver.
+                let _ = pq.ack(offset, None);
+                continue;
+            };
+            let f = pq.deliver(offset, now, invisible);
+            out.push(Out {
+                queue: q,
+                offset,
+                attempt: f.attempt,
+                nonce: f.nonce,
+                message,
+            });
+        }
+        if out.len() >= max {
+            break;
+        }
+        let (min, _) = store.queue_offsets(topic, q);
+        pq.skip_to(min.0);
+        let Ok(batch) =
+            store.read_messages(topic, q, QueueOffset(pq.next()), max - out.len(), filter)
+        else {
+            continue;
+        };
+        for m in batch.messages {
+            let Some(offset) = m.queue_offset.map(|o| o.0) else {
+                continue;
+            };
+            if pq.is_done(offset) {
+                continue;
+            }
+            let f = pq.deliver(offset, now, invisible);
+            out.push(Out {
+                queue: q,
+                offset,
+                attempt: f.attempt,
+                nonce: f.nonce,
+                message: m,
+            });
+        }
+        pq.skip_to(batch.next_offset.0);
+    }
+    out
+}
+
+/// When the soonest in-flight message of these queues comes back.
+fn next_deadline(inner: &Inner, group: &str, topic: &str, queues: &[u32]) -> Option<Instant> {
+    let pops = inner.pops.0.lock();
+    queues
+        .iter()
+        .filter_map(|q| {
+            pops.queues
+                .get(&(group.to_owned(), topic.to_owned(), *q))?
+                .next_deadline()
+        })
+        .min()
+}
+
+pub(super) async fn receive(
+    inner: &Inner,
+    request: Request<v2::ReceiveMessageRequest>,
+) -> ResponseStream<v2::ReceiveMessageResponse> {
+    if let Err(s) = cp::client_id(request.metadata()) {
+        return status_frame(v2::Code::ClientIdRequired, s.message);
+    }
+    let started = Instant::now();
+    let call_deadline = grpc_timeout(request.metadata());
+    let r = request.into_inner();
+    let group = match check_group(r.group.as_ref()) {
+        Ok(g) => g,
+        Err(s) => return one_frame(frame_status(s)),
+    };
+    let mq = r.message_queue.unwrap_or_default();
+    let (topic, config) = match check_topic(inner, mq.topic.as_ref()) {
+        Ok(t) => t,
+        Err(s) => return one_frame(frame_status(s)),
+    };
+    let filter = match filter(r.filter_expression.as_ref()) {
+        Ok(f) => f,
+        Err(s) => return one_frame(frame_status(s)),
+    };
+    let invisible = match duration(r.invisible_duration.as_ref()) {
+        None => DEFAULT_INVISIBLE,
+        Some(d) if d.is_zero() || d > MAX_INVISIBLE => {
+            return status_frame(
+                v2::Code::IllegalInvisibleTime,
+                format!("invisible duration {d:?} out of range: use 1 ms to 12 h"),
+            )
+        }
+        Some(d) => d,
+    };
+    let max = usize::try_from(r.batch_size)
+        .unwrap_or(0)
+        .clamp(1, MAX_BATCH);
+    let long_poll = duration(r.long_polling_timeout.as_ref()).unwrap_or(DEFAULT_LONG_POLL);
+    let mut deadline = started + long_poll;
+    if let Some(d) = call_deadline {
+        deadline = deadline.min(started + d.saturating_sub(DEADLINE_MARGIN));
+    }
+    // Every queue of the topic, starting with the one asked for.
+    let n = config.read_queues.max(1);
+    let first = u32::try_from(mq.id).map_or(0, |id| id % n);
+    let queues: Vec<u32> = (0..n).map(|i| (first + i) % n).collect();
+    let mut metrics = inner.node.raft().metrics();
+    let out = loop {
+        let mut dead = Vec::new();
+        let out = pop_some(
+            inner, &group, &topic, &queues, &filter, max, invisible, &mut dead,
+        );
+        for (q, offset, attempt) in dead {
+            dead_letter(inner, &group, &topic, q, offset, attempt).await;
+        }
+        let now = Instant::now();
+        if !out.is_empty() || now >= deadline {
+            break out;
+        }
+        let wake =
+            next_deadline(inner, &group, &topic, &queues).map_or(deadline, |d| d.min(deadline));
+        tokio::select! {
+            r = metrics.changed() => if r.is_err() { break out },
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+    };
+    if out.is_empty() {
+        return status_frame(v2::Code::MessageNotFound, "no new message");
+    }
+    let term = term(inner);
+    let mut frames = Vec::with_capacity(out.len() + 2);
+    frames.push(Ok(v2::ReceiveMessageResponse {
+        content: Some(v2::receive_message_response::Content::Status(cp::ok())),
+    }));
+    for o in out {
+        let Ok(view) = o.message.view() else {
+            continue;
+        };
+        let body: Bytes = o.message.record.slice_ref(view.body());
+        let handle = Receipt {
+            term,
+            topic: topic.clone(),
+            group: group.clone(),
+            queue: o.queue,
+            offset: o.offset,
+            nonce: o.nonce,
+        }
+        .encode();
+        let msg = convert::to_wire(
+            &view,
+            body,
+            &Delivery {
+                queue_offset: o.offset,
+                receipt_handle: Some(handle),
+                attempt: o.attempt,
+                invisible: Some(invisible),
+            },
+        );
+        frames.push(Ok(v2::ReceiveMessageResponse {
+            content: Some(v2::receive_message_response::Content::Message(msg)),
+        }));
+    }
+    let now = prost_types::Timestamp::from(std::time::SystemTime::now());
+    frames.push(Ok(v2::ReceiveMessageResponse {
+        content: Some(v2::receive_message_response::Content::DeliveryTimestamp(
+            now,
+        )),
+    }));
+    Box::pin(tokio_stream::iter(frames))
+}
+
+fn frame_status(s: v2::Status) -> v2::ReceiveMessageResponse {
+    v2::ReceiveMessageResponse {
+        content: Some(v2::receive_message_response::Content::Status(s)),
+    }
+}
+
+/// Decodes a handle for `group` and `topic`, with the nonce that counts in
+/// this term.
+fn handle(
+    text: &str,
+    group: &str,
+    topic: &str,
+    term: u64,
+) -> Result<(Receipt, Option<u32>), v2::Status> {
+    let invalid = || {
+        cp::status(
+            v2::Code::InvalidReceiptHandle,
+            "the receipt handle is not one this group issued for this topic",
+        )
+    };
+    let r = Receipt::decode(text).ok_or_else(invalid)?;
+    if r.group != group || r.topic != topic {
+        return Err(invalid());
+    }
+    let nonce = (r.term == term).then_some(r.nonce);
+    Ok((r, nonce))
+}
+
+fn handle_error(e: HandleError) -> v2::Status {
+    match e {
+        HandleError::Stale => cp::status(
+            v2::Code::InvalidReceiptHandle,
+            "the receipt handle is stale: the message was delivered again since",
+        ),
+        HandleError::NotInFlight => cp::status(
+            v2::Code::InvalidReceiptHandle,
+            "the message is not out with a consumer (already acknowledged?)",
+        ),
+    }
+}
+
+pub(super) async fn ack(
+    inner: &Inner,
+    request: Request<v2::AckMessageRequest>,
+) -> v2::AckMessageResponse {
+    let bad = |s: v2::Status| v2::AckMessageResponse {
+        status: Some(s),
+        entries: Vec::new(),
+    };
+    if let Err(s) = cp::client_id(request.metadata()) {
+        return bad(s);
+    }
+    let r = request.into_inner();
+    let group = match check_group(r.group.as_ref()) {
+        Ok(g) => g,
+        Err(s) => return bad(s),
+    };
+    let topic = match check_topic(inner, r.topic.as_ref()) {
+        Ok((t, _)) => t,
+        Err(s) => return bad(s),
+    };
+    let term = term(inner);
+    let mut entries = Vec::with_capacity(r.entries.len());
+    {
+        let mut pops = inner.pops.0.lock();
+        let pops = pops.for_term(term);
+        for e in r.entries {
+            let status = match handle(&e.receipt_handle, &group, &topic, term) {
+                Ok((h, nonce)) => {
+                    let pq = pops.queue(inner, &(group.clone(), topic.clone(), h.queue));
+                    match pq.ack(h.offset, nonce) {
+                        Ok(()) => cp::ok(),
+                        Err(e) => handle_error(e),
+                    }
+                }
+                Err(s) => s,
+            };
+            entries.push(v2::AckMessageResultEntry {
+                message_id: e.message_id,
+                receipt_handle: e.receipt_handle,
+                status: Some(status),
+            });
+        }
+    }
+    let status = entries
+        .iter()
+        .filter_map(|e| e.status.clone())
+        .find(|s| s.code != v2::Code::Ok as i32)
+        .unwrap_or_else(cp::ok);
+    v2::AckMessageResponse {
+        status: Some(status),
+        entries,
+    }
+}
+
+pub(super) async fn change_invisible(
+    inner: &Inner,
+    request: Request<v2::ChangeInvisibleDurationRequest>,
+) -> v2::ChangeInvisibleDurationResponse {
+    let bad = |s: v2::Status| v2::ChangeInvisibleDurationResponse {
+        status: Some(s),
+        receipt_handle: String::new(),
+    };
+    if let Err(s) = cp::client_id(request.metadata()) {
+        return bad(s);
+    }
+    let r = request.into_inner();
+    let group = match check_group(r.group.as_ref()) {
+        Ok(g) => g,
+        Err(s) => return bad(s),
+    };
+    let topic = match check_topic(inner, r.topic.as_ref()) {
+        Ok((t, _)) => t,
+        Err(s) => return bad(s),
+    };
+    let invisible = match duration(r.invisible_duration.as_ref()) {
+        Some(d) if d <= MAX_INVISIBLE => d,
+        _ => {
+            return bad(cp::status(
+                v2::Code::IllegalInvisibleTime,
+                "invisible duration out of range: use 0 to 12 h",
+            ))
+        }
+    };
+    let term = term(inner);
+    let (h, nonce) = match handle(&r.receipt_handle, &group, &topic, term) {
+        Ok(x) => x,
+        Err(s) => return bad(s),
+    };
+    let mut pops = inner.pops.0.lock();
+    let pops = pops.for_term(term);
+    let pq = pops.queue(inner, &(group.clone(), topic.clone(), h.queue));
+    match pq.change_invisible(h.offset, nonce, Instant::now(), invisible) {
+        Ok(f) => v2::ChangeInvisibleDurationResponse {
+            status: Some(cp::ok()),
+            receipt_handle: Receipt {
+                term,
+                nonce: f.nonce,
+                ..h
+            }
+            .encode(),
+        },
+        Err(e) => bad(handle_error(e)),
+    }
+}
+
+/// The dead-letter topic of a group.
+fn dlq_topic(group: &str) -> String {
+    format!("%DLQ%{group}")
+}
+
+/// Copies a message to the group's dead-letter topic, then counts it done.
+async fn dead_letter(
+    inner: &Inner,
+    group: &str,
+    topic: &str,
+    queue: u32,
+    offset: u64,
+    attempt: u32,
+) {
+    let store = inner.node.store();
+    let moved = match store.read_message(topic, queue, QueueOffset(offset)) {
+        Ok(m) => match m.to_message() {
+            Ok(mut msg) => {
+                let dlq = dlq_topic(group);
+                msg.topic = dlq.clone();
+                msg.queue_id = 0;
+                msg.reconsume_count = attempt;
+                msg.properties
+                    .push(("ORIGIN_TOPIC".into(), topic.to_owned()));
+                ensure_dlq(inner, &dlq).await && inner.node.write(&[msg]).await.is_ok()
+            }
+            Err(_) => true, // undecodable: nothing to move
+        },
+        Err(_) => true, // gone by retention
+    };
+    if moved {
+        let mut pops = inner.pops.0.lock();
+        if let Some(pq) = pops
+            .queues
+            .get_mut(&(group.to_owned(), topic.to_owned(), queue))
+        {
+            let _ = pq.ack(offset, None);
+        }
+        tracing::info!(%group, %topic, queue, offset, attempt, "message moved to the dead-letter topic");
+    }
+}
+
+async fn ensure_dlq(inner: &Inner, dlq: &str) -> bool {
+    if inner.node.store().topic(dlq).is_some() {
+        return true;
+    }
+    inner
+        .node
+        .command(&Command::UpsertTopic {
+            topic: dlq.to_owned(),
+            config: TopicConfig {
+                read_queues: 1,
+                write_queues: 1,
+                perm: 6,
+            },
+        })
+        .await
+        .is_ok()
+}
+
+pub(super) async fn to_dead_letters(
+    inner: &Inner,
+    request: Request<v2::ForwardMessageToDeadLetterQueueRequest>,
+) -> v2::ForwardMessageToDeadLetterQueueResponse {
+    let answer = |s: v2::Status| v2::ForwardMessageToDeadLetterQueueResponse { status: Some(s) };
+    if let Err(s) = cp::client_id(request.metadata()) {
+        return answer(s);
+    }
+    let r = request.into_inner();
+    let group = match check_group(r.group.as_ref()) {
+        Ok(g) => g,
+        Err(s) => return answer(s),
+    };
+    let topic = match check_topic(inner, r.topic.as_ref()) {
+        Ok((t, _)) => t,
+        Err(s) => return answer(s),
+    };
+    let term = term(inner);
+    let (h, nonce) = match handle(&r.receipt_handle, &group, &topic, term) {
+        Ok(x) => x,
+        Err(s) => return answer(s),
+    };
+    {
+        let mut pops = inner.pops.0.lock();
+        let pq = pops
+            .for_term(term)
+            .queue(inner, &(group.clone(), topic.clone(), h.queue));
+        if pq.is_done(h.offset) {
+            return answer(handle_error(HandleError::NotInFlight));
+        }
+        // A handle of this term must be the current one; hold the message
+        // back while it moves.
+        if let Err(e) = pq.change_invisible(h.offset, nonce, Instant::now(), MAX_INVISIBLE) {
+            if nonce.is_some() {
+                return answer(handle_error(e));
+            }
+        }
+    }
+    let attempt = u32::try_from(r.delivery_attempt).unwrap_or(0);
+    dead_letter(inner, &group, &topic, h.queue, h.offset, attempt).await;
+    answer(cp::ok())
+}
+
+/// Commits, per group, the offsets below which every message of a queue
+/// is done, when they moved; only while this member leads.
+pub(super) async fn commit_progress(inner: &Inner) {
+    if !inner.node.is_leader() {
+        return;
+    }
+    let term = term(inner);
+    let mut due: BTreeMap<String, Vec<(String, u32, u64)>> = BTreeMap::new();
+    {
+        let mut pops = inner.pops.0.lock();
+        for ((group, topic, q), pq) in &pops.for_term(term).queues {
+            if let Some(o) = pq.commit_due() {
+                due.entry(group.clone())
+                    .or_default()
+                    .push((topic.clone(), *q, o));
+            }
+        }
+    }
+    for (group, offsets) in due {
+        let cmd = Command::CommitOffsets {
+            group: group.clone(),
+            offsets: offsets.clone(),
+        };
+        match inner.node.command(&cmd).await {
+            Ok(()) => {
+                let mut pops = inner.pops.0.lock();
+                let pops = pops.for_term(term);
+                for (topic, q, o) in offsets {
+                    if let Some(pq) = pops.queues.get_mut(&(group.clone(), topic, q)) {
+                        pq.committed(o);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%group, error = %e, "consumer progress not committed; retrying")
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! SendMessage on the leader: every message checked on its own (one result
+//! each), the good ones stored with one Raft write for the whole call.
+//!
+//! Retried sends reuse their message id: a message whose id is already
+//! stored in the same topic is answered with its stored offset instead of
+//! being stored twice. The check reads the store's message-id index, so it
+//! holds across failovers, not just within one leader's memory.
+
+use raftmq_proto::client_protocol as cp;
+use raftmq_proto::rocketmq::v2;
+use raftmq_store::meta_state::{Command, TopicConfig};
+use raftmq_store::record::message::Message;
+use tonic::Request;
+
+use super::convert::{self, Refusal};
+use super::Inner;
+
+fn entry(message_id: String, r: Result<u64, Refusal>) -> v2::SendResultEntry {
+    match r {
+        Ok(offset) => v2::SendResultEntry {
+            status: Some(cp::ok()),
+            message_id,
+            offset: i64::try_from(offset).unwrap_or(i64::MAX),
+            ..Default::default()
+        },
+        Err((code, message)) => v2::SendResultEntry {
+            status: Some(cp::status(code, message)),
+            message_id,
+            ..Default::default()
+        },
+    }
+}
+
+/// The topic's configuration, creating it when this broker creates topics
+/// on first send.
+pub(super) async fn topic_or_create(inner: &Inner, topic: &str) -> Result<TopicConfig, Refusal> {
+    if let Some(t) = inner.node.store().topic(topic) {
+        return Ok(t);
+    }
+    let Some(n) = inner.conf.auto_create_queues else {
+        return Err((
+            v2::Code::TopicNotFound,
+            format!("topic {topic:?} does not exist: create it with mqadmin updateTopic (autoCreateTopicEnable is off)"),
+        ));
+    };
+    let config = TopicConfig {
+        read_queues: n,
+        write_queues: n,
+        perm: 6,
+    };
+    inner
+        .node
+        .command(&Command::UpsertTopic {
+            topic: topic.to_owned(),
+            config: config.clone(),
+        })
+        .await
+        .map_err(|e| {
+            (
+                v2::Code::InternalServerError,
+                format!("creating topic {topic:?} failed: {e}"),
+            )
+        })?;
+    tracing::info!(%topic, queues = n, "topic created on first send");
+    Ok(config)
+}
+
+/// The stored offset of a message already stored under this id and topic.
+fn already_stored(inner: &Inner, m: &Message) -> Option<u64> {
+    let store = inner.node.store();
+    let found = store.query_by_id(&m.message_id).ok()??;
+    let view = found.view().ok()?;
+    if view.topic() != m.topic {
+        return None;
+    }
+    let q = store.queues().get(&m.topic, view.queue_id())?;
+    q.offset_at_pos(found.pos.0).ok().map(|o| o.0)
+}
+
+pub(super) async fn send(
+    inner: &Inner,
+    request: Request<v2::SendMessageRequest>,
+) -> v2::SendMessageResponse {
+    if let Err(status) = cp::client_id(request.metadata()) {
+        return v2::SendMessageResponse {
+            status: Some(status),
+            entries: Vec::new(),
+        };
+    }
+    let messages = request.into_inner().messages;
+    if messages.is_empty() {
+        return v2::SendMessageResponse {
+            status: Some(cp::status(v2::Code::BadRequest, "no message to send")),
+            entries: Vec::new(),
+        };
+    }
+    let mut results: Vec<Option<v2::SendResultEntry>> = vec![None; messages.len()];
+    let mut batch: Vec<Message> = Vec::with_capacity(messages.len());
+    let mut slots: Vec<usize> = Vec::with_capacity(messages.len());
+    for (i, m) in messages.into_iter().enumerate() {
+        let id = m
+            .system_properties
+            .as_ref()
+            .map(|s| s.message_id.clone())
+            .unwrap_or_default();
+        let mut m = match convert::to_store(m, inner.conf.max_message_size, &inner.conf.store_host)
+        {
+            Ok(m) => m,
+            Err(refusal) => {
+                results[i] = Some(entry(id, Err(refusal)));
+                continue;
+            }
+        };
+        let topic = match topic_or_create(inner, &m.topic).await {
+            Ok(t) => t,
+            Err(refusal) => {
+                results[i] = Some(entry(id, Err(refusal)));
+                continue;
+            }
+        };
+        if topic.perm & 2 == 0 || topic.write_queues == 0 {
+            results[i] = Some(entry(
+                id,
+                Err((
+                    v2::Code::Forbidden,
+                    format!("topic {:?} is not writable on this group", m.topic),
+                )),
+            ));
+            continue;
+        }
+        m.queue_id %= topic.write_queues;
+        if let Some(offset) = already_stored(inner, &m) {
+            results[i] = Some(entry(id, Ok(offset)));
+            continue;
+        }
+        batch.push(m);
+        slots.push(i);
+    }
+    if !batch.is_empty() {
+        match inner.node.write(&batch).await {
+            Ok(stored) => {
+                for ((slot, m), r) in slots.iter().zip(batch).zip(stored) {
+                    results[*slot] = Some(entry(m.message_id, Ok(r.queue_offset.0)));
+                }
+            }
+            Err(e) => {
+                let why =
+                    format!("the write was not confirmed ({e}); retry with the same message id");
+                for (slot, m) in slots.iter().zip(batch) {
+                    results[*slot] = Some(entry(
+                        m.message_id,
+                        Err((v2::Code::InternalServerError, why.clone())),
+                    ));
+                }
+            }
+        }
+    }
+    let entries: Vec<v2::SendResultEntry> = results.into_iter().flatten().collect();
+    let status = entries
+        .iter()
+        .filter_map(|e| e.status.clone())
+        .find(|s| s.code != v2::Code::Ok as i32)
+        .unwrap_or_else(cp::ok);
+    v2::SendMessageResponse {
+        status: Some(status),
+        entries,
+    }
+}
