@@ -137,14 +137,13 @@ async fn send_receive_filter_ack_redeliver_and_refuse_bad_input() {
     // A topic nobody created: routed for creation on first send.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let route = loop {
-        let r = ns
-            .query_route(req(v2::QueryRouteRequest {
-                topic: res("Orders"),
-                endpoints: None,
-            }))
-            .await
-            .unwrap()
-            .into_inner();
+        let mut all = req(v2::QueryRouteRequest {
+            topic: res("Orders"),
+            endpoints: None,
+        });
+        all.metadata_mut()
+            .insert("x-raftmq-all-members", "1".parse().unwrap());
+        let r = ns.query_route(all).await.unwrap().into_inner();
         let members = r
             .message_queues
             .first()

@@ -78,10 +78,11 @@ impl MessagingService for ClientService {
         &self,
         request: Request<v2::QueryRouteRequest>,
     ) -> Result<Response<v2::QueryRouteResponse>, Status> {
+        let members = cp::Members::wanted(request.metadata());
         let answer = match self.route(&request, request.get_ref().topic.as_ref()) {
             Ok(route) => v2::QueryRouteResponse {
                 status: Some(cp::ok()),
-                message_queues: cp::message_queues(&route),
+                message_queues: cp::message_queues(&route, members),
             },
             Err(status) => v2::QueryRouteResponse {
                 status: Some(status),
@@ -115,10 +116,11 @@ impl MessagingService for ClientService {
         &self,
         request: Request<v2::QueryAssignmentRequest>,
     ) -> Result<Response<v2::QueryAssignmentResponse>, Status> {
+        let members = cp::Members::wanted(request.metadata());
         let answer = match self.route(&request, request.get_ref().topic.as_ref()) {
             Ok(route) => v2::QueryAssignmentResponse {
                 status: Some(cp::ok()),
-                assignments: cp::assignments(&route),
+                assignments: cp::assignments(&route, members),
             },
             Err(status) => v2::QueryAssignmentResponse {
                 status: Some(status),

@@ -86,13 +86,48 @@ fn permission(perm: u32) -> v2::Permission {
     }
 }
 
+/// The header with which a client asks for every member of a group in its
+/// routes (raftmq's SDK sends it).
+pub const ALL_MEMBERS_HEADER: &str = "x-raftmq-all-members";
+
+/// Which members a route's endpoints list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Members {
+    /// The leader alone (or, while none stands, the first member). The
+    /// official clients join several addresses into one gRPC target whose
+    /// `:authority` (`a:1,b:2`) an HTTP/2 server must refuse; they refresh
+    /// routes every 30 s and any member forwards to the leader meanwhile.
+    Leader,
+    /// Every member, leader first (clients that fail over by themselves).
+    All,
+}
+
+impl Members {
+    /// What the request's headers ask for.
+    pub fn wanted(meta: &tonic::metadata::MetadataMap) -> Members {
+        if meta.contains_key(ALL_MEMBERS_HEADER) {
+            Members::All
+        } else {
+            Members::Leader
+        }
+    }
+
+    fn pick<'a>(self, g: &'a ns::GroupRoute) -> impl Iterator<Item = &'a str> {
+        let n = match self {
+            Members::Leader => 1,
+            Members::All => usize::MAX,
+        };
+        g.members.iter().take(n).map(|m| m.client_addr.as_str())
+    }
+}
+
 /// A route as the clients want it: per group, one queue per queue id, with
-/// `broker{name: group, id: 0, endpoints: every member, leader first}`.
-/// Every message type is accepted (raftmq stores them all alike).
-pub fn message_queues(route: &ns::TopicRouteResponse) -> Vec<v2::MessageQueue> {
+/// `broker{name: group, id: 0, endpoints}` (see [`Members`]). Every message
+/// type is accepted (raftmq stores them all alike).
+pub fn message_queues(route: &ns::TopicRouteResponse, members: Members) -> Vec<v2::MessageQueue> {
     let mut out = Vec::new();
     for g in &route.groups {
-        let endpoints = endpoints(g.members.iter().map(|m| m.client_addr.as_str()));
+        let endpoints = endpoints(members.pick(g));
         let broker = v2::Broker {
             name: g.group.clone(),
             id: 0,
@@ -129,7 +164,7 @@ pub fn message_queues(route: &ns::TopicRouteResponse) -> Vec<v2::MessageQueue> {
 
 /// One assignment per group serving the topic, queue id -1: the group's
 /// members pop from all of the topic's queues for the consumer group.
-pub fn assignments(route: &ns::TopicRouteResponse) -> Vec<v2::Assignment> {
+pub fn assignments(route: &ns::TopicRouteResponse, members: Members) -> Vec<v2::Assignment> {
     route
         .groups
         .iter()
@@ -145,7 +180,7 @@ pub fn assignments(route: &ns::TopicRouteResponse) -> Vec<v2::Assignment> {
                 broker: Some(v2::Broker {
                     name: g.group.clone(),
                     id: 0,
-                    endpoints: Some(endpoints(g.members.iter().map(|m| m.client_addr.as_str()))),
+                    endpoints: Some(endpoints(members.pick(g))),
                 }),
                 accept_message_types: vec![v2::MessageType::Normal.into()],
             }),
@@ -277,8 +312,12 @@ mod tests {
 
     #[test]
     fn routes_list_every_member_leader_first_under_broker_id_zero() {
-        let qs = message_queues(&route());
+        let qs = message_queues(&route(), Members::All);
         assert_eq!(qs.len(), 3);
+        let one = message_queues(&route(), Members::Leader);
+        let e = one[0].broker.as_ref().unwrap().endpoints.as_ref().unwrap();
+        assert_eq!(e.addresses.len(), 1);
+        assert_eq!(e.addresses[0].port, 30921);
         let b = qs[0].broker.as_ref().unwrap();
         assert_eq!((b.name.as_str(), b.id), ("RaftNode00", 0));
         let e = b.endpoints.as_ref().unwrap();

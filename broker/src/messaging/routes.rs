@@ -119,10 +119,11 @@ pub(super) async fn query_route(
     inner: &Inner,
     request: Request<v2::QueryRouteRequest>,
 ) -> v2::QueryRouteResponse {
+    let members = cp::Members::wanted(request.metadata());
     match resolve(inner, &request, request.get_ref().topic.as_ref()).await {
         Ok(route) => v2::QueryRouteResponse {
             status: Some(cp::ok()),
-            message_queues: cp::message_queues(&route),
+            message_queues: cp::message_queues(&route, members),
         },
         Err(status) => v2::QueryRouteResponse {
             status: Some(status),
@@ -135,10 +136,11 @@ pub(super) async fn query_assignment(
     inner: &Inner,
     request: Request<v2::QueryAssignmentRequest>,
 ) -> v2::QueryAssignmentResponse {
+    let members = cp::Members::wanted(request.metadata());
     match resolve(inner, &request, request.get_ref().topic.as_ref()).await {
         Ok(route) => v2::QueryAssignmentResponse {
             status: Some(cp::ok()),
-            assignments: cp::assignments(&route),
+            assignments: cp::assignments(&route, members),
         },
         Err(status) => v2::QueryAssignmentResponse {
             status: Some(status),
