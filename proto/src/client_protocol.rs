@@ -112,7 +112,7 @@ impl Members {
         }
     }
 
-    fn pick<'a>(self, g: &'a ns::GroupRoute) -> impl Iterator<Item = &'a str> {
+    fn pick(self, g: &ns::GroupRoute) -> impl Iterator<Item = &str> {
         let n = match self {
             Members::Leader => 1,
             Members::All => usize::MAX,
