@@ -179,4 +179,47 @@ impl BrokerAdmin for AdminService {
         ];
         Ok(Response::new(pb::BrokerStatusResponse { entries }))
     }
+
+    async fn consumer_progress(
+        &self,
+        request: Request<pb::ConsumerProgressRequest>,
+    ) -> Result<Response<pb::ConsumerProgressResponse>, Status> {
+        let r = request.into_inner();
+        let store = self.node.store();
+        let state = store.meta_state();
+        let mut queues = Vec::new();
+        for ((group, topic, queue_id), offset) in &state.offsets {
+            if *group != r.group || (!r.topic.is_empty() && *topic != r.topic) {
+                continue;
+            }
+            let (_, max) = store.queue_offsets(topic, *queue_id);
+            let last_timestamp_ms = offset
+                .checked_sub(1)
+                .and_then(|o| {
+                    store
+                        .read_message(topic, *queue_id, raftmq_store::QueueOffset(o))
+                        .ok()
+                })
+                .and_then(|m| m.view().ok().map(|v| v.store_timestamp_ms()))
+                .unwrap_or(0);
+            queues.push(pb::QueueProgress {
+                topic: topic.clone(),
+                queue_id: *queue_id,
+                broker_offset: max.0,
+                consumer_offset: *offset,
+                lag: max.0.saturating_sub(*offset),
+                last_timestamp_ms,
+            });
+        }
+        if queues.is_empty() {
+            return Err(Status::not_found(format!(
+                "consumer group {:?} has committed no offset on broker group {}",
+                r.group, self.group
+            )));
+        }
+        Ok(Response::new(pb::ConsumerProgressResponse {
+            group: r.group,
+            queues,
+        }))
+    }
 }

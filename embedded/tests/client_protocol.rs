@@ -368,5 +368,35 @@ async fn send_receive_filter_ack_redeliver_and_refuse_bad_input() {
         .unwrap()
         .into_inner();
     assert_eq!(code(&bad.status), v2::Code::IllegalOffset as i32);
+
+    // The group's progress, committed through Raft in the background: every
+    // TagA message acked and every TagB one filtered out, so no lag.
+    let mut admin = raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient::connect(
+        format!("http://{}", d.broker(follower).unwrap().client_addr()),
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let p = admin
+            .consumer_progress(raftmq_proto::admin::v1::ConsumerProgressRequest {
+                group: "GroupA".into(),
+                topic: "Orders".into(),
+            })
+            .await;
+        if let Ok(p) = p {
+            let q0 = p.into_inner().queues.into_iter().find(|q| q.queue_id == 0);
+            if q0.as_ref().is_some_and(|q| q.consumer_offset == 10) {
+                let q0 = q0.unwrap();
+                assert_eq!((q0.broker_offset, q0.lag), (10, 0));
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "progress not committed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     d.shutdown().await;
 }

@@ -4,7 +4,8 @@
 
 use raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient;
 use raftmq_proto::admin::v1::{
-    BrokerStatusRequest, DeleteTopicRequest, StatusEntry, UpdateTopicRequest,
+    BrokerStatusRequest, ConsumerProgressRequest, DeleteTopicRequest, QueueProgress, StatusEntry,
+    UpdateTopicRequest,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
@@ -98,6 +99,31 @@ impl BrokerClient {
         match answer {
             Ok(r) => Ok(r.entries),
             Err(failure) => Err(refused(addr, "BrokerStatus", failure)),
+        }
+    }
+
+    /// A consumer group's progress on the group of `members`; `None` when
+    /// it committed nothing there.
+    pub async fn consumer_progress(
+        &self,
+        members: &[String],
+        group: &str,
+        topic: &str,
+    ) -> Result<Option<Vec<QueueProgress>>, AdminError> {
+        let request = ConsumerProgressRequest {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+        };
+        let (addr, answer) = self
+            .first_answer(members, |mut c| {
+                let request = request.clone();
+                async move { c.consumer_progress(request).await }
+            })
+            .await?;
+        match answer {
+            Ok(r) => Ok(Some(r.queues)),
+            Err(failure) if failure.code == Code::NotFound => Ok(None),
+            Err(failure) => Err(refused(addr, "ConsumerProgress", failure)),
         }
     }
 

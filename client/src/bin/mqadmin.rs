@@ -66,6 +66,18 @@ enum Command {
         #[arg(short = 'n', long = "namesrvAddr")]
         _namesrv: Option<String>,
     },
+    /// Show a consumer group's offsets and lag, queue by queue
+    #[command(name = "consumerProgress")]
+    ConsumerProgress {
+        #[command(flatten)]
+        namesrv: Namesrv,
+        /// The consumer group
+        #[arg(short = 'g', long = "groupName")]
+        group: String,
+        /// Only this topic
+        #[arg(short = 't', long = "topicName")]
+        topic: Option<String>,
+    },
     /// Delete a topic from every broker group of a cluster
     #[command(name = "deleteTopic")]
     DeleteTopic {
@@ -184,6 +196,20 @@ async fn run(command: Command) -> Result<(String, Option<AdminError>), AdminErro
                 }
             };
             Ok((outcome.render(), outcome.into_error()))
+        }
+        Command::ConsumerProgress {
+            namesrv,
+            group,
+            topic,
+        } => {
+            let progress = admin::consumer_progress(
+                &namesrv.client()?,
+                &BrokerClient::new(),
+                &group,
+                topic.as_deref(),
+            )
+            .await?;
+            Ok((admin::render_consumer_progress(&progress), None))
         }
         Command::BrokerStatus { broker, .. } => {
             let broker = check_addr("-b", &broker)?;

@@ -242,6 +242,13 @@ impl BrokerAdmin for BrokerService {
     ) -> Result<Response<BrokerStatusResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
+
+    async fn consumer_progress(
+        &self,
+        _: Request<raftmq_proto::admin::v1::ConsumerProgressRequest>,
+    ) -> Result<Response<raftmq_proto::admin::v1::ConsumerProgressResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 /// A `clusterList` row of cluster `cluster`.

@@ -3,6 +3,7 @@
 
 pub mod broker_status;
 pub mod cluster_list;
+pub mod consumer_progress;
 pub mod delete_topic;
 pub mod topic_list;
 pub mod topic_route;
