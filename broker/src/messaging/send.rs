@@ -97,6 +97,7 @@ pub(super) async fn send(
     let mut results: Vec<Option<v2::SendResultEntry>> = vec![None; messages.len()];
     let mut batch: Vec<Message> = Vec::with_capacity(messages.len());
     let mut slots: Vec<usize> = Vec::with_capacity(messages.len());
+    let mut topics: Vec<(String, TopicConfig)> = Vec::new();
     for (i, m) in messages.into_iter().enumerate() {
         let id = m
             .system_properties
@@ -111,12 +112,20 @@ pub(super) async fn send(
                 continue;
             }
         };
-        let topic = match topic_or_create(inner, &m.topic).await {
-            Ok(t) => t,
-            Err(refusal) => {
-                results[i] = Some(entry(id, Err(refusal)));
-                continue;
-            }
+        // One lookup per topic per call: a call's messages mostly share one.
+        let known = topics.iter().find(|(t, _)| *t == m.topic).map(|(_, c)| c.clone());
+        let topic = match known {
+            Some(t) => t,
+            None => match topic_or_create(inner, &m.topic).await {
+                Ok(t) => {
+                    topics.push((m.topic.clone(), t.clone()));
+                    t
+                }
+                Err(refusal) => {
+                    results[i] = Some(entry(id, Err(refusal)));
+                    continue;
+                }
+            },
         };
         if topic.perm & 2 == 0 || topic.write_queues == 0 {
             results[i] = Some(entry(
