@@ -23,12 +23,31 @@ pub const MAX_QUEUES: u32 = 1024;
 pub struct AdminService {
     node: Arc<RaftNode>,
     group: String,
+    faults: Option<FaultSwitches>,
+}
+
+/// What `InjectFault` may flip, when `faultInjectionEnable` is on.
+#[derive(Clone, Debug)]
+pub struct FaultSwitches {
+    /// This member.
+    pub me: u64,
+    /// Every member of the group.
+    pub members: Vec<u64>,
+    /// The member's Raft RPC switchboard.
+    pub partition: raftmq_raft::network::Partition,
+    /// The member's store fault switches.
+    pub store: raftmq_store::fault::Faults,
 }
 
 impl AdminService {
-    /// The service of `node`, a member of `group`.
-    pub fn new(node: Arc<RaftNode>, group: String) -> Self {
-        Self { node, group }
+    /// The service of `node`, a member of `group`; `faults` only with
+    /// `faultInjectionEnable`.
+    pub fn new(node: Arc<RaftNode>, group: String, faults: Option<FaultSwitches>) -> Self {
+        Self {
+            node,
+            group,
+            faults,
+        }
     }
 }
 
@@ -50,6 +69,9 @@ fn write_status(e: WriteError) -> Status {
             Status::unavailable("the group has no leader now (an election is under way); retry")
         }
         WriteError::Stopped => Status::unavailable("this member is stopping; retry on another"),
+        WriteError::Refused(e) => {
+            Status::resource_exhausted(format!("refused, nothing changed: {e}"))
+        }
         WriteError::Unknown(e) => Status::unknown(format!(
             "the change may or may not have been applied: {e}; check with topicRoute"
         )),
@@ -221,5 +243,38 @@ impl BrokerAdmin for AdminService {
             group: r.group,
             queues,
         }))
+    }
+
+    async fn inject_fault(
+        &self,
+        request: Request<pb::InjectFaultRequest>,
+    ) -> Result<Response<pb::InjectFaultResponse>, Status> {
+        let Some(f) = &self.faults else {
+            return Err(Status::failed_precondition(
+                "fault injection is off: start the broker with faultInjectionEnable=true (tests only)",
+            ));
+        };
+        let r = request.into_inner();
+        if let Some(isolate) = r.isolate {
+            if isolate {
+                f.partition.isolate(f.me, &f.members);
+            } else {
+                f.partition.heal();
+            }
+            tracing::warn!(
+                isolate,
+                "fault injected: Raft RPCs to and from the other members"
+            );
+        }
+        if let Some(p) = r.disk_used_percent {
+            let p = if p < 0 {
+                None
+            } else {
+                Some(u8::try_from(p.min(100)).unwrap_or(100))
+            };
+            f.store.set_disk_used_percent(p);
+            tracing::warn!(disk_used_percent = ?p, "fault injected: disk usage");
+        }
+        Ok(Response::new(pb::InjectFaultResponse {}))
     }
 }

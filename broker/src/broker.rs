@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::admin::AdminService;
+use crate::admin::{AdminService, FaultSwitches};
 use crate::conf::BrokerConf;
 use crate::messaging::{Messaging, MessagingConf};
 use crate::registrar::{self, Identity, MemberAddrs};
@@ -153,6 +153,19 @@ impl Broker {
         })?;
         let advertised = format!("{advertised_host}:{}", client_addr.port());
 
+        let partition = raftmq_raft::network::Partition::default();
+        let store_faults = raftmq_store::fault::Faults::default();
+        let fault_switches = conf.fault_injection_enable.then(|| FaultSwitches {
+            me: d.self_id,
+            members: d.peers.keys().copied().collect(),
+            partition: partition.clone(),
+            store: store_faults.clone(),
+        });
+        if fault_switches.is_some() {
+            tracing::warn!(
+                "faultInjectionEnable=true: this broker accepts injected faults (tests only)"
+            );
+        }
         let node = Arc::new(
             RaftNode::start(
                 NodeConfig {
@@ -161,8 +174,8 @@ impl Broker {
                     store: conf.store_config(),
                     timing: conf.raft_timing(),
                     batching: Default::default(),
-                    partition: Default::default(),
-                    faults: Default::default(),
+                    partition,
+                    faults: store_faults,
                     preferred_leader: d.preferred_leader,
                 },
                 Some(raft),
@@ -191,6 +204,7 @@ impl Broker {
         let admin = BrokerAdminServer::new(AdminService::new(
             Arc::clone(&node),
             conf.broker_name.clone(),
+            fault_switches,
         ));
         // Room for a batch of maxMessageSize messages, plus framing.
         let max_request = usize::try_from(conf.max_message_size)
@@ -302,29 +316,11 @@ impl Broker {
             self.server.abort();
             let _ = (&mut self.server).await;
         }
-        // Connections still open may hold the member for a moment.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let mut node = self.node;
-        loop {
-            match Arc::try_unwrap(node) {
-                Ok(n) => {
-                    n.stop(flush).await;
-                    return;
-                }
-                Err(shared) if tokio::time::Instant::now() < deadline => {
-                    node = shared;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err(shared) => {
-                    tracing::warn!("the member is still in use after 5 s; stopping without it");
-                    if flush {
-                        if let Err(e) = shared.store().flush() {
-                            tracing::error!(error = %e, "store flush failed");
-                        }
-                    }
-                    return;
-                }
-            }
+        // Connections still open may hold the member for a moment; it stops
+        // all the same (what they call afterwards fails).
+        match Arc::try_unwrap(self.node) {
+            Ok(n) => n.stop(flush).await,
+            Err(shared) => shared.shutdown(flush).await,
         }
     }
 }

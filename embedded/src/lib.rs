@@ -35,6 +35,8 @@ pub struct LocalOptions {
     pub group: String,
     /// The nameserver's expiry of silent members.
     pub expiry: Duration,
+    /// `faultInjectionEnable` on every member.
+    pub fault_injection: bool,
 }
 
 impl Default for LocalOptions {
@@ -44,6 +46,7 @@ impl Default for LocalOptions {
             flush: FlushMode::Async,
             group: "RaftNode00".into(),
             expiry: Duration::from_secs(10),
+            fault_injection: false,
         }
     }
 }
@@ -132,6 +135,7 @@ impl LocalDeployment {
             conf.namesrv_addr = vec![namesrv.addr().to_string()];
             conf.flush_disk_type = opts.flush;
             conf.mapped_file_size_commit_log = 64 << 20;
+            conf.fault_injection_enable = opts.fault_injection;
             confs.insert(*id, conf);
         }
         let mut d = LocalDeployment {

@@ -39,9 +39,18 @@ const LEADER_KEY: &str = "raftmq-leader";
 pub(crate) struct LocalWriter {
     pub(crate) raft: Raft<TypeConfig, StateMachine>,
     pub(crate) proposer: Proposer,
+    pub(crate) store: std::sync::Arc<raftmq_store::MessageStore>,
 }
 
 impl LocalWriter {
+    fn raft_store_disk_check(&self) -> Result<(), String> {
+        self.store
+            .commitlog()
+            .disk()
+            .check()
+            .map_err(|e| e.to_string())
+    }
+
     /// Proposes `body` here: messages through the group commit, commands
     /// one entry each.
     pub(crate) async fn propose(
@@ -51,7 +60,14 @@ impl LocalWriter {
         count: usize,
     ) -> Result<Vec<PutResult>, WriteError> {
         match kind {
-            DataKind::Messages => self.proposer.write(body, count).await,
+            DataKind::Messages => {
+                // Admission: messages are refused here, before Raft, when the
+                // disk is too full; replication itself never refuses.
+                if let Err(e) = self.raft_store_disk_check() {
+                    return Err(WriteError::Refused(e));
+                }
+                self.proposer.write(body, count).await
+            }
             DataKind::Command => self
                 .raft
                 .client_write(LogData { kind, body })
@@ -99,6 +115,7 @@ pub(crate) async fn serve(
             Err(s)
         }
         Err(WriteError::Stopped) => Err(Status::unavailable("the member is stopping")),
+        Err(WriteError::Refused(e)) => Err(Status::resource_exhausted(e)),
         Err(WriteError::Unknown(e)) => Err(Status::unknown(e)),
     }
 }
@@ -170,6 +187,7 @@ impl Forwarder {
                 })
                 .collect()),
             Err(s) => Err(match s.code() {
+                tonic::Code::ResourceExhausted => WriteError::Refused(s.message().to_owned()),
                 tonic::Code::FailedPrecondition => WriteError::NotLeader {
                     leader: s
                         .metadata()

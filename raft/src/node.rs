@@ -104,11 +104,17 @@ pub struct RaftNode {
     forwarder: Forwarder,
     /// How long a write waits for a leader to be elected.
     leader_wait: Duration,
-    proposer_task: JoinHandle<()>,
-    preference_task: Option<JoinHandle<()>>,
-    retention_task: JoinHandle<()>,
+    /// Taken by the first [`RaftNode::shutdown`].
+    tasks: parking_lot::Mutex<Option<Tasks>>,
+}
+
+/// The tasks a member owns.
+struct Tasks {
+    proposer: JoinHandle<()>,
+    preference: Option<JoinHandle<()>>,
+    retention: JoinHandle<()>,
     server: JoinHandle<()>,
-    stop_server: Option<oneshot::Sender<()>>,
+    stop_server: oneshot::Sender<()>,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -196,6 +202,7 @@ impl RaftNode {
             raft.clone(),
             cfg.partition.clone(),
             proposer.clone(),
+            Arc::clone(&store),
         ))
         .max_decoding_message_size(MAX_RPC_BYTES)
         .max_encoding_message_size(MAX_RPC_BYTES);
@@ -255,6 +262,7 @@ impl RaftNode {
         let local = LocalWriter {
             raft: raft.clone(),
             proposer,
+            store: Arc::clone(&store),
         };
         Ok(Self {
             id: cfg.id,
@@ -263,11 +271,13 @@ impl RaftNode {
             local,
             forwarder,
             leader_wait: Duration::from_millis(cfg.timing.election_max_ms.saturating_mul(4)),
-            proposer_task,
-            preference_task,
-            retention_task,
-            server,
-            stop_server: Some(stop_server),
+            tasks: parking_lot::Mutex::new(Some(Tasks {
+                proposer: proposer_task,
+                preference: preference_task,
+                retention: retention_task,
+                server,
+                stop_server,
+            })),
         })
     }
 
@@ -416,29 +426,40 @@ impl RaftNode {
     /// Stops the member: the server, openraft, and the store's threads.
     /// With `flush`, the store is flushed as on a clean stop; without, it is
     /// left as a crash of the process would.
-    pub async fn stop(mut self, flush: bool) {
-        if let Some(s) = self.stop_server.take() {
-            let _ = s.send(());
+    pub async fn stop(self, flush: bool) {
+        self.shutdown(flush).await;
+        // Wait until openraft's tasks dropped their handles, so that the
+        // store is closed before a restart opens the same directory.
+        let store = Arc::clone(&self.store);
+        drop(self);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&store) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        self.server.abort();
-        let _ = (&mut self.server).await;
-        self.proposer_task.abort();
-        if let Some(t) = self.preference_task.take() {
-            t.abort();
+    }
+
+    /// [`RaftNode::stop`] through a shared handle: the member stops (server,
+    /// tasks, openraft, the store's threads) even if others still hold it;
+    /// what they call afterwards fails. Later calls do nothing.
+    pub async fn shutdown(&self, flush: bool) {
+        let Some(mut t) = self.tasks.lock().take() else {
+            return;
+        };
+        let _ = t.stop_server.send(());
+        t.server.abort();
+        let _ = (&mut t.server).await;
+        t.proposer.abort();
+        if let Some(p) = t.preference.take() {
+            p.abort();
         }
-        self.retention_task.abort();
+        t.retention.abort();
         let _ = self.raft.shutdown().await;
         if flush {
             if let Err(e) = self.store.close() {
                 tracing::error!(error = %e, "store close failed");
             }
         }
-        // Wait until openraft's tasks dropped their handles, so that the
-        // store's threads stop before a restart opens the same directory.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while Arc::strong_count(&self.store) > 1 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        self.store.stop_background();
     }
 }
 

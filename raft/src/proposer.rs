@@ -31,6 +31,10 @@ pub enum WriteError {
     /// The member is shutting down.
     #[error("the member is stopping")]
     Stopped,
+    /// Refused before it was proposed (nothing stored), e.g. the disk is
+    /// fuller than `diskSpaceWarningLevelRatio`.
+    #[error("refused, nothing stored: {0}")]
+    Refused(String),
 }
 
 /// Limits of one group commit.

@@ -37,10 +37,12 @@ impl RaftServer {
         raft: Raft<TypeConfig, StateMachine>,
         partition: Partition,
         proposer: Proposer,
+        store: std::sync::Arc<raftmq_store::MessageStore>,
     ) -> Self {
         let local = LocalWriter {
             raft: raft.clone(),
             proposer,
+            store,
         };
         Self {
             me,

@@ -63,6 +63,10 @@ pub struct BrokerConf {
     /// `brokerIP1`: the address advertised to the nameservers; `None`: the
     /// broker picks one.
     pub broker_ip1: Option<String>,
+    /// `faultInjectionEnable` (raftmq; false): accept `BrokerAdmin.InjectFault`
+    /// (cut this member off from its peers, pretend the disk is full), for
+    /// fault tests on real processes. Never on in production.
+    pub fault_injection_enable: bool,
     /// `registerNameServerPeriod`, written in ms (raftmq: 1000; upstream
     /// 30000): how often the member heartbeats to every nameserver. It also
     /// registers at once when its role, term or topics change.
@@ -127,6 +131,7 @@ impl BrokerConf {
             default_topic_queue_nums: d::DEFAULT_TOPIC_QUEUE_NUMS,
             broker_permission: d::BROKER_PERMISSION,
             broker_ip1: None,
+            fault_injection_enable: false,
             register_name_server_period: Duration::from_millis(d::REGISTER_NAME_SERVER_PERIOD_MS),
             flush_interval_commit_log: Duration::from_millis(d::FLUSH_INTERVAL_COMMIT_LOG_MS),
             flush_commit_log_least_pages: d::FLUSH_COMMIT_LOG_LEAST_PAGES,

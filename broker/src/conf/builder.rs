@@ -47,6 +47,7 @@ struct Partial {
     disk_space_warning_level_ratio: Option<u8>,
     max_message_size: Option<u32>,
     auto_create_topic_enable: Option<bool>,
+    fault_injection_enable: Option<bool>,
     default_topic_queue_nums: Option<u32>,
     broker_permission: Option<u8>,
     broker_ip1: Option<String>,
@@ -229,6 +230,7 @@ impl Builder<'_> {
                     Some(v::int_in(val, 1, u32::MAX, "a size in bytes (1 or more)")?)
             }
             Key::AutoCreateTopicEnable => p.auto_create_topic_enable = Some(v::boolean(val)?),
+            Key::FaultInjectionEnable => p.fault_injection_enable = Some(v::boolean(val)?),
             Key::DefaultTopicQueueNums => {
                 p.default_topic_queue_nums = Some(v::int_in(
                     val,
@@ -381,6 +383,9 @@ impl Builder<'_> {
         }
         if let Some(x) = p.auto_create_topic_enable {
             c.auto_create_topic_enable = x;
+        }
+        if let Some(x) = p.fault_injection_enable {
+            c.fault_injection_enable = x;
         }
         if let Some(x) = p.default_topic_queue_nums {
             c.default_topic_queue_nums = x;

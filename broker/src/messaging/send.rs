@@ -113,7 +113,10 @@ pub(super) async fn send(
             }
         };
         // One lookup per topic per call: a call's messages mostly share one.
-        let known = topics.iter().find(|(t, _)| *t == m.topic).map(|(_, c)| c.clone());
+        let known = topics
+            .iter()
+            .find(|(t, _)| *t == m.topic)
+            .map(|(_, c)| c.clone());
         let topic = match known {
             Some(t) => t,
             None => match topic_or_create(inner, &m.topic).await {
@@ -153,8 +156,14 @@ pub(super) async fn send(
                 }
             }
             Err(e) => {
-                let why =
-                    format!("the write was not confirmed ({e}); retry with the same message id");
+                let why = match e {
+                    raftmq_raft::proposer::WriteError::Refused(r) => {
+                        format!("refused, nothing stored: {r}")
+                    }
+                    e => {
+                        format!("the write was not confirmed ({e}); retry with the same message id")
+                    }
+                };
                 for (slot, m) in slots.iter().zip(batch) {
                     results[*slot] = Some(entry(
                         m.message_id,

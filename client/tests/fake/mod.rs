@@ -249,6 +249,13 @@ impl BrokerAdmin for BrokerService {
     ) -> Result<Response<raftmq_proto::admin::v1::ConsumerProgressResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
+
+    async fn inject_fault(
+        &self,
+        _: Request<raftmq_proto::admin::v1::InjectFaultRequest>,
+    ) -> Result<Response<raftmq_proto::admin::v1::InjectFaultResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 /// A `clusterList` row of cluster `cluster`.

@@ -234,12 +234,22 @@ impl CommitLog {
     /// is written or none: space is reserved before the first byte is copied.
     /// Returns where each entry went. The entries are readable on return;
     /// durability is [`CommitLog::sync_to`]'s business.
+    ///
+    /// Refused whole when the disk is fuller than `diskSpaceWarningLevelRatio`.
     pub fn append(&self, entries: &[NewEntry<'_>]) -> Result<Vec<EntryLocation>> {
+        self.disk.check()?;
+        self.append_replicated(entries)
+    }
+
+    /// [`CommitLog::append`] without the disk-ratio admission: for entries a
+    /// Raft leader already admitted. A member must not refuse what a
+    /// majority may already hold (the group would stall); the ratio leaves
+    /// the room for them, and a really full disk still fails the write.
+    pub fn append_replicated(&self, entries: &[NewEntry<'_>]) -> Result<Vec<EntryLocation>> {
         let Some(first) = entries.first() else {
             return Ok(Vec::new());
         };
         self.durability.check_poisoned()?;
-        self.disk.check()?;
         let _writer = self.writer.lock();
         let b = self.bounds();
         if !(first.index == b.next_index || b.is_empty()) {

@@ -339,7 +339,11 @@ impl StoreCore {
 
     /// Replicated write: appends entries to the log without dispatching.
     pub fn append_entries(&self, entries: &[NewEntry<'_>]) -> Result<Vec<EntryLocation>> {
-        self.log.append(entries)
+        match self.mode {
+            Mode::Standalone => self.log.append(entries),
+            // Admitted by the leader (see `CommitLog::append_replicated`).
+            Mode::Replicated => self.log.append_replicated(entries),
+        }
     }
 
     /// Dispatches every entry up to and including `index` (committed), in
@@ -543,6 +547,18 @@ impl StoreCore {
             self.log.sync_to(end)?;
         }
         Ok(())
+    }
+}
+
+impl MessageStore {
+    /// Stops the background threads (flusher, cleaner) now, rather than when
+    /// the last handle drops: the owner of a store that others may still
+    /// hold a handle to ends its work here. Idempotent.
+    pub fn stop_background(&self) {
+        let bg = self.background.lock().take();
+        if let Some(bg) = bg {
+            bg.stop();
+        }
     }
 }
 

@@ -85,7 +85,7 @@ impl StoreCore {
         self.keys.truncate_from(0)?;
         self.log.reset_to(plan.start_index)?;
         for chunk in entries.chunks(256) {
-            self.log.append(chunk)?;
+            self.log.append_replicated(chunk)?;
         }
         for (topic, queue_id, base) in &plan.queue_bases {
             self.queues
