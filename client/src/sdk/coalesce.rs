@@ -1,0 +1,146 @@
+//! Coalescing of sends, as pure bookkeeping: what waits for each queue and
+//! what the next SendMessage request takes. The sender task
+//! ([`super::sender`]) owns one `Batcher` per broker group and does the I/O.
+//!
+//! ```text
+//! push(m1..m5)            waiting: q0 [m1 m3 m5]  q1 [m2 m4]
+//! next_batch()  -> q0 [m1 m3 m5]      (the queue whose head waited longest)
+//! next_batch()  -> q1 [m2 m4]
+//! ```
+//!
+//! A batch takes everything waiting for its queue, up to `max_messages` and
+//! `max_bytes` (a single message larger than that goes alone). A queue
+//! whose batch in flight carries FIFO messages (a message group) gets no
+//! second batch until that one is done, so a group's order holds on the
+//! wire.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use super::BatchLimits;
+
+/// A queue of a topic in one broker group: what a request is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct QueueKey {
+    pub topic: Arc<str>,
+    pub queue_id: i32,
+}
+
+/// What the batcher needs to know of a pending send.
+pub(crate) trait Pending {
+    fn key(&self) -> &QueueKey;
+    /// Encoded size in bytes.
+    fn size(&self) -> usize;
+    /// Whether it is a FIFO message (its queue's order matters).
+    fn ordered(&self) -> bool;
+}
+
+/// Sends for one queue, to go in one request.
+#[derive(Debug)]
+pub(crate) struct Batch<T> {
+    pub key: QueueKey,
+    pub items: Vec<T>,
+    pub ordered: bool,
+}
+
+/// The sends waiting per queue.
+#[derive(Debug)]
+pub(crate) struct Batcher<T> {
+    limits: BatchLimits,
+    waiting: HashMap<QueueKey, VecDeque<(u64, T)>>,
+    busy: HashSet<QueueKey>,
+    seq: u64,
+    len: usize,
+}
+
+impl<T: Pending> Batcher<T> {
+    pub fn new(limits: BatchLimits) -> Self {
+        Self {
+            limits,
+            waiting: HashMap::new(),
+            busy: HashSet::new(),
+            seq: 0,
+            len: 0,
+        }
+    }
+
+    /// Queues a send.
+    pub fn push(&mut self, item: T) {
+        self.seq += 1;
+        self.len += 1;
+        self.waiting
+            .entry(item.key().clone())
+            .or_default()
+            .push_back((self.seq, item));
+    }
+
+    /// Sends waiting.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The next request's sends: of the queue whose oldest send waited
+    /// longest among those free to send, as many as the limits allow.
+    pub fn next_batch(&mut self) -> Option<Batch<T>> {
+        let key = self
+            .waiting
+            .iter()
+            .filter(|(k, q)| !q.is_empty() && !self.busy.contains(*k))
+            .min_by_key(|(_, q)| q.front().map(|(seq, _)| *seq))
+            .map(|(k, _)| k.clone())?;
+        let queue = self.waiting.get_mut(&key)?;
+        let mut items = Vec::new();
+        let mut bytes = 0usize;
+        while let Some((_, next)) = queue.front() {
+            let full = items.len() >= self.limits.max_messages
+                || bytes.saturating_add(next.size()) > self.limits.max_bytes;
+            if !items.is_empty() && full {
+                break;
+            }
+            let Some((_, item)) = queue.pop_front() else {
+                break;
+            };
+            bytes = bytes.saturating_add(item.size());
+            items.push(item);
+        }
+        if queue.is_empty() {
+            self.waiting.remove(&key);
+        }
+        self.len -= items.len();
+        let ordered = items.iter().any(Pending::ordered);
+        if ordered {
+            self.busy.insert(key.clone());
+        }
+        Some(Batch {
+            key,
+            items,
+            ordered,
+        })
+    }
+
+    /// Records that a batch is answered.
+    pub fn done(&mut self, key: &QueueKey, ordered: bool) {
+        if ordered {
+            self.busy.remove(key);
+        }
+    }
+
+    /// Takes every waiting send (to fail them at shutdown).
+    pub fn drain(&mut self) -> Vec<T> {
+        self.len = 0;
+        self.waiting
+            .drain()
+            .flat_map(|(_, q)| q.into_iter().map(|(_, t)| t))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "coalesce_tests.rs"]
+mod tests;

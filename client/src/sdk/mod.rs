@@ -1,0 +1,63 @@
+//! The Rust SDK: producers and consumers over the RocketMQ 5 gRPC protocol
+//! (`apache.rocketmq.v2.MessagingService`), the same protocol the official
+//! clients speak.
+//!
+//! ```text
+//!              QueryRoute / QueryAssignment / Telemetry / Heartbeat
+//!   client ───────────────────────────────────────────────▶ nameservers (tried in order)
+//!     │  routes: per broker group, every member, leader first
+//!     │
+//!     └── SendMessage / ReceiveMessage / Ack / Pull / offsets ──▶ broker group
+//!            one channel per member; leader first, next member on UNAVAILABLE,
+//!            routes re-read after a failure: failover needs no restart
+//! ```
+//!
+//! - [`Producer`]: `send`, `send_async`, `send_batch`. Sends that are
+//!   outstanding together are coalesced, per queue, into one SendMessage
+//!   request (bounded by [`BatchLimits`]), with no added delay: a lone send
+//!   goes at once. Retries keep the message id, so the broker drops
+//!   duplicates.
+//! - [`SimpleConsumer`]: `receive` (long polling), `ack`,
+//!   `change_invisible_duration`.
+//! - [`PushConsumer`]: a listener run on N workers; failures come back after
+//!   a growing delay, then go to the dead-letter queue `%DLQ%group`.
+//! - [`PullConsumer`]: queues, positions and commits under the
+//!   application's control, resuming from the group's committed offsets.
+//!
+//! Every call is bounded in time; every error is a [`ClientError`] saying
+//! what to do. Each client sends `x-mq-client-id` (its own id) and the
+//! language, version and protocol headers with every request, and opens a
+//! Telemetry stream with its settings to each endpoint it uses.
+
+mod coalesce;
+mod config;
+mod consume;
+mod convert;
+mod core;
+mod error;
+mod filter;
+mod frames;
+mod ids;
+mod link;
+mod message;
+mod producer;
+mod pull_consumer;
+mod push_consumer;
+mod received;
+mod route;
+mod routes;
+mod sender;
+mod simple_consumer;
+mod telemetry;
+mod wire;
+
+pub use config::{BatchLimits, ClientConfig, Retry, NAMESRV_ADDR_ENV};
+pub use error::ClientError;
+pub use filter::FilterExpression;
+pub use ids::message_id;
+pub use message::{Message, SendReceipt};
+pub use producer::{Producer, SendFuture};
+pub use pull_consumer::{PullConsumer, StartPosition};
+pub use push_consumer::{ConsumeResult, PushConsumer, PushConsumerBuilder};
+pub use received::{MessageQueue, ReceivedMessage};
+pub use simple_consumer::SimpleConsumer;

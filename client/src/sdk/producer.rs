@@ -1,0 +1,315 @@
+//! The producer: picks a queue per message, hands it to its broker group's
+//! sender task (which coalesces), and retries with the same message id.
+//!
+//! A retry marks the routes stale and waits (100 ms, then 300 ms by
+//! default); the next attempt reads the route again, so a new leader is
+//! found without restarting the producer. Within one attempt a group's
+//! members are tried in order, leader first.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use prost::Message as _;
+use raftmq_proto::rocketmq::v2;
+use tokio::sync::oneshot;
+
+use super::coalesce::QueueKey;
+use super::convert::resource;
+use super::core::ClientCore;
+use super::route::{QueueSelector, TopicRoute};
+use super::sender::{GroupSender, Outgoing};
+use super::{ids, ClientConfig, ClientError, Message, MessageQueue, SendReceipt};
+
+/// The future [`Producer::send_async`] returns; it owns what it needs, so
+/// it can be spawned or kept while the producer is used for more sends.
+pub type SendFuture = Pin<Box<dyn Future<Output = Result<SendReceipt, ClientError>> + Send>>;
+
+/// Sends messages to topics.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), raftmq_client::sdk::ClientError> {
+/// use raftmq_client::sdk::{ClientConfig, Message, Producer};
+/// let producer = Producer::start(ClientConfig::new("127.0.0.1:9876")?, &["TopicTest"]).await?;
+/// let receipt = producer.send(Message::new("TopicTest", "hello").with_tag("TagA")).await?;
+/// println!("stored at {}#{} offset {}", receipt.broker, receipt.queue_id, receipt.offset);
+/// producer.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    core: Arc<ClientCore>,
+    selector: QueueSelector,
+    senders: Mutex<Option<HashMap<String, GroupSender>>>,
+}
+
+/// One attempt handed to a sender.
+struct Attempt {
+    queue: MessageQueue,
+    rx: oneshot::Receiver<Result<i64, ClientError>>,
+}
+
+impl Producer {
+    /// Starts a producer for `topics` (more may be sent to later): reads
+    /// their routes, so a missing topic fails here.
+    pub async fn start(config: ClientConfig, topics: &[&str]) -> Result<Self, ClientError> {
+        let publishing = v2::Publishing {
+            topics: topics.iter().map(|t| resource(t)).collect(),
+            ..Default::default()
+        };
+        let core = ClientCore::start(
+            config,
+            v2::ClientType::Producer,
+            None,
+            v2::settings::PubSub::Publishing(publishing),
+        )?;
+        let producer = Self {
+            inner: Arc::new(Inner {
+                core,
+                selector: QueueSelector::default(),
+                senders: Mutex::new(Some(HashMap::new())),
+            }),
+        };
+        for t in topics {
+            if let Err(e) = producer.inner.core.route(t).await {
+                producer.inner.core.shutdown().await;
+                return Err(e);
+            }
+        }
+        Ok(producer)
+    }
+
+    /// This client's id (the `x-mq-client-id` header it sends).
+    pub fn client_id(&self) -> &str {
+        &self.inner.core.client_id
+    }
+
+    /// Sends one message and waits until it is stored.
+    pub async fn send(&self, message: Message) -> Result<SendReceipt, ClientError> {
+        self.send_async(message).await
+    }
+
+    /// Sends one message; the message is queued at once when the topic's
+    /// route is known, and the future gives its receipt. Sends in flight
+    /// together are coalesced into fewer requests.
+    pub fn send_async(&self, message: Message) -> SendFuture {
+        if let Err(e) = message.validate() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        let id = ids::message_id();
+        let inner = self.inner.clone();
+        let first = inner
+            .core
+            .routes
+            .fresh(message.topic())
+            .map(|route| inner.enqueue(&message, &id, &route, None));
+        Box::pin(async move { inner.send_with_retries(message, id, first).await })
+    }
+
+    /// Sends messages together: those of the first message's topic without
+    /// a message group go to one queue, in order, in as few requests as the
+    /// batch limits allow. Fails with the first error; the other messages
+    /// may have been stored (a retry keeps each message's id).
+    pub async fn send_batch(
+        &self,
+        messages: Vec<Message>,
+    ) -> Result<Vec<SendReceipt>, ClientError> {
+        let Some(topic) = messages.first().map(|m| m.topic().to_owned()) else {
+            return Ok(Vec::new());
+        };
+        let inner = &self.inner;
+        let route = inner.core.route(&topic).await?;
+        let queue = inner.selector.select(&route, None)?.clone();
+        let mut together = Vec::new();
+        let mut sends: Vec<SendFuture> = Vec::with_capacity(messages.len());
+        for m in messages {
+            if m.topic() != topic || m.message_group().is_some() {
+                sends.push(self.send_async(m));
+                continue;
+            }
+            m.validate()?;
+            let id = ids::message_id();
+            let (out, attempt) = inner.prepare(&m, &id, &route, queue.clone(), true)?;
+            together.push(out);
+            let inner = inner.clone();
+            sends.push(Box::pin(async move {
+                inner.send_with_retries(m, id, Some(Ok(attempt))).await
+            }));
+        }
+        if !together.is_empty() {
+            inner.submit(&queue.broker, together)?;
+        }
+        futures_util::future::join_all(sends)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Lets the sends in flight finish, then stops the sender tasks and
+    /// tells the servers this producer is gone.
+    pub async fn shutdown(self) {
+        let senders = self
+            .inner
+            .senders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        for (_, s) in senders.into_iter().flatten() {
+            s.close().await;
+        }
+        self.inner.core.shutdown().await;
+    }
+}
+
+impl Inner {
+    /// Picks the queue (unless given), encodes and queues one attempt.
+    fn enqueue(
+        &self,
+        message: &Message,
+        id: &str,
+        route: &TopicRoute,
+        fixed: Option<&MessageQueue>,
+    ) -> Result<Attempt, ClientError> {
+        let queue = match fixed {
+            Some(q) => q.clone(),
+            None => self
+                .selector
+                .select(route, message.message_group())?
+                .clone(),
+        };
+        let ordered = message.message_group().is_some();
+        let (out, attempt) = self.prepare(message, id, route, queue, ordered)?;
+        self.submit(&attempt.queue.broker, vec![out])?;
+        Ok(attempt)
+    }
+
+    /// Encodes one attempt for `queue`; `ordered` sends of a queue go one
+    /// request at a time.
+    fn prepare(
+        &self,
+        message: &Message,
+        id: &str,
+        route: &TopicRoute,
+        queue: MessageQueue,
+        ordered: bool,
+    ) -> Result<(Outgoing, Attempt), ClientError> {
+        if let Some(limit) = self.max_body_size() {
+            if message.body().len() > limit {
+                return Err(ClientError::MessageTooLarge {
+                    size: message.body().len(),
+                    limit: Some(limit),
+                });
+            }
+        }
+        let proto = message.to_proto(id, queue.queue_id, &self.core.born_host);
+        let (reply, rx) = oneshot::channel();
+        let out = Outgoing {
+            key: QueueKey {
+                topic: route.topic_key.clone(),
+                queue_id: queue.queue_id,
+            },
+            size: proto.encoded_len(),
+            message: proto,
+            ordered,
+            reply,
+        };
+        Ok((out, Attempt { queue, rx }))
+    }
+
+    /// Hands sends to `broker`'s sender task, all at once (they are seen
+    /// together, so they coalesce and keep their order).
+    fn submit(&self, broker: &str, outs: Vec<Outgoing>) -> Result<(), ClientError> {
+        let mut senders = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(senders) = senders.as_mut() else {
+            return Err(ClientError::Shutdown);
+        };
+        let sender = match senders.get(broker) {
+            Some(s) => s,
+            None => {
+                let link = self.core.group_link(broker)?;
+                let s = GroupSender::spawn(self.core.clone(), link);
+                senders.entry(broker.to_owned()).or_insert(s)
+            }
+        };
+        sender.send(outs)
+    }
+
+    fn max_body_size(&self) -> Option<usize> {
+        match self.core.telemetry.server_settings()?.pub_sub? {
+            v2::settings::PubSub::Publishing(p) if p.max_body_size > 0 => {
+                usize::try_from(p.max_body_size).ok()
+            }
+            _ => None,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        message: &Message,
+        id: &str,
+        first: &mut Option<Result<Attempt, ClientError>>,
+    ) -> Result<SendReceipt, ClientError> {
+        self.core.check_open()?;
+        let attempt = match first.take() {
+            Some(a) => a?,
+            None => {
+                let route = self.core.route(message.topic()).await?;
+                self.enqueue(message, id, &route, None)?
+            }
+        };
+        let bound = self.core.config.request_timeout * 4;
+        let offset = match tokio::time::timeout(bound, attempt.rx).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(_)) => return Err(ClientError::Shutdown),
+            Err(_) => {
+                return Err(ClientError::Timeout {
+                    call: "SendMessage",
+                    after: bound,
+                })
+            }
+        };
+        Ok(SendReceipt {
+            message_id: id.to_owned(),
+            topic: message.topic().to_owned(),
+            broker: attempt.queue.broker,
+            queue_id: attempt.queue.queue_id,
+            offset,
+        })
+    }
+
+    async fn send_with_retries(
+        &self,
+        message: Message,
+        id: String,
+        mut first: Option<Result<Attempt, ClientError>>,
+    ) -> Result<SendReceipt, ClientError> {
+        let retry = self.core.config.send_retry;
+        let mut attempt = 1;
+        loop {
+            match self.attempt(&message, &id, &mut first).await {
+                Ok(r) => return Ok(r),
+                Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
+                    self.core.routes.mark_stale();
+                    tokio::time::sleep(retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let senders = self.senders.get_mut().unwrap_or_else(|e| e.into_inner());
+        for s in senders.iter().flat_map(|m| m.values()) {
+            s.abort();
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! The push consumer: the SDK receives and calls the application's
+//! listener on `concurrency` workers; success acks, failure makes the
+//! message visible again after a growing delay, and past the group's max
+//! attempts sends it to the dead-letter queue.
+//!
+//! ```text
+//! supervisor: QueryAssignment every 5 s -> one receive loop per (topic, broker group)
+//! receive loop --(bounded channel)--> N workers: listener(m) -> Ack | ChangeInvisibleDuration | DLQ
+//! ```
+//!
+//! Every task is owned: `shutdown` stops the receive loops, lets each
+//! worker finish the message it holds, and joins them all.
+
+use std::collections::{BTreeMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use raftmq_proto::client_protocol;
+use raftmq_proto::rocketmq::v2;
+use tokio::sync::{mpsc, watch, Mutex as AsyncMutex};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::consume::{self, ReceiveSpec};
+use super::convert::resource;
+use super::core::ClientCore;
+use super::error::{check, Subject};
+use super::link::{stub, GroupLink};
+use super::route::broker_group;
+use super::simple_consumer::subscription;
+use super::{ClientConfig, ClientError, FilterExpression, ReceivedMessage, Retry};
+
+/// What the listener says about one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeResult {
+    /// Processed: ack it.
+    Success,
+    /// Not processed: deliver it again later.
+    Failure,
+}
+
+type Listener = dyn Fn(&ReceivedMessage) -> ConsumeResult + Send + Sync;
+
+/// How a [`PushConsumer`] is set up; from [`PushConsumer::builder`].
+#[derive(Debug, Clone)]
+pub struct PushConsumerBuilder {
+    config: ClientConfig,
+    group: String,
+    subscriptions: BTreeMap<String, FilterExpression>,
+    opts: Options,
+}
+
+#[derive(Debug, Clone)]
+struct Options {
+    concurrency: usize,
+    batch_size: usize,
+    invisible: Duration,
+    retry: Retry,
+    max_attempts: Option<i32>,
+    assignment_refresh: Duration,
+}
+
+impl PushConsumerBuilder {
+    /// Adds (or replaces) the subscription to `topic`.
+    pub fn subscribe(mut self, topic: &str, filter: FilterExpression) -> Self {
+        self.subscriptions.insert(topic.to_owned(), filter);
+        self
+    }
+
+    /// How many messages the listener handles at once (default 8).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.opts.concurrency = n;
+        self
+    }
+
+    /// Most messages per receive (default 32).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.opts.batch_size = n;
+        self
+    }
+
+    /// How long a received message stays invisible while the listener
+    /// works on it (default 60 s).
+    pub fn invisible_duration(mut self, d: Duration) -> Self {
+        self.opts.invisible = d;
+        self
+    }
+
+    /// The delay before a failed message comes back, by attempt (default
+    /// 1 s doubling up to 10 min; `max_attempts` is not used here).
+    pub fn retry_backoff(mut self, r: Retry) -> Self {
+        self.opts.retry = r;
+        self
+    }
+
+    /// Deliveries before the dead-letter queue (default: the server's, 17).
+    pub fn max_delivery_attempts(mut self, n: i32) -> Self {
+        self.opts.max_attempts = Some(n);
+        self
+    }
+
+    /// How often the assignment is asked for again (default 5 s).
+    pub fn assignment_refresh(mut self, d: Duration) -> Self {
+        self.opts.assignment_refresh = d;
+        self
+    }
+
+    /// Starts consuming, calling `listener` for every message.
+    pub async fn start<F>(self, listener: F) -> Result<PushConsumer, ClientError>
+    where
+        F: Fn(&ReceivedMessage) -> ConsumeResult + Send + Sync + 'static,
+    {
+        let o = &self.opts;
+        if o.concurrency == 0 || o.batch_size == 0 {
+            return Err(ClientError::BadConfig {
+                field: "push consumer",
+                reason: "concurrency and batch size must be at least 1".into(),
+            });
+        }
+        if o.invisible.is_zero() || o.assignment_refresh.is_zero() {
+            return Err(ClientError::BadConfig {
+                field: "push consumer",
+                reason: "invisible duration and assignment refresh must be longer than zero".into(),
+            });
+        }
+        if self.subscriptions.is_empty() {
+            return Err(ClientError::BadConfig {
+                field: "subscriptions",
+                reason: "subscribe to at least one topic".into(),
+            });
+        }
+        let core = ClientCore::start(
+            self.config,
+            v2::ClientType::PushConsumer,
+            Some(&self.group),
+            subscription(&self.group, &self.subscriptions),
+        )?;
+        for topic in self.subscriptions.keys() {
+            if let Err(e) = core.route(topic).await {
+                core.shutdown().await;
+                return Err(e);
+            }
+        }
+        let shared = Arc::new(Shared {
+            core: core.clone(),
+            listener: Arc::new(listener),
+            opts: self.opts,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let (tx, rx) = mpsc::channel(shared.opts.concurrency);
+        let rx = Arc::new(AsyncMutex::new(rx));
+        let workers = (0..shared.opts.concurrency)
+            .map(|_| tokio::spawn(worker(shared.clone(), rx.clone(), stop_rx.clone())))
+            .collect();
+        let supervisor = tokio::spawn(supervise(shared.clone(), self.subscriptions, tx, stop_rx));
+        Ok(PushConsumer {
+            core,
+            stop,
+            supervisor: Some(supervisor),
+            workers,
+        })
+    }
+}
+
+struct Shared {
+    core: Arc<ClientCore>,
+    listener: Arc<Listener>,
+    opts: Options,
+}
+
+/// Consumes in the background until [`PushConsumer::shutdown`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), raftmq_client::sdk::ClientError> {
+/// use raftmq_client::sdk::{ClientConfig, ConsumeResult, FilterExpression, PushConsumer};
+/// let consumer = PushConsumer::builder(ClientConfig::new("127.0.0.1:9876")?, "GroupA")
+///     .subscribe("TopicTest", FilterExpression::all())
+///     .concurrency(4)
+///     .start(|m| {
+///         println!("{}", String::from_utf8_lossy(m.body()));
+///         ConsumeResult::Success
+///     })
+///     .await?;
+/// // ...
+/// consumer.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PushConsumer {
+    core: Arc<ClientCore>,
+    stop: watch::Sender<bool>,
+    supervisor: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl PushConsumer {
+    /// A builder for a push consumer of `group`.
+    pub fn builder(config: ClientConfig, group: &str) -> PushConsumerBuilder {
+        PushConsumerBuilder {
+            config,
+            group: group.to_owned(),
+            subscriptions: BTreeMap::new(),
+            opts: Options {
+                concurrency: 8,
+                batch_size: 32,
+                invisible: Duration::from_secs(60),
+                retry: Retry {
+                    max_attempts: 1,
+                    initial: Duration::from_secs(1),
+                    multiplier: 2.0,
+                    max: Duration::from_secs(600),
+                },
+                max_attempts: None,
+                assignment_refresh: Duration::from_secs(5),
+            },
+        }
+    }
+
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        self.core.group()
+    }
+
+    /// This client's id (the `x-mq-client-id` header it sends).
+    pub fn client_id(&self) -> &str {
+        &self.core.client_id
+    }
+
+    /// Stops receiving, lets each worker finish its message, joins every
+    /// task and tells the servers this consumer is gone. Messages received
+    /// but not yet handled are delivered again after their invisible time.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(s) = self.supervisor.take() {
+            let _ = s.await;
+        }
+        for w in std::mem::take(&mut self.workers) {
+            let _ = w.await;
+        }
+        self.core.shutdown().await;
+    }
+}
+
+impl Drop for PushConsumer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(s) = &self.supervisor {
+            s.abort();
+        }
+        for w in &self.workers {
+            w.abort();
+        }
+    }
+}
+
+/// Resolves once `stop` is set.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// The broker groups assigned to this consumer for `topic`; the topic's
+/// readable groups if the nameserver cannot say.
+async fn assignment(core: &ClientCore, topic: &str) -> Result<Vec<Arc<GroupLink>>, ClientError> {
+    let req = v2::QueryAssignmentRequest {
+        topic: Some(resource(topic)),
+        group: Some(resource(core.group())),
+        endpoints: Some(client_protocol::endpoints(
+            core.config.namesrv.iter().map(String::as_str),
+        )),
+    };
+    let timeout = core.config.request_timeout;
+    let asked = core
+        .call_namesrv("QueryAssignment", |ch| {
+            let r = core.request(req.clone(), timeout);
+            async move {
+                stub(ch)
+                    .query_assignment(r)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        })
+        .await;
+    let subject = Subject {
+        topic,
+        group: core.group(),
+        ..Subject::default()
+    };
+    let resp = match asked {
+        Ok(r) => r,
+        Err(ClientError::Rpc {
+            code: tonic::Code::Unimplemented,
+            ..
+        }) => {
+            let route = core.route(topic).await?;
+            return route
+                .readable_groups()
+                .into_iter()
+                .map(|g| core.group_link(g))
+                .collect();
+        }
+        Err(e) => return Err(e),
+    };
+    check("QueryAssignment", resp.status.as_ref(), subject)?;
+    let mut seen = HashSet::new();
+    Ok(resp
+        .assignments
+        .iter()
+        .filter_map(|a| a.message_queue.as_ref().and_then(broker_group))
+        .filter(|g| seen.insert(g.name.clone()))
+        .map(|g| core.register_group(&g))
+        .collect())
+}
+
+/// Keeps one receive loop per assigned (topic, broker group).
+async fn supervise(
+    shared: Arc<Shared>,
+    subscriptions: BTreeMap<String, FilterExpression>,
+    tx: mpsc::Sender<ReceivedMessage>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut loops = JoinSet::new();
+    let mut running: HashSet<(String, String)> = HashSet::new();
+    loop {
+        for (topic, filter) in &subscriptions {
+            let Ok(groups) = assignment(&shared.core, topic).await else {
+                continue;
+            };
+            for link in groups {
+                if running.insert((topic.clone(), link.name().to_owned())) {
+                    loops.spawn(receive_loop(
+                        shared.clone(),
+                        topic.clone(),
+                        filter.clone(),
+                        link,
+                        tx.clone(),
+                        stop.clone(),
+                    ));
+                }
+            }
+        }
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            _ = tokio::time::sleep(shared.opts.assignment_refresh) => {}
+        }
+    }
+    loops.shutdown().await;
+}
+
+/// Receives from one group into the workers' channel until stopped.
+async fn receive_loop(
+    shared: Arc<Shared>,
+    topic: String,
+    filter: FilterExpression,
+    link: Arc<GroupLink>,
+    tx: mpsc::Sender<ReceivedMessage>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let spec = ReceiveSpec {
+        topic: &topic,
+        filter: &filter,
+        batch_size: shared.opts.batch_size,
+        invisible: Some(shared.opts.invisible),
+        auto_renew: false,
+        long_polling: shared.core.config.long_polling_timeout,
+    };
+    let mut failures: u32 = 0;
+    loop {
+        let received = tokio::select! {
+            r = consume::receive(&shared.core, &link, &spec) => r,
+            _ = stopped(&mut stop) => return,
+        };
+        match received {
+            Ok(messages) => {
+                failures = 0;
+                for m in messages {
+                    tokio::select! {
+                        sent = tx.send(m) => if sent.is_err() { return },
+                        _ = stopped(&mut stop) => return,
+                    }
+                }
+            }
+            Err(_) => {
+                failures = failures.saturating_add(1);
+                let pause = Duration::from_millis(100)
+                    .saturating_mul(2u32.saturating_pow(failures.min(6)))
+                    .min(Duration::from_secs(5));
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stopped(&mut stop) => return,
+                }
+            }
+        }
+    }
+}
+
+/// Runs the listener on messages from the channel until stopped.
+async fn worker(
+    shared: Arc<Shared>,
+    rx: Arc<AsyncMutex<mpsc::Receiver<ReceivedMessage>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let next = {
+            let mut rx = rx.lock().await;
+            tokio::select! {
+                m = rx.recv() => m,
+                _ = stopped(&mut stop) => None,
+            }
+        };
+        let Some(m) = next else {
+            return;
+        };
+        let listener = shared.listener.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            let r = catch_unwind(AssertUnwindSafe(|| listener(&m)));
+            (m, r.unwrap_or(ConsumeResult::Failure))
+        })
+        .await;
+        let Ok((m, result)) = ran else {
+            continue;
+        };
+        settle(&shared, &m, result).await;
+    }
+}
+
+/// Acks, postpones, or dead-letters one message; errors leave it to be
+/// delivered again after its invisible time.
+async fn settle(shared: &Shared, m: &ReceivedMessage, result: ConsumeResult) {
+    let core = &shared.core;
+    match result {
+        ConsumeResult::Success => {
+            for attempt in 1..=3u32 {
+                match consume::ack(core, m).await {
+                    Err(e) if e.is_retryable() && attempt < 3 => {
+                        tokio::time::sleep(Duration::from_millis(100) * attempt).await;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        ConsumeResult::Failure => {
+            let max = shared
+                .opts
+                .max_attempts
+                .unwrap_or_else(|| core.max_delivery_attempts());
+            if m.delivery_attempt() >= max {
+                let _ = consume::forward_to_dlq(core, m, max).await;
+            } else {
+                let attempt = u32::try_from(m.delivery_attempt()).unwrap_or(1);
+                let delay = shared.opts.retry.delay(attempt);
+                let _ = consume::change_invisible(core, m, delay).await;
+            }
+        }
+    }
+}

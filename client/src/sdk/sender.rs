@@ -1,0 +1,337 @@
+//! The sender task of one broker group: it takes every send queued at the
+//! moment it can send, coalesces them per queue into SendMessage requests
+//! (see [`super::coalesce`]), keeps up to `max_in_flight` requests going,
+//! and hands each message's result back to its caller.
+//!
+//! ```text
+//! send() -> mpsc -> [ batcher: q0 [..] q1 [..] ] -> SendMessage x <= 4 in flight
+//!   caller <- oneshot <- one SendResultEntry per message
+//! ```
+//!
+//! Nothing waits for company: a lone send finds a free slot and goes at
+//! once; sends made while requests are in flight go together in the next.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use raftmq_proto::rocketmq::v2;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::coalesce::{Batch, Batcher, Pending, QueueKey};
+use super::core::ClientCore;
+use super::error::{check, Subject};
+use super::link::GroupLink;
+use super::wire;
+use super::ClientError;
+
+/// One message handed to the sender, and where its result goes.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub key: QueueKey,
+    pub message: v2::Message,
+    pub size: usize,
+    pub ordered: bool,
+    pub reply: oneshot::Sender<Result<i64, ClientError>>,
+}
+
+impl Pending for Outgoing {
+    fn key(&self) -> &QueueKey {
+        &self.key
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn ordered(&self) -> bool {
+        self.ordered
+    }
+}
+
+/// The handle of one group's sender task.
+#[derive(Debug)]
+pub(crate) struct GroupSender {
+    tx: mpsc::UnboundedSender<Vec<Outgoing>>,
+    task: JoinHandle<()>,
+}
+
+impl GroupSender {
+    pub fn spawn(core: Arc<ClientCore>, link: Arc<GroupLink>) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(core, link, rx));
+        Self { tx, task }
+    }
+
+    /// Queues sends, seen together by the task; fails if it has ended.
+    pub fn send(&self, outs: Vec<Outgoing>) -> Result<(), ClientError> {
+        self.tx.send(outs).map_err(|_| ClientError::Shutdown)
+    }
+
+    /// Lets the queued sends finish, then ends the task.
+    pub async fn close(self) {
+        drop(self.tx);
+        let _ = self.task.await;
+    }
+
+    /// Ends the task at once (sends in flight fail with `Shutdown`).
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+async fn run(
+    core: Arc<ClientCore>,
+    link: Arc<GroupLink>,
+    mut rx: mpsc::UnboundedReceiver<Vec<Outgoing>>,
+) {
+    let limits = core.config.batch;
+    let mut batcher: Batcher<Outgoing> = Batcher::new(limits);
+    let mut in_flight = FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        while open {
+            match rx.try_recv() {
+                Ok(outs) => outs.into_iter().for_each(|o| batcher.push(o)),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+            }
+        }
+        while in_flight.len() < limits.max_in_flight {
+            let Some(batch) = batcher.next_batch() else {
+                break;
+            };
+            in_flight.push(send_batch(&core, &link, batch));
+        }
+        if !open && in_flight.is_empty() && batcher.is_empty() {
+            return;
+        }
+        tokio::select! {
+            outs = rx.recv(), if open => match outs {
+                Some(outs) => outs.into_iter().for_each(|o| batcher.push(o)),
+                None => open = false,
+            },
+            Some((key, ordered)) = in_flight.next(), if !in_flight.is_empty() => {
+                batcher.done(&key, ordered);
+            }
+            else => {
+                for o in batcher.drain() {
+                    let _ = o.reply.send(Err(ClientError::Shutdown));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Sends one batch and answers its callers; returns the batch's queue.
+async fn send_batch(
+    core: &ClientCore,
+    link: &GroupLink,
+    batch: Batch<Outgoing>,
+) -> (QueueKey, bool) {
+    let Batch {
+        key,
+        items,
+        ordered,
+    } = batch;
+    let mut replies = Vec::with_capacity(items.len());
+    let mut messages = Vec::with_capacity(items.len());
+    for o in items {
+        replies.push(o.reply);
+        messages.push(o.message);
+    }
+    let ids: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            m.system_properties
+                .as_ref()
+                .map(|s| s.message_id.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let request = Arc::new(v2::SendMessageRequest { messages });
+    let timeout = core.config.request_timeout;
+    let response = core
+        .call_group(link, "SendMessage", timeout, |channel| {
+            let r = core.request(request.clone(), timeout);
+            async move {
+                wire::send_message(channel, r)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        })
+        .await;
+    for (reply, result) in replies.into_iter().zip(results(&key.topic, &ids, response)) {
+        let _ = reply.send(result);
+    }
+    (key, ordered)
+}
+
+/// One result per sent message (by id, else by position), from the answer
+/// to a SendMessage of messages `ids`.
+pub(crate) fn results(
+    topic: &str,
+    ids: &[String],
+    response: Result<v2::SendMessageResponse, ClientError>,
+) -> Vec<Result<i64, ClientError>> {
+    let all = |e: ClientError| ids.iter().map(|_| Err(e.clone())).collect();
+    let resp = match response {
+        Ok(r) => r,
+        Err(e) => return all(e),
+    };
+    fn subject<'a>(topic: &'a str, id: &'a str) -> Subject<'a> {
+        Subject {
+            topic,
+            message_id: id,
+            ..Subject::default()
+        }
+    }
+    if resp.entries.len() != ids.len() {
+        let e = match check("SendMessage", resp.status.as_ref(), subject(topic, "")) {
+            Err(e) => e,
+            Ok(()) => ClientError::BadResponse {
+                call: "SendMessage",
+                reason: format!(
+                    "{} result entries for {} messages",
+                    resp.entries.len(),
+                    ids.len()
+                ),
+            },
+        };
+        return all(e);
+    }
+    let in_order = resp
+        .entries
+        .iter()
+        .zip(ids)
+        .all(|(e, id)| &e.message_id == id);
+    let by_id: HashMap<&str, &v2::SendResultEntry> = if in_order {
+        HashMap::new()
+    } else {
+        resp.entries
+            .iter()
+            .map(|e| (e.message_id.as_str(), e))
+            .collect()
+    };
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let entry = if in_order {
+                resp.entries.get(i)
+            } else {
+                by_id.get(id.as_str()).copied().or(resp.entries.get(i))
+            };
+            let Some(entry) = entry else {
+                return Err(ClientError::BadResponse {
+                    call: "SendMessage",
+                    reason: format!("no result for message {id}"),
+                });
+            };
+            // An entry without status takes the response's.
+            let status = entry.status.as_ref().or(resp.status.as_ref());
+            check("SendMessage", status, subject(topic, id)).map(|()| entry.offset)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> Option<v2::Status> {
+        Some(v2::Status {
+            code: v2::Code::Ok as i32,
+            message: String::new(),
+        })
+    }
+
+    fn entry(id: &str, offset: i64, status: Option<v2::Status>) -> v2::SendResultEntry {
+        v2::SendResultEntry {
+            status,
+            message_id: id.into(),
+            offset,
+            ..Default::default()
+        }
+    }
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("M{i}")).collect()
+    }
+
+    #[test]
+    fn each_message_gets_its_entry() {
+        let resp = v2::SendMessageResponse {
+            status: ok(),
+            entries: vec![entry("M0", 10, ok()), entry("M1", 11, ok())],
+        };
+        let r = results("T", &ids(2), Ok(resp));
+        assert_eq!(
+            r.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+            [10, 11]
+        );
+    }
+
+    #[test]
+    fn entries_out_of_order_are_matched_by_id() {
+        let resp = v2::SendMessageResponse {
+            status: ok(),
+            entries: vec![entry("M1", 11, ok()), entry("M0", 10, ok())],
+        };
+        let r = results("T", &ids(2), Ok(resp));
+        assert_eq!(
+            r.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+            [10, 11]
+        );
+    }
+
+    #[test]
+    fn one_failed_entry_fails_only_its_message() {
+        let bad = Some(v2::Status {
+            code: v2::Code::MessageBodyTooLarge as i32,
+            message: "too big".into(),
+        });
+        let resp = v2::SendMessageResponse {
+            status: Some(v2::Status {
+                code: v2::Code::MultipleResults as i32,
+                message: String::new(),
+            }),
+            entries: vec![entry("M0", 10, ok()), entry("M1", 0, bad)],
+        };
+        let r = results("T", &ids(2), Ok(resp));
+        assert_eq!(r[0].as_ref().unwrap(), &10);
+        assert!(matches!(
+            &r[1],
+            Err(ClientError::Broker { code: 41301, .. })
+        ));
+    }
+
+    #[test]
+    fn a_refused_request_fails_every_message() {
+        let resp = v2::SendMessageResponse {
+            status: Some(v2::Status {
+                code: v2::Code::TopicNotFound as i32,
+                message: "no".into(),
+            }),
+            entries: vec![],
+        };
+        let r = results("T", &ids(3), Ok(resp));
+        assert_eq!(r.len(), 3);
+        assert!(r
+            .iter()
+            .all(|x| matches!(x, Err(ClientError::TopicNotFound { topic }) if topic == "T")));
+    }
+
+    #[test]
+    fn a_wrong_count_of_entries_is_a_bad_response() {
+        let resp = v2::SendMessageResponse {
+            status: ok(),
+            entries: vec![entry("M0", 1, ok())],
+        };
+        let r = results("T", &ids(2), Ok(resp));
+        assert!(r
+            .iter()
+            .all(|x| matches!(x, Err(ClientError::BadResponse { .. }))));
+        let r = results("T", &ids(2), Err(ClientError::Shutdown));
+        assert!(r.iter().all(|x| matches!(x, Err(ClientError::Shutdown))));
+    }
+}

@@ -1,0 +1,189 @@
+//! The Telemetry stream: opened once to each endpoint the client uses, it
+//! carries the client's `Settings` first and brings back the server's
+//! choices (retry policy, max body size, long polling). The first answer is
+//! awaited for a bounded time only; a server that never answers costs that
+//! bound once per endpoint, not a hang.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use raftmq_proto::rocketmq::v2;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::link::Links;
+
+/// One open stream: the sender half of its requests and the task reading
+/// its answers.
+#[derive(Debug)]
+struct Session {
+    id: u64,
+    tx: Option<mpsc::Sender<v2::TelemetryCommand>>,
+    task: Option<JoinHandle<()>>,
+}
+
+type Sessions = Arc<Mutex<HashMap<String, Session>>>;
+
+/// The Telemetry streams of one client.
+#[derive(Debug)]
+pub(crate) struct Telemetry {
+    settings: Mutex<v2::Settings>,
+    sessions: Sessions,
+    server: Arc<Mutex<Option<v2::Settings>>>,
+    timeout: Duration,
+    next_id: AtomicU64,
+}
+
+impl Telemetry {
+    pub fn new(settings: v2::Settings, timeout: Duration) -> Self {
+        Self {
+            settings: Mutex::new(settings),
+            sessions: Sessions::default(),
+            server: Arc::default(),
+            timeout,
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    fn command(&self) -> v2::TelemetryCommand {
+        let s = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        v2::TelemetryCommand {
+            status: None,
+            command: Some(v2::telemetry_command::Command::Settings(s)),
+        }
+    }
+
+    /// The last settings a server answered with.
+    pub fn server_settings(&self) -> Option<v2::Settings> {
+        self.server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The endpoints with a stream.
+    pub fn endpoints(&self) -> Vec<String> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.keys().cloned().collect()
+    }
+
+    /// Opens the stream to `addr` unless one is open (or opening), sends
+    /// the settings, and waits for the first answer for a bounded time. A
+    /// stream that ends (the server went away) is forgotten, so the next
+    /// call to that address opens a new one.
+    pub async fn ensure(&self, links: &Links, addr: &str) {
+        let (tx, rx) = mpsc::channel(8);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            if sessions.contains_key(addr) {
+                return;
+            }
+            if tx.try_send(self.command()).is_err() {
+                return;
+            }
+            sessions.insert(
+                addr.to_owned(),
+                Session {
+                    id,
+                    tx: Some(tx),
+                    task: None,
+                },
+            );
+        }
+        let Ok(mut stub) = links.stub(addr) else {
+            forget(&self.sessions, addr, id);
+            return;
+        };
+        let request = links.open_request(ReceiverStream::new(rx));
+        let (first_tx, first_rx) = oneshot::channel();
+        let server = self.server.clone();
+        let sessions = self.sessions.clone();
+        let key = addr.to_owned();
+        let task = tokio::spawn(async move {
+            let mut first = Some(first_tx);
+            if let Ok(response) = stub.telemetry(request).await {
+                let mut answers = response.into_inner();
+                while let Ok(Some(cmd)) = answers.message().await {
+                    if let Some(v2::telemetry_command::Command::Settings(s)) = cmd.command {
+                        *server.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+                        if let Some(f) = first.take() {
+                            let _ = f.send(());
+                        }
+                    }
+                }
+            }
+            forget(&sessions, &key, id);
+        });
+        {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            match sessions.get_mut(addr) {
+                Some(s) if s.id == id => s.task = Some(task),
+                _ => task.abort(),
+            }
+        }
+        let _ = tokio::time::timeout(self.timeout, first_rx).await;
+    }
+
+    /// Replaces the settings' pub/sub part and sends them on every open
+    /// stream.
+    pub fn update_pub_sub(&self, pub_sub: v2::settings::PubSub) {
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pub_sub = Some(pub_sub);
+        let cmd = self.command();
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        for s in sessions.values() {
+            if let Some(tx) = &s.tx {
+                let _ = tx.try_send(cmd.clone());
+            }
+        }
+    }
+
+    /// Ends every stream (our side first) and waits, bounded, for the
+    /// readers to finish.
+    pub async fn close(&self) {
+        let tasks: Vec<JoinHandle<()>> = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            sessions
+                .values_mut()
+                .filter_map(|s| {
+                    s.tx = None;
+                    s.task.take()
+                })
+                .collect()
+        };
+        for mut t in tasks {
+            if tokio::time::timeout(self.timeout, &mut t).await.is_err() {
+                t.abort();
+            }
+        }
+    }
+}
+
+/// Removes the session of `addr` if it is still session `id`.
+fn forget(sessions: &Sessions, addr: &str, id: u64) {
+    let mut sessions = sessions.lock().unwrap_or_else(|e| e.into_inner());
+    if sessions.get(addr).is_some_and(|s| s.id == id) {
+        sessions.remove(addr);
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        for s in sessions.values_mut() {
+            if let Some(t) = s.task.take() {
+                t.abort();
+            }
+        }
+    }
+}
