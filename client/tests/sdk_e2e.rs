@@ -303,3 +303,46 @@ async fn pull_consumer_resumes_from_committed_offsets_after_a_leader_change() {
 async fn pull_consumer_and_producer_ride_out_the_leader_death_without_restart() {
     pull_resume_after_leader_death("E2ePullNoRestart", true).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_in_batches_finish_every_message() {
+    let d = deployment().await;
+    let producer = until_ok!(
+        "producer start",
+        Producer::start(config(&d), &["E2eBatchAck"])
+    );
+    let msgs: Vec<Message> = (0..40)
+        .map(|i| Message::new("E2eBatchAck", format!("b-{i}")))
+        .collect();
+    until_ok!("send batch", producer.send_batch(msgs.clone()));
+    let consumer = until_ok!(
+        "consumer start",
+        SimpleConsumer::start(config(&d), "BatchAckers")
+    );
+    until_ok!(
+        "subscribe",
+        consumer.subscribe("E2eBatchAck", FilterExpression::all())
+    );
+    let mut seen = HashSet::new();
+    let deadline = Instant::now() + BOUND;
+    while seen.len() < 40 {
+        assert!(Instant::now() < deadline, "received {} of 40", seen.len());
+        let got = bounded("receive", consumer.receive(32, Duration::from_secs(30)))
+            .await
+            .expect("receive");
+        bounded("ack batch", consumer.ack_batch(&got))
+            .await
+            .expect("ack batch");
+        for m in &got {
+            seen.insert(m.message_id().to_owned());
+        }
+    }
+    // Acked in batches: nothing comes back.
+    let again = bounded("receive", consumer.receive(32, Duration::from_secs(30)))
+        .await
+        .expect("receive");
+    assert!(again.is_empty(), "{} came back", again.len());
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}

@@ -127,6 +127,65 @@ pub(crate) async fn ack(core: &ClientCore, m: &ReceivedMessage) -> Result<(), Cl
     }
 }
 
+/// Acknowledges many messages with one AckMessage per (broker group,
+/// topic); the first refusal is returned after every group was asked.
+pub(crate) async fn ack_batch(
+    core: &ClientCore,
+    ms: &[ReceivedMessage],
+) -> Result<(), ClientError> {
+    let mut by_target: Vec<((&str, &str), Vec<&ReceivedMessage>)> = Vec::new();
+    for m in ms {
+        let key = (m.broker(), m.topic());
+        match by_target.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(m),
+            None => by_target.push((key, vec![m])),
+        }
+    }
+    let mut first_error = None;
+    for ((broker, topic), group) in by_target {
+        let link = core.group_link(broker)?;
+        let req = v2::AckMessageRequest {
+            group: Some(resource(core.group())),
+            topic: Some(resource(topic)),
+            entries: group
+                .iter()
+                .map(|m| v2::AckMessageEntry {
+                    message_id: m.message_id().to_owned(),
+                    receipt_handle: m.receipt_handle().to_owned(),
+                    lite_topic: None,
+                })
+                .collect(),
+        };
+        let timeout = core.config.request_timeout;
+        let resp = core
+            .call_group(&link, "AckMessage", timeout, |ch| {
+                let r = core.request(req.clone(), timeout);
+                async move {
+                    stub(ch)
+                        .ack_message(r)
+                        .await
+                        .map(tonic::Response::into_inner)
+                }
+            })
+            .await;
+        let outcome = resp.and_then(|resp| {
+            let refused = resp.entries.iter().zip(&group).find(|(e, _)| {
+                e.status
+                    .as_ref()
+                    .is_some_and(|s| s.code != v2::Code::Ok as i32)
+            });
+            match refused {
+                Some((e, m)) => check("AckMessage", e.status.as_ref(), subject(core, m)),
+                None => check("AckMessage", resp.status.as_ref(), subject(core, group[0])),
+            }
+        });
+        if let Err(e) = outcome {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
 /// Makes a delivery invisible for `invisible` from now; returns the
 /// message with its new receipt handle.
 pub(crate) async fn change_invisible(

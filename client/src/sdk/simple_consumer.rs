@@ -171,6 +171,12 @@ impl SimpleConsumer {
         consume::ack(&self.core, message).await
     }
 
+    /// Acknowledges many messages at once: one AckMessage call per broker
+    /// group and topic rather than one per message.
+    pub async fn ack_batch(&self, messages: &[ReceivedMessage]) -> Result<(), ClientError> {
+        consume::ack_batch(&self.core, messages).await
+    }
+
     /// Keeps a message invisible for `invisible` from now (or makes it
     /// visible sooner); returns it with the new receipt handle, which the
     /// ack must use.
