@@ -94,6 +94,44 @@ fn either_nameserver_answers_and_one_is_enough() {
         });
     }
 
+    // sendMessage and consumeMessage, through the SDK.
+    let out = mqadmin(&[
+        "sendMessage",
+        "-t",
+        "Before",
+        "-p",
+        "hello raftmq",
+        "-c",
+        "TagA",
+        "-k",
+        "k1",
+        "-n",
+        &both,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.starts_with("#Broker Name") && text.contains("SEND_OK"),
+        "{text}"
+    );
+    let out = mqadmin(&["consumeMessage", "-t", "Before", "-n", &both]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("BODY: hello raftmq")
+            && text.contains("tag: TagA")
+            && text.ends_with("1 message(s)\n"),
+        "{text}"
+    );
+
     // One nameserver dies: mqadmin and the brokers go on with the other.
     a.kill();
     let out = mqadmin(&[

@@ -8,6 +8,10 @@ use tonic::{Code, Status};
 /// A failed admin command.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    /// A call through the SDK failed (`sendMessage`, `consumeMessage`).
+    #[error("{0}")]
+    Sdk(#[from] crate::sdk::ClientError),
+
     /// Neither `-n` nor `NAMESRV_ADDR` names a nameserver.
     #[error("no nameserver address: pass -n host:port[;host:port] or set NAMESRV_ADDR")]
     NoNamesrv,

@@ -27,8 +27,10 @@ pub use addr::{check_addr, NamesrvAddrs, NAMESRV_ADDR_ENV};
 pub use broker::{BrokerClient, Deleted};
 pub use cmd::broker_status::{broker_status, render_broker_status};
 pub use cmd::cluster_list::{cluster_list, render_cluster_list, CLUSTER_LIST_COLUMNS};
+pub use cmd::consume_message::{consume_message, render_messages};
 pub use cmd::consumer_progress::{consumer_progress, render_consumer_progress, GroupProgress};
 pub use cmd::delete_topic::{delete_topic, DeleteOutcome};
+pub use cmd::send_message::{render_send_result, send_message};
 pub use cmd::topic_list::{render_topic_list, topic_list};
 pub use cmd::topic_route::{
     render_topic_route, topic_route, BrokerData, QueueData, TopicRouteData,

@@ -78,6 +78,42 @@ enum Command {
         #[arg(short = 't', long = "topicName")]
         topic: Option<String>,
     },
+    /// Send one message (through the SDK) and print where it went
+    #[command(name = "sendMessage")]
+    SendMessage {
+        #[command(flatten)]
+        namesrv: Namesrv,
+        /// The topic
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// The body
+        #[arg(short = 'p', long = "body")]
+        body: String,
+        /// The tag
+        #[arg(short = 'c', long = "tags")]
+        tag: Option<String>,
+        /// Keys, separated by spaces
+        #[arg(short = 'k', long = "keys")]
+        keys: Option<String>,
+    },
+    /// Print messages of a topic (every queue, from the start or -o)
+    #[command(name = "consumeMessage")]
+    ConsumeMessage {
+        #[command(flatten)]
+        namesrv: Namesrv,
+        /// The topic
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// The consumer group used to read (nothing is committed)
+        #[arg(short = 'g', long = "consumerGroup", default_value = "mqadmin-consume")]
+        group: String,
+        /// Start at this offset in every queue
+        #[arg(short = 'o', long = "offset")]
+        offset: Option<i64>,
+        /// At most this many messages
+        #[arg(short = 'c', long = "MessageNumber", default_value_t = 128)]
+        count: usize,
+    },
     /// Delete a topic from every broker group of a cluster
     #[command(name = "deleteTopic")]
     DeleteTopic {
@@ -125,10 +161,13 @@ struct Namesrv {
 }
 
 impl Namesrv {
-    fn client(&self) -> Result<NamesrvClient, AdminError> {
+    fn addrs(&self) -> Result<NamesrvAddrs, AdminError> {
         let env = std::env::var(NAMESRV_ADDR_ENV).ok();
-        let addrs = NamesrvAddrs::resolve(self.addrs.as_deref(), env.as_deref())?;
-        Ok(NamesrvClient::new(addrs))
+        NamesrvAddrs::resolve(self.addrs.as_deref(), env.as_deref())
+    }
+
+    fn client(&self) -> Result<NamesrvClient, AdminError> {
+        Ok(NamesrvClient::new(self.addrs()?))
     }
 }
 
@@ -210,6 +249,34 @@ async fn run(command: Command) -> Result<(String, Option<AdminError>), AdminErro
             )
             .await?;
             Ok((admin::render_consumer_progress(&progress), None))
+        }
+        Command::SendMessage {
+            namesrv,
+            topic,
+            body,
+            tag,
+            keys,
+        } => {
+            let r = admin::send_message(
+                &namesrv.addrs()?,
+                &topic,
+                &body,
+                tag.as_deref(),
+                keys.as_deref(),
+            )
+            .await?;
+            Ok((admin::render_send_result(&r), None))
+        }
+        Command::ConsumeMessage {
+            namesrv,
+            topic,
+            group,
+            offset,
+            count,
+        } => {
+            let msgs =
+                admin::consume_message(&namesrv.addrs()?, &topic, &group, offset, count).await?;
+            Ok((admin::render_messages(&msgs), None))
         }
         Command::BrokerStatus { broker, .. } => {
             let broker = check_addr("-b", &broker)?;

@@ -3,8 +3,10 @@
 
 pub mod broker_status;
 pub mod cluster_list;
+pub mod consume_message;
 pub mod consumer_progress;
 pub mod delete_topic;
+pub mod send_message;
 pub mod topic_list;
 pub mod topic_route;
 pub mod update_topic;
