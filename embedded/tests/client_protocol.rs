@@ -400,3 +400,104 @@ async fn send_receive_filter_ack_redeliver_and_refuse_bad_input() {
     }
     d.shutdown().await;
 }
+
+/// Raw bytes as a gRPC message, to send what no client would.
+#[derive(Clone, Copy, Default)]
+struct RawCodec;
+
+struct RawEncoder;
+struct RawDecoder;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf;
+        let mut out = vec![0; src.remaining()];
+        src.copy_to_slice(&mut out);
+        Ok(Some(out))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_request_bodies_are_refused_and_change_nothing() {
+    let d = LocalDeployment::start(3).await.expect("start");
+    let leader = d
+        .wait_for_leader(Duration::from_secs(5))
+        .await
+        .expect("leader");
+    let addr = format!("http://{}", d.broker(leader).unwrap().client_addr());
+    let channel = tonic::transport::Endpoint::from_shared(addr)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![0xff; 64],
+        vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f],
+        b"\x0a\x05short".to_vec(),
+    ];
+    for body in garbage {
+        grpc.ready().await.unwrap();
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+            "/apache.rocketmq.v2.MessagingService/SendMessage",
+        );
+        let r: Result<tonic::Response<Vec<u8>>, tonic::Status> =
+            grpc.unary(req(body), path, RawCodec).await;
+        let e = r.expect_err("garbage must be refused");
+        assert!(
+            matches!(
+                e.code(),
+                tonic::Code::Internal | tonic::Code::InvalidArgument
+            ),
+            "{e}"
+        );
+    }
+    // The member still serves, and nothing was stored.
+    let mut c = client(&d.broker(leader).unwrap().client_addr().to_string()).await;
+    let r = c
+        .send_message(req(v2::SendMessageRequest {
+            messages: vec![message("AfterGarbage", "G1", "TagA", 0, "ok")],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&r.status), v2::Code::Ok as i32);
+    assert_eq!(r.entries[0].offset, 0);
+    d.shutdown().await;
+}
