@@ -214,7 +214,7 @@ impl Broker {
         let messaging = MessagingServiceServer::new(messaging)
             .max_decoding_message_size(max_request)
             .max_encoding_message_size(usize::MAX);
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(client);
+        let incoming = raftmq_proto::serve::incoming_nodelay(client);
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)

@@ -247,7 +247,7 @@ impl NameServer {
         let clients = MessagingServiceServer::new(ClientService::new(Arc::clone(&registry)));
         let clock = service.clock;
         let (stop, stopped) = oneshot::channel::<()>();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let incoming = raftmq_proto::serve::incoming_nodelay(listener);
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)

@@ -34,6 +34,7 @@ pub mod rocketmq {
 }
 
 pub mod client_protocol;
+pub mod serve;
 
 /// Raft replication between the members of one broker group.
 pub mod raft {

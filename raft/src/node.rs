@@ -206,19 +206,7 @@ impl RaftNode {
         ))
         .max_decoding_message_size(MAX_RPC_BYTES)
         .max_encoding_message_size(MAX_RPC_BYTES);
-        // Accepted sockets need TCP_NODELAY set by hand (the server's own
-        // option covers only listeners it binds): without it, replies wait
-        // for delayed ACKs, 40 ms at a time.
-        let incoming = tokio_stream::StreamExt::map(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            |conn| {
-                conn.inspect(|s| {
-                    if let Err(e) = s.set_nodelay(true) {
-                        tracing::warn!(error = %e, "TCP_NODELAY not set");
-                    }
-                })
-            },
-        );
+        let incoming = raftmq_proto::serve::incoming_nodelay(listener);
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
