@@ -1,0 +1,448 @@
+//! `mqbench`: load for a raftmq cluster through the Rust SDK, with the
+//! figures users compare brokers by: rate, the latency distribution, and
+//! the broker CPU each message costs.
+//!
+//! ```text
+//! mqbench produce --namesrv ADDR --topic T --size BYTES --messages N --inflight W [--batch B] [--json]
+//! mqbench consume --namesrv ADDR --topic T --group G --messages N [--json]
+//! mqbench e2e     --namesrv ADDR --topic T --group G --messages N --inflight W [--json]
+//! ```
+//!
+//! `produce` sends one message per call from the application's side and
+//! keeps W sends outstanding, each awaited for its acknowledgement (the SDK
+//! coalesces outstanding sends on the wire); `--batch B` uses the SDK's
+//! batch call instead. A progress line a second goes to stderr; the final
+//! report to stdout, or one JSON object with `--json`. `--server-pids`
+//! adds the CPU the broker processes spent per acknowledged message.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use raftmq_client::sdk::{ClientConfig, FilterExpression, Message, Producer, SimpleConsumer};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mqbench",
+    version,
+    about = "Load and latency for a raftmq cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Send N messages keeping W sends outstanding
+    Produce(ProduceArgs),
+    /// Drain N messages (a backlog) with receive + ack
+    Consume(ConsumeArgs),
+    /// Send and receive at once; latency from send to receive
+    E2e(E2eArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct Common {
+    /// Nameserver addresses, host:port;host:port
+    #[arg(long)]
+    namesrv: String,
+    /// The topic
+    #[arg(long)]
+    topic: String,
+    /// Messages in all
+    #[arg(long)]
+    messages: u64,
+    /// Print the final report as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
+    /// Broker process ids (comma-separated): report their CPU per message
+    #[arg(long, value_delimiter = ',')]
+    server_pids: Vec<u32>,
+}
+
+#[derive(Args, Debug)]
+struct ProduceArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Body size in bytes
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Sends outstanding at once
+    #[arg(long, default_value_t = 256)]
+    inflight: usize,
+    /// Send batches of B messages with the SDK's batch call
+    #[arg(long)]
+    batch: Option<usize>,
+    /// SendMessage requests the SDK keeps in flight per broker group
+    #[arg(long, default_value_t = raftmq_client::sdk::BatchLimits::default().max_in_flight)]
+    requests: usize,
+}
+
+#[derive(Args, Debug)]
+struct ConsumeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The consumer group
+    #[arg(long)]
+    group: String,
+    /// Receivers running at once
+    #[arg(long, default_value_t = 4)]
+    inflight: usize,
+    /// Messages per receive
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+}
+
+#[derive(Args, Debug)]
+struct E2eArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The consumer group
+    #[arg(long)]
+    group: String,
+    /// Body size in bytes
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Sends outstanding at once
+    #[arg(long, default_value_t = 1)]
+    inflight: usize,
+}
+
+/// What a run measured.
+struct Run {
+    ok: AtomicU64,
+    errors: AtomicU64,
+    bytes: AtomicU64,
+    latency: Mutex<Histogram<u64>>,
+}
+
+impl Run {
+    fn new() -> Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            ok: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            latency: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+        }))
+    }
+
+    fn record(&self, n: u64, bytes: u64, took: Duration) {
+        self.ok.fetch_add(n, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let mut h = self.latency.lock();
+        let _ = h.record_n(us, n);
+    }
+}
+
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields after the name: state is 0, utime 11, stime 12 (clock ticks).
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf reads a constant of the running system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(ticks / if hz > 0 { hz as f64 } else { 100.0 })
+}
+
+fn cpu_total(pids: &[u32]) -> Option<f64> {
+    pids.iter().map(|p| cpu_seconds(*p)).sum()
+}
+
+/// Prints progress every second until `done`.
+fn progress(run: Arc<Run>, total: u64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let start = Instant::now();
+        let mut last = 0;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let ok = run.ok.load(Ordering::Relaxed);
+            eprintln!(
+                "[{:>4.0}s] {:>9} msg/s  total {:>10}/{}  errors {}",
+                start.elapsed().as_secs_f64(),
+                ok - last,
+                ok,
+                total,
+                run.errors.load(Ordering::Relaxed)
+            );
+            last = ok;
+        }
+    })
+}
+
+fn report(kind: &str, run: &Run, elapsed: Duration, cpu: Option<f64>, json: bool) {
+    let ok = run.ok.load(Ordering::Relaxed);
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let rate = ok as f64 / secs;
+    let mb = run.bytes.load(Ordering::Relaxed) as f64 / secs / 1_000_000.0;
+    let h = run.latency.lock();
+    let q = |p: f64| h.value_at_quantile(p);
+    let cpu_us = cpu.map(|c| c * 1e6 / ok.max(1) as f64);
+    if json {
+        let cpu_field = cpu_us.map_or(String::new(), |c| {
+            format!(",\"server_cpu_us_per_msg\":{c:.1}")
+        });
+        println!(
+            "{{\"kind\":\"{kind}\",\"messages\":{ok},\"seconds\":{secs:.3},\"msgs_per_sec\":{rate:.0},\"mb_per_sec\":{mb:.2},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"errors\":{}{cpu_field}}}",
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(0.999),
+            h.max(),
+            run.errors.load(Ordering::Relaxed)
+        );
+    } else {
+        println!("{kind}: {ok} messages in {secs:.2} s: {rate:.0} msg/s, {mb:.1} MB/s");
+        println!(
+            "latency us: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(0.999),
+            h.max()
+        );
+        println!("errors: {}", run.errors.load(Ordering::Relaxed));
+        if let Some(c) = cpu_us {
+            println!("broker CPU per message: {c:.1} us (all listed processes)");
+        }
+    }
+}
+
+async fn produce(a: ProduceArgs) -> Result<()> {
+    let c = &a.common;
+    let mut config = ClientConfig::new(&c.namesrv).context("nameserver addresses")?;
+    config.batch.max_in_flight = a.requests.max(1);
+    let producer = Arc::new(
+        Producer::start(config, &[c.topic.as_str()])
+            .await
+            .context("starting the producer")?,
+    );
+    let body = Bytes::from(vec![b'x'; a.size]);
+    let run = Run::new()?;
+    let next = Arc::new(AtomicU64::new(0));
+    let ticker = progress(Arc::clone(&run), c.messages);
+    let cpu0 = cpu_total(&c.server_pids);
+    let start = Instant::now();
+    let per_call = a.batch.unwrap_or(1).max(1) as u64;
+    let mut tasks = Vec::with_capacity(a.inflight);
+    for _ in 0..a.inflight.max(1) {
+        let (producer, run, next, body, topic) = (
+            Arc::clone(&producer),
+            Arc::clone(&run),
+            Arc::clone(&next),
+            body.clone(),
+            c.topic.clone(),
+        );
+        let total = c.messages;
+        let batch = a.batch;
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let from = next.fetch_add(per_call, Ordering::Relaxed);
+                if from >= total {
+                    break;
+                }
+                let n = per_call.min(total - from);
+                let t = Instant::now();
+                let outcome = match batch {
+                    None => producer
+                        .send(Message::new(topic.clone(), body.clone()))
+                        .await
+                        .map(|_| ()),
+                    Some(_) => {
+                        let msgs = (0..n)
+                            .map(|_| Message::new(topic.clone(), body.clone()))
+                            .collect();
+                        producer.send_batch(msgs).await.map(|_| ())
+                    }
+                };
+                match outcome {
+                    Ok(()) => run.record(n, n * body.len() as u64, t.elapsed()),
+                    Err(e) => {
+                        if run.errors.fetch_add(n, Ordering::Relaxed) < 5 {
+                            eprintln!("send failed: {e}");
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let elapsed = start.elapsed();
+    let cpu = cpu0.and_then(|c0| Some(cpu_total(&c.server_pids)? - c0));
+    ticker.abort();
+    report("produce", &run, elapsed, cpu, c.json);
+    if let Ok(p) = Arc::try_unwrap(producer) {
+        p.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn consume(a: ConsumeArgs) -> Result<()> {
+    let c = &a.common;
+    let mut config = ClientConfig::new(&c.namesrv).context("nameserver addresses")?;
+    // A drained backlog shows as empty receives: do not wait long for them.
+    config.long_polling_timeout = Duration::from_secs(1);
+    let consumer = Arc::new(
+        SimpleConsumer::start(config, &a.group)
+            .await
+            .context("starting the consumer")?,
+    );
+    consumer
+        .subscribe(&c.topic, FilterExpression::all())
+        .await
+        .context("subscribing")?;
+    let run = Run::new()?;
+    let ticker = progress(Arc::clone(&run), c.messages);
+    let cpu0 = cpu_total(&c.server_pids);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(600);
+    let mut tasks = Vec::new();
+    for _ in 0..a.inflight.max(1) {
+        let (consumer, run) = (Arc::clone(&consumer), Arc::clone(&run));
+        let (total, batch) = (c.messages, a.batch);
+        tasks.push(tokio::spawn(async move {
+            let mut empty = 0;
+            while run.ok.load(Ordering::Relaxed) < total && Instant::now() < deadline {
+                let t = Instant::now();
+                match consumer.receive(batch, Duration::from_secs(60)).await {
+                    Ok(msgs) if msgs.is_empty() => {
+                        empty += 1;
+                        if empty > 3 {
+                            break; // the backlog is drained
+                        }
+                    }
+                    Ok(msgs) => {
+                        empty = 0;
+                        let bytes: u64 = msgs.iter().map(|m| m.body().len() as u64).sum();
+                        match consumer.ack_batch(&msgs).await {
+                            Ok(()) => run.record(msgs.len() as u64, bytes, t.elapsed()),
+                            Err(e) => {
+                                run.errors.fetch_add(msgs.len() as u64, Ordering::Relaxed);
+                                eprintln!("ack failed: {e}");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        run.errors.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("receive failed: {e}");
+                    }
+                }
+            }
+        }));
+    }
+    // The run ends when the last message is in, not when the last receiver
+    // notices: the others may be waiting out a long poll.
+    let elapsed = loop {
+        if run.ok.load(Ordering::Relaxed) >= c.messages || tasks.iter().all(|t| t.is_finished()) {
+            break start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let cpu = cpu0.and_then(|c0| Some(cpu_total(&c.server_pids)? - c0));
+    for t in &tasks {
+        t.abort();
+    }
+    ticker.abort();
+    report("consume", &run, elapsed, cpu, c.json);
+    if run.ok.load(Ordering::Relaxed) < c.messages {
+        bail!(
+            "drained {} of {} messages",
+            run.ok.load(Ordering::Relaxed),
+            c.messages
+        );
+    }
+    Ok(())
+}
+
+async fn e2e(a: E2eArgs) -> Result<()> {
+    let c = &a.common;
+    let config = ClientConfig::new(&c.namesrv).context("nameserver addresses")?;
+    let consumer = SimpleConsumer::start(config.clone(), &a.group)
+        .await
+        .context("starting the consumer")?;
+    consumer
+        .subscribe(&c.topic, FilterExpression::all())
+        .await
+        .context("subscribing")?;
+    let producer = Arc::new(
+        Producer::start(config, &[c.topic.as_str()])
+            .await
+            .context("starting the producer")?,
+    );
+    let run = Run::new()?;
+    let ticker = progress(Arc::clone(&run), c.messages);
+    let body = Bytes::from(vec![b'x'; a.size]);
+    let epoch = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut senders = Vec::new();
+    for _ in 0..a.inflight.max(1) {
+        let (producer, next, body, topic, total) = (
+            Arc::clone(&producer),
+            Arc::clone(&next),
+            body.clone(),
+            c.topic.clone(),
+            c.messages,
+        );
+        senders.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let sent_at = epoch.elapsed().as_micros().to_string();
+                let m = Message::new(topic.clone(), body.clone()).with_property("sent_us", sent_at);
+                let _ = producer.send(m).await;
+            }
+        }));
+    }
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(600);
+    while run.ok.load(Ordering::Relaxed) < c.messages && Instant::now() < deadline {
+        let msgs = consumer.receive(64, Duration::from_secs(60)).await?;
+        let now = epoch.elapsed().as_micros();
+        for m in &msgs {
+            if let Some(sent) = m
+                .properties()
+                .get("sent_us")
+                .and_then(|v| v.parse::<u128>().ok())
+            {
+                let took =
+                    Duration::from_micros(u64::try_from(now.saturating_sub(sent)).unwrap_or(0));
+                run.record(1, m.body().len() as u64, took);
+            }
+        }
+        consumer.ack_batch(&msgs).await?;
+    }
+    for s in senders {
+        s.await?;
+    }
+    ticker.abort();
+    report("e2e", &run, start.elapsed(), None, c.json);
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Produce(a) => produce(a).await,
+            Command::Consume(a) => consume(a).await,
+            Command::E2e(a) => e2e(a).await,
+        }
+    })
+}
