@@ -160,37 +160,37 @@ impl NameServerRpc for NameServerService {
         &self,
         request: Request<pb::WritePermRequest>,
     ) -> Result<Response<pb::WritePermResponse>, Status> {
-        let group = BrokerName(request.into_inner().group);
-        let mut registry = self.registry.lock();
-        let Some(g) = registry.group(&group) else {
-            return Err(Status::not_found(format!("no broker group {group}")));
-        };
-        let topics = g.topics().len();
-        let changed = registry.wipe_write_perm(&group);
-        Ok(Response::new(pb::WritePermResponse {
-            topics: if changed > 0 { topic_count(topics) } else { 0 },
-        }))
+        self.set_write_perm(request.into_inner().group, Registry::wipe_write_perm)
+            .map(Response::new)
     }
 
     async fn add_write_perm(
         &self,
         request: Request<pb::WritePermRequest>,
     ) -> Result<Response<pb::WritePermResponse>, Status> {
-        let group = BrokerName(request.into_inner().group);
+        self.set_write_perm(request.into_inner().group, Registry::add_write_perm)
+            .map(Response::new)
+    }
+}
+
+impl NameServerService {
+    /// `wipeWritePerm` / `addWritePerm`: how many topics changed permission.
+    fn set_write_perm(
+        &self,
+        group: String,
+        change: fn(&mut Registry, &BrokerName) -> usize,
+    ) -> Result<pb::WritePermResponse, Status> {
+        let group = BrokerName(group);
         let mut registry = self.registry.lock();
         let Some(g) = registry.group(&group) else {
             return Err(Status::not_found(format!("no broker group {group}")));
         };
-        let topics = g.topics().len();
-        let changed = registry.add_write_perm(&group);
-        Ok(Response::new(pb::WritePermResponse {
-            topics: if changed > 0 { topic_count(topics) } else { 0 },
-        }))
+        let topics = u32::try_from(g.topics().len()).unwrap_or(u32::MAX);
+        let changed = change(&mut registry, &group);
+        Ok(pb::WritePermResponse {
+            topics: if changed > 0 { topics } else { 0 },
+        })
     }
-}
-
-fn topic_count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Why a nameserver could not start.

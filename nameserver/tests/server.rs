@@ -209,3 +209,55 @@ async fn a_port_in_use_is_named() {
     assert!(msg.contains("listenPort"), "{msg}");
     assert!(msg.contains(&conf.listen_port.to_string()), "{msg}");
 }
+
+#[tokio::test]
+async fn write_permission_is_wiped_and_added_back() {
+    let (server, mut client) = start(NamesrvConf::default()).await;
+    client
+        .register_broker(registration(0, pb::Role::Leader, 1))
+        .await
+        .unwrap();
+    let route_perm = |c: &mut NameServerClient<Channel>| {
+        let mut c = c.clone();
+        async move {
+            c.topic_route(pb::TopicRouteRequest {
+                topic: "TopicTest".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .groups[0]
+                .perm
+        }
+    };
+    let wiped = client
+        .wipe_write_perm(pb::WritePermRequest {
+            group: "RaftNode00".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(wiped.topics, 1);
+    assert_eq!(route_perm(&mut client).await, 4, "read only while wiped");
+    // Heartbeats do not undo it.
+    client
+        .register_broker(registration(0, pb::Role::Leader, 1))
+        .await
+        .unwrap();
+    assert_eq!(route_perm(&mut client).await, 4);
+    client
+        .add_write_perm(pb::WritePermRequest {
+            group: "RaftNode00".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(route_perm(&mut client).await, 6);
+    let e = client
+        .wipe_write_perm(pb::WritePermRequest {
+            group: "Nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    server.stop().await;
+}

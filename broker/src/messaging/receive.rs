@@ -421,6 +421,20 @@ fn handle_error(e: HandleError) -> v2::Status {
     }
 }
 
+/// The checks every call on a (group, topic) makes first: the client id,
+/// the group's name, the topic's existence. Returns the group and topic.
+fn check_call(
+    inner: &Inner,
+    meta: &tonic::metadata::MetadataMap,
+    group: Option<&v2::Resource>,
+    topic: Option<&v2::Resource>,
+) -> Result<(String, String), v2::Status> {
+    cp::client_id(meta)?;
+    let group = check_group(group)?;
+    let (topic, _) = check_topic(inner, topic)?;
+    Ok((group, topic))
+}
+
 pub(super) async fn ack(
     inner: &Inner,
     request: Request<v2::AckMessageRequest>,
@@ -429,18 +443,16 @@ pub(super) async fn ack(
         status: Some(s),
         entries: Vec::new(),
     };
-    if let Err(s) = cp::client_id(request.metadata()) {
-        return bad(s);
-    }
+    let (group, topic) = match check_call(
+        inner,
+        request.metadata(),
+        request.get_ref().group.as_ref(),
+        request.get_ref().topic.as_ref(),
+    ) {
+        Ok(x) => x,
+        Err(s) => return bad(s),
+    };
     let r = request.into_inner();
-    let group = match check_group(r.group.as_ref()) {
-        Ok(g) => g,
-        Err(s) => return bad(s),
-    };
-    let topic = match check_topic(inner, r.topic.as_ref()) {
-        Ok((t, _)) => t,
-        Err(s) => return bad(s),
-    };
     let term = term(inner);
     let mut entries = Vec::with_capacity(r.entries.len());
     {
@@ -483,18 +495,16 @@ pub(super) async fn change_invisible(
         status: Some(s),
         receipt_handle: String::new(),
     };
-    if let Err(s) = cp::client_id(request.metadata()) {
-        return bad(s);
-    }
+    let (group, topic) = match check_call(
+        inner,
+        request.metadata(),
+        request.get_ref().group.as_ref(),
+        request.get_ref().topic.as_ref(),
+    ) {
+        Ok(x) => x,
+        Err(s) => return bad(s),
+    };
     let r = request.into_inner();
-    let group = match check_group(r.group.as_ref()) {
-        Ok(g) => g,
-        Err(s) => return bad(s),
-    };
-    let topic = match check_topic(inner, r.topic.as_ref()) {
-        Ok((t, _)) => t,
-        Err(s) => return bad(s),
-    };
     let invisible = match duration(r.invisible_duration.as_ref()) {
         Some(d) if d <= MAX_INVISIBLE => d,
         _ => {
@@ -591,18 +601,16 @@ pub(super) async fn to_dead_letters(
     request: Request<v2::ForwardMessageToDeadLetterQueueRequest>,
 ) -> v2::ForwardMessageToDeadLetterQueueResponse {
     let answer = |s: v2::Status| v2::ForwardMessageToDeadLetterQueueResponse { status: Some(s) };
-    if let Err(s) = cp::client_id(request.metadata()) {
-        return answer(s);
-    }
+    let (group, topic) = match check_call(
+        inner,
+        request.metadata(),
+        request.get_ref().group.as_ref(),
+        request.get_ref().topic.as_ref(),
+    ) {
+        Ok(x) => x,
+        Err(s) => return answer(s),
+    };
     let r = request.into_inner();
-    let group = match check_group(r.group.as_ref()) {
-        Ok(g) => g,
-        Err(s) => return answer(s),
-    };
-    let topic = match check_topic(inner, r.topic.as_ref()) {
-        Ok((t, _)) => t,
-        Err(s) => return answer(s),
-    };
     let term = term(inner);
     let (h, nonce) = match handle(&r.receipt_handle, &group, &topic, term) {
         Ok(x) => x,
