@@ -84,17 +84,16 @@ struct RouteKey {
     topics_version: u64,
 }
 
-fn route_key(node: &RaftNode) -> RouteKey {
-    let m = node.raft().metrics().borrow_watched().clone();
-    let role = match m.state {
+fn route_key(state: ServerState, term: u64, leader: Option<u64>, node: &RaftNode) -> RouteKey {
+    let role = match state {
         ServerState::Leader => pb::Role::Leader,
         ServerState::Follower | ServerState::Learner => pb::Role::Follower,
         _ => pb::Role::Candidate,
     };
     RouteKey {
         role: role.into(),
-        term: m.current_term,
-        leader: m.current_leader,
+        term,
+        leader,
         topics_version: node.store().topics_version(),
     }
 }
@@ -124,7 +123,13 @@ pub(crate) async fn run(
     let mut last: Option<RouteKey> = None;
     let mut next_beat = tokio::time::Instant::now();
     loop {
-        let key = route_key(&node);
+        // Read in place: this runs on every metrics change (several per
+        // write), so no clone of the metrics.
+        let (state, term, leader) = {
+            let m = metrics.borrow_watched();
+            (m.state, m.current_term, m.current_leader)
+        };
+        let key = route_key(state, term, leader, &node);
         let due = tokio::time::Instant::now() >= next_beat;
         if due || last != Some(key) {
             register_all(&me, &node, key, &mut sampler, &mut namesrvs, &addrs).await;
