@@ -55,7 +55,13 @@ fn main() -> ExitCode {
         println!("{}: OK", args.config.display());
         return ExitCode::SUCCESS;
     }
-    let runtime = match runtime(2) {
+    // Worker threads: RAFTMQ_BROKER_THREADS, else 2.
+    let workers = std::env::var("RAFTMQ_BROKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(2);
+    let runtime = match runtime(workers) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mqbroker: cannot start the runtime: {e}");
