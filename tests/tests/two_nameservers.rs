@@ -153,6 +153,21 @@ fn either_nameserver_answers_and_one_is_enough() {
         Duration::from_secs(5),
         || route_has(&ns_b, "After").then_some(()),
     );
+    // The SDK, given both addresses, goes on with the live one too.
+    let out = mqadmin(&[
+        "sendMessage",
+        "-t",
+        "After",
+        "-p",
+        "after the kill",
+        "-n",
+        &both,
+    ]);
+    assert!(
+        out.status.success(),
+        "the SDK did not fall back to the live nameserver: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = mqadmin(&["topicRoute", "-t", "After", "-n", &ns_a]);
     assert_eq!(
         out.status.code(),
