@@ -501,3 +501,123 @@ async fn garbage_request_bodies_are_refused_and_change_nothing() {
     assert_eq!(r.entries[0].offset, 0);
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_never_acked_goes_to_the_dead_letter_topic_after_its_last_attempt() {
+    let d = LocalDeployment::start(3).await.expect("start");
+    let leader = d
+        .wait_for_leader(Duration::from_secs(5))
+        .await
+        .expect("leader");
+    let mut c = client(&d.broker(leader).unwrap().client_addr().to_string()).await;
+    let sent = c
+        .send_message(req(v2::SendMessageRequest {
+            messages: vec![
+                message("Doomed", "D1", "TagA", 0, "never acked"),
+                message("Doomed", "D2", "TagA", 0, "sent to the DLQ by the client"),
+            ],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&sent.status), v2::Code::Ok as i32);
+
+    // D2: the client gives up on it at once.
+    let (_, first) = receive(&mut c, "Doomed", "*", Duration::from_millis(50)).await;
+    let d2 = first
+        .iter()
+        .find(|m| m.system_properties.as_ref().unwrap().message_id == "D2")
+        .expect("D2 delivered")
+        .clone();
+    let fwd = c
+        .forward_message_to_dead_letter_queue(req(v2::ForwardMessageToDeadLetterQueueRequest {
+            group: res("GroupA"),
+            topic: res("Doomed"),
+            receipt_handle: d2
+                .system_properties
+                .as_ref()
+                .unwrap()
+                .receipt_handle
+                .clone()
+                .unwrap(),
+            message_id: "D2".into(),
+            delivery_attempt: 1,
+            max_delivery_attempts: 17,
+            lite_topic: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&fwd.status), v2::Code::Ok as i32, "{:?}", fwd.status);
+
+    // D1: delivered again and again with a short invisible time, never
+    // acked; after the 17th attempt it is in %DLQ%GroupA, not redelivered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut last_attempt = 1;
+    loop {
+        let (_, got) = receive(&mut c, "Doomed", "*", Duration::from_millis(50)).await;
+        if let Some(m) = got
+            .iter()
+            .find(|m| m.system_properties.as_ref().unwrap().message_id == "D1")
+        {
+            last_attempt = m
+                .system_properties
+                .as_ref()
+                .unwrap()
+                .delivery_attempt
+                .unwrap();
+        }
+        let in_dlq = d
+            .broker(leader)
+            .unwrap()
+            .node()
+            .store()
+            .queue_offsets("%DLQ%GroupA", 0)
+            .1
+             .0;
+        if in_dlq == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not dead-lettered; last attempt {last_attempt}, {in_dlq} in the DLQ"
+        );
+    }
+    assert_eq!(last_attempt, 17, "the last delivery was attempt 17");
+    let (status, none) = receive(&mut c, "Doomed", "*", Duration::from_secs(30)).await;
+    assert_eq!((status, none.len()), (v2::Code::MessageNotFound as i32, 0));
+    // The dead letters can be read from their topic, with the original body.
+    let mut dlq = c.clone();
+    let mut s = dlq
+        .receive_message(req(v2::ReceiveMessageRequest {
+            group: res("DlqReader"),
+            message_queue: Some(v2::MessageQueue {
+                topic: res("%DLQ%GroupA"),
+                ..Default::default()
+            }),
+            batch_size: 10,
+            long_polling_timeout: Some(prost_types::Duration {
+                seconds: 1,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bodies = Vec::new();
+    while let Some(f) = s.message().await.unwrap() {
+        if let Some(v2::receive_message_response::Content::Message(m)) = f.content {
+            bodies.push(m.body);
+        }
+    }
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        vec![
+            Bytes::from_static(b"never acked"),
+            Bytes::from_static(b"sent to the DLQ by the client")
+        ]
+    );
+    d.shutdown().await;
+}
