@@ -37,6 +37,8 @@ pub struct LocalOptions {
     pub expiry: Duration,
     /// `faultInjectionEnable` on every member.
     pub fault_injection: bool,
+    /// `autoCreateTopicEnable` on every member.
+    pub auto_create_topics: bool,
 }
 
 impl Default for LocalOptions {
@@ -47,6 +49,7 @@ impl Default for LocalOptions {
             group: "RaftNode00".into(),
             expiry: Duration::from_secs(10),
             fault_injection: false,
+            auto_create_topics: true,
         }
     }
 }
@@ -136,6 +139,7 @@ impl LocalDeployment {
             conf.flush_disk_type = opts.flush;
             conf.mapped_file_size_commit_log = 64 << 20;
             conf.fault_injection_enable = opts.fault_injection;
+            conf.auto_create_topic_enable = opts.auto_create_topics;
             confs.insert(*id, conf);
         }
         let mut d = LocalDeployment {

@@ -621,3 +621,50 @@ async fn a_message_never_acked_goes_to_the_dead_letter_topic_after_its_last_atte
     );
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_auto_create_an_unknown_topic_is_not_found_and_not_created() {
+    let d = LocalDeployment::start_with(raftmq_embedded::LocalOptions {
+        auto_create_topics: false,
+        ..raftmq_embedded::LocalOptions::default()
+    })
+    .await
+    .expect("start");
+    let leader = d
+        .wait_for_leader(Duration::from_secs(5))
+        .await
+        .expect("leader");
+    let mut ns = client(&d.namesrv_addr()).await;
+    let mut c = client(&d.broker(leader).unwrap().client_addr().to_string()).await;
+    // Once the members registered (so the nameserver knows auto-create is off).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while d.namesrv().registry().lock().cluster_list().len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no registration");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = ns
+        .query_route(req(v2::QueryRouteRequest {
+            topic: res("Unknown"),
+            endpoints: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&r.status), v2::Code::TopicNotFound as i32);
+    let r = c
+        .send_message(req(v2::SendMessageRequest {
+            messages: vec![message("Unknown", "U1", "TagA", 0, "x")],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&r.status), v2::Code::TopicNotFound as i32);
+    assert!(d
+        .broker(leader)
+        .unwrap()
+        .node()
+        .store()
+        .topic("Unknown")
+        .is_none());
+    d.shutdown().await;
+}
