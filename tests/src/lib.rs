@@ -11,6 +11,8 @@
 //!   synchronise.
 #![deny(missing_docs)]
 
+pub mod faults;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};

@@ -1,0 +1,297 @@
+//! A nameserver and one three-member broker group as real processes, with
+//! the handles the fault injector needs: who leads, kill, pause, restart
+//! from the same conf, the admin fault RPC, and each member's store.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient;
+use raftmq_proto::admin::v1::InjectFaultRequest;
+
+use crate::{free_ports, signal, MemberConf, Proc, Row};
+
+/// The broker group's name.
+pub const GROUP: &str = "RaftNode00";
+const MEMBERS: usize = 3;
+
+/// One broker member: its conf, store and process (if running).
+#[derive(Debug)]
+pub struct Member {
+    conf: PathBuf,
+    store: PathBuf,
+    log: PathBuf,
+    client_port: u16,
+    proc: Option<Proc>,
+}
+
+/// The processes of one run, in a temporary directory removed on drop.
+#[derive(Debug)]
+pub struct Cluster {
+    bins: PathBuf,
+    dir: tempfile::TempDir,
+    namesrv: String,
+    _namesrv_proc: Proc,
+    members: Vec<Member>,
+}
+
+impl Cluster {
+    /// Starts a nameserver and three members from the binaries in `bins`
+    /// with fault injection on; returns once a leader is known.
+    pub fn start(bins: &Path) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("raftmq-faults-")
+            .tempdir()
+            .expect("temp dir");
+        let ports = free_ports(1 + 2 * MEMBERS);
+        let namesrv = format!("127.0.0.1:{}", ports[0]);
+        let ns_conf = dir.path().join("namesrv.conf");
+        std::fs::write(
+            &ns_conf,
+            format!("listenPort={}\nbindAddress=127.0.0.1\n", ports[0]),
+        )
+        .expect("write the nameserver conf");
+        let mut cmd = Command::new(bins.join("mqnamesrv"));
+        cmd.arg("-c").arg(&ns_conf);
+        let ns = Proc::spawn("namesrv", cmd, &dir.path().join("namesrv.log"));
+        let (client, raft) = (&ports[1..=MEMBERS], &ports[MEMBERS + 1..]);
+        let members = (0..MEMBERS)
+            .map(|id| {
+                let store = dir.path().join(format!("node0{id}"));
+                let conf = dir.path().join(format!("broker-n{id}.conf"));
+                let mut text = MemberConf {
+                    group: GROUP,
+                    id,
+                    client_ports: client,
+                    raft_ports: raft,
+                    namesrv: &namesrv,
+                    store: &store,
+                }
+                .text();
+                text.push_str("faultInjectionEnable=true\n");
+                std::fs::write(&conf, text).expect("write a broker conf");
+                Member {
+                    conf,
+                    store,
+                    log: dir.path().join(format!("broker-n{id}.log")),
+                    client_port: client[id],
+                    proc: None,
+                }
+            })
+            .collect();
+        let mut c = Cluster {
+            bins: bins.to_owned(),
+            dir,
+            namesrv,
+            _namesrv_proc: ns,
+            members,
+        };
+        for i in 0..MEMBERS {
+            c.spawn(i);
+        }
+        assert!(
+            c.wait_healthy(Duration::from_secs(60)),
+            "the group did not come up: {:?}",
+            c.rows()
+        );
+        c
+    }
+
+    /// The nameserver address.
+    pub fn namesrv(&self) -> &str {
+        &self.namesrv
+    }
+
+    /// Where logs and stores are.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Always false: a group has members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        let mut cmd = Command::new(self.bins.join("mqbroker"));
+        cmd.arg("-c").arg(&m.conf);
+        m.proc = Some(Proc::spawn(&format!("broker n{i}"), cmd, &m.log));
+    }
+
+    /// Runs `mqadmin` with `args`; whether it succeeded, and its output.
+    pub fn mqadmin(&self, args: &[&str]) -> (bool, String) {
+        match Command::new(self.bins.join("mqadmin"))
+            .args(args)
+            .args(["-n", &self.namesrv])
+            .env_remove("NAMESRV_ADDR")
+            .output()
+        {
+            Ok(o) => (
+                o.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+            ),
+            Err(e) => (false, e.to_string()),
+        }
+    }
+
+    /// `clusterList` rows, `None` if the call failed.
+    pub fn rows(&self) -> Option<Vec<Row>> {
+        let (ok, text) = self.mqadmin(&["clusterList"]);
+        if !ok {
+            return None;
+        }
+        let mut lines = text.lines();
+        lines.next().filter(|h| h.starts_with("#Cluster Name"))?;
+        lines
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let t: Vec<&str> = l.split_whitespace().collect();
+                Some(Row {
+                    cluster: t.first()?.to_string(),
+                    group: t.get(1)?.to_string(),
+                    bid: t.get(2)?.parse().ok()?,
+                    addr: t.get(3)?.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    fn index_of(&self, addr: &str) -> Option<usize> {
+        let port: u16 = addr.rsplit_once(':')?.1.parse().ok()?;
+        self.members.iter().position(|m| m.client_port == port)
+    }
+
+    /// The leader's index as the nameserver sees it.
+    pub fn leader(&self) -> Option<usize> {
+        let rows = self.rows()?;
+        let leaders: Vec<&Row> = rows.iter().filter(|r| r.bid == 0).collect();
+        match leaders.as_slice() {
+            [one] => self.index_of(&one.addr),
+            _ => None,
+        }
+    }
+
+    /// Waits until every member runs, the nameserver lists all three and
+    /// exactly one leader; false after `timeout`.
+    pub fn wait_healthy(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let running = (0..self.len()).all(|i| self.listening(i));
+            if running {
+                if let Some(rows) = self.rows() {
+                    let leaders = rows.iter().filter(|r| r.bid == 0).count();
+                    if rows.len() == MEMBERS && leaders == 1 {
+                        return true;
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Whether member `i` runs and accepts connections on its client port.
+    pub fn listening(&self, i: usize) -> bool {
+        let m = &self.members[i];
+        m.proc.is_some()
+            && std::net::TcpStream::connect_timeout(
+                &([127, 0, 0, 1], m.client_port).into(),
+                Duration::from_millis(500),
+            )
+            .is_ok()
+    }
+
+    /// SIGKILL member `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.members[i].proc.take() {
+            p.kill();
+        }
+    }
+
+    /// SIGTERM member `i` and wait for it to exit.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut p) = self.members[i].proc.take() {
+            if p.exited().is_none() {
+                let _ = p.terminate(Duration::from_secs(20));
+            }
+        }
+    }
+
+    /// Starts member `i` again from its conf file (after a kill or stop).
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i);
+    }
+
+    /// Whether member `i`'s process has exited on its own.
+    pub fn exited(&mut self, i: usize) -> bool {
+        self.members[i]
+            .proc
+            .as_mut()
+            .is_none_or(|p| p.exited().is_some())
+    }
+
+    /// SIGSTOP (`true`) or SIGCONT (`false`) member `i`.
+    pub fn pause(&self, i: usize, paused: bool) {
+        if let Some(p) = &self.members[i].proc {
+            signal(p.pid(), if paused { "STOP" } else { "CONT" });
+        }
+    }
+
+    /// Member `i`'s store root.
+    pub fn store(&self, i: usize) -> &Path {
+        &self.members[i].store
+    }
+
+    /// Member `i`'s log so far.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.members[i].log).unwrap_or_default()
+    }
+
+    /// Calls `BrokerAdmin.InjectFault` on member `i` (a few tries).
+    pub async fn inject(&self, i: usize, req: InjectFaultRequest) -> Result<(), String> {
+        let addr = format!("http://127.0.0.1:{}", self.members[i].client_port);
+        let mut last = String::new();
+        for _ in 0..5 {
+            let call = async {
+                let mut c = BrokerAdminClient::connect(addr.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                c.inject_fault(req)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(Duration::from_secs(3), call).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => last = e,
+                Err(_) => last = "timed out".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(format!("inject fault on n{i}: {last}"))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            if let Some(p) = &m.proc {
+                signal(p.pid(), "CONT");
+            }
+            m.proc = None;
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! What the workload saw, and the checker that judges it.
+//!
+//! Every value is unique (`v-<producer>-<seq>`). A value is *sent* once a
+//! send of it was tried, *acknowledged* once a send returned Ok; the
+//! consumer records every delivery; the audit reads every queue from offset
+//! 0 with a PullConsumer. The checks:
+//!
+//! - lost: acknowledged, never delivered (or absent from the log);
+//! - unexpected: delivered (or stored) but never sent;
+//! - duplicated: deliveries beyond the first (redelivery after a failover
+//!   is allowed), and values stored twice (allowed only for values with a
+//!   failed send attempt: our own retry);
+//! - offsets: per queue, the audit reads 0, 1, 2, ... with no gap.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+/// The record of one run.
+#[derive(Debug, Default)]
+pub struct History {
+    /// Values tried, with whether one of their attempts failed.
+    sent: HashMap<String, bool>,
+    acked: HashSet<String>,
+    /// Deliveries per value.
+    delivered: HashMap<String, u32>,
+    /// Send errors, by kind.
+    pub send_errors: BTreeMap<String, u64>,
+    /// Receive and ack errors.
+    pub consume_errors: u64,
+    /// Sends refused because the disk was full.
+    pub disk_full_refusals: u64,
+}
+
+impl History {
+    /// A send of `value` is about to be tried.
+    pub fn attempt(&mut self, value: &str) {
+        self.sent.entry(value.to_owned()).or_insert(false);
+    }
+
+    /// A send of `value` failed with `error`.
+    pub fn failed(&mut self, value: &str, error: &str) {
+        self.sent.insert(value.to_owned(), true);
+        let lower = error.to_ascii_lowercase();
+        if lower.contains("disk") && lower.contains("full") {
+            self.disk_full_refusals += 1;
+        }
+        let kind: String = error.chars().take(60).collect();
+        *self.send_errors.entry(kind).or_default() += 1;
+    }
+
+    /// A send of `value` returned Ok.
+    pub fn acked(&mut self, value: &str) {
+        self.acked.insert(value.to_owned());
+    }
+
+    /// The consumer got `value`.
+    pub fn delivered(&mut self, value: &str) {
+        *self.delivered.entry(value.to_owned()).or_default() += 1;
+    }
+
+    /// Acknowledged values not delivered yet.
+    pub fn missing(&self) -> usize {
+        self.acked
+            .iter()
+            .filter(|v| !self.delivered.contains_key(*v))
+            .count()
+    }
+
+    /// Acknowledged values.
+    pub fn acked_values(&self) -> &HashSet<String> {
+        &self.acked
+    }
+
+    /// Judges the run against the audit read of every queue.
+    pub fn check(&self, audit: &Audit, faults: &BTreeMap<String, u32>) -> Report {
+        let lost: Vec<String> = self
+            .acked
+            .iter()
+            .filter(|v| !self.delivered.contains_key(*v))
+            .cloned()
+            .collect();
+        let mut stored: HashMap<&str, u32> = HashMap::new();
+        for q in audit.queues.values() {
+            for (_, v) in q {
+                *stored.entry(v.as_str()).or_default() += 1;
+            }
+        }
+        let lost_in_log = self
+            .acked
+            .iter()
+            .filter(|v| !stored.contains_key(v.as_str()))
+            .count();
+        let unexpected = self
+            .delivered
+            .keys()
+            .map(String::as_str)
+            .chain(stored.keys().copied())
+            .filter(|v| !self.sent.contains_key(*v))
+            .collect::<HashSet<_>>()
+            .len();
+        let duplicated = self.delivered.values().map(|n| u64::from(n - 1)).sum();
+        let stored_twice: Vec<&str> = stored
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(v, _)| *v)
+            .collect();
+        let bad_dups = stored_twice
+            .iter()
+            .filter(|v| self.sent.get(**v) != Some(&true))
+            .count();
+        let mut offset_gaps = 0;
+        for q in audit.queues.values() {
+            for (i, (off, _)) in q.iter().enumerate() {
+                if *off != i as i64 {
+                    offset_gaps += 1;
+                }
+            }
+        }
+        Report {
+            sent: self.sent.len(),
+            acked: self.acked.len(),
+            consumed: self.delivered.len(),
+            lost: lost.len(),
+            lost_sample: lost.into_iter().take(5).collect(),
+            lost_in_log,
+            duplicated,
+            stored_twice: stored_twice.len(),
+            bad_dups,
+            unexpected,
+            offset_gaps,
+            queues: audit.queues.len(),
+            stored: audit.queues.values().map(Vec::len).sum(),
+            faults: faults.clone(),
+            disk_full_refusals: self.disk_full_refusals,
+            send_errors: self.send_errors.values().sum(),
+            harness_errors: 0,
+        }
+    }
+}
+
+/// Every queue read from offset 0: (offset, value) in read order.
+#[derive(Debug, Default)]
+pub struct Audit {
+    /// Per queue (`broker/queue_id`).
+    pub queues: BTreeMap<String, Vec<(i64, String)>>,
+}
+
+/// The verdict of one run.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Distinct values a send was tried for.
+    pub sent: usize,
+    /// Distinct values acknowledged.
+    pub acked: usize,
+    /// Distinct values delivered to the consumers.
+    pub consumed: usize,
+    /// Acknowledged, never delivered (must be 0).
+    pub lost: usize,
+    /// A few lost values, to look up in the logs.
+    pub lost_sample: Vec<String>,
+    /// Acknowledged, absent from the audit read (must be 0).
+    pub lost_in_log: usize,
+    /// Deliveries beyond the first (allowed, reported).
+    pub duplicated: u64,
+    /// Values stored at two positions (allowed after a failed attempt).
+    pub stored_twice: usize,
+    /// Values stored twice though every attempt succeeded (must be 0).
+    pub bad_dups: usize,
+    /// Delivered or stored, never sent (must be 0).
+    pub unexpected: usize,
+    /// Audit offsets that were not 0, 1, 2, ... in their queue (must be 0).
+    pub offset_gaps: usize,
+    /// Queues read by the audit.
+    pub queues: usize,
+    /// Messages read by the audit.
+    pub stored: usize,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<String, u32>,
+    /// Sends refused for a full disk.
+    pub disk_full_refusals: u64,
+    /// Failed send attempts.
+    pub send_errors: u64,
+    /// Faults that could not be applied, or a group not healthy in time
+    /// after one (must be 0).
+    pub harness_errors: u32,
+}
+
+impl Report {
+    /// Whether every guarantee held.
+    pub fn ok(&self) -> bool {
+        self.lost == 0
+            && self.lost_in_log == 0
+            && self.unexpected == 0
+            && self.bad_dups == 0
+            && self.offset_gaps == 0
+            && self.harness_errors == 0
+    }
+
+    /// Faults injected in total.
+    pub fn fault_count(&self) -> u32 {
+        self.faults.values().sum()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "faults report: sent={} acked={} consumed={} lost={} duplicated={} unexpected={} \
+             faults={} | log: stored={} queues={} lost={} stored_twice={} bad_dups={} offset_gaps={} \
+             | send_errors={} disk_full_refusals={} harness_errors={} | {} | {}",
+            self.sent,
+            self.acked,
+            self.consumed,
+            self.lost,
+            self.duplicated,
+            self.unexpected,
+            self.fault_count(),
+            self.stored,
+            self.queues,
+            self.lost_in_log,
+            self.stored_twice,
+            self.bad_dups,
+            self.offset_gaps,
+            self.send_errors,
+            self.disk_full_refusals,
+            self.harness_errors,
+            self.faults
+                .iter()
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            if self.ok() { "OK" } else { "VIOLATED" },
+        )?;
+        if !self.lost_sample.is_empty() {
+            write!(f, " lost e.g. {:?}", self.lost_sample)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! The fault suite: a nameserver and a three-member group as real
+//! processes, producers sending unique values and consumers draining, faults
+//! injected on a schedule, and a checker over the history.
+//!
+//! ```text
+//!  producers ──send v-p-seq──▶ ┌──────── group ────────┐ ──receive/ack──▶ consumers
+//!   (acked on Ok only,         │ n0      n1      n2    │                  (every delivery)
+//!    bounded retries)          └───────────────────────┘
+//!                   injector: kill -9 / SIGSTOP / isolate / disk full / damaged commitlog
+//!  end: drain until every acked value was delivered, then audit every queue
+//!  from offset 0 with a PullConsumer; History::check gives the Report.
+//! ```
+//!
+//! [`run`] does one run: `tests/tests/faults.rs` with a short fixed
+//! schedule, `src/bin/faults.rs` with random faults for N minutes.
+
+pub mod cluster;
+pub mod history;
+pub mod injector;
+pub mod workload;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use cluster::Cluster;
+pub use history::{History, Report};
+pub use injector::{Fault, Rng};
+
+/// The topic the workload uses.
+pub const TOPIC: &str = "FaultSuite";
+const CONSUMER_GROUP: &str = "faults-consumers";
+
+/// Which faults, in what order.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    /// These faults in order, then load without faults until the end.
+    Fixed(Vec<Fault>),
+    /// A random fault of these kinds after each gap, until the end.
+    Random(Vec<Fault>),
+}
+
+/// One run's settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where `mqnamesrv`, `mqbroker` and `mqadmin` are.
+    pub bins: PathBuf,
+    /// How long the producers send.
+    pub load: Duration,
+    /// Quiet time between one fault's end (group healthy) and the next.
+    pub gap: Duration,
+    /// The faults.
+    pub schedule: Schedule,
+    /// Producers, each sending one value at a time.
+    pub producers: usize,
+    /// Pause between one producer's values.
+    pub interval: Duration,
+    /// Consumers in the group.
+    pub consumers: usize,
+    /// Seed of the fault choices.
+    pub seed: u64,
+    /// Print each fault as it is applied.
+    pub verbose: bool,
+}
+
+/// Runs the workload and the faults; returns the checked report. Panics
+/// only when the harness itself cannot go on (the group never comes up).
+pub fn run(opts: &Options) -> Report {
+    let mut cluster = Cluster::start(&opts.bins);
+    let say = |line: String| {
+        if opts.verbose {
+            eprintln!("[faults] {line}");
+        }
+    };
+    say(format!("cluster up in {}", cluster.dir().display()));
+    crate::wait_for("the topic", Duration::from_secs(30), || {
+        let (ok, _) = cluster.mqadmin(&["updateTopic", "-t", TOPIC, "-c", "RaftCluster"]);
+        ok.then_some(())
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let history = workload::Shared::default();
+    let stop_producers = Arc::new(AtomicBool::new(false));
+    let stop_consumers = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicU64::new(0));
+    let ns = cluster.namesrv().to_owned();
+
+    let consumers: Vec<_> = (0..opts.consumers)
+        .map(|_| {
+            rt.spawn(workload::consume(
+                ns.clone(),
+                TOPIC.into(),
+                CONSUMER_GROUP.into(),
+                history.clone(),
+                ready.clone(),
+                stop_consumers.clone(),
+            ))
+        })
+        .collect();
+    crate::wait_for(
+        "every consumer's first receive",
+        Duration::from_secs(60),
+        || (ready.load(Ordering::SeqCst) >= opts.consumers as u64).then_some(()),
+    );
+    let producers: Vec<_> = (0..opts.producers)
+        .map(|id| {
+            rt.spawn(workload::produce(
+                ns.clone(),
+                TOPIC.into(),
+                id,
+                opts.interval,
+                history.clone(),
+                stop_producers.clone(),
+            ))
+        })
+        .collect();
+
+    let started = Instant::now();
+    let mut rng = Rng::new(opts.seed);
+    let mut faults: BTreeMap<String, u32> = BTreeMap::new();
+    let mut next = 0usize;
+    let mut harness_errors = 0u32;
+    while started.elapsed() < opts.load {
+        std::thread::sleep(opts.gap.min(opts.load.saturating_sub(started.elapsed())));
+        if started.elapsed() >= opts.load {
+            break;
+        }
+        let fault = match &opts.schedule {
+            Schedule::Fixed(list) => list.get(next).copied(),
+            Schedule::Random(kinds) => Some(kinds[rng.below(kinds.len())]),
+        };
+        let Some(fault) = fault else { continue };
+        next += 1;
+        match injector::apply(fault, &mut cluster, rt.handle(), &mut rng) {
+            Ok(a) => {
+                say(format!(
+                    "{:>6.1}s {}: {}",
+                    started.elapsed().as_secs_f64(),
+                    a.name,
+                    a.detail
+                ));
+                *faults.entry(a.name).or_default() += 1;
+            }
+            Err(e) => {
+                say(format!("{} not applied: {e}", fault.name()));
+                harness_errors += 1;
+            }
+        }
+        if !cluster.wait_healthy(Duration::from_secs(60)) {
+            say("the group is not healthy 60 s after a fault".into());
+            harness_errors += 1;
+        }
+    }
+    say(format!("load done after {:?}; draining", started.elapsed()));
+    stop_producers.store(true, Ordering::SeqCst);
+    rt.block_on(async {
+        for p in producers {
+            let _ = tokio::time::timeout(Duration::from_secs(90), p).await;
+        }
+    });
+    assert!(
+        cluster.wait_healthy(Duration::from_secs(60)),
+        "the group did not settle"
+    );
+    // Drain: every acknowledged value delivered, or the deadline (a message
+    // received and not acked comes back after its invisible time).
+    let drain = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < drain && workload::lock(&history).missing() > 0 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    say(format!(
+        "drained, {} missing",
+        workload::lock(&history).missing()
+    ));
+    stop_consumers.store(true, Ordering::SeqCst);
+    rt.block_on(async {
+        for c in consumers {
+            let _ = tokio::time::timeout(Duration::from_secs(30), c).await;
+        }
+    });
+    let expect = workload::lock(&history).acked_values().clone();
+    let audit = rt.block_on(workload::audit(
+        &ns,
+        TOPIC,
+        &expect,
+        Duration::from_secs(90),
+    ));
+    let mut report = workload::lock(&history).check(&audit, &faults);
+    report.harness_errors = harness_errors;
+    for i in 0..cluster.len() {
+        cluster.stop(i);
+    }
+    rt.shutdown_timeout(Duration::from_secs(5));
+    report
+}

@@ -1,0 +1,45 @@
+//! The fault suite's CI schedule: about 75 s of load on a nameserver and a
+//! three-member group (real processes), with one fault of each kind; every
+//! acknowledged value must be consumed, nothing unexpected may show, and
+//! every queue must read 0, 1, 2, ... from the start.
+
+use std::time::Duration;
+
+use raftmq_tests::faults::{run, Fault, Options, Schedule};
+
+#[test]
+fn acknowledged_messages_survive_the_fault_schedule() {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let opts = Options {
+        bins: raftmq_tests::bins().to_owned(),
+        load: Duration::from_secs(75),
+        gap: Duration::from_secs(3),
+        schedule: Schedule::Fixed(vec![
+            Fault::KillLeader,
+            Fault::PauseFollower,
+            Fault::IsolateLeader,
+            Fault::KillFollower,
+            Fault::DiskFull,
+            Fault::TornTail,
+            Fault::KillRandom,
+            Fault::PauseLeader,
+            Fault::FlipBytes,
+        ]),
+        producers: 4,
+        interval: Duration::from_millis(5),
+        consumers: 2,
+        seed,
+        verbose: true,
+    };
+    let report = run(&opts);
+    println!("{report} (seed {seed})");
+    eprintln!("{report} (seed {seed})");
+    assert!(report.ok(), "{report} (seed {seed})");
+    assert!(report.acked > 1000, "too little load got through: {report}");
+    assert!(
+        report.fault_count() >= 6,
+        "too few faults applied: {report}"
+    );
+}
