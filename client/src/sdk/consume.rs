@@ -99,32 +99,7 @@ fn subject<'a>(core: &'a ClientCore, m: &'a ReceivedMessage) -> Subject<'a> {
 
 /// Acknowledges one delivery.
 pub(crate) async fn ack(core: &ClientCore, m: &ReceivedMessage) -> Result<(), ClientError> {
-    let link = core.group_link(m.broker())?;
-    let req = v2::AckMessageRequest {
-        group: Some(resource(core.group())),
-        topic: Some(resource(m.topic())),
-        entries: vec![v2::AckMessageEntry {
-            message_id: m.message_id().to_owned(),
-            receipt_handle: m.receipt_handle().to_owned(),
-            lite_topic: None,
-        }],
-    };
-    let timeout = core.config.request_timeout;
-    let resp = core
-        .call_group(&link, "AckMessage", timeout, |ch| {
-            let r = core.request(req.clone(), timeout);
-            async move {
-                stub(ch)
-                    .ack_message(r)
-                    .await
-                    .map(tonic::Response::into_inner)
-            }
-        })
-        .await?;
-    match resp.entries.first() {
-        Some(e) if e.status.is_some() => check("AckMessage", e.status.as_ref(), subject(core, m)),
-        _ => check("AckMessage", resp.status.as_ref(), subject(core, m)),
-    }
+    ack_batch(core, std::slice::from_ref(m)).await
 }
 
 /// Acknowledges many messages with one AckMessage per (broker group,
