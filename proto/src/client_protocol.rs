@@ -33,6 +33,17 @@ pub fn ok() -> v2::Status {
     status(v2::Code::Ok, "OK")
 }
 
+/// The overall status of a call answered entry by entry: the first
+/// refusal among the entries', or OK.
+pub fn overall<'a>(statuses: impl IntoIterator<Item = Option<&'a v2::Status>>) -> v2::Status {
+    statuses
+        .into_iter()
+        .flatten()
+        .find(|s| s.code != v2::Code::Ok as i32)
+        .cloned()
+        .unwrap_or_else(ok)
+}
+
 /// The client id of a request, or the `CLIENT_ID_REQUIRED` status to answer.
 pub fn client_id(meta: &tonic::metadata::MetadataMap) -> Result<String, v2::Status> {
     match meta.get(CLIENT_ID_HEADER).and_then(|v| v.to_str().ok()) {

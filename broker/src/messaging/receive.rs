@@ -476,11 +476,7 @@ pub(super) async fn ack(
             });
         }
     }
-    let status = entries
-        .iter()
-        .filter_map(|e| e.status.clone())
-        .find(|s| s.code != v2::Code::Ok as i32)
-        .unwrap_or_else(cp::ok);
+    let status = cp::overall(entries.iter().map(|e| e.status.as_ref()));
     v2::AckMessageResponse {
         status: Some(status),
         entries,

@@ -174,11 +174,7 @@ pub(super) async fn send(
         }
     }
     let entries: Vec<v2::SendResultEntry> = results.into_iter().flatten().collect();
-    let status = entries
-        .iter()
-        .filter_map(|e| e.status.clone())
-        .find(|s| s.code != v2::Code::Ok as i32)
-        .unwrap_or_else(cp::ok);
+    let status = cp::overall(entries.iter().map(|e| e.status.as_ref()));
     v2::SendMessageResponse {
         status: Some(status),
         entries,
