@@ -283,14 +283,23 @@ cmdline_of() {
 # is_ours NAME PID: PID is alive and is the binary fast-try started as NAME:
 # one argument is the binary (or its launcher) and one is NAME's conf file.
 # A pid the system handed to another process since then does not match.
+# While a process is inside execve (setsid -> nohup -> launcher -> binary),
+# its command line reads empty for a moment: an empty one is read again,
+# for up to 1 s, before the process counts as not ours.
 is_ours() {
-  local bin conf arg has_bin='' has_conf=''
+  local bin conf arg args tries has_bin='' has_conf=''
   bin=$(binary_of "$1") || return 1
   conf=$conf_dir/$1.conf
+  for ((tries = 0; tries < 50; tries++)); do
+    args=$(cmdline_of "$2")
+    [[ -z $args ]] || break
+    is_alive "$2" || return 1
+    sleep 0.02
+  done
   while IFS= read -r arg; do
     [[ ${arg##*/} == "$bin" ]] && has_bin=1
     [[ $arg == "$conf" ]] && has_conf=1
-  done < <(cmdline_of "$2")
+  done <<<"$args"
   [[ -n $has_bin && -n $has_conf ]]
 }
 
