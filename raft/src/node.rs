@@ -294,6 +294,35 @@ impl RaftNode {
         self.raft.is_leader()
     }
 
+    /// Waits (up to four election timeouts) until this member leads and has
+    /// applied an entry of its own term, and so every entry its predecessors
+    /// committed: only then does its applied state (the key index, queue
+    /// offsets) include all that the group acknowledged. A new leader gets
+    /// there once the blank entry it appends on election is applied.
+    /// Returns whether it did; false at once when leadership is lost.
+    pub async fn wait_applied_as_leader(&self) -> bool {
+        fn ready(m: &openraft::RaftMetrics<TypeConfig>) -> bool {
+            m.state == openraft::ServerState::Leader
+                && m.last_applied.map(|l| l.leader_id.term) == Some(m.current_term)
+        }
+        if ready(&self.raft.metrics().borrow_watched()) {
+            return true;
+        }
+        // Stop waiting as soon as leadership is lost, too.
+        let settled = |m: &openraft::RaftMetrics<TypeConfig>| {
+            ready(m) || m.state != openraft::ServerState::Leader
+        };
+        match self
+            .raft
+            .wait(Some(self.leader_wait))
+            .metrics(settled, "an applied entry of this leader's term")
+            .await
+        {
+            Ok(m) => ready(&m),
+            Err(_) => false,
+        }
+    }
+
     /// The leader this member knows of.
     pub async fn leader(&self) -> Option<NodeId> {
         self.raft.current_leader().await

@@ -251,3 +251,58 @@ async fn a_member_that_does_not_lead_forwards_writes_to_the_leader() {
     }
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_has_applied_all_acknowledged_writes_once_it_says_so() {
+    let mut c = LocalCluster::start(3).await.expect("start");
+    let mut n = 0u64;
+    for round in 0..3 {
+        let leader = c
+            .wait_for_leader(Duration::from_secs(5), None)
+            .await
+            .expect("a leader");
+        // A follower is not ready, and says so at once.
+        let follower = c
+            .ids()
+            .into_iter()
+            .find(|i| *i != leader)
+            .expect("two members");
+        let asked = Instant::now();
+        assert!(
+            !c.node(follower)
+                .expect("follower")
+                .wait_applied_as_leader()
+                .await
+        );
+        assert!(asked.elapsed() < Duration::from_secs(1));
+
+        n += 1;
+        let last = msg(n);
+        c.write(std::slice::from_ref(&last), Duration::from_secs(5))
+            .await
+            .expect("write");
+        // Killed right after the acknowledgement: the others may not yet
+        // know that `last` is committed.
+        c.kill(leader).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let next = loop {
+            if let Some(l) = c.running().find(|m| m.is_leader()) {
+                break l;
+            }
+            assert!(Instant::now() < deadline, "round {round}: no new leader");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        assert!(next.wait_applied_as_leader().await, "round {round}");
+        let found = next
+            .store()
+            .query_by_id(&last.message_id)
+            .expect("key index");
+        assert!(
+            found.is_some(),
+            "round {round}: the new leader has not applied {}",
+            last.message_id
+        );
+        c.restart(leader).await.expect("restart");
+    }
+    c.shutdown().await;
+}

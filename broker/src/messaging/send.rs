@@ -94,6 +94,17 @@ pub(super) async fn send(
             entries: Vec::new(),
         };
     }
+    // Dedup below reads what this member has applied: a new leader waits
+    // until that includes all its predecessors committed.
+    if !inner.node.wait_applied_as_leader().await {
+        return v2::SendMessageResponse {
+            status: Some(cp::status(
+                v2::Code::HaNotAvailable,
+                "leadership is changing; retry with the same message ids",
+            )),
+            entries: Vec::new(),
+        };
+    }
     let mut results: Vec<Option<v2::SendResultEntry>> = vec![None; messages.len()];
     let mut batch: Vec<Message> = Vec::with_capacity(messages.len());
     let mut slots: Vec<usize> = Vec::with_capacity(messages.len());
