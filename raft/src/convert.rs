@@ -88,6 +88,25 @@ pub fn append_response(r: &AppendEntriesResponse<TypeConfig>) -> pb::AppendEntri
     }
 }
 
+/// An answer of openraft's pipelined append to wire: how far the log now
+/// matches the leader's, or why it stopped. The sender knows each request's
+/// `prev_log_id`, so a conflict needs no log id of its own.
+pub fn stream_append_answer(
+    r: &openraft::raft::StreamAppendResult<TypeConfig>,
+) -> pb::AppendEntriesResponse {
+    use openraft::raft::StreamAppendError;
+    use pb::append_entries_response::Result as R;
+    let result = match r {
+        Ok(Some(id)) => R::PartialSuccess(pb_log_id(id)),
+        Ok(None) => R::PartialSuccessNone(pb::Empty {}),
+        Err(StreamAppendError::Conflict(_)) => R::Conflict(pb::Empty {}),
+        Err(StreamAppendError::HigherVote(v)) => R::HigherVote(pb_vote(v)),
+    };
+    pb::AppendEntriesResponse {
+        result: Some(result),
+    }
+}
+
 /// Wire to response.
 pub fn from_append_response(
     r: pb::AppendEntriesResponse,

@@ -2,18 +2,22 @@
 //! every RPC to it, connected lazily. A [`Partition`] switchboard lets tests
 //! drop RPCs between chosen members, as a network partition would.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use futures_util::{Stream, StreamExt};
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::impls::BasicNode;
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
-    TransferLeaderResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult,
+    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
+use openraft::OptionalSend;
 use parking_lot::Mutex;
 use raftmq_proto::raft::v1 as pb;
 use raftmq_proto::raft::v1::raft_service_client::RaftServiceClient;
@@ -24,7 +28,7 @@ use raftmq_store::MessageStore;
 use crate::codec;
 use crate::convert;
 use crate::state_machine::SnapshotData;
-use crate::types::{NodeId, TypeConfig};
+use crate::types::{LogId, NodeId, TypeConfig};
 
 /// Pairs of members whose RPCs are dropped (both directions are listed
 /// separately). Shared by every member of an in-process cluster.
@@ -183,6 +187,51 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .map_err(|s| RPCError::Network(NetworkError::new(&s)))
     }
 
+    /// One long-lived StreamAppend call per replication session: requests
+    /// go out as openraft produces them, without waiting for the previous
+    /// answer (pipelined), each as one DATA frame on the open HTTP/2 stream
+    /// rather than a unary call of its own. Answers come back in order.
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<'s, Result<BoxStream<'s, AppendAnswer>, RPCError<TypeConfig>>>
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
+    {
+        Box::pin(async move {
+            let mut client = self.client()?;
+            let sent = Arc::new(Mutex::new(VecDeque::new()));
+            let (partition, me, target) = (self.partition.clone(), self.me, self.target);
+            let pending = Arc::clone(&sent);
+            // A partition ends the requests; the peer then ends its answers.
+            let requests = input
+                .take_while(move |_| std::future::ready(!partition.is_cut(me, target)))
+                .map(move |req| {
+                    let last = req.entries.last().map(|e| e.log_id).or(req.prev_log_id);
+                    pending
+                        .lock()
+                        .push_back((req.prev_log_id, last, Instant::now()));
+                    convert::append_request(&req)
+                });
+            // No grpc-timeout: the call lives as long as the session. Each
+            // answer has its own deadline instead (see `next_answer`).
+            let answers = client
+                .stream_append(tonic::Request::new(requests))
+                .await
+                .map_err(status_to_rpc)?
+                .into_inner();
+            let deadline = option.hard_ttl().max(MIN_ANSWER_WAIT);
+            let answers =
+                futures_util::stream::unfold(Some((answers, sent)), move |state| async move {
+                    let (mut answers, sent) = state?;
+                    let (answer, go_on) = next_answer(&mut answers, &sent, deadline).await?;
+                    Some((answer, go_on.then_some((answers, sent))))
+                });
+            Ok(Box::pin(answers) as BoxStream<'s, AppendAnswer>)
+        })
+    }
+
     async fn vote(
         &mut self,
         rpc: VoteRequest<TypeConfig>,
@@ -240,6 +289,77 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .map_err(status_to_rpc)?;
         Ok(Ok(()))
     }
+}
+
+/// One answer of a StreamAppend session, as openraft takes it.
+type AppendAnswer = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
+
+/// (prev_log_id, last log id, sent at) of each request not yet answered.
+type Unanswered = Arc<Mutex<VecDeque<(Option<LogId>, Option<LogId>, Instant)>>>;
+
+/// The least time an answer may take before the session is given up.
+/// openraft passes the heartbeat interval (50 ms by default), which a
+/// pipelined request queued behind others on a busy 2-core machine can
+/// exceed without anything being wrong.
+const MIN_ANSWER_WAIT: Duration = Duration::from_millis(250);
+
+/// The next answer of a StreamAppend session, matched with the oldest
+/// unanswered request; `None` once the peer ended the stream. Fails when the
+/// oldest request waited longer than `deadline` (a stopped or cut-off peer).
+/// The flag says whether the session goes on: not after an error, a
+/// conflict, a higher vote, or a partial success (the pipelined requests
+/// after it would not match the peer's log).
+async fn next_answer(
+    answers: &mut tonic::Streaming<pb::AppendEntriesResponse>,
+    sent: &Unanswered,
+    deadline: Duration,
+) -> Option<(AppendAnswer, bool)> {
+    let network =
+        |e: &dyn std::fmt::Display| RPCError::Network(NetworkError::new(&Message(e.to_string())));
+    let received = loop {
+        let oldest = sent.lock().front().map(|(_, _, at)| *at);
+        // With nothing unanswered the stream may idle as long as it likes;
+        // look again after `deadline` in case a request went out meanwhile.
+        let wait = oldest.map_or(deadline, |at| deadline.saturating_sub(at.elapsed()));
+        match tokio::time::timeout(wait, answers.message()).await {
+            Ok(received) => break received,
+            Err(_) => {
+                let late = sent
+                    .lock()
+                    .front()
+                    .is_some_and(|(_, _, at)| at.elapsed() >= deadline);
+                if late {
+                    let e = Unreachable::new(&Message(format!(
+                        "no append answer within {} ms",
+                        deadline.as_millis()
+                    )));
+                    return Some((Err(RPCError::Unreachable(e)), false));
+                }
+            }
+        }
+    };
+    let answer = match received {
+        Ok(Some(a)) => a,
+        Ok(None) => return None,
+        Err(status) => return Some((Err(status_to_rpc(status)), false)),
+    };
+    let Some((prev, last, _)) = sent.lock().pop_front() else {
+        return Some((Err(network(&"an append answer to no request")), false));
+    };
+    let response = match convert::from_append_response(answer) {
+        Ok(r) => r,
+        Err(status) => return Some((Err(network(&status)), false)),
+    };
+    if matches!(response, AppendEntriesResponse::Conflict) && prev.is_none() {
+        // A log cannot conflict before its first entry.
+        return Some((
+            Err(network(&"a conflict reported at the log's start")),
+            false,
+        ));
+    }
+    let result = response.into_stream_result(prev, last);
+    let go_on = matches!(&result, Ok(matched) if *matched == last);
+    Some((Ok(result), go_on))
 }
 
 /// Bytes of retained entries per snapshot chunk.

@@ -96,13 +96,33 @@ impl RaftService for RaftServer {
 
     type StreamAppendStream = StreamAppendResponse;
 
+    /// A leader's replication session: requests are handed to openraft as
+    /// they arrive (pipelined), answers go back in the same order. A request
+    /// that does not decode, or comes from a peer cut off by the partition
+    /// switchboard, ends the session after the answers already due.
     async fn stream_append(
         &self,
-        _request: Request<Streaming<pb::AppendEntriesRequest>>,
+        request: Request<Streaming<pb::AppendEntriesRequest>>,
     ) -> Result<Response<Self::StreamAppendStream>, Status> {
-        Err(Status::unimplemented(
-            "stream_append: peers use AppendEntries",
-        ))
+        let (me, partition) = (self.me, self.partition.clone());
+        let requests = request.into_inner().map_while(move |received| {
+            let req = match received.map(convert::from_append_request) {
+                Ok(Ok(req)) => req,
+                Ok(Err(status)) | Err(status) => {
+                    tracing::warn!(%status, "append stream ended by a bad request");
+                    return None;
+                }
+            };
+            (!partition.is_cut(req.vote.leader_id.voted_for, me)).then_some(req)
+        });
+        let answers = self
+            .raft
+            .stream_append(requests)
+            .map(|answer| match answer {
+                Ok(result) => Ok(convert::stream_append_answer(&result)),
+                Err(e) => Err(fatal(e)),
+            });
+        Ok(Response::new(Box::pin(answers)))
     }
 
     async fn install_snapshot(
