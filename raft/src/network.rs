@@ -246,6 +246,20 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .map_err(|s| RPCError::Network(NetworkError::new(&s)))
     }
 
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let mut client = self.client()?;
+        let resp = client
+            .pre_vote(request(convert::vote_request(&rpc), &option))
+            .await
+            .map_err(status_to_rpc)?;
+        convert::from_vote_response(resp.into_inner())
+            .map_err(|s| RPCError::Network(NetworkError::new(&s)))
+    }
+
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,

@@ -175,6 +175,10 @@ impl RaftNode {
             // leader must start it over rather than stop (see ADR 0002 for
             // what this costs: such a member forgot its vote).
             allow_log_reversion: Some(true),
+            // A member back from a partition asks first whether it could win
+            // (PreVote RPC) instead of raising its term and unseating a
+            // healthy leader.
+            enable_pre_vote: Some(true),
             ..Config::default()
         }
         .validate()

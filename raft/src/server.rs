@@ -84,6 +84,16 @@ impl RaftService for RaftServer {
         Ok(Response::new(convert::vote_response(&resp)))
     }
 
+    async fn pre_vote(
+        &self,
+        request: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteResponse>, Status> {
+        let req = convert::from_vote_request(request.into_inner())?;
+        self.admit(Some(req.vote.leader_id.voted_for))?;
+        let resp = self.raft.pre_vote(req).await.map_err(fatal)?;
+        Ok(Response::new(convert::vote_response(&resp)))
+    }
+
     async fn append_entries(
         &self,
         request: Request<pb::AppendEntriesRequest>,

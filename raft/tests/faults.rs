@@ -892,3 +892,61 @@ async fn a_follower_with_a_torn_tail_repairs_from_its_peers() {
 async fn a_follower_with_a_corrupt_tail_repairs_from_its_peers() {
     a_follower_repairs_from_its_peers(Damage::FlippedByte).await;
 }
+
+// ---------------------------------------------------------------------------
+// 6. A follower back from a partition does not unseat the leader (Pre-Vote).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_back_from_a_partition_leaves_the_leader_in_place() {
+    let c = LocalCluster::start(3).await.expect("start");
+    let ids = c.ids();
+    let leader = c
+        .wait_for_leader(Duration::from_secs(5), None)
+        .await
+        .expect("a leader");
+    c.write(&[message("P", 0, "before")], Duration::from_secs(5))
+        .await
+        .expect("write");
+    let term_before = c
+        .node(leader)
+        .expect("leader")
+        .raft()
+        .metrics()
+        .borrow_watched()
+        .current_term;
+    let cut = *ids.iter().find(|i| **i != leader).expect("a follower");
+    let cut_node = c.node(cut).expect("follower");
+
+    // Cut off for five maximum election timeouts (300 ms each): without
+    // Pre-Vote it would start an election, raising its term, each time.
+    c.partition().isolate(cut, &ids);
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut stayed_follower = true;
+    while Instant::now() < until {
+        let m = cut_node.raft().metrics().borrow_watched().clone();
+        stayed_follower &= m.state != ServerState::Leader;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cut_term = cut_node.raft().metrics().borrow_watched().current_term;
+    assert!(stayed_follower, "the cut-off member made itself leader");
+    assert_eq!(
+        cut_term, term_before,
+        "the cut-off member raised its term without a chance to win"
+    );
+
+    c.partition().heal();
+    c.write(&[message("P", 1, "after")], Duration::from_secs(5))
+        .await
+        .expect("write after heal");
+    wait_converged(&c, Duration::from_secs(10)).await;
+    let m = c
+        .node(leader)
+        .expect("leader")
+        .raft()
+        .metrics()
+        .borrow_watched()
+        .clone();
+    assert_eq!(m.state, ServerState::Leader, "the leader was unseated");
+    assert_eq!(m.current_term, term_before, "the term moved");
+    c.shutdown().await;
+}
