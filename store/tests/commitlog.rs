@@ -514,3 +514,52 @@ fn an_entry_of_an_unknown_version_is_refused_not_cut() {
     let err = CommitLog::open(config(dir.path()), Faults::default()).expect_err("refused");
     assert!(err.to_string().contains("version 2"), "{err}");
 }
+
+/// The resident bytes of this process's mappings of files under `dir`
+/// (from /proc/self/smaps).
+fn resident_bytes_under(dir: &Path) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+    let dir = dir.to_string_lossy().into_owned();
+    let mut inside = false;
+    let mut total = 0;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            inside = line.contains(&dir);
+        } else if inside && first == "Rss:" {
+            let kb: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .expect("an Rss figure");
+            total += kb * 1024;
+        }
+    }
+    total
+}
+
+#[test]
+fn cold_pages_leave_resident_memory_and_read_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path());
+    cfg.segment_size = 1 << 20;
+    let log = CommitLog::open(cfg, Faults::default()).expect("open");
+    // 4 MiB in 4 segments; each entry read once through the mapping, as
+    // replication and dispatch do, so that all of it is mapped in.
+    append_range(&log, 1, 1025, |_| 4000);
+    for i in 1..1025 {
+        log.read_entry(i).expect("read");
+    }
+    log.flush().expect("flush");
+    let data = dir.path().join("commitlog");
+    let before = resident_bytes_under(&data);
+    assert!(before >= 3 << 20, "only {before} bytes mapped in");
+
+    log.release_cold_pages(512 << 10);
+    let after = resident_bytes_under(&data);
+    assert!(
+        after <= (512 << 10) + (64 << 10),
+        "{after} bytes still resident (before: {before})"
+    );
+    assert_matches(&log, &model_of(1, 1025, |_| 4000));
+}

@@ -472,6 +472,23 @@ impl CommitLog {
         self.sync_to(end)
     }
 
+    /// Stops counting durable data more than `keep` bytes behind the end in
+    /// this process's resident memory: the pages leave its page tables but
+    /// stay in the page cache, and a read faults them back in (a minor
+    /// fault). Without it every message ever written or read stays resident
+    /// in the broker, as with RocketMQ's mapped commitlog.
+    pub fn release_cold_pages(&self, keep: u64) {
+        let end = self.bounds().end_pos;
+        let upto = self.durable().0.min(end.saturating_sub(keep));
+        for file in self.data.all() {
+            let base = file.base();
+            if base >= upto {
+                break;
+            }
+            file.release_pages(0, (upto - base).min(file.len()));
+        }
+    }
+
     /// (durable position, index of the entry there).
     pub fn durable(&self) -> (u64, u64) {
         self.durability.durable()

@@ -16,6 +16,11 @@ use crate::retention::{self, SegmentAge, Trigger};
 /// How often retention looks (upstream `cleanResourceInterval`).
 const CLEAN_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How often cold commitlog pages are released, and how much of the log's
+/// tail stays mapped in (consumers that keep up read there).
+const RELEASE_INTERVAL: Duration = Duration::from_secs(1);
+const HOT_TAIL_BYTES: u64 = 16 << 20;
+
 /// Whether the ASYNC_FLUSH flusher should flush now.
 pub(super) fn should_flush(dirty_bytes: u64, since_full: Duration, pacing: &FlushPacing) -> bool {
     dirty_bytes > 0
@@ -93,6 +98,7 @@ fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing,
     let mut last_full = Instant::now();
     let mut last_clean = Instant::now();
     let mut last_checkpoint = (0u64, 0u64);
+    let mut last_release = Instant::now();
     loop {
         match stopped.recv_timeout(pacing.interval) {
             Err(RecvTimeoutError::Timeout) => {}
@@ -113,6 +119,10 @@ fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing,
                 store.flush_derived()?;
                 log.write_checkpoint(None)?;
                 last_checkpoint = (durable.0, dispatched);
+            }
+            if last_release.elapsed() >= RELEASE_INTERVAL {
+                last_release = Instant::now();
+                log.release_cold_pages(HOT_TAIL_BYTES);
             }
             // A replicated store purges through Raft (the raft layer asks
             // `expired_purge_index`), so that Raft knows what is gone.
