@@ -123,6 +123,13 @@ struct Run {
     errors: AtomicU64,
     bytes: AtomicU64,
     latency: Mutex<Histogram<u64>>,
+    started: Instant,
+    /// When the last acknowledgement came, in µs since `started`; 0 before
+    /// the first.
+    last_ok_us: AtomicU64,
+    /// The longest time between two acknowledgements, µs: what a failover
+    /// costs the application.
+    max_gap_us: AtomicU64,
 }
 
 impl Run {
@@ -132,10 +139,21 @@ impl Run {
             errors: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             latency: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+            started: Instant::now(),
+            last_ok_us: AtomicU64::new(0),
+            max_gap_us: AtomicU64::new(0),
         }))
     }
 
     fn record(&self, n: u64, bytes: u64, took: Duration) {
+        let now = u64::try_from(self.started.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let prev = self.last_ok_us.fetch_max(now, Ordering::Relaxed);
+        if prev > 0 {
+            self.max_gap_us
+                .fetch_max(now.saturating_sub(prev), Ordering::Relaxed);
+        }
         self.ok.fetch_add(n, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
@@ -191,17 +209,19 @@ fn report(kind: &str, run: &Run, elapsed: Duration, cpu: Option<f64>, json: bool
     let h = run.latency.lock();
     let q = |p: f64| h.value_at_quantile(p);
     let cpu_us = cpu.map(|c| c * 1e6 / ok.max(1) as f64);
+    let gap_us = run.max_gap_us.load(Ordering::Relaxed);
     if json {
         let cpu_field = cpu_us.map_or(String::new(), |c| {
             format!(",\"server_cpu_us_per_msg\":{c:.1}")
         });
         println!(
-            "{{\"kind\":\"{kind}\",\"messages\":{ok},\"seconds\":{secs:.3},\"msgs_per_sec\":{rate:.0},\"mb_per_sec\":{mb:.2},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"errors\":{}{cpu_field}}}",
+            "{{\"kind\":\"{kind}\",\"messages\":{ok},\"seconds\":{secs:.3},\"msgs_per_sec\":{rate:.0},\"mb_per_sec\":{mb:.2},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"max_gap_us\":{},\"errors\":{}{cpu_field}}}",
             q(0.5),
             q(0.9),
             q(0.99),
             q(0.999),
             h.max(),
+            gap_us,
             run.errors.load(Ordering::Relaxed)
         );
     } else {
@@ -213,6 +233,10 @@ fn report(kind: &str, run: &Run, elapsed: Duration, cpu: Option<f64>, json: bool
             q(0.99),
             q(0.999),
             h.max()
+        );
+        println!(
+            "longest gap between acknowledgements: {:.1} ms",
+            gap_us as f64 / 1000.0
         );
         println!("errors: {}", run.errors.load(Ordering::Relaxed));
         if let Some(c) = cpu_us {
