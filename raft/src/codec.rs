@@ -97,7 +97,10 @@ pub fn encode_records(entries: &[Entry]) -> Bytes {
 /// Decodes records laid end to end, checking every CRC. Bodies share the
 /// buffer: nothing is copied.
 pub fn decode_records(buf: Bytes, expected: usize) -> Result<Vec<Entry>, CodecError> {
-    let mut out = Vec::with_capacity(expected);
+    // `expected` is the sender's word: reserve no more records than the
+    // buffer can hold (each is at least a header), or a count of u32::MAX
+    // asks the allocator for hundreds of gigabytes and aborts the process.
+    let mut out = Vec::with_capacity(expected.min(buf.len() / HEADER_LEN));
     let mut at = 0usize;
     while at < buf.len() {
         let rest = &buf[at..];
@@ -294,5 +297,21 @@ mod tests {
             Err(CodecError::Count { .. })
         ));
         assert!(decode_membership(&[1, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn a_lying_count_is_an_error_not_an_allocation() {
+        // Found by the fuzz target raft_records: an AppendEntries announcing
+        // u32::MAX entries reserved room for all of them and aborted.
+        let huge = u32::MAX as usize;
+        assert!(matches!(
+            decode_records(Bytes::new(), huge),
+            Err(CodecError::Count { expected, found: 0 }) if expected == huge
+        ));
+        let one = encode_records(&[Entry::new(log_id(1, 1), EntryPayload::Blank)]);
+        assert!(matches!(
+            decode_records(one, huge),
+            Err(CodecError::Count { found: 1, .. })
+        ));
     }
 }

@@ -94,6 +94,9 @@ pub(crate) async fn serve(
         _ => return Err(Status::invalid_argument(format!("kind {} unknown", r.kind))),
     };
     let count = usize::try_from(r.count).unwrap_or(usize::MAX);
+    // Once committed, an entry is applied by every member, forever: one
+    // that does not decode would stop them all, restarts included.
+    check_body(kind, &r.body, count).map_err(Status::invalid_argument)?;
     match local.propose(kind, r.body, count).await {
         Ok(results) => Ok(pb::ProposeResponse {
             stored: results
@@ -117,6 +120,29 @@ pub(crate) async fn serve(
         Err(WriteError::Stopped) => Err(Status::unavailable("the member is stopping")),
         Err(WriteError::Refused(e)) => Err(Status::resource_exhausted(e)),
         Err(WriteError::Unknown(e)) => Err(Status::unknown(e)),
+    }
+}
+
+/// Whether a forwarded body is what its kind says: exactly `count` whole
+/// message records, or one control command.
+fn check_body(kind: DataKind, body: &[u8], count: usize) -> Result<(), String> {
+    match kind {
+        DataKind::Messages => {
+            let mut seen = 0usize;
+            for record in raftmq_store::record::message::iter_batch(body) {
+                record.map_err(|e| format!("message record {seen} of the body: {e}"))?;
+                seen += 1;
+            }
+            if seen == 0 || seen != count {
+                return Err(format!(
+                    "the body holds {seen} message records, not {count}"
+                ));
+            }
+            Ok(())
+        }
+        DataKind::Command => raftmq_store::meta_state::Command::decode(body)
+            .map(|_| ())
+            .map_err(|e| format!("the body is not a control command: {e}")),
     }
 }
 
