@@ -18,6 +18,9 @@
 #   RAFTMQ_BROKER_PORTS   default "30911 30921 30931": listenPort of n0 n1 n2.
 #   RAFTMQ_RAFT_PORTS     default "40911 40912 40913". Set: every broker gets
 #                         dLegerPeers=n0-127.0.0.1:P0;n1-127.0.0.1:P1;n2-127.0.0.1:P2.
+#   RAFTMQ_FLUSH_DISK_TYPE  unset: the conf files' flushDiskType (stock:
+#                         ASYNC_FLUSH). Set (SYNC_FLUSH or ASYNC_FLUSH): every
+#                         broker gets flushDiskType=VALUE.
 #   RAFTMQ_START_TIMEOUT  default 60: seconds `start` waits for a leader. The
 #                         clock starts after the build, when the first process
 #                         is launched.
@@ -127,6 +130,14 @@ read_start_settings() {
     mapfile -t raft_port_overrides < <(split_ports RAFTMQ_RAFT_PORTS "$RAFTMQ_RAFT_PORTS")
     ((${#raft_port_overrides[@]} == 3)) || exit 2
   fi
+  flush_override=${RAFTMQ_FLUSH_DISK_TYPE:-}
+  case $flush_override in
+    '' | SYNC_FLUSH | ASYNC_FLUSH) ;;
+    *)
+      printf 'fast-try: RAFTMQ_FLUSH_DISK_TYPE: %q is neither SYNC_FLUSH nor ASYNC_FLUSH\n' "$flush_override" >&2
+      exit 2
+      ;;
+  esac
   start_timeout=${RAFTMQ_START_TIMEOUT:-60}
   if ! [[ $start_timeout =~ ^[0-9]{1,6}$ ]] || ((10#$start_timeout == 0)); then
     printf 'fast-try: RAFTMQ_START_TIMEOUT: %q is not a whole number of seconds above 0\n' "$start_timeout" >&2
@@ -231,6 +242,7 @@ write_confs() {
     ((${#broker_port_overrides[@]} == 0)) || changes+=("listenPort=${broker_port_overrides[i]}")
     [[ -z $namesrv_port_override ]] || changes+=("namesrvAddr=127.0.0.1:$namesrv_port_override")
     [[ -z $peers ]] || changes+=("dLegerPeers=$peers")
+    [[ -z $flush_override ]] || changes+=("flushDiskType=$flush_override")
     if [[ -n ${RAFTMQ_STORE_ROOT:-} ]]; then
       changes+=("storePathRootDir=$store_root/node0$i" "storePathCommitLog=$store_root/node0$i/commitlog")
     fi
