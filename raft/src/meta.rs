@@ -173,8 +173,17 @@ impl RaftMeta {
         b.put_u32_le(crc);
         let path = self.dir.join("committed");
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &b)?;
-        std::fs::rename(&tmp, &path)
+        // Best effort: a hint that could not be written (a full disk) only
+        // means more re-applying after a restart. An error here would stop
+        // openraft for good on a disk that fills up and then frees again.
+        if let Err(e) = std::fs::write(&tmp, &b).and_then(|()| std::fs::rename(&tmp, &path)) {
+            tracing::warn!(
+                path = %path.display(),
+                error = %e,
+                "could not save the committed log id (a hint; going on)"
+            );
+        }
+        Ok(())
     }
 
     /// Marks entries up to `index` as installed from a snapshot.

@@ -14,7 +14,6 @@ use raftmq_store::message_store::{Mode, PutResult};
 use raftmq_store::record::message::Message;
 use raftmq_store::{MessageStore, OpenOptions, StoreConfig};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::forward::{Forwarder, LocalWriter};
@@ -114,7 +113,9 @@ struct Tasks {
     preference: Option<JoinHandle<()>>,
     retention: JoinHandle<()>,
     server: JoinHandle<()>,
-    stop_server: oneshot::Sender<()>,
+    /// Set to true on shutdown: stops the server and ends the
+    /// replication streams it serves.
+    stop_server: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -163,6 +164,10 @@ impl RaftNode {
                 source,
             })?,
         );
+        step_down_from_the_old_term(&meta, cfg.id).map_err(|source| StartError::Io {
+            what: "saving the vote".into(),
+            source,
+        })?;
         let raft_config = Config {
             cluster_name: "raftmq".into(),
             heartbeat_interval: cfg.timing.heartbeat_ms,
@@ -200,13 +205,15 @@ impl RaftNode {
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
         let (proposer, proposer_task) = Proposer::start(raft.clone(), cfg.batching);
-        let (stop_server, stopped) = oneshot::channel::<()>();
+        let (stop_server, stopping) = tokio::sync::watch::channel(false);
+        let mut stopped = stopping.clone();
         let service = RaftServiceServer::new(RaftServer::new(
             cfg.id,
             raft.clone(),
             cfg.partition.clone(),
             proposer.clone(),
             Arc::clone(&store),
+            stopping,
         ))
         .max_decoding_message_size(MAX_RPC_BYTES)
         .max_encoding_message_size(MAX_RPC_BYTES);
@@ -215,8 +222,8 @@ impl RaftNode {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .add_service(service)
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = stopped.await;
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
                 })
                 .await;
             if let Err(e) = served {
@@ -466,7 +473,7 @@ impl RaftNode {
         let Some(mut t) = self.tasks.lock().take() else {
             return;
         };
-        let _ = t.stop_server.send(());
+        let _ = t.stop_server.send(true);
         t.server.abort();
         let _ = (&mut t.server).await;
         t.proposer.abort();
@@ -516,6 +523,27 @@ async fn hand_over_to_preferred(
         if metrics.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// A member that led before it stopped does not resume leading that term
+/// on restart (openraft would, from its committed vote for itself): its
+/// log may have lost entries it had reported stored (ASYNC_FLUSH reports
+/// an entry before fsync, and a machine crash loses what was not flushed),
+/// and leading the same term again it would hand those indexes to new
+/// entries while the followers keep the old ones under the same log id.
+/// With the vote made a plain candidate's, it must win a new term, which
+/// needs a log holding every committed entry (ADR 0005).
+fn step_down_from_the_old_term(meta: &RaftMeta, me: NodeId) -> std::io::Result<()> {
+    match meta.vote() {
+        Some(v) if v.committed && v.leader_id.voted_for == me => {
+            tracing::info!(
+                term = v.leader_id.term,
+                "led before the restart: not resuming that term"
+            );
+            meta.save_vote(&openraft::Vote::new(v.leader_id.term, me))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -26,6 +26,10 @@ pub struct RaftServer {
     raft: Raft<TypeConfig, StateMachine>,
     partition: Partition,
     local: LocalWriter,
+    /// True once the member stops: open replication streams then end (a
+    /// leader keeps its stream open while idle, holding this member's Raft
+    /// handles).
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl RaftServer {
@@ -38,6 +42,7 @@ impl RaftServer {
         partition: Partition,
         proposer: Proposer,
         store: std::sync::Arc<raftmq_store::MessageStore>,
+        stopping: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         let local = LocalWriter {
             raft: raft.clone(),
@@ -49,6 +54,7 @@ impl RaftServer {
             raft,
             partition,
             local,
+            stopping,
         }
     }
 
@@ -115,6 +121,10 @@ impl RaftService for RaftServer {
         request: Request<Streaming<pb::AppendEntriesRequest>>,
     ) -> Result<Response<Self::StreamAppendStream>, Status> {
         let (me, partition) = (self.me, self.partition.clone());
+        let mut stopping = self.stopping.clone();
+        let stopped = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        };
         let requests = request.into_inner().map_while(move |received| {
             let req = match received.map(convert::from_append_request) {
                 Ok(Ok(req)) => req,
@@ -125,6 +135,7 @@ impl RaftService for RaftServer {
             };
             (!partition.is_cut(req.vote.leader_id.voted_for, me)).then_some(req)
         });
+        let requests = futures_util::StreamExt::take_until(requests, Box::pin(stopped));
         let answers = self
             .raft
             .stream_append(requests)

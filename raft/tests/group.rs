@@ -306,3 +306,55 @@ async fn a_new_leader_has_applied_all_acknowledged_writes_once_it_says_so() {
     }
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_restarted_at_once_does_not_resume_its_old_term() {
+    use openraft::type_config::async_runtime::WatchReceiver;
+    let mut c = LocalCluster::start(3).await.expect("start");
+    let leader = c
+        .wait_for_leader(Duration::from_secs(5), None)
+        .await
+        .expect("a leader");
+    c.write(&[msg(1)], Duration::from_secs(5))
+        .await
+        .expect("write");
+    let old_term = c
+        .node(leader)
+        .expect("leader")
+        .raft()
+        .metrics()
+        .borrow_watched()
+        .current_term;
+    // Back before the others' election timeout runs out.
+    c.kill(leader).await;
+    c.restart(leader).await.expect("restart");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = c
+            .node(leader)
+            .expect("restarted")
+            .raft()
+            .metrics()
+            .borrow_watched()
+            .clone();
+        if m.state == openraft::ServerState::Leader {
+            assert!(
+                m.current_term > old_term,
+                "n{leader} leads term {} again after a restart",
+                m.current_term
+            );
+        }
+        if c.wait_for_leader(Duration::from_millis(50), None)
+            .await
+            .is_some()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no leader after the restart");
+    }
+    c.write(&[msg(2)], Duration::from_secs(5))
+        .await
+        .expect("write after the restart");
+    wait_applied(&c, 2, Duration::from_secs(10)).await;
+    c.shutdown().await;
+}

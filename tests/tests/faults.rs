@@ -24,6 +24,7 @@ fn acknowledged_messages_survive_the_fault_schedule() {
             Fault::DiskFull,
             Fault::TornTail,
             Fault::KillRandom,
+            Fault::KillTornTail,
             Fault::PauseLeader,
             Fault::FlipBytes,
         ]),

@@ -278,14 +278,19 @@ impl MappedFile {
         }
         let flags = rustix::fs::FallocateFlags::ZERO_RANGE | rustix::fs::FallocateFlags::KEEP_SIZE;
         if rustix::fs::fallocate(&self.file, flags, pos, len).is_err() {
-            // No ZERO_RANGE here: zero by hand the pages that hold data.
+            // No ZERO_RANGE here (tmpfs): zero by hand the pages that hold
+            // data. They are found by reading through the file, not the
+            // mapping: on tmpfs a read fault on a hole allocates a page, so
+            // scanning through the mapping filled every unreserved page of
+            // the file, and raised SIGBUS once the file system was full.
+            // read(2) of a hole allocates nothing.
             let page = 4096u64;
             let mut at = pos;
             let mut buf = vec![0u8; page as usize];
             while at < self.len() {
                 let chunk = (page - at % page).min(self.len() - at);
                 let part = &mut buf[..chunk as usize];
-                if self.read_into(at, part) && part.iter().any(|&b| b != 0) {
+                if self.pread_exact(at, part)? && part.iter().any(|&b| b != 0) {
                     self.zero(at, chunk);
                 }
                 at += chunk;
@@ -293,6 +298,21 @@ impl MappedFile {
             self.flush_range(pos, len)?;
         }
         self.sync_data()
+    }
+
+    /// Fills `out` from the file (not the mapping) at `pos`; false if the
+    /// file ends first.
+    fn pread_exact(&self, pos: u64, out: &mut [u8]) -> Result<bool> {
+        let mut done = 0;
+        while done < out.len() {
+            match rustix::io::pread(&self.file, &mut out[done..], pos + done as u64) {
+                Ok(0) => return Ok(false),
+                Ok(n) => done += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(StoreError::io(&self.path, "pread", e.into())),
+            }
+        }
+        Ok(true)
     }
 
     /// fdatasync of the file: its data and the metadata needed to read it.

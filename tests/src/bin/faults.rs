@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run -p raftmq-tests --release --bin faults -- --minutes 10 [--seed 42] [--gap-secs 5]
+//!     [--only kill_torn_tail,kill_torn_tail_leader] [--skip kill_torn_tail_leader]
 //! ```
 //!
 //! Builds `mqnamesrv`, `mqbroker` and `mqadmin` in the same profile as
@@ -59,8 +60,35 @@ fn build_bins() -> PathBuf {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("faults [--minutes N (10)] [--seed S] [--gap-secs G (5)] [--producers P (4)]");
+        println!(
+            "faults [--minutes N (10)] [--seed S] [--gap-secs G (5)] [--producers P (4)] \
+             [--only FAULT,... (all: {})] [--skip FAULT,...]",
+            Fault::ALL.map(Fault::name).join(",")
+        );
         return;
+    }
+    let names = |flag: &str| -> Option<Vec<Fault>> {
+        let list: String = arg(&args, flag)?;
+        Some(
+            list.split(',')
+                .map(|n| {
+                    Fault::from_name(n.trim()).unwrap_or_else(|| {
+                        eprintln!("{flag}: no fault named '{n}'");
+                        std::process::exit(2);
+                    })
+                })
+                .collect(),
+        )
+    };
+    let skip = names("--skip").unwrap_or_default();
+    let kinds: Vec<Fault> = names("--only")
+        .unwrap_or_else(|| Fault::ALL.to_vec())
+        .into_iter()
+        .filter(|f| !skip.contains(f))
+        .collect();
+    if kinds.is_empty() {
+        eprintln!("no fault left to run");
+        std::process::exit(2);
     }
     let minutes: f64 = arg(&args, "--minutes").unwrap_or(10.0);
     let seed: u64 = arg(&args, "--seed").unwrap_or_else(|| {
@@ -72,7 +100,7 @@ fn main() {
         bins: build_bins(),
         load: Duration::from_secs_f64(minutes * 60.0),
         gap: Duration::from_secs(arg(&args, "--gap-secs").unwrap_or(5)),
-        schedule: Schedule::Random(Fault::ALL.to_vec()),
+        schedule: Schedule::Random(kinds),
         producers: arg(&args, "--producers").unwrap_or(4),
         interval: Duration::from_millis(2),
         consumers: 2,

@@ -2,12 +2,13 @@
 //! the handles the fault injector needs: who leads, kill, pause, restart
 //! from the same conf, the admin fault RPC, and each member's store.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient;
-use raftmq_proto::admin::v1::InjectFaultRequest;
+use raftmq_proto::admin::v1::{BrokerStatusRequest, InjectFaultRequest, TransferLeaderRequest};
 
 use crate::{free_ports, signal, MemberConf, Proc, Row};
 
@@ -15,11 +16,35 @@ use crate::{free_ports, signal, MemberConf, Proc, Row};
 pub const GROUP: &str = "RaftNode00";
 const MEMBERS: usize = 3;
 
+/// Where the members keep their data, and what their conf files add.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// `mappedFileSizeCommitLog`, bytes per commitlog segment.
+    pub segment_size: u64,
+    /// Per member, `storePathRootDir` and `storePathCommitLog`; `None`:
+    /// `node0<i>` and `node0<i>/commitlog` in the run's directory.
+    pub stores: Option<Vec<(PathBuf, PathBuf)>>,
+    /// More `key=value` lines for every member's conf.
+    pub extra_conf: String,
+}
+
+impl Default for Layout {
+    /// 64 MiB segments in the run's directory.
+    fn default() -> Self {
+        Layout {
+            segment_size: 64 << 20,
+            stores: None,
+            extra_conf: String::new(),
+        }
+    }
+}
+
 /// One broker member: its conf, store and process (if running).
 #[derive(Debug)]
 pub struct Member {
     conf: PathBuf,
     store: PathBuf,
+    commitlog: PathBuf,
     log: PathBuf,
     client_port: u16,
     proc: Option<Proc>,
@@ -39,8 +64,15 @@ impl Cluster {
     /// Starts a nameserver and three members from the binaries in `bins`
     /// with fault injection on; returns once a leader is known.
     pub fn start(bins: &Path) -> Cluster {
+        Cluster::start_with(bins, &Layout::default())
+    }
+
+    /// [`Cluster::start`] with the stores and conf of `layout`.
+    pub fn start_with(bins: &Path, layout: &Layout) -> Cluster {
+        // RAFTMQ_FAULTS_KEEP=1 keeps the logs and stores for a post-mortem.
         let dir = tempfile::Builder::new()
             .prefix("raftmq-faults-")
+            .disable_cleanup(std::env::var_os("RAFTMQ_FAULTS_KEEP").is_some())
             .tempdir()
             .expect("temp dir");
         let ports = free_ports(1 + 2 * MEMBERS);
@@ -57,9 +89,16 @@ impl Cluster {
         let (client, raft) = (&ports[1..=MEMBERS], &ports[MEMBERS + 1..]);
         let members = (0..MEMBERS)
             .map(|id| {
-                let store = dir.path().join(format!("node0{id}"));
+                let (store, commitlog) = match &layout.stores {
+                    Some(s) => s[id].clone(),
+                    None => {
+                        let root = dir.path().join(format!("node0{id}"));
+                        let cl = root.join("commitlog");
+                        (root, cl)
+                    }
+                };
                 let conf = dir.path().join(format!("broker-n{id}.conf"));
-                let mut text = MemberConf {
+                let text = MemberConf {
                     group: GROUP,
                     id,
                     client_ports: client,
@@ -68,11 +107,23 @@ impl Cluster {
                     store: &store,
                 }
                 .text();
+                let mut text = set_key(
+                    &text,
+                    "mappedFileSizeCommitLog",
+                    &layout.segment_size.to_string(),
+                );
+                text = set_key(
+                    &text,
+                    "storePathCommitLog",
+                    &commitlog.display().to_string(),
+                );
                 text.push_str("faultInjectionEnable=true\n");
+                text.push_str(&layout.extra_conf);
                 std::fs::write(&conf, text).expect("write a broker conf");
                 Member {
                     conf,
                     store,
+                    commitlog,
                     log: dir.path().join(format!("broker-n{id}.log")),
                     client_port: client[id],
                     proc: None,
@@ -220,13 +271,24 @@ impl Cluster {
         }
     }
 
-    /// SIGTERM member `i` and wait for it to exit.
-    pub fn stop(&mut self, i: usize) {
-        if let Some(mut p) = self.members[i].proc.take() {
-            if p.exited().is_none() {
-                let _ = p.terminate(Duration::from_secs(20));
-            }
+    /// SIGTERM member `i` and wait for it to exit; its exit status (`None`
+    /// if it was not running).
+    pub fn stop(&mut self, i: usize) -> Option<ExitStatus> {
+        let mut p = self.members[i].proc.take()?;
+        match p.exited() {
+            Some(status) => Some(status),
+            None => Some(p.terminate(Duration::from_secs(20))),
         }
+    }
+
+    /// Member `i`'s process id (0 if it is not running).
+    pub fn pid(&self, i: usize) -> u32 {
+        self.members[i].proc.as_ref().map_or(0, Proc::pid)
+    }
+
+    /// How member `i`'s process ended, if it has exited on its own.
+    pub fn exit_status(&mut self, i: usize) -> Option<ExitStatus> {
+        self.members[i].proc.as_mut().and_then(Proc::exited)
     }
 
     /// Starts member `i` again from its conf file (after a kill or stop).
@@ -255,9 +317,56 @@ impl Cluster {
         &self.members[i].store
     }
 
+    /// Removes member `i`'s store (root and commitlog), which must not run.
+    pub fn wipe(&mut self, i: usize) -> Result<(), String> {
+        let m = &self.members[i];
+        for dir in [&m.commitlog, &m.store] {
+            match std::fs::remove_dir_all(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("wipe {}: {e}", dir.display())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Member `i`'s commitlog directory.
+    pub fn commitlog(&self, i: usize) -> &Path {
+        &self.members[i].commitlog
+    }
+
     /// Member `i`'s log so far.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(&self.members[i].log).unwrap_or_default()
+    }
+
+    /// For a failure message: the nameserver's rows, whether each member
+    /// listens, each member's distinct warnings and errors (timestamps cut)
+    /// and the last lines of its log.
+    pub fn digest(&self) -> String {
+        let mut out = format!("clusterList: {:?}\n", self.rows());
+        for i in 0..self.len() {
+            let log = self.log(i);
+            out.push_str(&format!(
+                "--- n{i} (listening: {}): distinct warnings and errors\n",
+                self.listening(i)
+            ));
+            let mut seen = std::collections::BTreeSet::new();
+            for l in log.lines() {
+                let text = l.split_once(' ').map_or(l, |(_, rest)| rest).trim_start();
+                if (text.starts_with("WARN") || text.starts_with("ERROR")) && seen.insert(text) {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+            out.push_str(&format!("--- n{i}: last lines\n"));
+            let tail: Vec<&str> = log.lines().rev().take(8).collect();
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// Calls `BrokerAdmin.InjectFault` on member `i` (a few tries).
@@ -283,6 +392,68 @@ impl Cluster {
         }
         Err(format!("inject fault on n{i}: {last}"))
     }
+
+    /// `BrokerAdmin.BrokerStatus` of member `i` as name -> value
+    /// (`role`, `logNextIndex`, `appliedIndex`, `commitLogMaxOffset`, ...).
+    pub async fn status(&self, i: usize) -> Result<BTreeMap<String, String>, String> {
+        let addr = format!("http://127.0.0.1:{}", self.members[i].client_port);
+        let call = async {
+            let mut c = BrokerAdminClient::connect(addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            c.broker_status(BrokerStatusRequest {})
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let resp = tokio::time::timeout(Duration::from_secs(3), call)
+            .await
+            .map_err(|_| format!("brokerStatus of n{i} timed out"))??;
+        Ok(resp
+            .into_inner()
+            .entries
+            .into_iter()
+            .map(|e| (e.name, e.value))
+            .collect())
+    }
+
+    /// Asks member `i` (the leader) to hand leadership to member `to`.
+    pub async fn transfer_leader(&self, i: usize, to: usize) -> Result<(), String> {
+        let addr = format!("http://127.0.0.1:{}", self.members[i].client_port);
+        let call = async {
+            let mut c = BrokerAdminClient::connect(addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            c.transfer_leader(TransferLeaderRequest {
+                member_id: to as u64,
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .map_err(|_| format!("transferLeader on n{i} timed out"))?
+    }
+}
+
+/// `text` with the line `key=...` replaced by `key=value` (added if absent).
+fn set_key(text: &str, key: &str, value: &str) -> String {
+    let prefix = format!("{key}=");
+    let mut out = String::with_capacity(text.len() + value.len());
+    let mut found = false;
+    for line in text.lines() {
+        if line.starts_with(&prefix) {
+            found = true;
+            out.push_str(&format!("{key}={value}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !found {
+        out.push_str(&format!("{key}={value}\n"));
+    }
+    out
 }
 
 impl Drop for Cluster {

@@ -14,6 +14,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::time::Instant;
+
+/// Failed attempts kept whole, with their time (the rest are only counted).
+const KEPT_ERRORS: usize = 10_000;
 
 /// The record of one run.
 #[derive(Debug, Default)]
@@ -29,6 +33,10 @@ pub struct History {
     pub consume_errors: u64,
     /// Sends refused because the disk was full.
     pub disk_full_refusals: u64,
+    /// The first failed attempts, whole, with when they failed.
+    errors: Vec<(Instant, String)>,
+    /// When a send last returned Ok.
+    last_acked: Option<Instant>,
 }
 
 impl History {
@@ -46,11 +54,28 @@ impl History {
         }
         let kind: String = error.chars().take(60).collect();
         *self.send_errors.entry(kind).or_default() += 1;
+        if self.errors.len() < KEPT_ERRORS {
+            self.errors.push((Instant::now(), error.to_owned()));
+        }
     }
 
     /// A send of `value` returned Ok.
     pub fn acked(&mut self, value: &str) {
         self.acked.insert(value.to_owned());
+        self.last_acked = Some(Instant::now());
+    }
+
+    /// The failed attempts at or after `t` (of the first 10,000 kept).
+    pub fn errors_since(&self, t: Instant) -> impl Iterator<Item = &str> {
+        self.errors
+            .iter()
+            .filter(move |(at, _)| *at >= t)
+            .map(|(_, e)| e.as_str())
+    }
+
+    /// When a send last returned Ok.
+    pub fn last_acked(&self) -> Option<Instant> {
+        self.last_acked
     }
 
     /// The consumer got `value`.
@@ -85,11 +110,13 @@ impl History {
                 *stored.entry(v.as_str()).or_default() += 1;
             }
         }
-        let lost_in_log = self
+        let mut missing_from_log: Vec<&String> = self
             .acked
             .iter()
             .filter(|v| !stored.contains_key(v.as_str()))
-            .count();
+            .collect();
+        missing_from_log.sort_by_key(|v| value_order(v));
+        let lost_in_log = missing_from_log.len();
         let unexpected = self
             .delivered
             .keys()
@@ -123,6 +150,7 @@ impl History {
             lost: lost.len(),
             lost_sample: lost.into_iter().take(5).collect(),
             lost_in_log,
+            lost_in_log_sample: missing_from_log.into_iter().take(10).cloned().collect(),
             duplicated,
             stored_twice: stored_twice.len(),
             bad_dups,
@@ -136,6 +164,18 @@ impl History {
             harness_errors: 0,
         }
     }
+}
+
+/// `v-<producer>-<seq>` as (producer, seq), for sorting; others last.
+fn value_order(v: &str) -> (u64, u64) {
+    let mut parts = v.strip_prefix("v-").unwrap_or("").splitn(2, '-');
+    let mut num = || {
+        parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    (num(), num())
 }
 
 /// Every queue read from offset 0: (offset, value) in read order.
@@ -160,6 +200,8 @@ pub struct Report {
     pub lost_sample: Vec<String>,
     /// Acknowledged, absent from the audit read (must be 0).
     pub lost_in_log: usize,
+    /// The first of them by producer and sequence number.
+    pub lost_in_log_sample: Vec<String>,
     /// Deliveries beyond the first (allowed, reported).
     pub duplicated: u64,
     /// Values stored at two positions (allowed after a failed attempt).
@@ -234,6 +276,13 @@ impl fmt::Display for Report {
         )?;
         if !self.lost_sample.is_empty() {
             write!(f, " lost e.g. {:?}", self.lost_sample)?;
+        }
+        if !self.lost_in_log_sample.is_empty() {
+            write!(
+                f,
+                " missing from the log e.g. {:?}",
+                self.lost_in_log_sample
+            )?;
         }
         Ok(())
     }

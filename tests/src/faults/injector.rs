@@ -1,7 +1,7 @@
 //! The faults, and how each is done to a running [`Cluster`] and undone.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use raftmq_proto::admin::v1::InjectFaultRequest;
 
@@ -32,11 +32,19 @@ pub enum Fault {
     /// Stop a follower cleanly, zero the last KBs of its written data (a
     /// torn tail), restart it (wiped and rebuilt if it refuses to start).
     TornTail,
+    /// SIGKILL a follower under load, tear its commitlog tail past the
+    /// checkpoint's durable point (zeroed, cut short, or a partial entry
+    /// after it), restart it: it must repair by itself and catch up. A
+    /// refusal to start is reported as an error (the node is wiped only so
+    /// that the run can go on).
+    KillTornTail,
+    /// [`Fault::KillTornTail`] done to the leader.
+    KillTornTailLeader,
 }
 
 impl Fault {
     /// Every kind, for the long runner.
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 12] = [
         Fault::KillLeader,
         Fault::KillFollower,
         Fault::KillRandom,
@@ -47,7 +55,14 @@ impl Fault {
         Fault::DiskFull,
         Fault::FlipBytes,
         Fault::TornTail,
+        Fault::KillTornTail,
+        Fault::KillTornTailLeader,
     ];
+
+    /// The fault of that report name.
+    pub fn from_name(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
 
     /// Its name in the report.
     pub fn name(self) -> &'static str {
@@ -62,6 +77,8 @@ impl Fault {
             Fault::DiskFull => "disk_full",
             Fault::FlipBytes => "flip_bytes",
             Fault::TornTail => "torn_tail",
+            Fault::KillTornTail => "kill_torn_tail",
+            Fault::KillTornTailLeader => "kill_torn_tail_leader",
         }
     }
 }
@@ -166,10 +183,41 @@ pub fn apply(
             }
             done("every member 95% full for 3 s".into())
         }
+        Fault::KillTornTail | Fault::KillTornTailLeader => {
+            let i = if fault == Fault::KillTornTail {
+                follower
+            } else {
+                leader
+            };
+            let cuts_before = recovery_warnings(&c.log(i));
+            c.kill(i);
+            let (what, warned) = tear(c.store(i), c.commitlog(i), rng)?;
+            c.restart(i);
+            if !came_back(c, i) {
+                let log = c.log(i);
+                let tail: String = log.lines().rev().take(3).collect::<Vec<_>>().join(" / ");
+                // Wiped only so that the run goes on; the run fails.
+                c.kill(i);
+                c.wipe(i)?;
+                c.restart(i);
+                return Err(format!(
+                    "n{i}: {what}; refused to start without a wipe ({tail})"
+                ));
+            }
+            if warned && recovery_warnings(&c.log(i)) == cuts_before {
+                return Err(format!(
+                    "n{i}: {what}; restarted without a word about its torn tail"
+                ));
+            }
+            let caught_up = rt.block_on(caught_up(c, i, Duration::from_secs(30)))?;
+            done(format!(
+                "kill -9 n{i} (leader was n{leader}), {what}; restarted, repaired, {caught_up}"
+            ))
+        }
         Fault::FlipBytes | Fault::TornTail => {
             let i = follower;
             c.stop(i);
-            let what = damage(c.store(i), fault == Fault::TornTail)?;
+            let what = damage(c.commitlog(i), fault == Fault::TornTail)?;
             c.restart(i);
             if came_back(c, i) {
                 done(format!("n{i}: {what}; restarted and recovered"))
@@ -177,7 +225,7 @@ pub fn apply(
                 let log = c.log(i);
                 let tail: String = log.lines().rev().take(3).collect::<Vec<_>>().join(" / ");
                 c.kill(i);
-                std::fs::remove_dir_all(c.store(i)).map_err(|e| e.to_string())?;
+                c.wipe(i)?;
                 c.restart(i);
                 Ok(Applied {
                     name: format!("{}_rebuilt", fault.name()),
@@ -204,10 +252,9 @@ fn came_back(c: &mut Cluster, i: usize) -> bool {
     false
 }
 
-/// The newest commitlog segment under `store`.
-fn newest_segment(store: &Path) -> Result<PathBuf, String> {
-    let dir = store.join("commitlog");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// The newest commitlog segment in `dir`.
+fn newest_segment(dir: &Path) -> Result<PathBuf, String> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -225,8 +272,8 @@ fn newest_segment(store: &Path) -> Result<PathBuf, String> {
 /// Damages the written end of the newest segment: zeroes the last 4 KiB
 /// (`torn`) or flips 4 bytes within the last KiB. The segment is
 /// preallocated, so the written end is the last non-zero byte.
-fn damage(store: &Path, torn: bool) -> Result<String, String> {
-    let seg = newest_segment(store)?;
+fn damage(commitlog: &Path, torn: bool) -> Result<String, String> {
+    let seg = newest_segment(commitlog)?;
     let mut data = std::fs::read(&seg).map_err(|e| e.to_string())?;
     let end = data.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1);
     if end < 8192 {
@@ -246,4 +293,155 @@ fn damage(store: &Path, torn: bool) -> Result<String, String> {
     };
     std::fs::write(&seg, &data).map_err(|e| e.to_string())?;
     Ok(what)
+}
+
+/// Waits until member `i` serves as Leader or Follower and has applied
+/// as much as any other member had when the wait began (it may lead again
+/// itself); says how long it took.
+async fn caught_up(c: &Cluster, i: usize, timeout: Duration) -> Result<String, String> {
+    let start = Instant::now();
+    let applied = |s: &std::collections::BTreeMap<String, String>| -> Option<u64> {
+        s.get("appliedIndex")?.parse().ok()
+    };
+    let mut target = None;
+    let mut last = String::new();
+    while start.elapsed() < timeout {
+        if target.is_none() {
+            let mut most = None;
+            for j in (0..c.len()).filter(|j| *j != i) {
+                if let Ok(s) = c.status(j).await {
+                    most = most.max(applied(&s));
+                }
+            }
+            target = most;
+        }
+        match c.status(i).await {
+            Ok(s) => {
+                let role = s.get("role").cloned().unwrap_or_default();
+                let serving = role == "Leader" || role == "Follower";
+                if let (true, Some(t), Some(a)) = (serving, target, applied(&s)) {
+                    if a >= t {
+                        return Ok(format!(
+                            "{role}, applied {a} >= {t} in {:.1} s",
+                            start.elapsed().as_secs_f64()
+                        ));
+                    }
+                }
+                last = format!("{role}, applied {:?}, target {target:?}", applied(&s));
+            }
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("n{i} did not catch up in {timeout:?}: {last}"))
+}
+
+/// Where the commitlog checkpoint of the store at `root` vouches that the
+/// log is durable (its `durable_pos`, bytes 24..32, see
+/// `store/src/commitlog/checkpoint.rs`).
+fn durable_pos(root: &Path) -> Result<u64, String> {
+    let path = root.join("checkpoint");
+    let b = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if b.len() != 60 || &b[0..4] != b"RMQC" {
+        return Err(format!("{} is not a checkpoint", path.display()));
+    }
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&b[24..32]);
+    Ok(u64::from_le_bytes(word))
+}
+
+/// The warnings recovery writes when it cuts a damaged tail or extends a
+/// short segment (a zeroed tail on an entry boundary is cut silently).
+fn recovery_warnings(log: &str) -> usize {
+    log.lines()
+        .filter(|l| {
+            l.contains("cutting a torn log tail")
+                || l.contains("cutting the log tail")
+                || l.contains("last segment is short")
+        })
+        .count()
+}
+
+/// How [`tear`] damages the tail.
+const TEARS: [&str; 4] = [
+    "zeroed",
+    "cut short",
+    "partial entry",
+    "zeroed + partial entry",
+];
+
+/// Tears the written end of the newest segment, only past the checkpoint's
+/// durable point (what a crash of the machine can do): zeroes up to the
+/// last 4 KiB, cuts the file short there, appends the start of an entry
+/// whose length runs past what follows, or zeroes and then appends. The
+/// process was killed, so everything it wrote is in the file. Returns what
+/// was done, and whether recovery must warn about it.
+fn tear(root: &Path, commitlog: &Path, rng: &mut Rng) -> Result<(String, bool), String> {
+    let seg = newest_segment(commitlog)?;
+    let base: u64 = seg
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("{}: not a segment name", seg.display()))?;
+    let durable = durable_pos(root)?.saturating_sub(base) as usize;
+    let mut data = std::fs::read(&seg).map_err(|e| format!("{}: {e}", seg.display()))?;
+    // Entries start with a magic number, so the written end is the last
+    // non-zero byte (or the durable point, if the last body ends in zeros).
+    let end = data
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |p| p + 1)
+        .max(durable);
+    let from = end.saturating_sub(4096).max(durable);
+    let mut kind = rng.below(TEARS.len());
+    if from == end && kind != 2 {
+        kind = 2; // everything is durable: only a partial entry can be added
+    }
+    let partial_at = if kind == 3 { from } else { end };
+    if (kind == 2 || kind == 3) && partial_at + 200 > data.len() {
+        kind = 0; // no room after the end: zero instead
+    }
+    let name = seg.display();
+    let what = match kind {
+        0 | 3 => {
+            data[from..end].fill(0);
+            format!("zeroed bytes {from}..{end} of {name} (durable to {durable})")
+        }
+        _ => String::new(),
+    };
+    if kind == 1 {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .map_err(|e| format!("{name}: {e}"))?;
+        f.set_len(from as u64).map_err(|e| format!("{name}: {e}"))?;
+        return Ok((
+            format!("cut {name} to {from} bytes (written to {end}, durable to {durable})"),
+            true,
+        ));
+    }
+    let what = if kind == 2 || kind == 3 {
+        // An entry header claiming 4 KiB (magic RMQE, version 1, kind
+        // Messages, a CRC that cannot match), then 160 bytes of its body.
+        let at = partial_at;
+        let mut head = [0u8; 32];
+        head[0..4].copy_from_slice(b"RMQE");
+        head[4] = 1;
+        head[5] = 3;
+        head[8..12].copy_from_slice(&4096u32.to_le_bytes());
+        head[12..16].copy_from_slice(&0xDEAD_BEEFu32.to_le_bytes());
+        head[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        data[at..at + 32].copy_from_slice(&head);
+        data[at + 32..at + 192].fill(0xAB);
+        let partial = format!("a partial entry of 192 of 4096 bytes at {at} of {name}");
+        if what.is_empty() {
+            format!("{partial} (written to {end}, durable to {durable})")
+        } else {
+            format!("{what}, then {partial}")
+        }
+    } else {
+        what
+    };
+    std::fs::write(&seg, &data).map_err(|e| format!("{name}: {e}"))?;
+    Ok((what, kind != 0))
 }

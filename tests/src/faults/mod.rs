@@ -65,6 +65,144 @@ pub struct Options {
     pub verbose: bool,
 }
 
+/// The workload on a running cluster: producers and consumers on their own
+/// runtime, sharing one [`History`].
+pub struct Load {
+    rt: tokio::runtime::Runtime,
+    namesrv: String,
+    history: workload::Shared,
+    stop_producers: Arc<AtomicBool>,
+    stop_consumers: Arc<AtomicBool>,
+    producers: Vec<tokio::task::JoinHandle<()>>,
+    consumers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Creates [`TOPIC`], starts `consumers` consumers, waits until each
+    /// has received once, then starts `producers` producers sending one
+    /// value each every `interval`.
+    pub fn start(
+        cluster: &Cluster,
+        producers: usize,
+        interval: Duration,
+        consumers: usize,
+    ) -> Load {
+        crate::wait_for("the topic", Duration::from_secs(30), || {
+            let (ok, _) = cluster.mqadmin(&["updateTopic", "-t", TOPIC, "-c", "RaftCluster"]);
+            ok.then_some(())
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let history = workload::Shared::default();
+        let stop_producers = Arc::new(AtomicBool::new(false));
+        let stop_consumers = Arc::new(AtomicBool::new(false));
+        let ready = Arc::new(AtomicU64::new(0));
+        let ns = cluster.namesrv().to_owned();
+        let consumers: Vec<_> = (0..consumers)
+            .map(|_| {
+                rt.spawn(workload::consume(
+                    ns.clone(),
+                    TOPIC.into(),
+                    CONSUMER_GROUP.into(),
+                    history.clone(),
+                    ready.clone(),
+                    stop_consumers.clone(),
+                ))
+            })
+            .collect();
+        let want = consumers.len() as u64;
+        crate::wait_for(
+            "every consumer's first receive",
+            Duration::from_secs(60),
+            || (ready.load(Ordering::SeqCst) >= want).then_some(()),
+        );
+        let producers: Vec<_> = (0..producers)
+            .map(|id| {
+                rt.spawn(workload::produce(
+                    ns.clone(),
+                    TOPIC.into(),
+                    id,
+                    interval,
+                    history.clone(),
+                    stop_producers.clone(),
+                ))
+            })
+            .collect();
+        Load {
+            rt,
+            namesrv: ns,
+            history,
+            stop_producers,
+            stop_consumers,
+            producers,
+            consumers,
+        }
+    }
+
+    /// The runtime the load runs on (for admin calls).
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.rt.handle()
+    }
+
+    /// The record so far.
+    pub fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        workload::lock(&self.history)
+    }
+
+    /// Stops the producers, waits until the group is healthy and every
+    /// acknowledged value was delivered (60 s at most), stops the
+    /// consumers, audits every queue from offset 0 and judges the run.
+    /// `say` gets progress lines. Panics if the group does not settle.
+    pub fn finish(
+        self,
+        cluster: &Cluster,
+        faults: &BTreeMap<String, u32>,
+        say: impl Fn(String),
+    ) -> Report {
+        self.stop_producers.store(true, Ordering::SeqCst);
+        self.rt.block_on(async {
+            for p in self.producers {
+                let _ = tokio::time::timeout(Duration::from_secs(90), p).await;
+            }
+        });
+        assert!(
+            cluster.wait_healthy(Duration::from_secs(60)),
+            "the group did not settle\n{}",
+            cluster.digest()
+        );
+        // Drain: every acknowledged value delivered, or the deadline (a
+        // message received and not acked comes back after its invisible
+        // time).
+        let drain = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < drain && workload::lock(&self.history).missing() > 0 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        say(format!(
+            "drained, {} missing",
+            workload::lock(&self.history).missing()
+        ));
+        self.stop_consumers.store(true, Ordering::SeqCst);
+        self.rt.block_on(async {
+            for c in self.consumers {
+                let _ = tokio::time::timeout(Duration::from_secs(30), c).await;
+            }
+        });
+        let expect = workload::lock(&self.history).acked_values().clone();
+        let audit = self.rt.block_on(workload::audit(
+            &self.namesrv,
+            TOPIC,
+            &expect,
+            Duration::from_secs(90),
+        ));
+        let report = workload::lock(&self.history).check(&audit, faults);
+        self.rt.shutdown_timeout(Duration::from_secs(5));
+        report
+    }
+}
+
 /// Runs the workload and the faults; returns the checked report. Panics
 /// only when the harness itself cannot go on (the group never comes up).
 pub fn run(opts: &Options) -> Report {
@@ -75,51 +213,7 @@ pub fn run(opts: &Options) -> Report {
         }
     };
     say(format!("cluster up in {}", cluster.dir().display()));
-    crate::wait_for("the topic", Duration::from_secs(30), || {
-        let (ok, _) = cluster.mqadmin(&["updateTopic", "-t", TOPIC, "-c", "RaftCluster"]);
-        ok.then_some(())
-    });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let history = workload::Shared::default();
-    let stop_producers = Arc::new(AtomicBool::new(false));
-    let stop_consumers = Arc::new(AtomicBool::new(false));
-    let ready = Arc::new(AtomicU64::new(0));
-    let ns = cluster.namesrv().to_owned();
-
-    let consumers: Vec<_> = (0..opts.consumers)
-        .map(|_| {
-            rt.spawn(workload::consume(
-                ns.clone(),
-                TOPIC.into(),
-                CONSUMER_GROUP.into(),
-                history.clone(),
-                ready.clone(),
-                stop_consumers.clone(),
-            ))
-        })
-        .collect();
-    crate::wait_for(
-        "every consumer's first receive",
-        Duration::from_secs(60),
-        || (ready.load(Ordering::SeqCst) >= opts.consumers as u64).then_some(()),
-    );
-    let producers: Vec<_> = (0..opts.producers)
-        .map(|id| {
-            rt.spawn(workload::produce(
-                ns.clone(),
-                TOPIC.into(),
-                id,
-                opts.interval,
-                history.clone(),
-                stop_producers.clone(),
-            ))
-        })
-        .collect();
-
+    let load = Load::start(&cluster, opts.producers, opts.interval, opts.consumers);
     let started = Instant::now();
     let mut rng = Rng::new(opts.seed);
     let mut faults: BTreeMap<String, u32> = BTreeMap::new();
@@ -136,7 +230,7 @@ pub fn run(opts: &Options) -> Report {
         };
         let Some(fault) = fault else { continue };
         next += 1;
-        match injector::apply(fault, &mut cluster, rt.handle(), &mut rng) {
+        match injector::apply(fault, &mut cluster, load.handle(), &mut rng) {
             Ok(a) => {
                 say(format!(
                     "{:>6.1}s {}: {}",
@@ -157,44 +251,10 @@ pub fn run(opts: &Options) -> Report {
         }
     }
     say(format!("load done after {:?}; draining", started.elapsed()));
-    stop_producers.store(true, Ordering::SeqCst);
-    rt.block_on(async {
-        for p in producers {
-            let _ = tokio::time::timeout(Duration::from_secs(90), p).await;
-        }
-    });
-    assert!(
-        cluster.wait_healthy(Duration::from_secs(60)),
-        "the group did not settle"
-    );
-    // Drain: every acknowledged value delivered, or the deadline (a message
-    // received and not acked comes back after its invisible time).
-    let drain = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < drain && workload::lock(&history).missing() > 0 {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    say(format!(
-        "drained, {} missing",
-        workload::lock(&history).missing()
-    ));
-    stop_consumers.store(true, Ordering::SeqCst);
-    rt.block_on(async {
-        for c in consumers {
-            let _ = tokio::time::timeout(Duration::from_secs(30), c).await;
-        }
-    });
-    let expect = workload::lock(&history).acked_values().clone();
-    let audit = rt.block_on(workload::audit(
-        &ns,
-        TOPIC,
-        &expect,
-        Duration::from_secs(90),
-    ));
-    let mut report = workload::lock(&history).check(&audit, &faults);
+    let mut report = load.finish(&cluster, &faults, say);
     report.harness_errors = harness_errors;
     for i in 0..cluster.len() {
         cluster.stop(i);
     }
-    rt.shutdown_timeout(Duration::from_secs(5));
     report
 }
