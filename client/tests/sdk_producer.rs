@@ -177,6 +177,7 @@ async fn retries_keep_the_message_id() {
     let server = fake.serve(&[]).await;
     let mut cfg = config(&server.addr);
     cfg.send_retry = Retry {
+        max_attempts: 3,
         initial: Duration::from_millis(10),
         ..Retry::default()
     };
