@@ -9,6 +9,9 @@
 //! on stable.
 
 mod decode_checks;
+#[path = "../../store/tests/garbage/mod.rs"]
+mod garbage;
+use garbage::Rng;
 
 use std::collections::HashMap;
 
@@ -20,21 +23,7 @@ use raftmq_proto::rocketmq::v2;
 /// Inputs per check: enough to reach every refusal, fast in debug builds.
 const INPUTS: usize = 20_000;
 
-/// xorshift64*: small, deterministic, good enough to make garbage.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
     fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
         &from[self.below(from.len())]
     }

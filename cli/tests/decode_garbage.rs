@@ -7,27 +7,16 @@
 //! runs it on stable.
 
 mod decode_checks;
+#[path = "../../store/tests/garbage/mod.rs"]
+mod garbage;
+use garbage::Rng;
 
 use raftmq_cli::properties::entries;
 
 /// Texts to try: enough to reach every refusal, fast in debug builds.
 const INPUTS: usize = 20_000;
 
-/// xorshift64*: small, deterministic, good enough to make garbage.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
     fn char(&mut self) -> char {
         const CHARS: &[char] = &[
             'a',

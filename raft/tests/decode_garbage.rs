@@ -9,6 +9,9 @@
 //! `raft_append` and `raft_membership` (`fuzz/`), so CI runs them on stable.
 
 mod decode_checks;
+#[path = "../../store/tests/garbage/mod.rs"]
+mod garbage;
+use garbage::{mutate, Rng, EDGES_32};
 
 use bytes::Bytes;
 use raftmq_proto::raft::v1 as pb;
@@ -18,25 +21,7 @@ use raftmq_store::record::entry::{self, EntryKind, HEADER_LEN};
 /// Inputs per decoder: enough to reach every error path, fast in debug builds.
 const INPUTS: usize = 20_000;
 
-/// xorshift64*: small, deterministic, good enough to make garbage.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-
     /// A count as a hostile peer would announce it.
     fn count(&mut self, real: usize) -> u32 {
         match self.below(4) {
@@ -45,47 +30,6 @@ impl Rng {
             _ => u32::try_from(real).unwrap_or(u32::MAX),
         }
     }
-}
-
-/// Values that break length and offset arithmetic.
-const EDGES_32: [u32; 7] = [0, 1, 0x7f, 0xffff, 0x7fff_ffff, 0xffff_fff0, u32::MAX];
-
-/// One to four random mutations of `valid`.
-fn mutate(rng: &mut Rng, valid: &[u8]) -> Vec<u8> {
-    let mut v = valid.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        let at = rng.below(v.len());
-        match rng.below(8) {
-            0 if !v.is_empty() => v[at] ^= 1 << rng.below(8),
-            1 if !v.is_empty() => v[at] = [0, 0xff, 0x7f, 0x80][rng.below(4)],
-            2 => v.truncate(at),
-            3 => {
-                let n = rng.below(64);
-                v.extend(rng.bytes(n));
-            }
-            4 if v.len() >= 2 => {
-                let at = rng.below(v.len() - 1);
-                let x = EDGES_32[rng.below(EDGES_32.len())] as u16;
-                v[at..at + 2].copy_from_slice(&x.to_le_bytes());
-            }
-            5 if v.len() >= 4 => {
-                let at = rng.below(v.len() - 3);
-                let x = EDGES_32[rng.below(EDGES_32.len())];
-                v[at..at + 4].copy_from_slice(&x.to_le_bytes());
-            }
-            6 => {
-                let end = (at + 1 + rng.below(16)).min(v.len());
-                v.drain(at..end);
-            }
-            _ => {
-                let end = (at + 1 + rng.below(16)).min(v.len());
-                let copy = v[at..end].to_vec();
-                let to = rng.below(v.len() + 1);
-                v.splice(to..to, copy);
-            }
-        }
-    }
-    v
 }
 
 /// A record with a valid header and CRC around `body`.
