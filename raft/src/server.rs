@@ -128,8 +128,13 @@ impl RaftService for RaftServer {
         let requests = request.into_inner().map_while(move |received| {
             let req = match received.map(convert::from_append_request) {
                 Ok(Ok(req)) => req,
-                Ok(Err(status)) | Err(status) => {
+                Ok(Err(status)) => {
                     tracing::warn!(%status, "append stream ended by a bad request");
+                    return None;
+                }
+                // The leader went away or ended the session.
+                Err(status) => {
+                    tracing::debug!(%status, "append stream closed by the sender");
                     return None;
                 }
             };
