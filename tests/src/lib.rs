@@ -233,13 +233,21 @@ pub fn cluster_list(namesrv: &str) -> Option<Vec<Row>> {
         return None;
     }
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut lines = text.lines();
-    let header = lines.next()?;
+    let header = text.lines().next()?;
     assert!(
         header.starts_with("#Cluster Name"),
         "unexpected header: {header}"
     );
+    parse_cluster_list(&text)
+}
+
+/// The rows of `mqadmin clusterList` output; `None` without its header line
+/// or with a row of fewer than four columns.
+pub fn parse_cluster_list(text: &str) -> Option<Vec<Row>> {
+    let mut lines = text.lines();
+    lines.next().filter(|h| h.starts_with("#Cluster Name"))?;
     lines
+        .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let t: Vec<&str> = l.split_whitespace().collect();
             Some(Row {

@@ -201,20 +201,7 @@ impl Cluster {
         if !ok {
             return None;
         }
-        let mut lines = text.lines();
-        lines.next().filter(|h| h.starts_with("#Cluster Name"))?;
-        lines
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let t: Vec<&str> = l.split_whitespace().collect();
-                Some(Row {
-                    cluster: t.first()?.to_string(),
-                    group: t.get(1)?.to_string(),
-                    bid: t.get(2)?.parse().ok()?,
-                    addr: t.get(3)?.to_string(),
-                })
-            })
-            .collect()
+        crate::parse_cluster_list(&text)
     }
 
     fn index_of(&self, addr: &str) -> Option<usize> {
