@@ -8,6 +8,7 @@
 
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
+use raftmq_store::message_store::StoredMessage;
 use raftmq_store::meta_state::{Command, TopicConfig};
 use raftmq_store::record::message::Message;
 use tonic::Request;
@@ -65,16 +66,22 @@ pub(super) async fn topic_or_create(inner: &Inner, topic: &str) -> Result<TopicC
     Ok(config)
 }
 
-/// The stored offset of a message already stored under this id and topic.
-fn already_stored(inner: &Inner, m: &Message) -> Option<u64> {
+/// For each message, the stored offset of a message already stored under
+/// its id and topic.
+fn already_stored(inner: &Inner, batch: &[Message]) -> Vec<Option<u64>> {
     let store = inner.node.store();
-    let found = store.query_by_id(&m.message_id).ok()??;
-    let view = found.view().ok()?;
-    if view.topic() != m.topic {
-        return None;
-    }
-    let q = store.queues().get(&m.topic, view.queue_id())?;
-    q.offset_at_pos(found.pos.0).ok().map(|o| o.0)
+    let ids: Vec<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
+    let found = store.query_by_ids(&ids);
+    let offset = |m: &Message, found: Result<Option<_>, _>| {
+        let found: StoredMessage = found.ok()??;
+        let view = found.view().ok()?;
+        if view.topic() != m.topic {
+            return None;
+        }
+        let q = store.queues().get(&m.topic, view.queue_id())?;
+        q.offset_at_pos(found.pos.0).ok().map(|o| o.0)
+    };
+    batch.iter().zip(found).map(|(m, f)| offset(m, f)).collect()
 }
 
 pub(super) async fn send(
@@ -152,12 +159,24 @@ pub(super) async fn send(
             continue;
         }
         m.queue_id %= topic.write_queues;
-        if let Some(offset) = already_stored(inner, &m) {
-            results[i] = Some(entry(id, Ok(offset)));
-            continue;
-        }
         batch.push(m);
         slots.push(i);
+    }
+    // A retried send finds its message stored: answer with that offset.
+    let earlier = already_stored(inner, &batch);
+    if earlier.iter().any(Option::is_some) {
+        let mut fresh = Vec::with_capacity(batch.len());
+        let mut fresh_slots = Vec::with_capacity(batch.len());
+        for ((m, slot), offset) in batch.into_iter().zip(slots).zip(earlier) {
+            match offset {
+                Some(offset) => results[slot] = Some(entry(m.message_id, Ok(offset))),
+                None => {
+                    fresh.push(m);
+                    fresh_slots.push(slot);
+                }
+            }
+        }
+        (batch, slots) = (fresh, fresh_slots);
     }
     if !batch.is_empty() {
         match inner.node.write(&batch).await {

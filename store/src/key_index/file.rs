@@ -25,6 +25,8 @@ use crate::error::{Result, StoreError};
 use crate::fault::Faults;
 use crate::mapped::MappedFile;
 
+use super::KeyPut;
+
 /// `b"RMQK"` read as a little-endian u32.
 pub(super) const MAGIC: u32 = u32::from_le_bytes(*b"RMQK");
 /// The only format version written so far.
@@ -513,18 +515,31 @@ impl IndexFile {
     /// Appends an entry. Reserves blocks ahead in chunks (`reserved` is how far
     /// the caller knows they are reserved); on failure nothing is written.
     /// The caller is the only writer and has checked there is room.
-    pub(super) fn append(
+    /// Appends `puts` (at most [`IndexFile::room`] of them) and links each
+    /// into its slot's chain.
+    pub(super) fn append_many(
         &self,
         slot_lock: &RwLock<()>,
         reserved: &mut u64,
-        hash: u64,
-        pos: u64,
-        ts: i64,
+        puts: &[KeyPut],
     ) -> Result<()> {
+        let Some(last) = puts.last() else {
+            return Ok(());
+        };
         let n = self.count.load(Ordering::Relaxed);
-        debug_assert!(n < self.max_entries);
-        let off = self.entry_offset(n);
-        let end = off + ENTRY_LEN;
+        let count = u32::try_from(puts.len())
+            .ok()
+            .and_then(|k| n.checked_add(k))
+            .filter(|c| *c <= self.max_entries)
+            .ok_or_else(|| {
+                StoreError::Config(format!(
+                    "key index file {} has room for {} more entries, not {}",
+                    self.path().display(),
+                    self.room(),
+                    puts.len()
+                ))
+            })?;
+        let end = self.entry_offset(count);
         if end > *reserved {
             let upto = end
                 .div_ceil(RESERVE_CHUNK)
@@ -533,25 +548,33 @@ impl IndexFile {
             self.map.reserve(upto)?;
             *reserved = upto;
         }
-        let slot_off = self.slot_offset(hash);
-        let mut prev = [0u8; 4];
-        // Only this writer ever writes slots outside truncation, so the value
-        // cannot change under us; concurrent readers only read it.
-        self.map.read_into(slot_off, &mut prev);
-        let entry = Entry {
-            hash,
-            pos,
-            prev: u32::from_le_bytes(prev),
-            ts_delta: ts_delta(self.begin_ts, ts),
-        };
-        self.map.write(off, &entry.encode());
+        // The loop below then finds the slots in cache.
+        self.touch_slots(puts.iter().map(|p| p.hash));
+        let mut max_ts = i64::MIN;
         {
+            // Only this writer ever writes slots outside truncation, so their
+            // values cannot change under us; readers take the lock to read.
             let _slots = slot_lock.write();
-            self.map.write(slot_off, &(n + 1).to_le_bytes());
+            for (number, p) in (n + 1..).zip(puts) {
+                let slot_off = self.slot_offset(p.hash);
+                let mut prev = [0u8; 4];
+                self.map.read_into(slot_off, &mut prev);
+                let entry = Entry {
+                    hash: p.hash,
+                    pos: p.pos,
+                    prev: u32::from_le_bytes(prev),
+                    ts_delta: ts_delta(self.begin_ts, p.ts),
+                };
+                // The entry is whole before its slot names it.
+                self.map
+                    .write(self.entry_offset(number - 1), &entry.encode());
+                self.map.write(slot_off, &number.to_le_bytes());
+                max_ts = max_ts.max(p.ts);
+            }
         }
-        self.end_pos.store(pos, Ordering::Relaxed);
-        self.end_ts.fetch_max(ts, Ordering::Relaxed);
-        self.count.store(n + 1, Ordering::Release);
+        self.end_pos.store(last.pos, Ordering::Relaxed);
+        self.end_ts.fetch_max(max_ts, Ordering::Relaxed);
+        self.count.store(count, Ordering::Release);
         Ok(())
     }
 
@@ -670,6 +693,17 @@ impl IndexFile {
         Entry::decode(&b)
     }
 
+    /// Reads the slots of `hashes` and drops the values: independent loads,
+    /// so their cache misses overlap, where reading each slot just before
+    /// its use (behind locks and writes) waits for one miss at a time.
+    pub(super) fn touch_slots(&self, hashes: impl IntoIterator<Item = u64>) {
+        let mut any = 0u32;
+        for h in hashes {
+            any |= self.read_slot(h);
+        }
+        std::hint::black_box(any);
+    }
+
     fn read_slot(&self, hash: u64) -> u32 {
         let mut b = [0u8; 4];
         self.map.read_into(self.slot_offset(hash), &mut b);
@@ -707,6 +741,11 @@ impl IndexFile {
 
     pub(super) fn is_full(&self) -> bool {
         self.count() >= self.max_entries
+    }
+
+    /// Entries that still fit.
+    pub(super) fn room(&self) -> usize {
+        self.max_entries.saturating_sub(self.count()) as usize
     }
 
     /// Position of the last entry, or None if the file has none.

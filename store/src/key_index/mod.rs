@@ -92,6 +92,17 @@ pub fn message_id_hash(id: &str) -> u64 {
     fnv1a(&[b"#id#", id.as_bytes()])
 }
 
+/// One entry for [`KeyIndex::put_many`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPut {
+    /// The hash of what is indexed: [`key_hash`] or [`message_id_hash`].
+    pub hash: u64,
+    /// The message's commitlog position (never 0).
+    pub pos: u64,
+    /// The message's store time, in milliseconds.
+    pub ts: i64,
+}
+
 /// The writer's state: the file being appended to.
 #[derive(Debug, Default)]
 struct Writer {
@@ -223,30 +234,44 @@ impl KeyIndex {
     }
 
     fn put_hash(&self, hash: u64, pos: u64, ts: i64) -> Result<()> {
-        if pos == 0 {
+        self.put_many(&[KeyPut { hash, pos, ts }])
+    }
+
+    /// Indexes several entries at once, in the order given; each as
+    /// [`KeyIndex::put_key`]. One lock for all of them, and the slots they
+    /// update are read before any is written, so their cache misses overlap
+    /// instead of waiting one after another behind each write.
+    pub fn put_many(&self, puts: &[KeyPut]) -> Result<()> {
+        if puts.iter().any(|p| p.pos == 0) {
             return Err(StoreError::Config(
                 "position 0 cannot be put in the key index".into(),
             ));
         }
         let mut guard = self.writer.lock();
-        if pos < self.end.load(Ordering::Relaxed) {
-            return Ok(());
-        }
+        let end = self.end.load(Ordering::Relaxed);
+        // Positions do not decrease: what lies below the end is a replay.
+        let mut rest = &puts[puts.partition_point(|p| p.pos < end)..];
         let w = &mut *guard;
-        let need_file = match &w.active {
-            Some(f) => f.is_full(),
-            None => true,
-        };
-        if need_file {
-            let file = self.roll(w.active.as_deref(), pos, ts)?;
-            w.active = Some(file);
-            w.reserved = 0;
+        while let Some(first) = rest.first() {
+            let need_file = match &w.active {
+                Some(f) => f.is_full(),
+                None => true,
+            };
+            if need_file {
+                let file = self.roll(w.active.as_deref(), first.pos, first.ts)?;
+                w.active = Some(file);
+                w.reserved = 0;
+            }
+            let Some(active) = w.active.as_deref() else {
+                return Err(StoreError::Config("key index has no file to write".into()));
+            };
+            let (now, later) = rest.split_at(active.room().min(rest.len()));
+            active.append_many(&self.slots, &mut w.reserved, now)?;
+            if let Some(last) = now.last() {
+                self.end.store(last.pos, Ordering::Release);
+            }
+            rest = later;
         }
-        let Some(active) = w.active.as_deref() else {
-            return Err(StoreError::Config("key index has no file to write".into()));
-        };
-        active.append(&self.slots, &mut w.reserved, hash, pos, ts)?;
-        self.end.store(pos, Ordering::Release);
         Ok(())
     }
 
@@ -263,6 +288,7 @@ impl KeyIndex {
             let _flush = self.flush_lock.lock();
             old.flush()?;
         }
+        self.faults.crash_here("key-index:roll")?;
         let file = Arc::new(IndexFile::create(
             &self.dir,
             self.cfg.slot_count,
@@ -301,20 +327,48 @@ impl KeyIndex {
         self.lookup_hash(message_id_hash(id), None, max)
     }
 
+    /// Candidate positions of each message id of `ids`, as
+    /// [`KeyIndex::lookup_message_id`]; one lookup for many ids (a send
+    /// checking every message of a request for an earlier copy).
+    pub fn lookup_message_ids(&self, ids: &[&str], max: usize) -> Vec<Vec<u64>> {
+        let hashes: Vec<u64> = ids.iter().map(|id| message_id_hash(id)).collect();
+        let _readers = self.readers.read();
+        let files = self.files.read();
+        // Most ids are new and end at the newest file's slot: load those
+        // slots together first, so their cache misses overlap.
+        if let Some(newest) = files.last() {
+            newest.touch_slots(hashes.iter().copied());
+        }
+        hashes
+            .iter()
+            .map(|h| Self::lookup_in(&files, &self.slots, *h, None, max))
+            .collect()
+    }
+
     fn lookup_hash(&self, hash: u64, range: Option<(i64, i64)>, max: usize) -> Vec<u64> {
+        let _readers = self.readers.read();
+        let files = self.files.read();
+        Self::lookup_in(&files, &self.slots, hash, range, max)
+    }
+
+    fn lookup_in(
+        files: &[Arc<IndexFile>],
+        slots: &RwLock<()>,
+        hash: u64,
+        range: Option<(i64, i64)>,
+        max: usize,
+    ) -> Vec<u64> {
         let mut out = Vec::new();
         if max == 0 {
             return out;
         }
-        let _readers = self.readers.read();
-        let files: Vec<Arc<IndexFile>> = self.files.read().clone();
         for f in files.iter().rev() {
             if let Some((begin_ms, end_ms)) = range {
                 if !f.overlaps(begin_ms, end_ms) {
                     continue;
                 }
             }
-            f.lookup(&self.slots, hash, range, max, &mut out);
+            f.lookup(slots, hash, range, max, &mut out);
             if out.len() >= max {
                 break;
             }
@@ -337,6 +391,13 @@ impl KeyIndex {
             f.flush()?;
         }
         Ok(())
+    }
+
+    /// Whether the newest entry under `hash` is at `pos`: a replay asks
+    /// this of the message at [`KeyIndex::end_pos`], which a failed write
+    /// may have left with only some of its keys.
+    pub fn holds(&self, hash: u64, pos: u64) -> bool {
+        self.lookup_hash(hash, None, 1).first() == Some(&pos)
     }
 
     /// Position of the last indexed message, if any.

@@ -10,6 +10,8 @@ use crate::types::{LogPos, QueueOffset};
 
 /// How many consume-queue entries one read may pass over while filtering.
 const MAX_SCAN: usize = 16 * 1024;
+/// Index candidates read per message id (hash collisions are rare).
+const ID_CANDIDATES: usize = 16;
 
 /// A message as stored: its record bytes, decoded on demand.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -210,7 +212,22 @@ impl StoreCore {
 
     /// The message with this id, if retained.
     pub fn query_by_id(&self, id: &str) -> Result<Option<StoredMessage>> {
-        for pos in self.keys.lookup_message_id(id, 16) {
+        self.first_with_id(id, self.keys.lookup_message_id(id, ID_CANDIDATES))
+    }
+
+    /// [`StoreCore::query_by_id`] for each of `ids`, in one index lookup.
+    pub fn query_by_ids(&self, ids: &[&str]) -> Vec<Result<Option<StoredMessage>>> {
+        let candidates = self.keys.lookup_message_ids(ids, ID_CANDIDATES);
+        ids.iter()
+            .zip(candidates)
+            .map(|(id, positions)| self.first_with_id(id, positions))
+            .collect()
+    }
+
+    /// The first message among `positions` whose id is `id` (the index
+    /// keeps hashes, so a candidate may be another message).
+    fn first_with_id(&self, id: &str, positions: Vec<u64>) -> Result<Option<StoredMessage>> {
+        for pos in positions {
             if let Some(m) = self.record_by_pos(pos)? {
                 let v = m
                     .view()
