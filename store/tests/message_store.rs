@@ -386,6 +386,33 @@ fn a_full_disk_refuses_puts_cleanly_and_they_resume() {
     assert_store_matches(&store, &model);
 }
 
+#[test]
+fn a_message_cut_off_between_its_keys_gets_the_rest_on_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let mut cfg = config(dir.path());
+    // Each message has two keys and an id: the second message's entries
+    // cross from the first index file into the second.
+    cfg.key_index_entries = 4;
+    let store = open_with(&faults, cfg.clone());
+    let mut model = Model::new();
+    put_all(&store, &[msg("K", 0, 0)], &mut model);
+    faults.set_crash_point(Some("key-index:roll"));
+    let cut = msg("K", 0, 1);
+    store
+        .put(std::slice::from_ref(&cut))
+        .expect_err("crash at the roll");
+    model.entry(("K".to_owned(), 0)).or_default().push(cut);
+    drop(store);
+
+    let store = open_with(&faults, cfg);
+    assert_store_matches(&store, &model);
+    for key in ["key-1", "order-1"] {
+        let found = store.query_by_key("K", key, 10).expect("by key");
+        assert_eq!(found.len(), 1, "{key}: {found:?}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -435,12 +462,16 @@ fn dropping_a_store_stops_its_threads_before_a_reopen() {
 }
 
 fn open_replicated_at(root: &Path) -> Arc<MessageStore> {
+    open_replicated_with(&Faults::default(), config(root))
+}
+
+fn open_replicated_with(faults: &Faults, cfg: StoreConfig) -> Arc<MessageStore> {
     MessageStore::open_with(
-        config(root),
+        cfg,
         OpenOptions {
             mode: raftmq_store::message_store::Mode::Replicated,
+            faults: faults.clone(),
             no_background: true,
-            ..OpenOptions::default()
         },
     )
     .expect("open")
@@ -530,6 +561,50 @@ fn replicated_entries_get_queue_offsets_only_when_dispatched_in_log_order() {
     let store = open_replicated();
     assert_eq!(store.dispatched().0, 6);
     assert_eq!(store.queue_offsets("Rep", 0).1, QueueOffset(5));
+}
+
+#[test]
+fn an_entry_dispatched_again_after_failing_part_way_is_not_doubled() {
+    use raftmq_store::commitlog::NewEntry;
+    use raftmq_store::record::entry::EntryKind;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let mut cfg = config(dir.path());
+    // Two messages of two keys and an id each: six index entries, which
+    // cross into a second index file.
+    cfg.key_index_entries = 4;
+    let store = open_replicated_with(&faults, cfg);
+    let msgs = [msg("Rep", 0, 0), msg("Rep", 0, 1)];
+    let body = store.encode_batch(&msgs, usize::MAX).expect("encode");
+    let entry = NewEntry {
+        index: 1,
+        term: 1,
+        kind: EntryKind::Messages,
+        body: &body,
+    };
+    store.append_entries(&[entry]).expect("append");
+    faults.set_crash_point(Some("key-index:roll"));
+    store.dispatch_to(1).expect_err("fails at the index roll");
+    assert_eq!(
+        store.queue_offsets("Rep", 0).1,
+        QueueOffset(2),
+        "the queue took both"
+    );
+
+    let applied = store.dispatch_to(1).expect("dispatched again");
+    let offsets: Vec<u64> = applied.iter().map(|r| r.queue_offset.0).collect();
+    assert_eq!(offsets, vec![0, 1]);
+    assert_eq!(store.queue_offsets("Rep", 0).1, QueueOffset(2));
+    for (n, m) in msgs.iter().enumerate() {
+        for key in &m.keys {
+            let found = store.query_by_key("Rep", key, 10).expect("by key");
+            assert_eq!(found.len(), 1, "{key}: {found:?}");
+        }
+        let read = store.read_message("Rep", 0, QueueOffset(n as u64));
+        assert_eq!(read.expect("read").to_message().expect("decode"), *m);
+        assert!(store.query_by_id(&m.message_id).expect("by id").is_some());
+    }
 }
 
 #[test]

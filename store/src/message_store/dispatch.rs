@@ -9,6 +9,7 @@ use super::StoreCore;
 use crate::commitlog::EntryLocation;
 use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::error::{Result, StoreError};
+use crate::key_index::{key_hash, message_id_hash, KeyPut};
 use crate::mapped::write_atomic;
 use crate::meta_state::{Command, MetaState};
 use crate::record::entry::EntryKind;
@@ -47,6 +48,11 @@ pub(super) struct Dispatcher {
     pub(super) topics_version: u64,
     /// Messages dispatched since the store opened.
     pub(super) messages: u64,
+    /// Key-index entries of the entry being dispatched, put together.
+    puts: Vec<KeyPut>,
+    /// The entry whose dispatch failed last, if it has not been dispatched
+    /// since: part of it may be in the queues and the index already.
+    failed: Option<u64>,
 }
 
 impl Dispatcher {
@@ -58,6 +64,8 @@ impl Dispatcher {
             state_from,
             topics_version: 1,
             messages: 0,
+            puts: Vec::new(),
+            failed: None,
         }
     }
 
@@ -110,7 +118,7 @@ impl Dispatcher {
         kind: EntryKind,
         body: &[u8],
         replay: bool,
-        mut out: Option<&mut Vec<PutResult>>,
+        out: Option<&mut Vec<PutResult>>,
     ) -> Result<()> {
         if loc.index != self.next_index {
             return Err(StoreError::NonContiguous {
@@ -130,46 +138,77 @@ impl Dispatcher {
             self.state.apply(cmd);
         }
         if kind == EntryKind::Messages {
-            let keys_end = if replay { store.keys.end_pos() } else { None };
-            for item in iter_batch(body) {
-                let (off, view) = item.map_err(|source| StoreError::Message {
-                    pos: LogPos(loc.body_pos()),
-                    source,
-                })?;
-                let pos = loc.body_pos() + off as u64;
-                let q = self.queue(store, view.topic(), view.queue_id())?;
-                let ts = view.store_timestamp_ms();
-                let held = replay && q.last_pos()?.is_some_and(|last| last >= pos);
-                let queue_offset = if held {
-                    q.offset_at_pos(pos)?
-                } else {
-                    q.append(&CqEntry {
-                        pos,
-                        size: view.encoded_len() as u32,
-                        tag_hash: view.tag_hash(),
-                        store_ts_ms: ts,
-                    })?
-                };
-                if keys_end.is_none_or(|end| end < pos) {
-                    for key in view.keys() {
-                        store.keys.put_key(view.topic(), key, pos, ts)?;
-                    }
-                    if !view.message_id().is_empty() {
-                        store.keys.put_message_id(view.message_id(), pos, ts)?;
-                    }
-                }
-                self.messages += 1;
-                if let Some(out) = out.as_deref_mut() {
-                    out.push(PutResult {
-                        index: loc.index,
-                        queue_offset,
-                        pos: LogPos(pos),
-                    });
-                }
-            }
+            // Dispatched again after failing part way, an entry is a replay.
+            let replay = replay || self.failed == Some(loc.index);
+            let result = self.dispatch_messages(store, loc, body, replay, out);
+            self.failed = result.is_err().then_some(loc.index);
+            result?;
         }
         self.next_index = loc.index + 1;
         Ok(())
+    }
+
+    fn dispatch_messages(
+        &mut self,
+        store: &StoreCore,
+        loc: &EntryLocation,
+        body: &[u8],
+        replay: bool,
+        mut out: Option<&mut Vec<PutResult>>,
+    ) -> Result<()> {
+        self.puts.clear();
+        let keys_end = if replay { store.keys.end_pos() } else { None };
+        for item in iter_batch(body) {
+            let (off, view) = item.map_err(|source| StoreError::Message {
+                pos: LogPos(loc.body_pos()),
+                source,
+            })?;
+            let pos = loc.body_pos() + off as u64;
+            let q = self.queue(store, view.topic(), view.queue_id())?;
+            let ts = view.store_timestamp_ms();
+            let held = replay && q.last_pos()?.is_some_and(|last| last >= pos);
+            let queue_offset = if held {
+                q.offset_at_pos(pos)?
+            } else {
+                q.append(&CqEntry {
+                    pos,
+                    size: view.encoded_len() as u32,
+                    tag_hash: view.tag_hash(),
+                    store_ts_ms: ts,
+                })?
+            };
+            if keys_end.is_none_or(|end| end <= pos) {
+                let first = self.puts.len();
+                self.puts.extend(view.keys().map(|key| KeyPut {
+                    hash: key_hash(view.topic(), key),
+                    pos,
+                    ts,
+                }));
+                if !view.message_id().is_empty() {
+                    self.puts.push(KeyPut {
+                        hash: message_id_hash(view.message_id()),
+                        pos,
+                        ts,
+                    });
+                }
+                if keys_end == Some(pos) {
+                    // A failed write may have cut the last message indexed
+                    // off between its keys: put the rest.
+                    let these = self.puts.split_off(first);
+                    let missing = these.into_iter().filter(|p| !store.keys.holds(p.hash, pos));
+                    self.puts.extend(missing);
+                }
+            }
+            self.messages += 1;
+            if let Some(out) = out.as_deref_mut() {
+                out.push(PutResult {
+                    index: loc.index,
+                    queue_offset,
+                    pos: LogPos(pos),
+                });
+            }
+        }
+        store.keys.put_many(&self.puts)
     }
 }
 
