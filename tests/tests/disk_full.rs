@@ -548,10 +548,9 @@ fn a_full_disk_refuses_sends_cleanly_and_they_resume_when_space_returns() {
 
 /// An election while every disk is full: the member that wins must save
 /// its vote, which needs a new file, and openraft stops for good on a
-/// storage error. Today both followers end in `Shutdown` and the group
-/// cannot take writes again without restarts.
+/// storage error. The group must come out of it with one leader and two
+/// followers, take writes again once space returns, and deliver them all.
 #[test]
-#[ignore = "known bug: after an election on full disks the group takes writes again once space returns, but the drain consumer receives nothing (docs/reliability.md, 'Disk full')"]
 fn an_election_while_the_disks_are_full_leaves_a_working_group() {
     let started = Instant::now();
     let say = |line: String| {
@@ -573,7 +572,7 @@ fn an_election_while_the_disks_are_full_leaves_a_working_group() {
         "group up; stores on {}",
         mounts.dir.path().display()
     ));
-    let load = Load::start(&cluster, 1, Duration::from_millis(5), 0);
+    let load = Load::start(&cluster, 1, Duration::from_millis(5), 1);
     let rt = load.handle().clone();
     wait_for("50 acknowledged sends", Duration::from_secs(30), || {
         (load.history().acked_values().len() >= 50).then_some(())

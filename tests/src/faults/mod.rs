@@ -87,6 +87,9 @@ impl Load {
         interval: Duration,
         consumers: usize,
     ) -> Load {
+        // `finish` drains through these consumers: without one, nothing
+        // acknowledged could ever be delivered.
+        assert!(consumers > 0, "a load needs a consumer for its drain");
         crate::wait_for("the topic", Duration::from_secs(30), || {
             let (ok, _) = cluster.mqadmin(&["updateTopic", "-t", TOPIC, "-c", "RaftCluster"]);
             ok.then_some(())
