@@ -48,7 +48,21 @@ pub fn message_id() -> String {
         .duration_since(UNIX_EPOCH + ID_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0) as u32;
-    format!("{}{secs:08X}{seq:08X}", process_prefix())
+    let prefix = process_prefix();
+    let mut id = String::with_capacity(prefix.len() + 16);
+    id.push_str(prefix);
+    push_hex8(&mut id, secs);
+    push_hex8(&mut id, seq);
+    id
+}
+
+/// Appends `v` as 8 upper-case hex digits (`{v:08X}` without the
+/// formatting machinery: this runs for every message sent).
+fn push_hex8(out: &mut String, v: u32) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    for shift in (0..8).rev() {
+        out.push(char::from(DIGITS[(v >> (shift * 4)) as usize & 0xF]));
+    }
 }
 
 /// This machine's name, for client ids and the born host.
@@ -78,6 +92,15 @@ pub(crate) fn client_id() -> String {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn hex8_matches_the_formatter() {
+        for v in [0u32, 1, 0xA, 0xDEAD_BEEF, u32::MAX, 0x0102_0304] {
+            let mut s = String::new();
+            push_hex8(&mut s, v);
+            assert_eq!(s, format!("{v:08X}"));
+        }
+    }
 
     #[test]
     fn message_ids_are_34_hex_digits_and_unique() {

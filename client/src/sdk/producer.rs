@@ -199,7 +199,7 @@ impl Inner {
         queue: MessageQueue,
         ordered: bool,
     ) -> Result<(Outgoing, Attempt), ClientError> {
-        if let Some(limit) = self.max_body_size() {
+        if let Some(limit) = self.core.telemetry.max_body_size() {
             if message.body().len() > limit {
                 return Err(ClientError::MessageTooLarge {
                     size: message.body().len(),
@@ -238,15 +238,6 @@ impl Inner {
             }
         };
         sender.send(outs)
-    }
-
-    fn max_body_size(&self) -> Option<usize> {
-        match self.core.telemetry.server_settings()?.pub_sub? {
-            v2::settings::PubSub::Publishing(p) if p.max_body_size > 0 => {
-                usize::try_from(p.max_body_size).ok()
-            }
-            _ => None,
-        }
     }
 
     async fn attempt(

@@ -68,6 +68,18 @@ impl Telemetry {
             .clone()
     }
 
+    /// The largest message body the servers accept, once one has said.
+    /// Read on every send: looks, and clones nothing.
+    pub fn max_body_size(&self) -> Option<usize> {
+        let server = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        match server.as_ref()?.pub_sub.as_ref()? {
+            v2::settings::PubSub::Publishing(p) if p.max_body_size > 0 => {
+                usize::try_from(p.max_body_size).ok()
+            }
+            _ => None,
+        }
+    }
+
     /// The endpoints with a stream.
     pub fn endpoints(&self) -> Vec<String> {
         let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
