@@ -94,6 +94,7 @@ fn append_log_only(c: &mut Criterion) {
                 term: 1,
                 kind: EntryKind::Messages,
                 body: &body,
+                crc: None,
             }])
             .expect("append")
         })

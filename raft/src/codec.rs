@@ -66,26 +66,81 @@ pub fn entry_from_record(
 ) -> Result<Entry, CodecError> {
     let payload = match kind {
         EntryKind::Blank => EntryPayload::Blank,
-        EntryKind::Messages => EntryPayload::Normal(LogData {
-            kind: DataKind::Messages,
-            body,
-        }),
-        EntryKind::Command => EntryPayload::Normal(LogData {
-            kind: DataKind::Command,
-            body,
-        }),
+        EntryKind::Messages => EntryPayload::Normal(LogData::new(DataKind::Messages, body)),
+        EntryKind::Command => EntryPayload::Normal(LogData::new(DataKind::Command, body)),
         EntryKind::Membership => EntryPayload::Membership(decode_membership(&body)?),
     };
     Ok(Entry::new(log_id(term, index), payload))
 }
 
+/// Builds the entry of a whole record (header and body) whose CRC was
+/// checked; the entry keeps the record, to be sent and stored as it is.
+pub fn entry_from_checked_record(
+    kind: EntryKind,
+    index: u64,
+    term: u64,
+    record: Bytes,
+) -> Result<Entry, CodecError> {
+    let mut entry = entry_from_record(kind, index, term, record.slice(HEADER_LEN..))?;
+    if let EntryPayload::Normal(d) = &mut entry.payload {
+        d.record = Some(record);
+    }
+    Ok(entry)
+}
+
+/// Frames a normal entry proposed here as its record and keeps the record
+/// in it (see [`LogData::record`]). Returns the record's CRC and length;
+/// `None` for other entries, and for one that has a record already.
+pub fn keep_record(entry: &mut Entry) -> Option<(u32, usize)> {
+    let (term, index) = entry.log_id_parts();
+    let (term, index) = (**term, index);
+    let EntryPayload::Normal(d) = &mut entry.payload else {
+        return None;
+    };
+    if d.record.is_some() {
+        return None;
+    }
+    let kind = match d.kind {
+        DataKind::Messages => EntryKind::Messages,
+        DataKind::Command => EntryKind::Command,
+    };
+    let mut header = [0u8; HEADER_LEN];
+    record::encode_header(&mut header, kind, index, term, &d.body);
+    let mut framed = BytesMut::with_capacity(HEADER_LEN + d.body.len());
+    framed.put_slice(&header);
+    framed.put_slice(&d.body);
+    let framed = framed.freeze();
+    let len = framed.len();
+    let crc = record::decode_header(&framed, len as u64).ok()?.crc;
+    d.body = framed.slice(HEADER_LEN..);
+    d.record = Some(framed);
+    Some((crc, len))
+}
+
+/// The record an entry was read or received as, if it kept one.
+pub fn kept_record(entry: &Entry) -> Option<&Bytes> {
+    match &entry.payload {
+        EntryPayload::Normal(d) => d.record.as_ref(),
+        _ => None,
+    }
+}
+
 /// Encodes entries as commitlog records laid end to end.
 pub fn encode_records(entries: &[Entry]) -> Bytes {
+    if let [one] = entries {
+        if let Some(r) = kept_record(one) {
+            return r.clone();
+        }
+    }
     let parts: Vec<(EntryKind, Bytes)> = entries.iter().map(kind_and_body).collect();
     let total: usize = parts.iter().map(|(_, b)| HEADER_LEN + b.len()).sum();
     let mut out = BytesMut::with_capacity(total);
     let mut header = [0u8; HEADER_LEN];
     for (e, (kind, body)) in entries.iter().zip(&parts) {
+        if let Some(r) = kept_record(e) {
+            out.put_slice(r);
+            continue;
+        }
         let (term, index) = e.log_id_parts();
         record::encode_header(&mut header, *kind, index, **term, body);
         out.put_slice(&header);
@@ -109,12 +164,11 @@ pub fn decode_records(buf: Bytes, expected: usize) -> Result<Vec<Entry>, CodecEr
         let len = header.len as usize;
         record::verify(&header, &rest[..len])
             .map_err(|defect| CodecError::Record { offset: at, defect })?;
-        let body = buf.slice(at + HEADER_LEN..at + len);
-        out.push(entry_from_record(
+        out.push(entry_from_checked_record(
             header.kind,
             header.index,
             header.term,
-            body,
+            buf.slice(at..at + len),
         )?);
         at += len;
     }
@@ -268,16 +322,47 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_record_is_what_encoding_writes_and_is_sent_as_it_is() {
+        let plain = Entry::new(
+            log_id(4, 9),
+            EntryPayload::Normal(LogData::new(
+                DataKind::Messages,
+                Bytes::from_static(b"body"),
+            )),
+        );
+        let encoded = encode_records(std::slice::from_ref(&plain));
+        let mut kept = plain.clone();
+        let (crc, len) = keep_record(&mut kept).expect("a normal entry");
+        assert_eq!(kept_record(&kept), Some(&encoded));
+        assert_eq!((len, kept), (encoded.len(), plain.clone()));
+        assert_eq!(
+            record::decode_header(&encoded, len as u64)
+                .expect("header")
+                .crc,
+            crc
+        );
+        let mut twice = plain;
+        keep_record(&mut twice).expect("first");
+        assert_eq!(keep_record(&mut twice), None, "kept once");
+        // Received, the record is kept and sent again as it came.
+        let back = decode_records(encoded.clone(), 1).expect("decode");
+        assert_eq!(encode_records(&back), encoded);
+        assert_eq!(kept_record(&back[0]), Some(&encoded));
+        let mut blank = Entry::new(log_id(4, 10), EntryPayload::Blank);
+        assert_eq!(keep_record(&mut blank), None);
+    }
+
+    #[test]
     fn records_round_trip_with_shared_bodies() {
         let entries = vec![
             Entry::new(log_id(0, 0), EntryPayload::Membership(members())),
             Entry::new(log_id(1, 1), EntryPayload::Blank),
             Entry::new(
                 log_id(1, 2),
-                EntryPayload::Normal(LogData {
-                    kind: DataKind::Messages,
-                    body: Bytes::from_static(b"records"),
-                }),
+                EntryPayload::Normal(LogData::new(
+                    DataKind::Messages,
+                    Bytes::from_static(b"records"),
+                )),
             ),
         ];
         let buf = encode_records(&entries);

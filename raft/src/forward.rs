@@ -70,7 +70,7 @@ impl LocalWriter {
             }
             DataKind::Command => self
                 .raft
-                .client_write(LogData { kind, body })
+                .client_write(LogData::new(kind, body))
                 .await
                 .map(|_| Vec::new())
                 .map_err(|e| match e.forward_to_leader() {

@@ -198,10 +198,7 @@ async fn propose(raft: &Raft<TypeConfig, StateMachine>, group: Vec<Pending>) {
         bytes::Bytes::from(joined)
     };
     let outcome = raft
-        .client_write(LogData {
-            kind: DataKind::Messages,
-            body,
-        })
+        .client_write(LogData::new(DataKind::Messages, body))
         .await;
     match outcome {
         Ok(resp) => {

@@ -18,13 +18,38 @@ pub enum DataKind {
 }
 
 /// The payload of a normal Raft entry: a body in the store's record format.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct LogData {
     /// What the body holds.
     pub kind: DataKind,
     /// The body bytes, shared, never re-encoded.
     pub body: Bytes,
+    /// The whole commitlog record (header, then `body`), when the entry
+    /// was read from a log or received from a peer with its CRC checked:
+    /// it is sent and stored as it is, with no header or CRC computed
+    /// again. `None` for an entry proposed here.
+    pub record: Option<Bytes>,
 }
+
+impl LogData {
+    /// Data proposed here: no record yet (its header needs the log id).
+    pub fn new(kind: DataKind, body: Bytes) -> Self {
+        Self {
+            kind,
+            body,
+            record: None,
+        }
+    }
+}
+
+/// Equal when they hold the same data, record or not.
+impl PartialEq for LogData {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.body == other.body
+    }
+}
+
+impl Eq for LogData {}
 
 impl fmt::Display for LogData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

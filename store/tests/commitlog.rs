@@ -44,6 +44,7 @@ fn append_range(log: &CommitLog, from: u64, to: u64, len: impl Fn(u64) -> usize)
             term: 1 + i / 10,
             kind: EntryKind::Command,
             body: &b,
+            crc: None,
         }])
         .expect("append");
     }
@@ -117,6 +118,43 @@ fn appends_read_back_across_segments_and_reopen() {
 }
 
 #[test]
+fn an_entry_appended_with_its_crc_is_the_entry_appended_without() {
+    use raftmq_store::record::entry::{decode_header, encode_header, HEADER_LEN};
+
+    let len = |i: u64| 10 + (i as usize * 97) % 1500;
+
+    let (computed, given) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    append_range(&open(computed.path()), 0, 40, len);
+    let log = open(given.path());
+    for i in 0..40 {
+        let b = body(i, len(i));
+        let (term, kind) = (1 + i / 10, EntryKind::Command);
+        let mut header = [0u8; HEADER_LEN];
+        encode_header(&mut header, kind, i, term, &b);
+        let crc = decode_header(&header, (HEADER_LEN + b.len()) as u64)
+            .expect("header")
+            .crc;
+        let entry = NewEntry {
+            index: i,
+            term,
+            kind,
+            body: &b,
+            crc: Some(crc),
+        };
+        log.append(&[entry]).expect("append");
+    }
+    assert_matches(&log, &model_of(0, 40, len));
+    drop(log);
+    for sub in ["commitlog", "entryindex"] {
+        let (a, b) = (computed.path().join(sub), given.path().join(sub));
+        assert_eq!(files_of(&a), files_of(&b), "{sub}");
+    }
+}
+
+#[test]
 fn rejects_gaps_and_oversized_entries_without_writing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open(dir.path());
@@ -126,6 +164,7 @@ fn rejects_gaps_and_oversized_entries_without_writing() {
         term: 1,
         kind: EntryKind::Blank,
         body: &[],
+        crc: None,
     }]);
     assert!(
         matches!(gap, Err(StoreError::NonContiguous { .. })),
@@ -137,6 +176,7 @@ fn rejects_gaps_and_oversized_entries_without_writing() {
         term: 1,
         kind: EntryKind::Command,
         body: &huge,
+        crc: None,
     }]);
     assert!(
         matches!(big, Err(StoreError::EntryTooLarge { .. })),
@@ -373,6 +413,7 @@ fn an_fsync_failure_poisons_the_log() {
         term: 1,
         kind: EntryKind::Blank,
         body: &[],
+        crc: None,
     }]);
     assert!(matches!(again, Err(StoreError::Poisoned(_))), "{again:?}");
     assert!(matches!(log.flush(), Err(StoreError::Poisoned(_))));
@@ -396,6 +437,7 @@ fn a_full_disk_refuses_appends_whole_and_they_resume() {
             term: 1,
             kind: EntryKind::Command,
             body: b,
+            crc: None,
         })
         .collect();
     let refused = log.append(&entries);
@@ -449,7 +491,7 @@ proptest! {
                 Op::Append(lens) => {
                     let bodies: Vec<Vec<u8>> = lens.iter().enumerate().map(|(k, l)| body(next + k as u64, *l)).collect();
                     let entries: Vec<_> = bodies.iter().enumerate().map(|(k, b)| NewEntry {
-                        index: next + k as u64, term, kind: EntryKind::Messages, body: b,
+                        index: next + k as u64, term, kind: EntryKind::Messages, body: b, crc: None,
                     }).collect();
                     log.append(&entries).expect("append");
                     for (k, b) in bodies.into_iter().enumerate() {

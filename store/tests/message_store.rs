@@ -504,6 +504,7 @@ fn append_message_entries(
             term,
             kind: EntryKind::Messages,
             body: b,
+            crc: None,
         })
         .collect();
     store.append_entries(&entries).expect("append");
@@ -544,6 +545,7 @@ fn replicated_entries_get_queue_offsets_only_when_dispatched_in_log_order() {
             term: 4,
             kind: EntryKind::Messages,
             body: &other,
+            crc: None,
         }])
         .expect("append");
     let applied = store.dispatch_to(5).expect("dispatch");
@@ -582,6 +584,7 @@ fn an_entry_dispatched_again_after_failing_part_way_is_not_doubled() {
         term: 1,
         kind: EntryKind::Messages,
         body: &body,
+        crc: None,
     };
     store.append_entries(&[entry]).expect("append");
     faults.set_crash_point(Some("key-index:roll"));

@@ -89,17 +89,14 @@ pub fn valid_entries() -> Vec<Entry> {
         Entry::new(log_id(1, 2), EntryPayload::Blank),
         Entry::new(
             log_id(1, 3),
-            EntryPayload::Normal(LogData {
-                kind: DataKind::Command,
-                body: Bytes::from(command),
-            }),
+            EntryPayload::Normal(LogData::new(DataKind::Command, Bytes::from(command))),
         ),
         Entry::new(
             log_id(2, 4),
-            EntryPayload::Normal(LogData {
-                kind: DataKind::Messages,
-                body: Bytes::from_static(b"message records"),
-            }),
+            EntryPayload::Normal(LogData::new(
+                DataKind::Messages,
+                Bytes::from_static(b"message records"),
+            )),
         ),
     ]
 }

@@ -101,6 +101,10 @@ pub struct NewEntry<'a> {
     pub kind: EntryKind,
     /// The body.
     pub body: &'a [u8],
+    /// The record's CRC, when the caller has it already: a record received
+    /// from the leader with its CRC checked, whose header and body are
+    /// these. `None`: computed here.
+    pub crc: Option<u32>,
 }
 
 /// Where an entry is.
@@ -301,7 +305,17 @@ impl CommitLog {
                 file.write(at - file.base(), &entry::encode_eos(remaining));
             }
             let file = self.segment(p.pos)?;
-            entry::encode_header(&mut header, e.kind, e.index, e.term, e.body);
+            match e.crc {
+                Some(crc) => entry::encode_header_with_crc(
+                    &mut header,
+                    e.kind,
+                    e.index,
+                    e.term,
+                    e.body.len(),
+                    crc,
+                ),
+                None => entry::encode_header(&mut header, e.kind, e.index, e.term, e.body),
+            }
             let off = p.pos - file.base();
             if e.body.len() >= WRITE_THROUGH_MIN {
                 file.write_through(off, &[&header, e.body])?;

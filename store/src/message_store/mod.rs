@@ -318,6 +318,7 @@ impl StoreCore {
             term: STANDALONE_TERM,
             kind: EntryKind::Messages,
             body,
+            crc: None,
         }])?[0];
         let mut results = Vec::new();
         if let Err(e) = d.dispatch(
@@ -539,6 +540,7 @@ impl StoreCore {
                 term: STANDALONE_TERM,
                 kind: EntryKind::Command,
                 body: &body,
+                crc: None,
             }])?[0];
             d.dispatch(self, &loc, EntryKind::Command, &body, false, None)?;
             loc.end()

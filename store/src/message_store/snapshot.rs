@@ -77,6 +77,7 @@ impl StoreCore {
                 term: h.term,
                 kind: h.kind,
                 body: &rest[HEADER_LEN..len],
+                crc: None,
             });
             at += len;
         }

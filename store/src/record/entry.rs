@@ -131,16 +131,30 @@ pub fn encode_header(
     term: u64,
     body: &[u8],
 ) {
-    let len = (HEADER_LEN + body.len()) as u32;
+    encode_header_with_crc(out, kind, index, term, body.len(), 0);
+    let crc = crc_of(&out[..], body);
+    out[12..16].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// [`encode_header`] for a body of `body_len` bytes whose record CRC is
+/// known already (the CRC of a checked record with this header and body).
+pub fn encode_header_with_crc(
+    out: &mut [u8; HEADER_LEN],
+    kind: EntryKind,
+    index: u64,
+    term: u64,
+    body_len: usize,
+    crc: u32,
+) {
+    let len = (HEADER_LEN + body_len) as u32;
     out[0..4].copy_from_slice(&ENTRY_MAGIC.to_le_bytes());
     out[4] = ENTRY_VERSION;
     out[5] = kind as u8;
     out[6..8].copy_from_slice(&0u16.to_le_bytes());
     out[8..12].copy_from_slice(&len.to_le_bytes());
+    out[12..16].copy_from_slice(&crc.to_le_bytes());
     out[16..24].copy_from_slice(&index.to_le_bytes());
     out[24..32].copy_from_slice(&term.to_le_bytes());
-    let crc = crc_of(&out[..], body);
-    out[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 
 fn crc_of(header: &[u8], body: &[u8]) -> u32 {
