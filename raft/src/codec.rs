@@ -46,14 +46,16 @@ pub enum CodecError {
 pub fn kind_and_body(entry: &Entry) -> (EntryKind, Bytes) {
     match &entry.payload {
         EntryPayload::Blank => (EntryKind::Blank, Bytes::new()),
-        EntryPayload::Normal(d) => (
-            match d.kind {
-                DataKind::Messages => EntryKind::Messages,
-                DataKind::Command => EntryKind::Command,
-            },
-            d.body.clone(),
-        ),
+        EntryPayload::Normal(d) => (record_kind(d.kind), d.body.clone()),
         EntryPayload::Membership(m) => (EntryKind::Membership, encode_membership(m)),
+    }
+}
+
+/// The record kind that holds data of this kind.
+fn record_kind(kind: DataKind) -> EntryKind {
+    match kind {
+        DataKind::Messages => EntryKind::Messages,
+        DataKind::Command => EntryKind::Command,
     }
 }
 
@@ -100,10 +102,7 @@ pub fn keep_record(entry: &mut Entry) -> Option<(u32, usize)> {
     if d.record.is_some() {
         return None;
     }
-    let kind = match d.kind {
-        DataKind::Messages => EntryKind::Messages,
-        DataKind::Command => EntryKind::Command,
-    };
+    let kind = record_kind(d.kind);
     let mut header = [0u8; HEADER_LEN];
     record::encode_header(&mut header, kind, index, term, &d.body);
     let mut framed = BytesMut::with_capacity(HEADER_LEN + d.body.len());

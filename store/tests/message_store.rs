@@ -386,14 +386,19 @@ fn a_full_disk_refuses_puts_cleanly_and_they_resume() {
     assert_store_matches(&store, &model);
 }
 
+/// Fault switches and a config whose key-index files hold 4 entries: the
+/// entries of [`msg`]'s second message (two keys and an id each) cross
+/// into a second file, where a crash point at the roll cuts them off.
+fn four_index_entries_per_file(root: &Path) -> (Faults, StoreConfig) {
+    let mut cfg = config(root);
+    cfg.key_index_entries = 4;
+    (Faults::default(), cfg)
+}
+
 #[test]
 fn a_message_cut_off_between_its_keys_gets_the_rest_on_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::default();
-    let mut cfg = config(dir.path());
-    // Each message has two keys and an id: the second message's entries
-    // cross from the first index file into the second.
-    cfg.key_index_entries = 4;
+    let (faults, cfg) = four_index_entries_per_file(dir.path());
     let store = open_with(&faults, cfg.clone());
     let mut model = Model::new();
     put_all(&store, &[msg("K", 0, 0)], &mut model);
@@ -571,11 +576,7 @@ fn an_entry_dispatched_again_after_failing_part_way_is_not_doubled() {
     use raftmq_store::record::entry::EntryKind;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::default();
-    let mut cfg = config(dir.path());
-    // Two messages of two keys and an id each: six index entries, which
-    // cross into a second index file.
-    cfg.key_index_entries = 4;
+    let (faults, cfg) = four_index_entries_per_file(dir.path());
     let store = open_replicated_with(&faults, cfg);
     let msgs = [msg("Rep", 0, 0), msg("Rep", 0, 1)];
     let body = store.encode_batch(&msgs, usize::MAX).expect("encode");

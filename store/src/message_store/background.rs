@@ -25,8 +25,8 @@ const HOT_TAIL_BYTES: u64 = 16 << 20;
 /// are made durable with the dispatch checkpoint, at most. They are
 /// rebuilt from the log after a crash, so this only bounds the replay; and
 /// each flush costs a TLB shootdown per page written through the mapping
-/// (the key index writes its slots all over its table): every 500 ms,
-/// those were 7% of a loaded group's CPU.
+/// (the key index writes its slots all over its table). Every 500 ms, they
+/// were most of the 7% of a loaded group's CPU that went to msync.
 const DERIVED_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Whether the ASYNC_FLUSH flusher should flush now.
