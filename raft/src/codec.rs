@@ -32,6 +32,14 @@ pub enum CodecError {
     /// A membership body or snapshot plan failed to decode.
     #[error("bad encoding: {0}")]
     Membership(String),
+    /// Records that should follow one another do not.
+    #[error("record {index} follows record {after}")]
+    OutOfOrder {
+        /// The record's index.
+        index: u64,
+        /// The index of the record before it.
+        after: u64,
+    },
     /// The buffer held another number of records than announced.
     #[error("expected {expected} entries, found {found}")]
     Count {
@@ -178,6 +186,33 @@ pub fn decode_records(buf: Bytes, expected: usize) -> Result<Vec<Entry>, CodecEr
         });
     }
     Ok(out)
+}
+
+/// The first and last index of records laid end to end, which must follow
+/// one another; `None` for no records. Reads the headers only: the CRCs
+/// are checked where the records are stored.
+pub fn records_span(buf: &[u8]) -> Result<Option<(u64, u64)>, CodecError> {
+    let mut span: Option<(u64, u64)> = None;
+    let mut at = 0usize;
+    while at < buf.len() {
+        let rest = &buf[at..];
+        let header = record::decode_header(rest, rest.len() as u64)
+            .map_err(|defect| CodecError::Record { offset: at, defect })?;
+        span = match span {
+            None => Some((header.index, header.index)),
+            Some((first, last)) if last.checked_add(1) == Some(header.index) => {
+                Some((first, header.index))
+            }
+            Some((_, last)) => {
+                return Err(CodecError::OutOfOrder {
+                    index: header.index,
+                    after: last,
+                })
+            }
+        };
+        at += header.len as usize;
+    }
+    Ok(span)
 }
 
 /// Membership body: `u32 configs`, each `u32 n` then `n` x `u64 id`; then
@@ -349,6 +384,20 @@ mod tests {
         assert_eq!(kept_record(&back[0]), Some(&encoded));
         let mut blank = Entry::new(log_id(4, 10), EntryPayload::Blank);
         assert_eq!(keep_record(&mut blank), None);
+    }
+
+    #[test]
+    fn records_span_names_first_and_last_and_refuses_gaps() {
+        let entry = |i: u64| Entry::new(log_id(1, i), EntryPayload::Blank);
+        assert_eq!(records_span(&[]).expect("empty"), None);
+        let run = encode_records(&[entry(5), entry(6), entry(7)]);
+        assert_eq!(records_span(&run).expect("run"), Some((5, 7)));
+        let gap = encode_records(&[entry(5), entry(7)]);
+        assert!(matches!(
+            records_span(&gap),
+            Err(CodecError::OutOfOrder { index: 7, after: 5 })
+        ));
+        assert!(records_span(&run[..run.len() - 1]).is_err(), "cut short");
     }
 
     #[test]

@@ -268,17 +268,20 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let mut client = self.client()?;
-        let meta = &snapshot.meta;
-        let chunks = snapshot_chunks(&self.store, &vote, meta)
+        let chunks = SnapshotChunks::new(Arc::clone(&self.store), &vote, &snapshot.meta)
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
-        let resp = client
+        let failed = Arc::clone(&chunks.failed);
+        let sent = client
             .install_snapshot(request(tokio_stream::iter(chunks), &option))
-            .await
-            .map_err(|s| match status_to_rpc(s) {
-                RPCError::Unreachable(u) => StreamingError::Unreachable(u),
-                RPCError::Network(n) => StreamingError::Network(n),
-                other => StreamingError::Network(NetworkError::new(&other)),
-            })?;
+            .await;
+        if let Some(e) = failed.lock().take() {
+            return Err(StreamingError::Network(NetworkError::new(&e)));
+        }
+        let resp = sent.map_err(|s| match status_to_rpc(s) {
+            RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+            RPCError::Network(n) => StreamingError::Network(n),
+            other => StreamingError::Network(NetworkError::new(&other)),
+        })?;
         let v = convert::vote(resp.into_inner().vote)
             .map_err(|s| StreamingError::Network(NetworkError::new(&s)))?;
         Ok(SnapshotResponse { vote: v })
@@ -379,50 +382,81 @@ async fn next_answer(
 /// Bytes of retained entries per snapshot chunk.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
 
-/// The chunks of a snapshot: the meta and the plan first, then the retained
-/// entries from the log start through the snapshot's last index, as stored.
-fn snapshot_chunks(
-    store: &MessageStore,
-    vote: &VoteOf<TypeConfig>,
-    meta: &openraft::type_config::alias::SnapshotMetaOf<TypeConfig>,
-) -> Result<Vec<pb::SnapshotChunk>, raftmq_store::StoreError> {
-    let plan = store.snapshot_plan();
-    let mut chunks = vec![pb::SnapshotChunk {
-        vote: Some(convert::pb_vote(vote)),
-        meta: Some(pb::SnapshotMeta {
-            last_log_id: meta.last_log_id.as_ref().map(convert::pb_log_id),
-            last_membership_log_id: meta
-                .last_membership
-                .log_id()
-                .as_ref()
-                .map(convert::pb_log_id),
-            membership: codec::encode_membership(meta.last_membership.membership()),
-            snapshot_id: String::new(),
-        }),
-        data: codec::encode_plan(&plan)?,
-    }];
-    let Some(last) = meta.last_log_id else {
-        return Ok(chunks);
-    };
-    let log = store.commitlog();
-    let mut buf = bytes::BytesMut::with_capacity(SNAPSHOT_CHUNK);
-    for index in plan.start_index..=last.index {
-        let e = log.read_entry(index)?;
-        buf.extend_from_slice(&e.bytes);
-        if buf.len() >= SNAPSHOT_CHUNK {
-            chunks.push(pb::SnapshotChunk {
-                vote: None,
-                meta: None,
-                data: buf.split().freeze(),
-            });
-        }
+/// The chunks of a snapshot, read from the log as the request stream is
+/// polled, so that a sender holds one chunk at a time: the meta and the
+/// plan first, then the retained entries from the log start through the
+/// snapshot's last index, as stored. A read error (retention removed an
+/// entry meanwhile, say) ends the chunks early and is kept in `failed`;
+/// the receiver refuses entries that stop short of the last index.
+struct SnapshotChunks {
+    store: Arc<MessageStore>,
+    head: Option<pb::SnapshotChunk>,
+    next: u64,
+    /// The last index still to send; `None` once done.
+    last: Option<u64>,
+    failed: Arc<Mutex<Option<raftmq_store::StoreError>>>,
+}
+
+impl SnapshotChunks {
+    fn new(
+        store: Arc<MessageStore>,
+        vote: &VoteOf<TypeConfig>,
+        meta: &openraft::type_config::alias::SnapshotMetaOf<TypeConfig>,
+    ) -> Result<Self, raftmq_store::StoreError> {
+        let plan = store.snapshot_plan();
+        let head = pb::SnapshotChunk {
+            vote: Some(convert::pb_vote(vote)),
+            meta: Some(pb::SnapshotMeta {
+                last_log_id: meta.last_log_id.as_ref().map(convert::pb_log_id),
+                last_membership_log_id: meta
+                    .last_membership
+                    .log_id()
+                    .as_ref()
+                    .map(convert::pb_log_id),
+                membership: codec::encode_membership(meta.last_membership.membership()),
+                snapshot_id: String::new(),
+            }),
+            data: codec::encode_plan(&plan)?,
+        };
+        Ok(Self {
+            store,
+            head: Some(head),
+            next: plan.start_index,
+            last: meta.last_log_id.map(|l| l.index),
+            failed: Arc::default(),
+        })
     }
-    if !buf.is_empty() {
-        chunks.push(pb::SnapshotChunk {
+}
+
+impl Iterator for SnapshotChunks {
+    type Item = pb::SnapshotChunk;
+
+    fn next(&mut self) -> Option<pb::SnapshotChunk> {
+        if let Some(head) = self.head.take() {
+            return Some(head);
+        }
+        let last = self.last?;
+        let log = self.store.commitlog();
+        let mut buf = bytes::BytesMut::with_capacity(SNAPSHOT_CHUNK);
+        while self.next <= last && buf.len() < SNAPSHOT_CHUNK {
+            match log.read_entry(self.next) {
+                Ok(e) => buf.extend_from_slice(&e.bytes),
+                Err(e) => {
+                    *self.failed.lock() = Some(e);
+                    self.last = None;
+                    return None;
+                }
+            }
+            self.next += 1;
+        }
+        if buf.is_empty() {
+            self.last = None;
+            return None;
+        }
+        Some(pb::SnapshotChunk {
             vote: None,
             meta: None,
             data: buf.freeze(),
-        });
+        })
     }
-    Ok(chunks)
 }

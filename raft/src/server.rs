@@ -178,9 +178,26 @@ impl RaftService for RaftServer {
         let meta = meta.ok_or_else(|| Status::invalid_argument("snapshot without meta"))?;
         let membership = codec::decode_membership(&meta.membership)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let last_log_id = meta.last_log_id.as_ref().map(convert::from_pb_log_id);
+        if let (Some(plan), Some(last)) = (&plan, last_log_id) {
+            // Checked here, not by the state machine: openraft stops for
+            // good on a storage error, while the leader retries a refusal.
+            let span = codec::records_span(&records)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let whole = match span {
+                Some((first, end)) => first == plan.start_index && end == last.index,
+                None => last.index.checked_add(1) == Some(plan.start_index),
+            };
+            if !whole {
+                return Err(Status::invalid_argument(format!(
+                    "snapshot through {} carried entries {span:?} from a log starting at {}",
+                    last.index, plan.start_index
+                )));
+            }
+        }
         let snapshot = SnapshotOf::<TypeConfig, SnapshotData> {
             meta: SnapshotMeta {
-                last_log_id: meta.last_log_id.as_ref().map(convert::from_pb_log_id),
+                last_log_id,
                 last_membership: StoredMembership::new(
                     meta.last_membership_log_id
                         .as_ref()

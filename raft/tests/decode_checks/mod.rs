@@ -21,11 +21,18 @@ use raftmq_store::meta_state::{Command, MetaState, TopicConfig};
 /// `entries` as an AppendEntries carries them, announced as `expected`
 /// entries (the wire's `entry_count`).
 pub fn records(entries: &[u8], expected: u32) {
+    // The snapshot receiver reads the same bytes for their span.
+    let span = codec::records_span(entries);
     let buf = Bytes::copy_from_slice(entries);
     let Ok(decoded) = codec::decode_records(buf, expected as usize) else {
         return;
     };
     assert_eq!(decoded.len(), expected as usize);
+    if let Ok(span) = span {
+        let index = |e: Option<&Entry>| e.map(|e| e.log_id_parts().1);
+        let ends = index(decoded.first()).zip(index(decoded.last()));
+        assert_eq!(span, ends, "span of the records that decoded");
+    }
     let again = codec::encode_records(&decoded);
     let back = codec::decode_records(again, decoded.len()).expect("re-encoded records");
     assert_eq!(back, decoded, "decode, encode, decode changed the entries");
