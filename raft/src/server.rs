@@ -159,7 +159,7 @@ impl RaftService for RaftServer {
         let mut vote = None;
         let mut meta = None;
         let mut plan = None;
-        let mut records = bytes::BytesMut::new();
+        let mut spill = Spill::new(&self.local.store.config().root).map_err(spill_failed)?;
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk?;
             if vote.is_none() {
@@ -170,9 +170,10 @@ impl RaftService for RaftServer {
                         .map_err(|e| Status::invalid_argument(e.to_string()))?,
                 );
             } else {
-                records.extend_from_slice(&chunk.data);
+                spill.push(&chunk.data).map_err(spill_failed)?;
             }
         }
+        let records = spill.into_bytes().map_err(spill_failed)?;
         let vote = vote.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
         self.admit(Some(vote.leader_id.voted_for))?;
         let meta = meta.ok_or_else(|| Status::invalid_argument("snapshot without meta"))?;
@@ -206,7 +207,7 @@ impl RaftService for RaftServer {
                 ),
             },
             snapshot: SnapshotData {
-                received: plan.map(|p| (p, records.freeze())),
+                received: plan.map(|p| (p, records)),
             },
         };
         let resp = self
@@ -247,4 +248,45 @@ impl RaftService for RaftServer {
         self.admit(Some(r.from))?;
         forward::serve(&self.local, r).await.map(Response::new)
     }
+}
+
+/// The entries of a snapshot being received, written to a file with no
+/// name beside the store as they arrive: a member catching up on gigabytes
+/// of retained messages holds one chunk in memory, not all of them.
+struct Spill {
+    file: std::fs::File,
+    len: usize,
+}
+
+impl Spill {
+    fn new(dir: &std::path::Path) -> std::io::Result<Self> {
+        Ok(Self {
+            file: tempfile::tempfile_in(dir)?,
+            len: 0,
+        })
+    }
+
+    fn push(&mut self, data: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.file.write_all(data)?;
+        self.len += data.len();
+        Ok(())
+    }
+
+    /// The entries, mapped read-only: page cache, which the kernel can
+    /// drop, rather than the process's own memory.
+    fn into_bytes(self) -> std::io::Result<bytes::Bytes> {
+        if self.len == 0 {
+            return Ok(bytes::Bytes::new());
+        }
+        // SAFETY: the file has no name (`tempfile_in`), so nothing else
+        // can open, write or truncate it, and nothing writes to it after
+        // this: the mapped bytes stay as they are while the map lives.
+        let map = unsafe { memmap2::Mmap::map(&self.file)? };
+        Ok(bytes::Bytes::from_owner(map))
+    }
+}
+
+fn spill_failed(e: std::io::Error) -> Status {
+    Status::resource_exhausted(format!("cannot hold the snapshot's entries on disk: {e}"))
 }

@@ -77,7 +77,7 @@ impl StoreCore {
                 term: h.term,
                 kind: h.kind,
                 body: &rest[HEADER_LEN..len],
-                crc: None,
+                crc: Some(h.crc),
             });
             at += len;
         }
