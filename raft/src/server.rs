@@ -163,7 +163,10 @@ impl RaftService for RaftServer {
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk?;
             if vote.is_none() {
-                vote = Some(convert::vote(chunk.vote)?);
+                let v = convert::vote(chunk.vote)?;
+                // Before anything is written to disk for this sender.
+                self.admit(Some(v.leader_id.voted_for))?;
+                vote = Some(v);
                 meta = chunk.meta;
                 plan = Some(
                     codec::decode_plan(&chunk.data)
@@ -175,7 +178,6 @@ impl RaftService for RaftServer {
         }
         let records = spill.into_bytes().map_err(spill_failed)?;
         let vote = vote.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
-        self.admit(Some(vote.leader_id.voted_for))?;
         let meta = meta.ok_or_else(|| Status::invalid_argument("snapshot without meta"))?;
         let membership = codec::decode_membership(&meta.membership)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
