@@ -512,11 +512,10 @@ impl IndexFile {
         self.map.flush_range(0, HEADER_LEN)
     }
 
-    /// Appends an entry. Reserves blocks ahead in chunks (`reserved` is how far
-    /// the caller knows they are reserved); on failure nothing is written.
-    /// The caller is the only writer and has checked there is room.
-    /// Appends `puts` (at most [`IndexFile::room`] of them) and links each
-    /// into its slot's chain.
+    /// Appends `puts` (more than [`IndexFile::room`] is an error) and links
+    /// each into its slot's chain. Reserves blocks ahead in chunks
+    /// (`reserved` is how far the caller knows they are reserved); on
+    /// failure nothing is written. The caller is the only writer.
     pub(super) fn append_many(
         &self,
         slot_lock: &RwLock<()>,
