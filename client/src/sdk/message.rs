@@ -89,6 +89,11 @@ impl Message {
         &self.topic
     }
 
+    /// The topic, taken out of the message.
+    pub(crate) fn into_topic(self) -> String {
+        self.topic
+    }
+
     /// The body.
     pub fn body(&self) -> &Bytes {
         &self.body

@@ -11,7 +11,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use prost::Message as _;
 use raftmq_proto::rocketmq::v2;
 use tokio::sync::oneshot;
 
@@ -20,6 +19,7 @@ use super::convert::resource;
 use super::core::ClientCore;
 use super::route::{QueueSelector, TopicRoute};
 use super::sender::{GroupSender, Outgoing};
+use super::wire;
 use super::{ids, ClientConfig, ClientError, Message, MessageQueue, SendReceipt};
 
 /// The future [`Producer::send_async`] returns; it owns what it needs, so
@@ -109,7 +109,10 @@ impl Producer {
             .routes
             .fresh(message.topic())
             .map(|route| inner.enqueue(&message, &id, &route, None));
-        Box::pin(async move { inner.send_with_retries(message, id, first).await })
+        match first {
+            Some(first) => Box::pin(inner.finish(message, id, first)),
+            None => Box::pin(async move { inner.send_with_retries(message, id, 1, None).await }),
+        }
     }
 
     /// Sends messages together: those of the first message's topic without
@@ -138,9 +141,9 @@ impl Producer {
             let (out, attempt) = inner.prepare(&m, &id, &route, queue.clone(), true)?;
             together.push(out);
             let inner = inner.clone();
-            sends.push(Box::pin(async move {
-                inner.send_with_retries(m, id, Some(Ok(attempt))).await
-            }));
+            sends.push(Box::pin(
+                async move { inner.finish(m, id, Ok(attempt)).await },
+            ));
         }
         if !together.is_empty() {
             inner.submit(&queue.broker, together)?;
@@ -214,8 +217,8 @@ impl Inner {
                 topic: route.topic_key.clone(),
                 queue_id: queue.queue_id,
             },
-            size: proto.encoded_len(),
-            message: proto,
+            id: id.to_owned(),
+            encoded: wire::encode_message(&proto),
             ordered,
             reply,
         };
@@ -240,59 +243,81 @@ impl Inner {
         sender.send(outs)
     }
 
-    async fn attempt(
-        &self,
-        message: &Message,
-        id: &str,
-        first: &mut Option<Result<Attempt, ClientError>>,
+    /// Waits for the outcome of a first attempt already queued; only a
+    /// failure takes the retry path, which is boxed: this future is made
+    /// for every message, so it stays small.
+    ///
+    /// There is no timer per message: the sender answers every send it
+    /// takes (or drops it at shutdown), and each request it makes is
+    /// bounded by `request_timeout` per member tried.
+    async fn finish(
+        self: Arc<Self>,
+        message: Message,
+        id: String,
+        first: Result<Attempt, ClientError>,
     ) -> Result<SendReceipt, ClientError> {
-        self.core.check_open()?;
-        let attempt = match first.take() {
-            Some(a) => a?,
-            None => {
-                let route = self.core.route(message.topic()).await?;
-                self.enqueue(message, id, &route, None)?
-            }
+        let failed = match first {
+            Ok(Attempt { queue, rx }) => match rx.await {
+                Ok(Ok(offset)) => return Ok(receipt(message, id, queue, offset)),
+                Ok(Err(e)) => e,
+                Err(_) => ClientError::Shutdown,
+            },
+            Err(e) => e,
         };
-        let bound = self.core.config.request_timeout * 4;
-        let offset = match tokio::time::timeout(bound, attempt.rx).await {
-            Ok(Ok(r)) => r?,
-            Ok(Err(_)) => return Err(ClientError::Shutdown),
-            Err(_) => {
-                return Err(ClientError::Timeout {
-                    call: "SendMessage",
-                    after: bound,
-                })
-            }
-        };
-        Ok(SendReceipt {
-            message_id: id.to_owned(),
-            topic: message.topic().to_owned(),
-            broker: attempt.queue.broker,
-            queue_id: attempt.queue.queue_id,
-            offset,
-        })
+        let retries: SendFuture =
+            Box::pin(async move { self.send_with_retries(message, id, 1, Some(failed)).await });
+        retries.await
     }
 
+    /// Sends with a fresh route each attempt, from attempt number `attempt`
+    /// on; `failed` is how the attempt before it ended, if it did.
     async fn send_with_retries(
         &self,
         message: Message,
         id: String,
-        mut first: Option<Result<Attempt, ClientError>>,
+        mut attempt: u32,
+        mut failed: Option<ClientError>,
     ) -> Result<SendReceipt, ClientError> {
         let retry = self.core.config.send_retry;
-        let mut attempt = 1;
         loop {
-            match self.attempt(&message, &id, &mut first).await {
-                Ok(r) => return Ok(r),
-                Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
-                    self.core.routes.mark_stale();
-                    tokio::time::sleep(retry.delay(attempt)).await;
-                    attempt += 1;
+            if let Some(e) = failed.take() {
+                if !e.is_retryable() || attempt >= retry.max_attempts {
+                    return Err(e);
                 }
-                Err(e) => return Err(e),
+                self.core.routes.mark_stale();
+                tokio::time::sleep(retry.delay(attempt)).await;
+                attempt += 1;
+            }
+            match self.attempt(&message, &id).await {
+                Ok((queue, offset)) => return Ok(receipt(message, id, queue, offset)),
+                Err(e) => failed = Some(e),
             }
         }
+    }
+
+    /// One attempt: the route, a queue, and the outcome.
+    async fn attempt(
+        &self,
+        message: &Message,
+        id: &str,
+    ) -> Result<(MessageQueue, i64), ClientError> {
+        self.core.check_open()?;
+        let route = self.core.route(message.topic()).await?;
+        let Attempt { queue, rx } = self.enqueue(message, id, &route, None)?;
+        match rx.await {
+            Ok(r) => r.map(|offset| (queue, offset)),
+            Err(_) => Err(ClientError::Shutdown),
+        }
+    }
+}
+
+fn receipt(message: Message, id: String, queue: MessageQueue, offset: i64) -> SendReceipt {
+    SendReceipt {
+        message_id: id,
+        topic: message.into_topic(),
+        broker: queue.broker,
+        queue_id: queue.queue_id,
+        offset,
     }
 }
 

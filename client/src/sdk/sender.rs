@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use raftmq_proto::rocketmq::v2;
 use tokio::sync::{mpsc, oneshot};
@@ -30,8 +31,10 @@ use super::ClientError;
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub key: QueueKey,
-    pub message: v2::Message,
-    pub size: usize,
+    /// The message id, to match the result entry.
+    pub id: String,
+    /// The message as encoded on the wire ([`wire::encode_message`]).
+    pub encoded: Bytes,
     pub ordered: bool,
     pub reply: oneshot::Sender<Result<i64, ClientError>>,
 }
@@ -41,7 +44,7 @@ impl Pending for Outgoing {
         &self.key
     }
     fn size(&self) -> usize {
-        self.size
+        self.encoded.len()
     }
     fn ordered(&self) -> bool {
         self.ordered
@@ -136,20 +139,13 @@ async fn send_batch(
     } = batch;
     let mut replies = Vec::with_capacity(items.len());
     let mut messages = Vec::with_capacity(items.len());
+    let mut ids = Vec::with_capacity(items.len());
     for o in items {
         replies.push(o.reply);
-        messages.push(o.message);
+        messages.push(o.encoded);
+        ids.push(o.id);
     }
-    let ids: Vec<String> = messages
-        .iter()
-        .map(|m| {
-            m.system_properties
-                .as_ref()
-                .map(|s| s.message_id.clone())
-                .unwrap_or_default()
-        })
-        .collect();
-    let request = Arc::new(v2::SendMessageRequest { messages });
+    let request = Arc::new(wire::EncodedSend { messages });
     let timeout = core.config.request_timeout;
     let response = core
         .call_group(link, "SendMessage", timeout, |channel| {

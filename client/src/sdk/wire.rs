@@ -1,10 +1,14 @@
-//! SendMessage with a shared request: the coalesced request is encoded
-//! from an `Arc`, so trying it on another member (failover) costs a
-//! reference count, not a copy of every message.
+//! SendMessage with messages encoded once: each message is encoded by the
+//! caller that sends it, and the coalesced request is the concatenation of
+//! those encodings, shared through an `Arc`, so trying it on another member
+//! (failover) costs a reference count, not a copy of every message.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use bytes::{BufMut, Bytes, BytesMut};
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use prost::Message as _;
 use raftmq_proto::rocketmq::v2;
 use tonic::codec::{BufferSettings, Codec, EncodeBuf, Encoder, ProstCodec};
 use tonic::codegen::http::uri::PathAndQuery;
@@ -13,10 +17,44 @@ use tonic::{Request, Response, Status};
 
 const SEND_MESSAGE: &str = "/apache.rocketmq.v2.MessagingService/SendMessage";
 
+/// `SendMessageRequest.messages`: field 1, length-delimited.
+const MESSAGES_FIELD: u32 = 1;
+
+/// One message as it goes on the wire.
+pub(crate) fn encode_message(message: &v2::Message) -> Bytes {
+    let mut buf = BytesMut::with_capacity(message.encoded_len());
+    message.encode_raw(&mut buf);
+    buf.freeze()
+}
+
+/// A SendMessageRequest made of messages encoded by [`encode_message`].
+#[derive(Debug, Default)]
+pub(crate) struct EncodedSend {
+    pub messages: Vec<Bytes>,
+}
+
+impl EncodedSend {
+    /// The request's size on the wire.
+    pub fn encoded_len(&self) -> usize {
+        self.messages
+            .iter()
+            .map(|m| 1 + encoded_len_varint(m.len() as u64) + m.len())
+            .sum()
+    }
+
+    fn encode(&self, buf: &mut impl BufMut) {
+        for m in &self.messages {
+            encode_key(MESSAGES_FIELD, WireType::LengthDelimited, buf);
+            encode_varint(m.len() as u64, buf);
+            buf.put_slice(m);
+        }
+    }
+}
+
 /// Calls SendMessage on `channel` with a shared request.
 pub(crate) async fn send_message(
     channel: Channel,
-    request: Request<Arc<v2::SendMessageRequest>>,
+    request: Request<Arc<EncodedSend>>,
 ) -> Result<Response<v2::SendMessageResponse>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready()
@@ -25,47 +63,79 @@ pub(crate) async fn send_message(
     grpc.unary(
         request,
         PathAndQuery::from_static(SEND_MESSAGE),
-        SharedCodec::<v2::SendMessageRequest, v2::SendMessageResponse>::default(),
+        SendCodec::default(),
     )
     .await
 }
 
-/// Encodes `Arc<T>` with prost, decodes `U` as tonic's prost codec does.
-struct SharedCodec<T, U>(PhantomData<fn() -> (T, U)>);
+/// Encodes an [`EncodedSend`], decodes the answer as tonic's prost codec does.
+#[derive(Default)]
+struct SendCodec(PhantomData<fn() -> v2::SendMessageResponse>);
 
-impl<T, U> Default for SharedCodec<T, U> {
-    fn default() -> Self {
-        Self(PhantomData)
-    }
-}
-
-impl<T, U> Codec for SharedCodec<T, U>
-where
-    T: prost::Message + Send + Sync + 'static,
-    U: prost::Message + Default + Send + Sync + 'static,
-{
-    type Encode = Arc<T>;
-    type Decode = U;
-    type Encoder = SharedEncoder<T>;
-    type Decoder = <ProstCodec<T, U> as Codec>::Decoder;
+impl Codec for SendCodec {
+    type Encode = Arc<EncodedSend>;
+    type Decode = v2::SendMessageResponse;
+    type Encoder = SendEncoder;
+    type Decoder = <ProstCodec<v2::SendMessageRequest, v2::SendMessageResponse> as Codec>::Decoder;
 
     fn encoder(&mut self) -> Self::Encoder {
-        SharedEncoder(PhantomData)
+        SendEncoder
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        ProstCodec::<T, U>::raw_decoder(BufferSettings::default())
+        ProstCodec::<v2::SendMessageRequest, v2::SendMessageResponse>::raw_decoder(
+            BufferSettings::default(),
+        )
     }
 }
 
-struct SharedEncoder<T>(PhantomData<fn() -> T>);
+struct SendEncoder;
 
-impl<T: prost::Message> Encoder for SharedEncoder<T> {
-    type Item = Arc<T>;
+impl Encoder for SendEncoder {
+    type Item = Arc<EncodedSend>;
     type Error = Status;
 
-    fn encode(&mut self, item: Arc<T>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(buf)
-            .map_err(|e| Status::internal(format!("encoding SendMessage: {e}")))
+    fn encode(&mut self, item: Arc<EncodedSend>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buf.reserve(item.encoded_len());
+        item.encode(buf);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str, body: &'static [u8]) -> v2::Message {
+        v2::Message {
+            topic: Some(v2::Resource {
+                name: "T".into(),
+                ..Default::default()
+            }),
+            system_properties: Some(v2::SystemProperties {
+                message_id: id.into(),
+                tag: Some("TagA".into()),
+                keys: vec!["k1".into(), "k2".into()],
+                queue_id: 3,
+                ..Default::default()
+            }),
+            user_properties: [("a".to_owned(), "b".to_owned())].into(),
+            body: Bytes::from_static(body),
+        }
+    }
+
+    #[test]
+    fn the_concatenation_is_the_request_prost_would_encode() {
+        // One message with a body long enough for a two-byte length prefix.
+        let messages = vec![message("M0", b"x"), message("M1", &[7u8; 300])];
+        let sent = EncodedSend {
+            messages: messages.iter().map(encode_message).collect(),
+        };
+        let mut ours = Vec::new();
+        sent.encode(&mut ours);
+        let theirs = v2::SendMessageRequest { messages }.encode_to_vec();
+        assert_eq!(ours, theirs);
+        assert_eq!(sent.encoded_len(), theirs.len());
+        assert_eq!(EncodedSend::default().encoded_len(), 0);
     }
 }
