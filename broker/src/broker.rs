@@ -218,6 +218,7 @@ impl Broker {
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
+                .max_frame_size(Some(raftmq_proto::serve::MAX_FRAME_SIZE))
                 .add_service(messaging)
                 .add_service(admin)
                 .serve_with_incoming_shutdown(incoming, async {

@@ -221,6 +221,9 @@ impl RaftNode {
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
+                .max_frame_size(Some(raftmq_proto::serve::MAX_FRAME_SIZE))
+                .initial_stream_window_size(Some(8 << 20))
+                .initial_connection_window_size(Some(16 << 20))
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stopped.wait_for(|s| *s).await;
