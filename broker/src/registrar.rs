@@ -119,15 +119,15 @@ pub(crate) async fn run(
         tracing::warn!("no nameserver address (namesrvAddr, NAMESRV_ADDR or -n): clients cannot find this broker");
     }
     let mut sampler = StatsSampler::new();
-    let mut metrics = node.raft().metrics();
+    // Server metrics change with the role, term, leader or membership only,
+    // not with every write as the full metrics do.
+    let mut metrics = node.raft().server_metrics();
     let mut last: Option<RouteKey> = None;
     let mut next_beat = tokio::time::Instant::now();
     loop {
-        // Read in place: this runs on every metrics change (several per
-        // write), so no clone of the metrics.
         let (state, term, leader) = {
             let m = metrics.borrow_watched();
-            (m.state, m.current_term, m.current_leader)
+            (m.state, m.vote.leader_id.term, m.current_leader)
         };
         let key = route_key(state, term, leader, &node);
         let due = tokio::time::Instant::now() >= next_beat;
