@@ -8,7 +8,8 @@
 # after 10 s.
 #
 # Environment, mainly for tests. Unset or empty: the conf files are copied as
-# they are (so the stock values below apply). Set: the copies get the value.
+# they are (so the stock values below apply), but for serverWorkerThreads (see
+# RAFTMQ_WORKER_THREADS). Set: the copies get the value.
 #   RAFTMQ_STORE_ROOT     default /tmp/rmqstore. Holds pid files, logs and the
 #                         conf files used. Set: broker nX gets
 #                         storePathRootDir=$RAFTMQ_STORE_ROOT/node0X and
@@ -21,6 +22,10 @@
 #   RAFTMQ_FLUSH_DISK_TYPE  unset: the conf files' flushDiskType (stock:
 #                         ASYNC_FLUSH). Set (SYNC_FLUSH or ASYNC_FLUSH): every
 #                         broker gets flushDiskType=VALUE.
+#   RAFTMQ_WORKER_THREADS default: the machine's cores divided among the three
+#                         brokers (at least 1), unless the conf file sets
+#                         serverWorkerThreads. Set: every broker gets
+#                         serverWorkerThreads=VALUE.
 #   RAFTMQ_START_TIMEOUT  default 60: seconds `start` waits for a leader. The
 #                         clock starts after the build, when the first process
 #                         is launched.
@@ -138,6 +143,16 @@ read_start_settings() {
       exit 2
       ;;
   esac
+  threads_override=${RAFTMQ_WORKER_THREADS:-}
+  if [[ -n $threads_override ]] && ! [[ $threads_override =~ ^[1-9][0-9]{0,3}$ ]]; then
+    printf 'fast-try: RAFTMQ_WORKER_THREADS: %q is not a number of threads (1 to 9999)\n' "$threads_override" >&2
+    exit 2
+  fi
+  local cores
+  cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 3)
+  [[ $cores =~ ^[0-9]+$ ]] || cores=3
+  threads_share=$((cores / ${#members[@]}))
+  ((threads_share >= 1)) || threads_share=1
   start_timeout=${RAFTMQ_START_TIMEOUT:-60}
   if ! [[ $start_timeout =~ ^[0-9]{1,6}$ ]] || ((10#$start_timeout == 0)); then
     printf 'fast-try: RAFTMQ_START_TIMEOUT: %q is not a whole number of seconds above 0\n' "$start_timeout" >&2
@@ -243,6 +258,13 @@ write_confs() {
     [[ -z $namesrv_port_override ]] || changes+=("namesrvAddr=127.0.0.1:$namesrv_port_override")
     [[ -z $peers ]] || changes+=("dLegerPeers=$peers")
     [[ -z $flush_override ]] || changes+=("flushDiskType=$flush_override")
+    # Three brokers share this machine: each gets its share of the cores,
+    # rather than a thread per core each (which costs more in wake-ups).
+    if [[ -n $threads_override ]]; then
+      changes+=("serverWorkerThreads=$threads_override")
+    elif [[ -z $(conf_value "$(stock_broker_conf "${members[i]}")" serverWorkerThreads) ]]; then
+      changes+=("serverWorkerThreads=$threads_share")
+    fi
     if [[ -n ${RAFTMQ_STORE_ROOT:-} ]]; then
       changes+=("storePathRootDir=$store_root/node0$i" "storePathCommitLog=$store_root/node0$i/commitlog")
     fi

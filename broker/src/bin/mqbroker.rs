@@ -60,12 +60,11 @@ fn main() -> ExitCode {
         println!("{}: OK", args.config.display());
         return ExitCode::SUCCESS;
     }
-    // Worker threads: RAFTMQ_BROKER_THREADS, else 2.
-    let workers = std::env::var("RAFTMQ_BROKER_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(2);
+    // serverWorkerThreads, else one per core.
+    let workers = conf
+        .server_worker_threads
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let runtime = match runtime(workers) {
         Ok(rt) => rt,
         Err(e) => {

@@ -38,6 +38,11 @@ pub struct BrokerConf {
     /// `sendMessageThreadPoolNums`: accepted for compatibility, positive;
     /// informational only (raftmq runs on an async runtime).
     pub send_message_thread_pool_nums: Option<u32>,
+    /// `serverWorkerThreads`: the worker threads of the broker's async
+    /// runtime, which serves clients and the Raft group alike (1 to 1024;
+    /// unset: one per core). Members that share a machine do better with
+    /// its cores divided between them (`fast-try.sh` does so).
+    pub server_worker_threads: Option<u32>,
     /// `flushDiskType` (`ASYNC_FLUSH`).
     pub flush_disk_type: FlushMode,
     /// `mappedFileSizeCommitLog`, bytes per commitlog segment (1 GiB).
@@ -120,6 +125,7 @@ impl BrokerConf {
             store_path_root_dir: store_root,
             dledger,
             send_message_thread_pool_nums: None,
+            server_worker_threads: None,
             flush_disk_type: FlushMode::Async,
             mapped_file_size_commit_log: d::MAPPED_FILE_SIZE_COMMIT_LOG,
             file_reserved_time: Duration::from_secs(u64::from(d::FILE_RESERVED_TIME_HOURS) * 3600),

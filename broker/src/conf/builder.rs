@@ -39,6 +39,7 @@ struct Partial {
     dleger_self_id: Option<NodeId>,
     preferred_leader: Option<NodeId>,
     send_message_thread_pool_nums: Option<u32>,
+    server_worker_threads: Option<u32>,
     flush_disk_type: Option<raftmq_store::FlushMode>,
     mapped_file_size_commit_log: Option<u64>,
     file_reserved_time_hours: Option<u32>,
@@ -203,6 +204,10 @@ impl Builder<'_> {
                     "a number of threads (1 or more)",
                 )?)
             }
+            Key::ServerWorkerThreads => {
+                p.server_worker_threads =
+                    Some(v::int_in(val, 1, 1024, "a number of threads (1 to 1024)")?)
+            }
             Key::FlushDiskType => p.flush_disk_type = Some(val.parse()?),
             Key::MappedFileSizeCommitLog => {
                 p.mapped_file_size_commit_log = Some(v::int_in(
@@ -360,6 +365,7 @@ impl Builder<'_> {
             c.store_path_commit_log = x;
         }
         c.send_message_thread_pool_nums = p.send_message_thread_pool_nums;
+        c.server_worker_threads = p.server_worker_threads;
         if let Some(x) = p.flush_disk_type {
             c.flush_disk_type = x;
         }

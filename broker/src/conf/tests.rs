@@ -95,6 +95,7 @@ fn stock_upstream_broker_n0_conf_parses_without_warnings() {
     assert_eq!(c.dledger.peers[&2], "127.0.0.1:40913");
     assert_eq!(c.dledger.preferred_leader, None);
     assert_eq!(c.send_message_thread_pool_nums, Some(16));
+    assert_eq!(c.server_worker_threads, None);
     // Everything else keeps RocketMQ's defaults.
     assert_eq!(c.flush_disk_type, FlushMode::Async);
     assert_eq!(c.mapped_file_size_commit_log, 1 << 30);
@@ -239,6 +240,13 @@ fn unknown_key_names_file_line_key_and_nearest_key() {
 }
 
 #[test]
+fn server_worker_threads_sets_the_runtime_size() {
+    let (c, warnings) = ok(&with("serverWorkerThreads=3\n"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.server_worker_threads, Some(3));
+}
+
+#[test]
 fn bad_numbers() {
     let e = err("brokerName=a\nbrokerClusterName=b\nlistenPort=abc\n");
     assert_eq!(
@@ -258,6 +266,8 @@ fn bad_numbers() {
         "diskSpaceWarningLevelRatio=0",
         "brokerPermission=5",
         "sendMessageThreadPoolNums=0",
+        "serverWorkerThreads=0",
+        "serverWorkerThreads=1025",
         "flushIntervalCommitLog=0",
         "brokerId=x",
     ] {
