@@ -24,6 +24,9 @@
 #   N_1 [5000]           messages of the 1-in-flight runs
 #   N_DRAIN [300000]     messages the NATS drain reads (at most the backlog)
 #   DURATION []          seconds: also stop each publishing run after this long
+#   CLIENT_THREADS [1]   worker threads of every load client (peerbench for
+#                        NATS and the gRPC ceiling, mqbench for raftmq): the
+#                        same for all, so no system's client gets more cores
 #   PEERBENCH_NO_BUILD   set: use target/release/peerbench as it is
 set -euo pipefail
 
@@ -34,6 +37,7 @@ size=${SIZE:-1024}
 n_256=${N_256:-300000}
 n_1=${N_1:-5000}
 n_drain=${N_DRAIN:-300000}
+client_threads=${CLIENT_THREADS:-1}
 duration_args=()
 if [[ -n ${DURATION:-} ]]; then
   duration_args=(--duration "$DURATION")
@@ -117,15 +121,15 @@ say "starting a 3-node NATS JetStream cluster under $nats_dir"
 nats_urls=$(cat "$nats_dir/urls")
 nats_pids=$(cat "$nats_dir/pids")
 
-run nats-1 "$peerbench" nats --servers "$nats_urls" --size "$size" \
+run nats-1 "$peerbench" --threads "$client_threads" nats --servers "$nats_urls" --size "$size" \
   --messages "$n_1" --inflight 1 "${duration_args[@]}" --server-pids "$nats_pids" --json
-run nats-256 "$peerbench" nats --servers "$nats_urls" --size "$size" \
+run nats-256 "$peerbench" --threads "$client_threads" nats --servers "$nats_urls" --size "$size" \
   --messages "$n_256" --inflight 256 "${duration_args[@]}" --server-pids "$nats_pids" --json
-run nats-drain "$peerbench" nats-drain --servers "$nats_urls" \
+run nats-drain "$peerbench" --threads "$client_threads" nats-drain --servers "$nats_urls" \
   --messages "$n_drain" --ack each --server-pids "$nats_pids" --json
 # The same backlog again (a new consumer from the start), acknowledged
 # cumulatively, as a consumer committing an offset per batch does.
-run nats-drain-ackall "$peerbench" nats-drain --servers "$nats_urls" \
+run nats-drain-ackall "$peerbench" --threads "$client_threads" nats-drain --servers "$nats_urls" \
   --messages "$n_drain" --ack all --server-pids "$nats_pids" --json
 
 say "stopping NATS"
@@ -152,9 +156,9 @@ done
   exit 1
 }
 
-run grpc-ceiling-256 "$peerbench" grpc-ceiling --addr "$grpc_addr" --size "$size" \
+run grpc-ceiling-256 "$peerbench" --threads "$client_threads" grpc-ceiling --addr "$grpc_addr" --size "$size" \
   --messages "$n_256" --inflight 256 "${duration_args[@]}" --server-pids "$grpc_pid" --json
-run grpc-ceiling-1 "$peerbench" grpc-ceiling --addr "$grpc_addr" --size "$size" \
+run grpc-ceiling-1 "$peerbench" --threads "$client_threads" grpc-ceiling --addr "$grpc_addr" --size "$size" \
   --messages "$n_1" --inflight 1 "${duration_args[@]}" --server-pids "$grpc_pid" --json
 
 say "stopping grpc-server"
@@ -183,11 +187,11 @@ raftmq_started=1
 raftmq_pids=$(cat "$RAFTMQ_STORE_ROOT"/fast-try/broker-n{0,1,2}.pid | paste -sd,)
 mqbench=$repo/target/release/mqbench
 run raftmq-1 "$mqbench" produce --namesrv "127.0.0.1:$ns_port" --topic PeerBench1 \
-  --size "$size" --messages "$n_1" --inflight 1 --server-pids "$raftmq_pids" --json
+  --size "$size" --messages "$n_1" --inflight 1 --threads "$client_threads" --server-pids "$raftmq_pids" --json
 run raftmq-256 "$mqbench" produce --namesrv "127.0.0.1:$ns_port" --topic PeerBench \
-  --size "$size" --messages "$n_256" --inflight 256 --server-pids "$raftmq_pids" --json
+  --size "$size" --messages "$n_256" --inflight 256 --threads "$client_threads" --server-pids "$raftmq_pids" --json
 run raftmq-drain "$mqbench" consume --namesrv "127.0.0.1:$ns_port" --topic PeerBench \
-  --group PeerBenchDrain --messages "$n_drain" --server-pids "$raftmq_pids" --json
+  --group PeerBenchDrain --messages "$n_drain" --threads "$client_threads" --server-pids "$raftmq_pids" --json
 say "stopping raftmq"
 "$repo/bin/dledger/fast-try.sh" stop >&2
 raftmq_started=
