@@ -36,6 +36,8 @@ pub struct State {
     pub members: Vec<String>,
     /// Messages per SendMessage request, in arrival order.
     pub send_sizes: Vec<usize>,
+    /// The queues each SendMessage request named, in order of arrival.
+    pub send_queues: Vec<std::collections::BTreeSet<i32>>,
     /// Every message id sent, retries included.
     pub sent_ids: Vec<String>,
     /// SendMessage requests still to refuse with INTERNAL_SERVER_ERROR.
@@ -282,6 +284,12 @@ impl MessagingService for Fake {
         let req = r.into_inner();
         let mut s = self.lock();
         s.send_sizes.push(req.messages.len());
+        let queues = req
+            .messages
+            .iter()
+            .filter_map(|m| m.system_properties.as_ref().map(|p| p.queue_id))
+            .collect();
+        s.send_queues.push(queues);
         for m in &req.messages {
             let id = m.system_properties.as_ref().map(|p| p.message_id.clone());
             s.sent_ids.push(id.unwrap_or_default());

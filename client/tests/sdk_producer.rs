@@ -61,6 +61,12 @@ async fn concurrent_sends_are_coalesced_into_few_requests() {
         sizes.len() <= 64,
         "far fewer requests than messages: {sizes:?}"
     );
+    // Messages for different queues share a request (each names its own).
+    let queues = fake.lock().send_queues.clone();
+    assert!(
+        queues.iter().any(|q| q.len() == 4),
+        "some request carries all 4 queues: {queues:?}"
+    );
     producer.shutdown().await;
     server.stop().await;
 }

@@ -8,7 +8,11 @@
 //! next_batch()  -> q1 [m2 m4]
 //! ```
 //!
-//! A batch takes everything waiting for its queue, up to `max_messages` and
+//! The producer files sends without a message group under their topic's
+//! [`ANY_QUEUE`] key, so one request carries messages for several queues
+//! (each message names its own); FIFO sends go under their queue's key.
+//!
+//! A batch takes everything waiting for its key, up to `max_messages` and
 //! `max_bytes` (a single message larger than that goes alone). A queue
 //! whose batch in flight carries FIFO messages (a message group) gets no
 //! second batch until that one is done, so a group's order holds on the
@@ -19,7 +23,12 @@ use std::sync::Arc;
 
 use super::BatchLimits;
 
-/// A queue of a topic in one broker group: what a request is about.
+/// The `queue_id` of a [`QueueKey`] that any queue of its topic shares:
+/// sends without a message group, which need no order between requests.
+pub(crate) const ANY_QUEUE: i32 = -1;
+
+/// A queue of a topic in one broker group (or all of them, [`ANY_QUEUE`]):
+/// what a request is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct QueueKey {
     pub topic: Arc<str>,

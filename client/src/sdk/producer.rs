@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use raftmq_proto::rocketmq::v2;
 use tokio::sync::oneshot;
 
-use super::coalesce::QueueKey;
+use super::coalesce::{QueueKey, ANY_QUEUE};
 use super::convert::resource;
 use super::core::ClientCore;
 use super::route::{QueueSelector, TopicRoute};
@@ -215,7 +215,10 @@ impl Inner {
         let out = Outgoing {
             key: QueueKey {
                 topic: route.topic_key.clone(),
-                queue_id: queue.queue_id,
+                // Each message names its queue, so messages for different
+                // queues of a topic share a request; FIFO ones keep their
+                // queue's own line, one request at a time.
+                queue_id: if ordered { queue.queue_id } else { ANY_QUEUE },
             },
             id: id.to_owned(),
             encoded: wire::encode_message(&proto),
