@@ -84,7 +84,6 @@ impl<T: Pending> Batcher<T> {
     }
 
     /// Sends waiting.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -96,7 +95,15 @@ impl<T: Pending> Batcher<T> {
 
     /// The next request's sends: of the queue whose oldest send waited
     /// longest among those free to send, as many as the limits allow.
+    #[cfg(test)]
     pub fn next_batch(&mut self) -> Option<Batch<T>> {
+        self.next_batch_of(usize::MAX)
+    }
+
+    /// As [`Batcher::next_batch`], with at most `at_most` sends (at least
+    /// one) unless the batch is FIFO: those (and explicit batches) go in as
+    /// few requests as the limits allow.
+    pub fn next_batch_of(&mut self, at_most: usize) -> Option<Batch<T>> {
         let key = self
             .waiting
             .iter()
@@ -104,10 +111,16 @@ impl<T: Pending> Batcher<T> {
             .min_by_key(|(_, q)| q.front().map(|(seq, _)| *seq))
             .map(|(k, _)| k.clone())?;
         let queue = self.waiting.get_mut(&key)?;
+        let fifo = queue.front().is_some_and(|(_, t)| t.ordered());
+        let max_messages = if fifo {
+            self.limits.max_messages
+        } else {
+            self.limits.max_messages.min(at_most.max(1))
+        };
         let mut items = Vec::new();
         let mut bytes = 0usize;
         while let Some((_, next)) = queue.front() {
-            let full = items.len() >= self.limits.max_messages
+            let full = items.len() >= max_messages
                 || bytes.saturating_add(next.size()) > self.limits.max_bytes;
             if !items.is_empty() && full {
                 break;

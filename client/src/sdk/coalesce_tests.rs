@@ -82,6 +82,27 @@ fn batches_are_bounded_by_count_and_bytes() {
 }
 
 #[test]
+fn a_batch_can_be_capped_below_the_limits_but_takes_at_least_one() {
+    let mut b = Batcher::new(limits(256, 1 << 20));
+    for n in 0..10 {
+        b.push(item(0, n));
+    }
+    assert_eq!(ns(&b.next_batch_of(4).unwrap()), [0, 1, 2, 3]);
+    assert_eq!(ns(&b.next_batch_of(0).unwrap()), [4]);
+    assert_eq!(ns(&b.next_batch_of(usize::MAX).unwrap()), [5, 6, 7, 8, 9]);
+    assert!(b.next_batch_of(4).is_none());
+
+    // FIFO sends (and explicit batches) are not split by the cap.
+    for n in 0..10 {
+        b.push(Item {
+            ordered: true,
+            ..item(1, n)
+        });
+    }
+    assert_eq!(b.next_batch_of(4).unwrap().items.len(), 10);
+}
+
+#[test]
 fn an_oversized_message_goes_alone() {
     let mut b = Batcher::new(limits(100, 250));
     b.push(Item {

@@ -90,6 +90,8 @@ async fn run(
     let limits = core.config.batch;
     let mut batcher: Batcher<Outgoing> = Batcher::new(limits);
     let mut in_flight = FuturesUnordered::new();
+    // Sends in the requests in flight.
+    let mut sending = 0usize;
     let mut open = true;
     loop {
         while open {
@@ -100,9 +102,19 @@ async fn run(
             }
         }
         while in_flight.len() < limits.max_in_flight {
-            let Some(batch) = batcher.next_batch() else {
+            // Beside requests in flight, a request takes at most its share
+            // of all sends outstanding, so the requests stay about the same
+            // size: answered together, a request's callers send again
+            // together, and a lopsided pair (255 and 1) would stay so.
+            let share = if sending == 0 {
+                usize::MAX
+            } else {
+                (batcher.len() + sending).div_ceil(limits.max_in_flight)
+            };
+            let Some(batch) = batcher.next_batch_of(share) else {
                 break;
             };
+            sending += batch.items.len();
             in_flight.push(send_batch(&core, &link, batch));
         }
         if !open && in_flight.is_empty() && batcher.is_empty() {
@@ -113,8 +125,13 @@ async fn run(
                 Some(outs) => outs.into_iter().for_each(|o| batcher.push(o)),
                 None => open = false,
             },
-            Some((key, ordered)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((key, ordered, sent)) = in_flight.next(), if !in_flight.is_empty() => {
                 batcher.done(&key, ordered);
+                sending -= sent;
+                // The answer woke its callers; let them run first, so the
+                // sends they make next go in the next request together
+                // instead of the first of them alone.
+                tokio::task::yield_now().await;
             }
             else => {
                 for o in batcher.drain() {
@@ -126,17 +143,19 @@ async fn run(
     }
 }
 
-/// Sends one batch and answers its callers; returns the batch's queue.
+/// Sends one batch and answers its callers; returns the batch's queue,
+/// whether it was FIFO, and how many sends it carried.
 async fn send_batch(
     core: &ClientCore,
     link: &GroupLink,
     batch: Batch<Outgoing>,
-) -> (QueueKey, bool) {
+) -> (QueueKey, bool, usize) {
     let Batch {
         key,
         items,
         ordered,
     } = batch;
+    let sent = items.len();
     let mut replies = Vec::with_capacity(items.len());
     let mut messages = Vec::with_capacity(items.len());
     let mut ids = Vec::with_capacity(items.len());
@@ -160,7 +179,7 @@ async fn send_batch(
     for (reply, result) in replies.into_iter().zip(results(&key.topic, &ids, response)) {
         let _ = reply.send(result);
     }
-    (key, ordered)
+    (key, ordered, sent)
 }
 
 /// One result per sent message (by id, else by position), from the answer
