@@ -49,17 +49,25 @@ fn ns(b: &Batch<Item>) -> Vec<usize> {
 }
 
 #[test]
-fn a_batch_takes_everything_waiting_for_its_queue_in_order() {
+fn a_batch_takes_every_queue_of_its_topic_each_in_order() {
     let mut b = Batcher::new(limits(256, 1 << 20));
     for n in 0..10 {
         b.push(item((n % 2) as i32, n));
     }
-    assert_eq!(b.len(), 10);
+    b.push(Item {
+        key: QueueKey {
+            topic: Arc::from("U"),
+            queue_id: 0,
+        },
+        ..item(0, 10)
+    });
+    assert_eq!(b.len(), 11);
     let first = b.next_batch().unwrap();
-    assert_eq!(first.key, key(0));
-    assert_eq!(ns(&first), [0, 2, 4, 6, 8]);
+    assert_eq!(first.keys, [key(0), key(1)]);
+    assert_eq!(ns(&first), [0, 2, 4, 6, 8, 1, 3, 5, 7, 9]);
     let second = b.next_batch().unwrap();
-    assert_eq!(ns(&second), [1, 3, 5, 7, 9]);
+    assert_eq!(&**second.topic(), "U", "another topic, another request");
+    assert_eq!(ns(&second), [10]);
     assert!(b.next_batch().is_none());
     assert!(b.is_empty());
 }
@@ -116,12 +124,12 @@ fn an_oversized_message_goes_alone() {
 
 #[test]
 fn the_queue_waiting_longest_goes_first() {
-    let mut b = Batcher::new(limits(256, 1 << 20));
+    let mut b = Batcher::new(limits(2, 1 << 20));
     b.push(item(5, 0));
     b.push(item(1, 1));
     b.push(item(5, 2));
-    assert_eq!(b.next_batch().unwrap().key, key(5));
-    assert_eq!(b.next_batch().unwrap().key, key(1));
+    assert_eq!(b.next_batch().unwrap().keys, [key(5)]);
+    assert_eq!(b.next_batch().unwrap().keys, [key(1)]);
 }
 
 #[test]
@@ -132,13 +140,14 @@ fn a_fifo_batch_in_flight_holds_back_its_queue_only() {
         ..item(0, 0)
     });
     let first = b.next_batch().unwrap();
-    assert!(first.ordered);
+    assert_eq!(first.busy, [key(0)]);
     b.push(item(0, 1));
     b.push(item(1, 2));
     let other = b.next_batch().unwrap();
-    assert_eq!(other.key, key(1));
+    assert_eq!(other.keys, [key(1)]);
+    assert!(other.busy.is_empty());
     assert!(b.next_batch().is_none(), "queue 0 waits for its FIFO batch");
-    b.done(&first.key, first.ordered);
+    b.done(&first.busy);
     assert_eq!(ns(&b.next_batch().unwrap()), [1]);
 }
 
@@ -159,4 +168,25 @@ fn drain_takes_everything() {
     }
     assert_eq!(b.drain().len(), 4);
     assert!(b.is_empty() && b.next_batch().is_none());
+}
+
+#[test]
+fn fifo_queues_share_a_request_and_each_waits_for_it() {
+    let mut b = Batcher::new(limits(256, 1 << 20));
+    for n in 0..4 {
+        b.push(Item {
+            ordered: true,
+            ..item((n % 2) as i32, n)
+        });
+    }
+    let first = b.next_batch().unwrap();
+    assert_eq!(ns(&first), [0, 2, 1, 3]);
+    assert_eq!(first.busy, [key(0), key(1)]);
+    b.push(Item {
+        ordered: true,
+        ..item(1, 4)
+    });
+    assert!(b.next_batch().is_none(), "both queues wait");
+    b.done(&first.busy);
+    assert_eq!(ns(&b.next_batch().unwrap()), [4]);
 }

@@ -125,8 +125,8 @@ async fn run(
                 Some(outs) => outs.into_iter().for_each(|o| batcher.push(o)),
                 None => open = false,
             },
-            Some((key, ordered, sent)) = in_flight.next(), if !in_flight.is_empty() => {
-                batcher.done(&key, ordered);
+            Some((busy, sent)) = in_flight.next(), if !in_flight.is_empty() => {
+                batcher.done(&busy);
                 sending -= sent;
                 // The answer woke its callers; let them run first, so the
                 // sends they make next go in the next request together
@@ -143,18 +143,15 @@ async fn run(
     }
 }
 
-/// Sends one batch and answers its callers; returns the batch's queue,
-/// whether it was FIFO, and how many sends it carried.
+/// Sends one batch and answers its callers; returns the batch's busy
+/// (FIFO) keys and how many sends it carried.
 async fn send_batch(
     core: &ClientCore,
     link: &GroupLink,
     batch: Batch<Outgoing>,
-) -> (QueueKey, bool, usize) {
-    let Batch {
-        key,
-        items,
-        ordered,
-    } = batch;
+) -> (Vec<QueueKey>, usize) {
+    let topic = Arc::clone(batch.topic());
+    let Batch { items, busy, .. } = batch;
     let sent = items.len();
     let mut replies = Vec::with_capacity(items.len());
     let mut messages = Vec::with_capacity(items.len());
@@ -176,10 +173,10 @@ async fn send_batch(
             }
         })
         .await;
-    for (reply, result) in replies.into_iter().zip(results(&key.topic, &ids, response)) {
+    for (reply, result) in replies.into_iter().zip(results(&topic, &ids, response)) {
         let _ = reply.send(result);
     }
-    (key, ordered, sent)
+    (busy, sent)
 }
 
 /// One result per sent message (by id, else by position), from the answer
