@@ -10,7 +10,9 @@
 #   2. the gRPC ceiling: `peerbench grpc-server` (a do-nothing MessagingService
 #      in its own process) and `peerbench grpc-ceiling`, one message per
 #      SendMessage call, 256 and 1 in flight;
-#   3. raftmq: a fast-try group of three processes, driven by mqbench (the Rust SDK).
+#   3. raftmq: a fast-try group of three processes, driven by mqbench (the Rust SDK),
+#      and by `peerbench grpc-ceiling` pointed at its leader (one message per
+#      SendMessage call, as the official clients send).
 # Then prints one markdown table, and ratios once raftmq's rows exist.
 #
 # Everything it starts is stopped on exit (trap), also on failure or Ctrl-C.
@@ -188,6 +190,23 @@ raftmq_pids=$(cat "$RAFTMQ_STORE_ROOT"/fast-try/broker-n{0,1,2}.pid | paste -sd,
 mqbench=$repo/target/release/mqbench
 run raftmq-1 "$mqbench" produce --namesrv "127.0.0.1:$ns_port" --topic PeerBench1 \
   --size "$size" --messages "$n_1" --inflight 1 --threads "$client_threads" --server-pids "$raftmq_pids" --json
+# The official clients' wire path: one message per SendMessage call, straight
+# to the leader (where a client's route sends it), as against the gRPC ceiling;
+# on the fresh group, as the ceiling ran on a fresh server.
+leader=$("$repo/target/release/mqadmin" clusterList -n "127.0.0.1:$ns_port" | awk '$3 == "0" { print $4; exit }')
+if [[ -z $leader ]]; then
+  echo "side-by-side: raftmq: no leader (BID 0) in mqadmin clusterList" >&2
+  exit 1
+fi
+run raftmq-wire-256 "$peerbench" --threads "$client_threads" grpc-ceiling --addr "$leader" --size "$size" \
+  --messages "$n_256" --inflight 256 "${duration_args[@]}" --server-pids "$raftmq_pids" --json
+# A fresh group for the backlog runs: the runs above leave gigabytes of
+# commitlog being written back to disk, which the NATS runs did not have.
+say "restarting raftmq with an empty store"
+"$repo/bin/dledger/fast-try.sh" stop >&2
+rm -rf "$RAFTMQ_STORE_ROOT"
+"$repo/bin/dledger/fast-try.sh" start >&2
+raftmq_pids=$(cat "$RAFTMQ_STORE_ROOT"/fast-try/broker-n{0,1,2}.pid | paste -sd,)
 run raftmq-256 "$mqbench" produce --namesrv "127.0.0.1:$ns_port" --topic PeerBench \
   --size "$size" --messages "$n_256" --inflight 256 --threads "$client_threads" --server-pids "$raftmq_pids" --json
 run raftmq-drain "$mqbench" consume --namesrv "127.0.0.1:$ns_port" --topic PeerBench \
@@ -199,13 +218,13 @@ raftmq_started=
 # ---- table --------------------------------------------------------------------
 
 rows=()
-for name in raftmq-1 nats-1 grpc-ceiling-1 raftmq-256 nats-256 grpc-ceiling-256 raftmq-drain nats-drain nats-drain-ackall; do
+for name in raftmq-1 nats-1 grpc-ceiling-1 raftmq-256 nats-256 grpc-ceiling-256 raftmq-wire-256 raftmq-drain nats-drain nats-drain-ackall; do
   if [[ -s $results/$name.out ]]; then
     rows+=("$name=$results/$name.out")
   fi
 done
 ratios=()
-for pair in raftmq-1:nats-1 raftmq-256:nats-256 raftmq-256:grpc-ceiling-256 raftmq-drain:nats-drain; do
+for pair in raftmq-1:nats-1 raftmq-256:nats-256 raftmq-256:grpc-ceiling-256 raftmq-wire-256:grpc-ceiling-256 raftmq-drain:nats-drain raftmq-drain:nats-drain-ackall; do
   a=${pair%%:*}
   b=${pair#*:}
   if [[ -s $results/$a.out && -s $results/$b.out ]]; then
