@@ -4,7 +4,7 @@
 //! and hands each message's result back to its caller.
 //!
 //! ```text
-//! send() -> mpsc -> [ batcher: any [..] fifo-q1 [..] ] -> SendMessage x <= 2 in flight
+//! send() -> mpsc -> [ batcher: any [..] fifo-q1 [..] ] -> SendMessage x <= 3 in flight
 //!   caller <- oneshot <- one SendResultEntry per message
 //! ```
 //!
