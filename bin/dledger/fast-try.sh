@@ -144,8 +144,8 @@ read_start_settings() {
       ;;
   esac
   threads_override=${RAFTMQ_WORKER_THREADS:-}
-  if [[ -n $threads_override ]] && ! [[ $threads_override =~ ^[1-9][0-9]{0,3}$ ]]; then
-    printf 'fast-try: RAFTMQ_WORKER_THREADS: %q is not a number of threads (1 to 9999)\n' "$threads_override" >&2
+  if [[ -n $threads_override ]] && ! { [[ $threads_override =~ ^[1-9][0-9]{0,3}$ ]] && ((threads_override <= 1024)); }; then
+    printf 'fast-try: RAFTMQ_WORKER_THREADS: %q is not a number of threads (1 to 1024)\n' "$threads_override" >&2
     exit 2
   fi
   local cores

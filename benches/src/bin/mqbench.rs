@@ -68,7 +68,7 @@ struct Common {
     #[arg(long, value_delimiter = ',')]
     server_pids: Vec<u32>,
     /// Worker threads of mqbench's runtime. One keeps the client to a core
-    /// at most (it needs about half of one at 100,000 msg/s), leaving the
+    /// at most (it needs about a third of one at 100,000 msg/s), leaving the
     /// rest to brokers on the same machine, and spares cross-thread wake-ups
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
