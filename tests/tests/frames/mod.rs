@@ -199,14 +199,17 @@ async fn exchange(
         Ok(r) => r,
         Err(e) => return Outcome::Reset(e.to_string()),
     };
-    if !body.is_empty() {
-        if let Err(e) = send.send_data(body, true) {
-            return Outcome::Reset(e.to_string());
-        }
-    }
+    // A server may answer before it has read the body (an unknown method
+    // gets a trailers-only answer at once) and close the stream: then the
+    // body cannot be sent, and the answer already there is the outcome.
+    let unsent = if body.is_empty() {
+        None
+    } else {
+        send.send_data(body, true).err()
+    };
     let response = match response.await {
         Ok(r) => r,
-        Err(e) => return Outcome::Reset(e.to_string()),
+        Err(e) => return Outcome::Reset(unsent.unwrap_or(e).to_string()),
     };
     let (parts, mut body) = response.into_parts();
     if let Some(s) = status_of(&parts.headers) {
