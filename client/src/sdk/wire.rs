@@ -3,7 +3,6 @@
 //! those encodings, shared through an `Arc`, so trying it on another member
 //! (failover) costs a reference count, not a copy of every message.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -60,17 +59,12 @@ pub(crate) async fn send_message(
     grpc.ready()
         .await
         .map_err(|e| Status::unavailable(format!("connection not ready: {e}")))?;
-    grpc.unary(
-        request,
-        PathAndQuery::from_static(SEND_MESSAGE),
-        SendCodec::default(),
-    )
-    .await
+    grpc.unary(request, PathAndQuery::from_static(SEND_MESSAGE), SendCodec)
+        .await
 }
 
 /// Encodes an [`EncodedSend`], decodes the answer as tonic's prost codec does.
-#[derive(Default)]
-struct SendCodec(PhantomData<fn() -> v2::SendMessageResponse>);
+struct SendCodec;
 
 impl Codec for SendCodec {
     type Encode = Arc<EncodedSend>;
