@@ -503,6 +503,12 @@ impl CommitLog {
         }
     }
 
+    /// Makes the next segment ahead of need once the write position is past
+    /// the middle of the last one (see [`SegmentList::prepare_next`]).
+    pub fn prepare_next_segment(&self) -> Result<bool> {
+        self.data.prepare_next(self.bounds().end_pos)
+    }
+
     /// (durable position, index of the entry there).
     pub fn durable(&self) -> (u64, u64) {
         self.durability.durable()
@@ -576,6 +582,8 @@ pub(crate) fn flush_span(list: &SegmentList, from: u64, to: u64) -> Result<()> {
     if from >= to {
         return Ok(());
     }
+    // The names of segments created since the last flush first.
+    list.sync_dir_if_needed()?;
     let size = list.segment_size();
     let mut base = segment_base(from, size);
     while base < to {

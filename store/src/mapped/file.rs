@@ -123,6 +123,14 @@ impl MappedFile {
         &self.path
     }
 
+    /// Renames the file on disk (the mapping is unchanged). The directory
+    /// is not synced.
+    pub fn rename_to(&mut self, path: &Path) -> Result<()> {
+        std::fs::rename(&self.path, path).map_err(|e| StoreError::io(path, "rename", e))?;
+        self.path = path.to_owned();
+        Ok(())
+    }
+
     /// The global position of the file's first byte.
     pub fn base(&self) -> u64 {
         self.base

@@ -2,9 +2,10 @@
 //! global position.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::MappedFile;
 use crate::error::{Result, StoreError};
@@ -20,6 +21,9 @@ pub fn segment_file_name(base: u64) -> String {
     format!("{base:020}")
 }
 
+/// A segment made ahead of need is named `<base>.spare` until it is taken.
+const SPARE_SUFFIX: &str = ".spare";
+
 /// Equal-sized mapped files in one directory, ordered by base. Gaps are
 /// allowed (a consume queue may start past zero after retention).
 #[derive(Debug)]
@@ -32,6 +36,12 @@ pub struct SegmentList {
     /// The segment being written is synced often (SYNC_FLUSH): keep
     /// readahead off it, see [`MappedFile::advise_no_readahead`].
     no_readahead_while_writing: bool,
+    /// A segment was created since the directory was last synced: its name
+    /// is not durable yet. [`SegmentList::sync_dir_if_needed`] makes it so;
+    /// whoever declares data in it durable calls that first.
+    dir_unsynced: AtomicBool,
+    /// The next segment, made ahead of need by [`SegmentList::prepare_next`].
+    spare: Mutex<Option<MappedFile>>,
 }
 
 impl SegmentList {
@@ -51,6 +61,16 @@ impl SegmentList {
             let item = item.map_err(|e| StoreError::io(dir, "read_dir", e))?;
             let name = item.file_name();
             let Some(name) = name.to_str() else { continue };
+            if name
+                .strip_suffix(SPARE_SUFFIX)
+                .is_some_and(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
+            {
+                // Made ahead of need before a stop and never used: it holds
+                // nothing.
+                let path = item.path();
+                std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, "remove", e))?;
+                continue;
+            }
             if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
                 if let Ok(base) = name.parse::<u64>() {
                     bases.push(base);
@@ -99,6 +119,8 @@ impl SegmentList {
             faults,
             segments: RwLock::new(segments),
             no_readahead_while_writing: false,
+            dir_unsynced: AtomicBool::new(false),
+            spare: Mutex::new(None),
         })
     }
 
@@ -159,7 +181,11 @@ impl SegmentList {
     }
 
     /// The segment holding `pos`, created if missing. Only the last position
-    /// onward may be created: the list never grows in the middle.
+    /// onward may be created: the list never grows in the middle. A
+    /// segment made ahead by [`SegmentList::prepare_next`] is taken if it
+    /// is the one wanted. Either way the directory is not synced here (a
+    /// writer would wait on the device): see
+    /// [`SegmentList::sync_dir_if_needed`].
     pub fn find_or_create(&self, pos: u64) -> Result<Arc<MappedFile>> {
         if let Some(found) = self.find(pos) {
             return Ok(found);
@@ -177,6 +203,66 @@ impl SegmentList {
             }
         }
         let path = self.dir.join(segment_file_name(base));
+        let spare = self.spare.lock().take();
+        let file = match spare {
+            Some(mut spare) if spare.base() == base => {
+                spare.rename_to(&path)?;
+                spare
+            }
+            other => {
+                if let Some(stale) = other {
+                    remove_spare(&stale);
+                }
+                MappedFile::create(
+                    &path,
+                    base,
+                    self.segment_size,
+                    self.reserve_all,
+                    self.faults.clone(),
+                )?
+            }
+        };
+        if self.no_readahead_while_writing {
+            file.advise_no_readahead();
+            if let Some(previous) = segments.last() {
+                previous.advise_normal();
+            }
+        }
+        self.dir_unsynced.store(true, Ordering::Release);
+        let file = Arc::new(file);
+        segments.push(Arc::clone(&file));
+        Ok(file)
+    }
+
+    /// Makes the segment after the last one ahead of need, under a spare
+    /// name, when `pos` (the write position) is past the middle of the last
+    /// segment; [`SegmentList::find_or_create`] then only renames it. This
+    /// is RocketMQ's ahead-of-time allocation of the next mapped file: the
+    /// creation, block reservation and zero-length mapping happen here, on
+    /// a background thread, instead of stalling the writer at the roll.
+    /// Returns whether a spare was made.
+    pub fn prepare_next(&self, pos: u64) -> Result<bool> {
+        let Some(last) = self.last() else {
+            return Ok(false);
+        };
+        if pos < last.base() + self.segment_size / 2 {
+            return Ok(false);
+        }
+        let base = last.base() + self.segment_size;
+        let mut spare = self.spare.lock();
+        match spare.as_ref() {
+            Some(s) if s.base() == base => return Ok(false),
+            Some(s) => {
+                remove_spare(s);
+                *spare = None;
+            }
+            None => {}
+        }
+        let path = self
+            .dir
+            .join(format!("{}{SPARE_SUFFIX}", segment_file_name(base)));
+        // A spare left by an earlier failed attempt.
+        let _ = std::fs::remove_file(&path);
         let file = MappedFile::create(
             &path,
             base,
@@ -184,16 +270,28 @@ impl SegmentList {
             self.reserve_all,
             self.faults.clone(),
         )?;
-        if self.no_readahead_while_writing {
-            file.advise_no_readahead();
-            if let Some(previous) = segments.last() {
-                previous.advise_normal();
+        *spare = Some(file);
+        Ok(true)
+    }
+
+    /// Syncs the directory if a segment was created since it last was, so
+    /// that the segments' names survive a crash. Called before data in a
+    /// new segment is declared durable.
+    pub fn sync_dir_if_needed(&self) -> Result<()> {
+        if self.dir_unsynced.swap(false, Ordering::AcqRel) {
+            if let Err(e) = sync_dir(&self.dir) {
+                self.dir_unsynced.store(true, Ordering::Release);
+                return Err(e);
             }
         }
-        sync_dir(&self.dir)?;
-        let file = Arc::new(file);
-        segments.push(Arc::clone(&file));
-        Ok(file)
+        Ok(())
+    }
+
+    /// Drops the spare, if any (the list is cut or destroyed).
+    fn drop_spare(&self) {
+        if let Some(s) = self.spare.lock().take() {
+            remove_spare(&s);
+        }
     }
 
     /// Removes every segment that ends at or before `pos`. Returns how many.
@@ -217,6 +315,8 @@ impl SegmentList {
             let keep = segments.iter().take_while(|s| s.base() < pos).count();
             segments.drain(keep..).collect()
         };
+        // The spare follows the old last segment, which may be gone.
+        self.drop_spare();
         self.remove_files(&doomed)?;
         Ok(doomed.len())
     }
@@ -224,6 +324,7 @@ impl SegmentList {
     /// Removes every segment and the directory itself.
     pub fn destroy(&self) -> Result<()> {
         let doomed: Vec<_> = self.segments.write().drain(..).collect();
+        self.drop_spare();
         self.remove_files(&doomed)?;
         match std::fs::remove_dir(&self.dir) {
             Ok(()) => Ok(()),
@@ -246,6 +347,14 @@ impl SegmentList {
             }
         }
         sync_dir(&self.dir)
+    }
+}
+
+/// Removes a spare's file. Best effort: a leftover is removed at the next
+/// open, and nothing refers to it.
+fn remove_spare(spare: &MappedFile) {
+    if let Err(e) = spare.remove() {
+        tracing::warn!(error = %e, "could not remove a spare segment");
     }
 }
 
@@ -301,4 +410,115 @@ fn extend_short_last(path: &Path, segment_size: u64) -> Result<()> {
         f.sync_all().map_err(|e| StoreError::io(path, "fsync", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    const SEG: u64 = 64 * 1024;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn spare_name(base: u64) -> String {
+        format!("{}{SPARE_SUFFIX}", segment_file_name(base))
+    }
+
+    #[test]
+    fn the_next_segment_is_made_ahead_and_taken_at_the_roll() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = SegmentList::open(dir.path(), SEG, true, Faults::default()).unwrap();
+        assert!(!list.prepare_next(0).unwrap(), "no segment yet to follow");
+        list.find_or_create(0).unwrap();
+        assert!(
+            !list.prepare_next(SEG / 2 - 1).unwrap(),
+            "not past the middle"
+        );
+        assert!(list.prepare_next(SEG / 2).unwrap());
+        assert!(!list.prepare_next(SEG - 1).unwrap(), "made once");
+        assert_eq!(
+            names(dir.path()),
+            [segment_file_name(0), spare_name(SEG)],
+            "the spare is not a segment yet"
+        );
+        assert_eq!(list.count(), 1);
+        let inode = std::fs::metadata(dir.path().join(spare_name(SEG)))
+            .unwrap()
+            .ino();
+
+        let next = list.find_or_create(SEG + 10).unwrap();
+        assert_eq!(next.base(), SEG);
+        assert_eq!(next.path(), dir.path().join(segment_file_name(SEG)));
+        assert_eq!(
+            std::fs::metadata(next.path()).unwrap().ino(),
+            inode,
+            "the spare itself"
+        );
+        assert_eq!(
+            names(dir.path()),
+            [segment_file_name(0), segment_file_name(SEG)]
+        );
+        next.write(10, b"after the roll");
+        let mut back = [0u8; 14];
+        assert!(next.read_into(10, &mut back));
+        assert_eq!(&back, b"after the roll");
+    }
+
+    #[test]
+    fn a_spare_left_behind_is_removed_at_open_and_a_cut_drops_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let list = SegmentList::open(dir.path(), SEG, true, Faults::default()).unwrap();
+            list.find_or_create(0).unwrap();
+            assert!(list.prepare_next(SEG - 1).unwrap());
+        }
+        let list = SegmentList::open(dir.path(), SEG, true, Faults::default()).unwrap();
+        assert_eq!(names(dir.path()), [segment_file_name(0)]);
+        assert_eq!(list.count(), 1);
+
+        assert!(list.prepare_next(SEG - 1).unwrap());
+        list.remove_from(0).unwrap();
+        assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+        // The list starts again wherever it is asked to.
+        let again = list.find_or_create(5 * SEG).unwrap();
+        assert_eq!(again.base(), 5 * SEG);
+    }
+
+    #[test]
+    fn a_spare_for_another_position_is_not_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = SegmentList::open(dir.path(), SEG, true, Faults::default()).unwrap();
+        list.find_or_create(0).unwrap();
+        assert!(list.prepare_next(SEG - 1).unwrap());
+        // The log was cut inside segment 0, then restarted further on.
+        list.remove_before(SEG).unwrap();
+        let far = list.find_or_create(3 * SEG).unwrap();
+        assert_eq!(far.base(), 3 * SEG);
+        assert_eq!(names(dir.path()), [segment_file_name(3 * SEG)]);
+    }
+
+    #[test]
+    fn created_segments_leave_the_directory_to_be_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = SegmentList::open(dir.path(), SEG, true, Faults::default()).unwrap();
+        assert!(!list.dir_unsynced.load(Ordering::Acquire));
+        list.find_or_create(0).unwrap();
+        assert!(list.dir_unsynced.load(Ordering::Acquire));
+        list.sync_dir_if_needed().unwrap();
+        assert!(!list.dir_unsynced.load(Ordering::Acquire));
+        // flush_span syncs it before the data.
+        list.find_or_create(SEG).unwrap();
+        list.find(SEG).unwrap().write(0, b"x");
+        crate::commitlog::flush_span(&list, SEG, SEG + 1).unwrap();
+        assert!(!list.dir_unsynced.load(Ordering::Acquire));
+    }
 }

@@ -123,6 +123,12 @@ fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing,
                 log.flush()?;
                 last_full = Instant::now();
             }
+            // Ahead of need, off the writers' path. A failure (a full disk)
+            // only means the writer creates the segment itself, and meets
+            // the same error there.
+            if let Err(e) = log.prepare_next_segment() {
+                tracing::warn!(error = %e, "could not make the next commitlog segment ahead of need");
+            }
             let dispatched = store.dispatched().0;
             if dispatched != last_dispatched && last_derived.elapsed() >= DERIVED_FLUSH_INTERVAL {
                 store.flush_derived()?;
