@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt};
@@ -205,7 +207,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             let (partition, me, target) = (self.partition.clone(), self.me, self.target);
             let pending = Arc::clone(&sent);
             // A partition ends the requests; the peer then ends its answers.
-            let requests = input
+            let requests = CommitLinger::new(input)
                 .take_while(move |_| std::future::ready(!partition.is_cut(me, target)))
                 .map(move |req| {
                     let last = req.entries.last().map(|e| e.log_id).or(req.prev_log_id);
@@ -379,6 +381,100 @@ async fn next_answer(
     Some((Ok(result), go_on))
 }
 
+/// How long a request that only carries a new commit index waits for the
+/// next request with entries, which carries the commit too and replaces it.
+const COMMIT_LINGER: Duration = Duration::from_millis(2);
+
+/// The requests of a replication session, with commit-only requests held
+/// back for [`COMMIT_LINGER`]. After each commit openraft sends every
+/// follower a request without entries to tell it the new commit index (its
+/// followers apply up to it). Under load the next request with entries
+/// follows within a fraction of a millisecond and says the same; sending
+/// both costs a write, a wake-up and an answer on both sides, on the two
+/// processes whose time the next message needs (measured at one message in
+/// flight: the leader made 5 writes a message, the followers 2 each). A
+/// held request is dropped when one with entries comes (its answer is never
+/// awaited: openraft counts requests as answered by any later match), and
+/// sent when the linger ends or the session does, so an idle follower
+/// still learns the commit at once in human terms.
+///
+/// Only a request that starts where the previous one sent ended is held:
+/// the session's first request (a probe) and anything carrying entries go
+/// out at once.
+struct CommitLinger<S> {
+    input: S,
+    /// The last log id of the last request let through; None before the
+    /// first.
+    sent_up_to: Option<Option<LogId>>,
+    held: Option<AppendEntriesRequest<TypeConfig>>,
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
+    input_done: bool,
+}
+
+impl<S> CommitLinger<S> {
+    fn new(input: S) -> Self {
+        Self {
+            input,
+            sent_up_to: None,
+            held: None,
+            linger: None,
+            input_done: false,
+        }
+    }
+}
+
+impl<S> Stream for CommitLinger<S>
+where
+    S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin,
+{
+    type Item = AppendEntriesRequest<TypeConfig>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        while !this.input_done {
+            match this.input.poll_next_unpin(cx) {
+                Poll::Ready(Some(req)) => {
+                    let commit_only =
+                        req.entries.is_empty() && this.sent_up_to == Some(req.prev_log_id);
+                    if commit_only {
+                        // A newer commit replaces the one held; the linger
+                        // runs from the first.
+                        if this.held.is_none() {
+                            this.linger = Some(Box::pin(tokio::time::sleep(COMMIT_LINGER)));
+                        }
+                        this.held = Some(req);
+                        continue;
+                    }
+                    this.held = None;
+                    this.linger = None;
+                    this.sent_up_to =
+                        Some(req.entries.last().map(|e| e.log_id).or(req.prev_log_id));
+                    return Poll::Ready(Some(req));
+                }
+                Poll::Ready(None) => this.input_done = true,
+                Poll::Pending => break,
+            }
+        }
+        if this.held.is_some() {
+            let due = this.input_done
+                || this
+                    .linger
+                    .as_mut()
+                    .is_none_or(|l| l.as_mut().poll(cx).is_ready());
+            if !due {
+                return Poll::Pending;
+            }
+            this.linger = None;
+            return Poll::Ready(this.held.take());
+        }
+        if this.input_done {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
 /// Bytes of retained entries per snapshot chunk.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
 
@@ -458,5 +554,107 @@ impl Iterator for SnapshotChunks {
             meta: None,
             data: buf.freeze(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+    use openraft::entry::RaftEntry;
+    use openraft::EntryPayload;
+
+    use super::*;
+    use crate::types::{log_id, Entry, Vote};
+
+    type Requests =
+        tokio_stream::wrappers::UnboundedReceiverStream<AppendEntriesRequest<TypeConfig>>;
+
+    fn linger() -> (
+        tokio::sync::mpsc::UnboundedSender<AppendEntriesRequest<TypeConfig>>,
+        CommitLinger<Requests>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (tx, CommitLinger::new(Requests::new(rx)))
+    }
+
+    fn request(
+        prev: Option<u64>,
+        entries: &[u64],
+        commit: u64,
+    ) -> AppendEntriesRequest<TypeConfig> {
+        AppendEntriesRequest {
+            vote: Vote::new_committed(1, 0),
+            prev_log_id: prev.map(|i| log_id(1, i)),
+            leader_commit: Some(log_id(1, commit)),
+            entries: entries
+                .iter()
+                .map(|&i| Entry::new(log_id(1, i), EntryPayload::Blank))
+                .collect(),
+        }
+    }
+
+    /// (prev index, entry count, commit index) of a request.
+    fn shape(r: &AppendEntriesRequest<TypeConfig>) -> (Option<u64>, usize, Option<u64>) {
+        (
+            r.prev_log_id.map(|l| l.index),
+            r.entries.len(),
+            r.leader_commit.map(|l| l.index),
+        )
+    }
+
+    async fn next(s: &mut CommitLinger<Requests>) -> Option<(Option<u64>, usize, Option<u64>)> {
+        tokio::time::timeout(Duration::from_secs(5), s.next())
+            .await
+            .expect("the linger ends long before this")
+            .map(|r| shape(&r))
+    }
+
+    #[tokio::test]
+    async fn a_commit_only_request_gives_way_to_the_next_with_entries() {
+        let (tx, mut s) = linger();
+        // The session's first request goes out at once, empty or not.
+        tx.send(request(Some(4), &[], 3)).unwrap();
+        assert_eq!(next(&mut s).await, Some((Some(4), 0, Some(3))));
+        tx.send(request(Some(4), &[5, 6], 3)).unwrap();
+        assert_eq!(next(&mut s).await, Some((Some(4), 2, Some(3))));
+        // Commit 6 alone, then 7 arrives with commit 6 aboard: one request.
+        tx.send(request(Some(6), &[], 6)).unwrap();
+        tx.send(request(Some(6), &[7], 6)).unwrap();
+        assert_eq!(next(&mut s).await, Some((Some(6), 1, Some(6))));
+        drop(tx);
+        assert_eq!(next(&mut s).await, None, "nothing else was held");
+    }
+
+    #[tokio::test]
+    async fn a_commit_only_request_goes_out_after_the_linger_or_at_the_end() {
+        let (tx, mut s) = linger();
+        tx.send(request(None, &[1], 0)).unwrap();
+        assert_eq!(next(&mut s).await, Some((None, 1, Some(0))));
+        // Two commits with nothing after: the newer goes, once.
+        tx.send(request(Some(1), &[], 0)).unwrap();
+        tx.send(request(Some(1), &[], 1)).unwrap();
+        let held_at = Instant::now();
+        assert!(s.next().now_or_never().is_none(), "held");
+        assert_eq!(next(&mut s).await, Some((Some(1), 0, Some(1))));
+        assert!(held_at.elapsed() >= COMMIT_LINGER, "held for the linger");
+        // One held when the session ends goes out before the end.
+        tx.send(request(Some(1), &[2], 1)).unwrap();
+        assert_eq!(next(&mut s).await, Some((Some(1), 1, Some(1))));
+        tx.send(request(Some(2), &[], 2)).unwrap();
+        drop(tx);
+        assert_eq!(next(&mut s).await, Some((Some(2), 0, Some(2))));
+        assert_eq!(next(&mut s).await, None);
+    }
+
+    #[tokio::test]
+    async fn an_empty_request_that_does_not_follow_on_is_not_held() {
+        let (tx, mut s) = linger();
+        tx.send(request(Some(9), &[10], 9)).unwrap();
+        assert_eq!(next(&mut s).await, Some((Some(9), 1, Some(9))));
+        // A probe further back (after a conflict, say) is an answer openraft
+        // waits for.
+        tx.send(request(Some(3), &[], 9)).unwrap();
+        let at_once = s.next().now_or_never().flatten().map(|r| shape(&r));
+        assert_eq!(at_once, Some((Some(3), 0, Some(9))));
     }
 }
