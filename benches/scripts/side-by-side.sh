@@ -167,9 +167,19 @@ say "stopping grpc-server"
 stop_grpc_server
 
 # ---- 3. raftmq ----------------------------------------------------------------
-# A port nobody listens on now (the kernel picks it).
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# N distinct ports nobody listens on now (the kernel picks them). All are
+# held open until all are picked: asked one at a time, the kernel may hand
+# out the same port twice.
+free_ports() {
+  python3 -c '
+import socket, sys
+held = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+' "$1"
 }
 
 if [[ -z ${PEERBENCH_NO_BUILD:-} ]]; then
@@ -177,11 +187,11 @@ if [[ -z ${PEERBENCH_NO_BUILD:-} ]]; then
   (cd "$repo" && cargo build --release -p raftmq-nameserver -p raftmq-broker \
     -p raftmq-client -p raftmq-benches --bin mqnamesrv --bin mqbroker --bin mqadmin --bin mqbench)
 fi
-ns_port=$(free_port)
+read -r ns_port b0 b1 b2 r0 r1 r2 <<<"$(free_ports 7)"
 export RAFTMQ_BIN_DIR=$repo/target/release RAFTMQ_STORE_ROOT=$work/raftmq
 export RAFTMQ_NAMESRV_PORT=$ns_port
-RAFTMQ_BROKER_PORTS="$(free_port) $(free_port) $(free_port)"
-RAFTMQ_RAFT_PORTS="$(free_port) $(free_port) $(free_port)"
+RAFTMQ_BROKER_PORTS="$b0 $b1 $b2"
+RAFTMQ_RAFT_PORTS="$r0 $r1 $r2"
 export RAFTMQ_BROKER_PORTS RAFTMQ_RAFT_PORTS
 say "starting raftmq: a nameserver and group RaftNode00 under $RAFTMQ_STORE_ROOT"
 "$repo/bin/dledger/fast-try.sh" start >&2
