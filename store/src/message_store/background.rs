@@ -109,6 +109,9 @@ fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing,
     let mut last_dispatched = 0u64;
     let mut last_derived = Instant::now();
     let mut last_release = Instant::now();
+    // Whether making the next segment ahead failed last time (warned once
+    // until it succeeds again, not every pass).
+    let mut spare_failing = false;
     loop {
         match stopped.recv_timeout(pacing.interval) {
             Err(RecvTimeoutError::Timeout) => {}
@@ -126,8 +129,13 @@ fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing,
             // Ahead of need, off the writers' path. A failure (a full disk)
             // only means the writer creates the segment itself, and meets
             // the same error there.
-            if let Err(e) = log.prepare_next_segment() {
-                tracing::warn!(error = %e, "could not make the next commitlog segment ahead of need");
+            match log.prepare_next_segment() {
+                Ok(_) => spare_failing = false,
+                Err(e) if !spare_failing => {
+                    spare_failing = true;
+                    tracing::warn!(error = %e, "could not make the next commitlog segment ahead of need");
+                }
+                Err(_) => {}
             }
             let dispatched = store.dispatched().0;
             if dispatched != last_dispatched && last_derived.elapsed() >= DERIVED_FLUSH_INTERVAL {
