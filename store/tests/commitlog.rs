@@ -117,6 +117,54 @@ fn appends_read_back_across_segments_and_reopen() {
     assert_matches(&log, &model_of(0, 70, len));
 }
 
+/// Appends entries from `*next` until the write position passes `pos`.
+fn append_past(log: &CommitLog, next: &mut u64, pos: u64, len: impl Fn(u64) -> usize + Copy) {
+    for _ in 0..1000 {
+        if log.bounds().end_pos > pos {
+            return;
+        }
+        append_range(log, *next, *next + 1, len);
+        *next += 1;
+    }
+    panic!("the log did not reach position {pos}");
+}
+
+#[test]
+fn a_segment_made_ahead_is_used_at_the_roll_and_a_leftover_one_is_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("commitlog");
+    let spare = |base: u64| data.join(format!("{base:020}.spare"));
+    let len = |_: u64| 100;
+    let mut next = 0;
+    {
+        let log = open(dir.path());
+        append_past(&log, &mut next, 10, len);
+        assert!(
+            !log.prepare_next_segment().expect("prepare"),
+            "not past the middle"
+        );
+        append_past(&log, &mut next, SEGMENT / 2, len);
+        assert!(log.prepare_next_segment().expect("prepare"));
+        assert!(spare(SEGMENT).exists());
+        append_past(&log, &mut next, SEGMENT + 10, len);
+        assert!(!spare(SEGMENT).exists(), "taken at the roll");
+        assert!(data.join(format!("{SEGMENT:020}")).exists());
+        assert_matches(&log, &model_of(0, next, len));
+
+        // A stop with the next one made and unused.
+        append_past(&log, &mut next, SEGMENT + SEGMENT / 2, len);
+        assert!(log.prepare_next_segment().expect("prepare"));
+        assert!(spare(2 * SEGMENT).exists());
+        log.close().expect("close");
+    }
+    let log = open(dir.path());
+    assert!(!spare(2 * SEGMENT).exists(), "removed at open");
+    assert_eq!(log.segments().count(), 2);
+    assert_matches(&log, &model_of(0, next, len));
+    append_past(&log, &mut next, 2 * SEGMENT + 10, len);
+    assert_matches(&log, &model_of(0, next, len));
+}
+
 #[test]
 fn an_entry_appended_with_its_crc_is_the_entry_appended_without() {
     use raftmq_store::record::entry::{decode_header, encode_header, HEADER_LEN};
