@@ -89,6 +89,16 @@ fn overwrite_in_place(path: &Path, body: &[u8]) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// The committed file's record: term, index, CRC of both.
+fn committed_record(id: &LogId) -> BytesMut {
+    let mut b = BytesMut::with_capacity(20);
+    b.put_u64_le(id.leader_id.term);
+    b.put_u64_le(id.index);
+    let crc = crc32(&b);
+    b.put_u32_le(crc);
+    b
+}
+
 impl RaftMeta {
     /// Loads (or starts) the files in `dir`.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
@@ -200,11 +210,7 @@ impl RaftMeta {
         }
         c.1 = Some(std::time::Instant::now());
         let Some(id) = id else { return Ok(()) };
-        let mut b = BytesMut::with_capacity(20);
-        b.put_u64_le(id.leader_id.term);
-        b.put_u64_le(id.index);
-        let crc = crc32(&b);
-        b.put_u32_le(crc);
+        let b = committed_record(&id);
         // Best effort: a hint that could not be written (a full disk) only
         // means more re-applying after a restart. An error here would stop
         // openraft for good on a disk that fills up and then frees again.
@@ -218,7 +224,7 @@ impl RaftMeta {
         Ok(())
     }
 
-    /// Writes the committed record at offset 0 of its file. The record is
+    /// Writes a [`committed_record`] at offset 0 of its file. The record is
     /// 20 bytes, inside one sector; a torn one fails its CRC and reads as
     /// no hint.
     fn write_committed(&self, record: &[u8]) -> std::io::Result<()> {
@@ -287,15 +293,6 @@ mod tests {
 
     use super::*;
 
-    fn record(term: u64, index: u64) -> BytesMut {
-        let mut b = BytesMut::new();
-        b.put_u64_le(term);
-        b.put_u64_le(index);
-        let crc = crc32(&b);
-        b.put_u32_le(crc);
-        b
-    }
-
     #[test]
     fn committed_hint_is_rewritten_in_place() {
         let dir = tempfile::tempdir().unwrap();
@@ -311,7 +308,8 @@ mod tests {
             Some(log_id(3, 41))
         );
 
-        meta.write_committed(&record(4, 99)).unwrap();
+        meta.write_committed(&committed_record(&log_id(4, 99)))
+            .unwrap();
         let after = std::fs::metadata(&path).unwrap();
         assert_eq!(after.ino(), inode, "the same file, not a replacement");
         assert_eq!(after.len(), 20);

@@ -210,7 +210,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             let requests = CommitLinger::new(input)
                 .take_while(move |_| std::future::ready(!partition.is_cut(me, target)))
                 .map(move |req| {
-                    let last = req.entries.last().map(|e| e.log_id).or(req.prev_log_id);
+                    let last = last_log_id(&req);
                     pending
                         .lock()
                         .push_back((req.prev_log_id, last, Instant::now()));
@@ -381,6 +381,11 @@ async fn next_answer(
     Some((Ok(result), go_on))
 }
 
+/// Where the log ends after `req`: its last entry, or where it starts.
+fn last_log_id(req: &AppendEntriesRequest<TypeConfig>) -> Option<LogId> {
+    req.entries.last().map(|e| e.log_id).or(req.prev_log_id)
+}
+
 /// How long a request that only carries a new commit index waits for the
 /// next request with entries, which carries the commit too and replaces it.
 const COMMIT_LINGER: Duration = Duration::from_millis(2);
@@ -447,8 +452,7 @@ where
                     }
                     this.held = None;
                     this.linger = None;
-                    this.sent_up_to =
-                        Some(req.entries.last().map(|e| e.log_id).or(req.prev_log_id));
+                    this.sent_up_to = Some(last_log_id(&req));
                     return Poll::Ready(Some(req));
                 }
                 Poll::Ready(None) => this.input_done = true,

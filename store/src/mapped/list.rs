@@ -21,6 +21,11 @@ pub fn segment_file_name(base: u64) -> String {
     format!("{base:020}")
 }
 
+/// Whether `name` is a segment's: 20 decimal digits.
+fn is_segment_name(name: &str) -> bool {
+    name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A segment made ahead of need is named `<base>.spare` until it is taken.
 const SPARE_SUFFIX: &str = ".spare";
 
@@ -61,17 +66,14 @@ impl SegmentList {
             let item = item.map_err(|e| StoreError::io(dir, "read_dir", e))?;
             let name = item.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name
-                .strip_suffix(SPARE_SUFFIX)
-                .is_some_and(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
-            {
+            if name.strip_suffix(SPARE_SUFFIX).is_some_and(is_segment_name) {
                 // Made ahead of need before a stop and never used: it holds
                 // nothing.
                 let path = item.path();
                 std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, "remove", e))?;
                 continue;
             }
-            if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
+            if is_segment_name(name) {
                 if let Ok(base) = name.parse::<u64>() {
                     bases.push(base);
                 }
