@@ -69,7 +69,7 @@ impl DiskGuard {
         if used >= f64::from(self.refuse_percent) {
             return Err(StoreError::DiskFull {
                 detail: format!(
-                    "{} is {used:.1}% used, at or above the {}% limit",
+                    "{} is {used:.1}% used, at or above the {}% limit; free space or raise diskSpaceWarningLevelRatio",
                     self.path.display(),
                     self.refuse_percent
                 ),

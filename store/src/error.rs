@@ -38,7 +38,7 @@ pub enum StoreError {
     },
     /// The disk is fuller than the configured ratio, or a new file could not
     /// be allocated: the write was refused and nothing was written.
-    #[error("disk full: {detail}; free space or raise diskSpaceWarningLevelRatio")]
+    #[error("disk full: {detail}")]
     DiskFull {
         /// Usage figures or the failed allocation.
         detail: String,

@@ -653,3 +653,70 @@ fn cold_pages_leave_resident_memory_and_read_back() {
     );
     assert_matches(&log, &model_of(1, 1025, |_| 4000));
 }
+
+/// Bytes of disk a file holds (its allocated blocks).
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).expect("stat").blocks() * 512
+}
+
+#[test]
+fn segment_blocks_are_reserved_a_step_at_a_time_as_the_writer_reaches_them() {
+    use raftmq_store::commitlog::layout::SEGMENT_RESERVE_STEP as STEP;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = CommitLogConfig {
+        segment_size: 8 * STEP,
+        index_entries_per_file: 1 << 20,
+        ..config(dir.path())
+    };
+    let segment = cfg.data_dir.join("00000000000000000000");
+    let index = cfg.index_dir.join("00000000000000000000");
+    let log = CommitLog::open(cfg.clone(), Faults::default()).expect("open");
+    append_range(&log, 0, 10, |_| 1000);
+    // A store with one small append holds one step of its segment, not the
+    // segment, and one step of its entry index, not the file.
+    assert_eq!(allocated(&segment), STEP, "after the first append");
+    assert!(allocated(&index) <= 1 << 20, "{}", allocated(&index));
+    // Writing past the step reserves the next one, and no more.
+    let big = vec![7u8; (STEP as usize) / 2];
+    for i in 10..13 {
+        log.append(&[NewEntry {
+            index: i,
+            term: 1,
+            kind: EntryKind::Command,
+            body: &big,
+            crc: None,
+        }])
+        .expect("append");
+    }
+    let end = log.bounds().end_pos;
+    assert!(end > STEP && end < 2 * STEP, "{end}");
+    assert_eq!(
+        allocated(&segment),
+        2 * STEP,
+        "after crossing the first step"
+    );
+    // The background thread's call keeps a step ahead of the writer.
+    log.reserve_ahead().expect("reserve ahead");
+    assert_eq!(
+        allocated(&segment),
+        3 * STEP,
+        "a step past the write position"
+    );
+    log.close().expect("close");
+    drop(log);
+    // Reopened, recovery's cut at the end gives back the blocks reserved
+    // past it; the writer reserves again, a step at a time.
+    let log = CommitLog::open(cfg, Faults::default()).expect("reopen");
+    assert!(allocated(&segment) < 2 * STEP, "{}", allocated(&segment));
+    append_range(&log, 13, 20, |_| 1000);
+    assert_eq!(
+        allocated(&segment),
+        2 * STEP,
+        "after reopening and appending"
+    );
+    let mut model = model_of(0, 10, |_| 1000);
+    model.extend((10..13).map(|i| (i, (1, big.clone()))));
+    model.extend(model_of(13, 20, |_| 1000));
+    assert_matches(&log, &model);
+}

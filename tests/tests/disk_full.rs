@@ -193,9 +193,11 @@ fn used_kib(dir: &Path) -> u64 {
     df(dir, "used") as u64
 }
 
-/// A disk-full refusal as the SDK reports it.
+/// A disk-full refusal as the SDK reports it: by the used-space gate
+/// ("free space or raise diskSpaceWarningLevelRatio") or by a failed block
+/// reservation ("free space on its disk").
 fn is_refusal(e: &str) -> bool {
-    e.contains("disk full") && e.contains("free space or raise diskSpaceWarningLevelRatio")
+    e.contains("disk full") && e.contains("free space")
 }
 
 /// What the load and the members saw, for a failure message.

@@ -15,6 +15,9 @@ use crate::mapped::SegmentList;
 
 /// Bytes per record.
 pub const RECORD_LEN: u64 = 32;
+/// Blocks of an index file are reserved this many bytes at a time (32 Ki
+/// records), as the records reach them.
+pub const RESERVE_STEP: u64 = 1 << 20;
 /// `b"RMQI"` little-endian.
 pub const INDEX_MAGIC: u32 = u32::from_le_bytes(*b"RMQI");
 
@@ -60,11 +63,15 @@ impl IndexRecord {
     }
 }
 
-/// Writes the record for `rec.index`, creating the file if needed.
+/// Writes the record for `rec.index`, creating the file and reserving its
+/// blocks if needed (an append has reserved them already; recovery, which
+/// rewrites records, may not have).
 pub fn write(list: &SegmentList, rec: &IndexRecord) -> Result<()> {
     let at = rec.index * RECORD_LEN;
     let file = list.find_or_create(at)?;
-    file.write(at - file.base(), &rec.encode());
+    let off = at - file.base();
+    file.reserve(super::layout::reserve_mark(off + RECORD_LEN, RESERVE_STEP))?;
+    file.write(off, &rec.encode());
     Ok(())
 }
 

@@ -31,6 +31,21 @@ pub fn place(end: u64, segment_size: u64, len: u64) -> Placement {
     }
 }
 
+/// Disk blocks of a segment are reserved this many bytes at a time, as
+/// the writer reaches them (and by the background thread a step ahead of
+/// it), so that the disk holds what was written and little more: a store
+/// starts on a disk with less free space than one segment, and a group of
+/// stores on one disk (fast-try, tests) does not reserve gigabytes it never
+/// writes. A step costs one `fallocate` of well under a millisecond.
+pub const SEGMENT_RESERVE_STEP: u64 = 16 << 20;
+
+/// How far into a file to reserve so that its first `used` bytes have their
+/// blocks: `used` rounded up to a whole `step` (the file caps it at its
+/// length).
+pub fn reserve_mark(used: u64, step: u64) -> u64 {
+    used.div_ceil(step).saturating_mul(step)
+}
+
 /// Whether an entry of `len` bytes can ever fit in a segment.
 pub fn fits(len: u64, segment_size: u64) -> bool {
     len + EOS_LEN as u64 <= segment_size

@@ -182,14 +182,16 @@ impl CommitLog {
                 cfg.segment_size
             )));
         }
-        let mut data = SegmentList::open(&cfg.data_dir, cfg.segment_size, true, faults.clone())?;
+        // Blocks are reserved as the writer reaches them, a step at a time
+        // (`layout::SEGMENT_RESERVE_STEP`), not whole at creation.
+        let mut data = SegmentList::open(&cfg.data_dir, cfg.segment_size, false, faults.clone())?;
         if cfg.no_readahead_while_writing {
             data = data.no_readahead_while_writing();
         }
         let index = SegmentList::open(
             &cfg.index_dir,
             cfg.index_entries_per_file * entry_index::RECORD_LEN,
-            true,
+            false,
             faults.clone(),
         )?;
         let ckpt = Checkpoint::load(&cfg.checkpoint_path)?;
@@ -226,6 +228,14 @@ impl CommitLog {
     /// The segments, oldest first.
     pub fn segments(&self) -> &SegmentList {
         &self.data
+    }
+
+    /// The largest entry body a segment can hold: an append of a larger
+    /// one is refused ([`StoreError::EntryTooLarge`]).
+    pub fn max_entry_body(&self) -> u64 {
+        self.cfg
+            .segment_size
+            .saturating_sub((HEADER_LEN + entry::EOS_LEN) as u64)
     }
 
     /// The disk gate.
@@ -283,17 +293,27 @@ impl CommitLog {
             plans.push(p);
             end = p.pos + len;
         }
-        // Reserve every file this append touches before writing a byte.
+        // Reserve the blocks of every byte this append writes, in every
+        // file it touches, before writing one.
         let mut base = segment_base(b.end_pos, seg);
         while base < end {
-            self.data.find_or_create(base)?;
+            let file = self.data.find_or_create(base)?;
+            file.reserve(layout::reserve_mark(
+                end - base,
+                layout::SEGMENT_RESERVE_STEP,
+            ))?;
             base += seg;
         }
         let last_index = first.index + entries.len() as u64 - 1;
         let index_size = self.index.segment_size();
+        let index_end = (last_index + 1) * entry_index::RECORD_LEN;
         let mut ibase = segment_base(first.index * entry_index::RECORD_LEN, index_size);
-        while ibase <= last_index * entry_index::RECORD_LEN {
-            self.index.find_or_create(ibase)?;
+        while ibase < index_end {
+            let file = self.index.find_or_create(ibase)?;
+            file.reserve(layout::reserve_mark(
+                index_end - ibase,
+                entry_index::RESERVE_STEP,
+            ))?;
             ibase += index_size;
         }
 
@@ -507,6 +527,21 @@ impl CommitLog {
     /// the middle of the last one (see [`SegmentList::prepare_next`]).
     pub fn prepare_next_segment(&self) -> Result<bool> {
         self.data.prepare_next(self.bounds().end_pos)
+    }
+
+    /// Reserves the blocks of the segment being written a step past the
+    /// write position (background thread), so that the writer seldom
+    /// reserves any itself. A failure (a full disk) only means the writer
+    /// meets the same error when it gets there, and writes nothing.
+    pub fn reserve_ahead(&self) -> Result<()> {
+        let end = self.bounds().end_pos;
+        match self.data.find(end) {
+            Some(file) => file.reserve(layout::reserve_mark(
+                end - file.base() + layout::SEGMENT_RESERVE_STEP,
+                layout::SEGMENT_RESERVE_STEP,
+            )),
+            None => Ok(()),
+        }
     }
 
     /// (durable position, index of the entry there).

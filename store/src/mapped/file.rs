@@ -156,7 +156,7 @@ impl MappedFile {
         if self.faults.allocation_fails() {
             return Err(StoreError::DiskFull {
                 detail: format!(
-                    "reserving blocks of {} failed (injected)",
+                    "reserving blocks of {} failed (injected); free space on its disk",
                     self.path.display()
                 ),
             });
@@ -171,7 +171,7 @@ impl MappedFile {
             Err(rustix::io::Errno::NOSPC) => {
                 return Err(StoreError::DiskFull {
                     detail: format!(
-                        "no space to reserve {} bytes of {}",
+                        "no space to reserve {} bytes of {}; free space on its disk",
                         upto - done,
                         self.path.display()
                     ),
@@ -255,7 +255,10 @@ impl MappedFile {
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::NOSPC) => {
                     return Err(StoreError::DiskFull {
-                        detail: format!("writing {} failed: no space", self.path.display()),
+                        detail: format!(
+                            "writing {} failed: no space; free space on its disk",
+                            self.path.display()
+                        ),
                     })
                 }
                 Err(e) => return Err(StoreError::io(&self.path, "pwritev", e.into())),
@@ -276,16 +279,26 @@ impl MappedFile {
     }
 
     /// Zeros every byte from `pos` to the end of the file, and makes that
-    /// durable. Keeps the blocks reserved. Uses `FALLOC_FL_ZERO_RANGE` where
-    /// the file system has it, so that untouched pages are not faulted in.
+    /// durable. The blocks past `pos` are given back to the file system
+    /// (`FALLOC_FL_PUNCH_HOLE`), so a cut, or the cut of a torn tail that
+    /// recovery makes at every open, leaves the file holding only what
+    /// precedes it (zeroing the range instead allocated every block of the
+    /// rest of the file: a whole segment at each start); writers reserve
+    /// again from `pos` ([`MappedFile::reserve`]). Where holes cannot be
+    /// punched, the range is zeroed in place (`FALLOC_FL_ZERO_RANGE`, else
+    /// by hand) and its blocks stay.
     pub fn zero_from(&self, pos: u64) -> Result<()> {
         let pos = pos.min(self.len());
         let len = self.len() - pos;
         if len == 0 {
             return Ok(());
         }
-        let flags = rustix::fs::FallocateFlags::ZERO_RANGE | rustix::fs::FallocateFlags::KEEP_SIZE;
-        if rustix::fs::fallocate(&self.file, flags, pos, len).is_err() {
+        use rustix::fs::FallocateFlags as F;
+        if rustix::fs::fallocate(&self.file, F::PUNCH_HOLE | F::KEEP_SIZE, pos, len).is_ok() {
+            self.allocated.fetch_min(pos, Ordering::AcqRel);
+            return self.sync_data();
+        }
+        if rustix::fs::fallocate(&self.file, F::ZERO_RANGE | F::KEEP_SIZE, pos, len).is_err() {
             // No ZERO_RANGE here (tmpfs): zero by hand the pages that hold
             // data. They are found by reading through the file, not the
             // mapping: on tmpfs a read fault on a hole allocates a page, so

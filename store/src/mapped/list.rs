@@ -377,7 +377,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let full_or_io = |e: std::io::Error, op| {
         if e.kind() == std::io::ErrorKind::StorageFull {
             StoreError::DiskFull {
-                detail: format!("writing {} failed: no space", path.display()),
+                detail: format!(
+                    "writing {} failed: no space; free space on its disk",
+                    path.display()
+                ),
             }
         } else {
             StoreError::io(&tmp, op, e)

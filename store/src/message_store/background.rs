@@ -109,9 +109,9 @@ fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing,
     let mut last_dispatched = 0u64;
     let mut last_derived = Instant::now();
     let mut last_release = Instant::now();
-    // Whether making the next segment ahead failed last time (warned once
-    // until it succeeds again, not every pass).
-    let mut spare_failing = false;
+    // Whether reserving blocks or making the next segment ahead failed last
+    // time (warned once until it succeeds again, not every pass).
+    let mut ahead_failing = false;
     loop {
         match stopped.recv_timeout(pacing.interval) {
             Err(RecvTimeoutError::Timeout) => {}
@@ -127,13 +127,16 @@ fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing,
                 last_full = Instant::now();
             }
             // Ahead of need, off the writers' path. A failure (a full disk)
-            // only means the writer creates the segment itself, and meets
-            // the same error there.
-            match log.prepare_next_segment() {
-                Ok(_) => spare_failing = false,
-                Err(e) if !spare_failing => {
-                    spare_failing = true;
-                    tracing::warn!(error = %e, "could not make the next commitlog segment ahead of need");
+            // only means the writer reserves the blocks or creates the
+            // segment itself, and meets the same error there.
+            match log
+                .reserve_ahead()
+                .and_then(|()| log.prepare_next_segment())
+            {
+                Ok(_) => ahead_failing = false,
+                Err(e) if !ahead_failing => {
+                    ahead_failing = true;
+                    tracing::warn!(error = %e, "could not reserve commitlog space ahead of need");
                 }
                 Err(_) => {}
             }
