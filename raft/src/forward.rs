@@ -66,6 +66,15 @@ impl LocalWriter {
                 if let Err(e) = self.raft_store_disk_check() {
                     return Err(WriteError::Refused(e));
                 }
+                // An entry larger than a segment would stop Raft (a log
+                // write that can never succeed); refuse it here instead.
+                let max = self.store.commitlog().max_entry_body();
+                if body.len() as u64 > max {
+                    return Err(WriteError::Refused(format!(
+                        "a batch of {} bytes does not fit in a commitlog segment (at most {max} bytes); send smaller batches or raise mappedFileSizeCommitLog",
+                        body.len()
+                    )));
+                }
                 self.proposer.write(body, count).await
             }
             DataKind::Command => self

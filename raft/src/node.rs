@@ -204,7 +204,13 @@ impl RaftNode {
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
-        let (proposer, proposer_task) = Proposer::start(raft.clone(), cfg.batching);
+        // Joined writes must still fit in a segment (see `LocalWriter::propose`).
+        let max_entry = usize::try_from(store.commitlog().max_entry_body()).unwrap_or(usize::MAX);
+        let batching = Batching {
+            max_bytes: cfg.batching.max_bytes.min(max_entry),
+            ..cfg.batching
+        };
+        let (proposer, proposer_task) = Proposer::start(raft.clone(), batching);
         let (stop_server, stopping) = tokio::sync::watch::channel(false);
         let mut stopped = stopping.clone();
         let service = RaftServiceServer::new(RaftServer::new(
@@ -234,21 +240,6 @@ impl RaftNode {
             }
         });
 
-        let initialized = raft
-            .is_initialized()
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
-        if !initialized {
-            let members: BTreeMap<NodeId, BasicNode> = cfg
-                .peers
-                .iter()
-                .map(|(id, addr)| (*id, BasicNode::new(addr)))
-                .collect();
-            if let Err(e) = raft.initialize(members).await {
-                // Another member may have formed the group first.
-                tracing::info!(error = %e, "group already initialized");
-            }
-        }
         let preference_task = cfg
             .preferred_leader
             .filter(|p| *p != cfg.id && cfg.peers.contains_key(p))
@@ -266,7 +257,7 @@ impl RaftNode {
             proposer,
             store: Arc::clone(&store),
         };
-        Ok(Self {
+        let node = Self {
             id: cfg.id,
             raft,
             store,
@@ -280,7 +271,59 @@ impl RaftNode {
                 server,
                 stop_server,
             })),
-        })
+        };
+        if let Err(e) = node.form_group(&cfg.peers).await {
+            node.stop(false).await;
+            return Err(e);
+        }
+        Ok(node)
+    }
+
+    /// On a member's first start, forms the group from `peers`. Another
+    /// member forming it first is fine; openraft stopping (it could not
+    /// write its first entry: a full disk) is a failed start.
+    async fn form_group(&self, peers: &BTreeMap<NodeId, String>) -> Result<(), StartError> {
+        let stopped = |e: &dyn std::fmt::Display| {
+            StartError::Raft(format!("stopped while forming the group: {e}"))
+        };
+        if self.raft.is_initialized().await.map_err(|e| stopped(&e))? {
+            return Ok(());
+        }
+        let members: BTreeMap<NodeId, BasicNode> = peers
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr)))
+            .collect();
+        match self.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(openraft::errors::RaftError::Fatal(f)) => Err(stopped(&f)),
+            Err(e) => {
+                tracing::info!(error = %e, "group already initialized");
+                Ok(())
+            }
+        }
+    }
+
+    /// Why this member's Raft stopped by itself, if it did: openraft stops
+    /// for good on a storage error (a disk that is full or failing), and the
+    /// member then serves nothing until it is restarted. None while it runs
+    /// and after a requested stop.
+    pub fn failure(&self) -> Option<String> {
+        failure_of(&self.raft.metrics().borrow_watched())
+    }
+
+    /// Waits until this member's Raft stops by itself ([`RaftNode::failure`])
+    /// and returns why; never returns while it runs or once it was stopped
+    /// on request.
+    pub async fn failed(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Some(why) = failure_of(&metrics.borrow_and_update()) {
+                return why;
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     }
 
     /// This member's id.
@@ -376,6 +419,11 @@ impl RaftNode {
         count: usize,
     ) -> Result<Vec<PutResult>, WriteError> {
         const ATTEMPTS: usize = 4;
+        if let Some(why) = self.failure() {
+            return Err(WriteError::Refused(format!(
+                "this member's Raft stopped ({why}); restart the broker"
+            )));
+        }
         let mut last = WriteError::NotLeader { leader: None };
         let mut target = self.raft.metrics().borrow_watched().current_leader;
         for _ in 0..ATTEMPTS {
@@ -491,6 +539,13 @@ impl RaftNode {
             }
         }
         self.store.stop_background();
+    }
+}
+
+fn failure_of(m: &openraft::RaftMetrics<TypeConfig>) -> Option<String> {
+    match &m.running_state {
+        Ok(()) | Err(openraft::errors::Fatal::Stopped) => None,
+        Err(f) => Some(f.to_string()),
     }
 }
 

@@ -160,14 +160,29 @@ async fn run(
     load: Arc<Load>,
 ) {
     let in_flight = Arc::new(Semaphore::new(b.max_in_flight));
-    while let Some(first) = rx.recv().await {
+    // A write that would have taken the group past `max_bytes` starts the
+    // next one: an entry never grows past it by joining (only a single
+    // write that is larger by itself goes alone).
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
         let mut bytes = first.body.len();
         let mut group = vec![first];
-        while bytes < b.max_bytes && group.len() < b.max_writes {
+        while group.len() < b.max_writes {
             match rx.try_recv() {
-                Ok(p) => {
+                Ok(p) if bytes + p.body.len() <= b.max_bytes => {
                     bytes += p.body.len();
                     group.push(p);
+                }
+                Ok(p) => {
+                    carried = Some(p);
+                    break;
                 }
                 Err(_) => break,
             }

@@ -85,8 +85,21 @@ fn main() -> ExitCode {
             "The broker[{name}, {}] boot success. serializeType=PROTOBUF",
             broker.advertised_addr()
         );
-        wait_for_stop_signal().await;
-        broker.stop().await;
-        ExitCode::SUCCESS
+        let failed = broker.node().failed();
+        tokio::select! {
+            () = wait_for_stop_signal() => {
+                broker.stop().await;
+                ExitCode::SUCCESS
+            }
+            why = failed => {
+                // openraft stops for good on a storage error; a member that
+                // stayed up would answer nothing. Exit, so that whatever
+                // runs the broker sees it and the group elects another leader.
+                tracing::error!(error = %why, "Raft stopped; the broker exits and must be restarted");
+                eprintln!("mqbroker: {}: Raft stopped: {why}", args.config.display());
+                broker.stop().await;
+                ExitCode::from(1)
+            }
+        }
     })
 }
