@@ -477,6 +477,12 @@ launch() {
 show_log_tail() {
   local log
   log=$(log_of "$1")
+  if [[ ! -s $log ]]; then
+    # A process that could not write a line of its log: a full disk is
+    # the usual cause (the log lives beside the store).
+    say "$log is empty; is its disk full? $(df -h --output=avail,target "$(dirname "$log")" 2>/dev/null | tail -n 1 | awk '{print $1 " free on " $2}')" >&2
+    return 0
+  fi
   say "last lines of $log:" >&2
   tail -n 20 "$log" 2>/dev/null | sed 's/^/  | /' >&2 || true
 }
