@@ -22,6 +22,10 @@
 #   RAFTMQ_FLUSH_DISK_TYPE  unset: the conf files' flushDiskType (stock:
 #                         ASYNC_FLUSH). Set (SYNC_FLUSH or ASYNC_FLUSH): every
 #                         broker gets flushDiskType=VALUE.
+#   RAFTMQ_DISK_SPACE_WARNING_LEVEL_RATIO  unset: the conf files' value (stock:
+#                         90). Set (1 to 100): every broker gets
+#                         diskSpaceWarningLevelRatio=VALUE, the used percent of
+#                         the commitlog's disk at which sends are refused.
 #   RAFTMQ_WORKER_THREADS default: the machine's cores divided among the three
 #                         brokers (at least 1), unless the conf file sets
 #                         serverWorkerThreads. Set: every broker gets
@@ -143,6 +147,11 @@ read_start_settings() {
       exit 2
       ;;
   esac
+  disk_ratio_override=${RAFTMQ_DISK_SPACE_WARNING_LEVEL_RATIO:-}
+  if [[ -n $disk_ratio_override ]] && ! { [[ $disk_ratio_override =~ ^[1-9][0-9]{0,2}$ ]] && ((disk_ratio_override <= 100)); }; then
+    printf 'fast-try: RAFTMQ_DISK_SPACE_WARNING_LEVEL_RATIO: %q is not a percentage (1 to 100)\n' "$disk_ratio_override" >&2
+    exit 2
+  fi
   threads_override=${RAFTMQ_WORKER_THREADS:-}
   if [[ -n $threads_override ]] && ! { [[ $threads_override =~ ^[1-9][0-9]{0,3}$ ]] && ((threads_override <= 1024)); }; then
     printf 'fast-try: RAFTMQ_WORKER_THREADS: %q is not a number of threads (1 to 1024)\n' "$threads_override" >&2
@@ -258,6 +267,7 @@ write_confs() {
     [[ -z $namesrv_port_override ]] || changes+=("namesrvAddr=127.0.0.1:$namesrv_port_override")
     [[ -z $peers ]] || changes+=("dLegerPeers=$peers")
     [[ -z $flush_override ]] || changes+=("flushDiskType=$flush_override")
+    [[ -z $disk_ratio_override ]] || changes+=("diskSpaceWarningLevelRatio=$disk_ratio_override")
     # Three brokers share this machine: each gets its share of the cores,
     # rather than a thread per core each (which costs more in wake-ups).
     if [[ -n $threads_override ]]; then

@@ -39,6 +39,12 @@ pub struct LocalOptions {
     pub fault_injection: bool,
     /// `autoCreateTopicEnable` on every member.
     pub auto_create_topics: bool,
+    /// `diskSpaceWarningLevelRatio` on every member: the used percent of
+    /// the disk at which sends are refused. 100 by default (only a disk
+    /// that is entirely full), not the shipped 90: the deployment lives in
+    /// a temporary directory, often on a build machine's disk that is fuller
+    /// than 90% and would refuse every send.
+    pub disk_space_warning_level_ratio: u8,
 }
 
 impl Default for LocalOptions {
@@ -50,6 +56,7 @@ impl Default for LocalOptions {
             expiry: Duration::from_secs(10),
             fault_injection: false,
             auto_create_topics: true,
+            disk_space_warning_level_ratio: 100,
         }
     }
 }
@@ -140,6 +147,7 @@ impl LocalDeployment {
             conf.mapped_file_size_commit_log = 64 << 20;
             conf.fault_injection_enable = opts.fault_injection;
             conf.auto_create_topic_enable = opts.auto_create_topics;
+            conf.disk_space_warning_level_ratio = opts.disk_space_warning_level_ratio;
             confs.insert(*id, conf);
         }
         let mut d = LocalDeployment {

@@ -142,7 +142,8 @@ async fn isolation_and_a_full_disk_are_injected_and_undone() {
             }
         }
     };
-    set_disk(95).await;
+    // The deployment refuses at 100% (`LocalOptions`).
+    set_disk(100).await;
     let (status, _) = send(&mut c, "M2").await;
     assert_ne!(status.code, v2::Code::Ok as i32);
     assert!(status.message.contains("disk"), "{}", status.message);

@@ -365,8 +365,10 @@ fn a_full_disk_refuses_sends_cleanly_and_they_resume_when_space_returns() {
         // save its vote on a full disk stops Raft for good (see the ignored
         // test below), and 150-300 ms timeouts fire spuriously on a loaded
         // 2-core machine running debug binaries.
+        // The used-space gate as shipped (90%): it is what this test
+        // measures.
         extra_conf: "maxMessageSize=65536\nraftElectionTimeoutMinMs=2000\n\
-                     raftElectionTimeoutMaxMs=3000\n"
+                     raftElectionTimeoutMaxMs=3000\ndiskSpaceWarningLevelRatio=90\n"
             .into(),
     };
     let mut cluster = Cluster::start_with(raftmq_tests::bins(), &layout);
@@ -567,7 +569,7 @@ fn an_election_while_the_disks_are_full_leaves_a_working_group() {
     let layout = Layout {
         segment_size: SEGMENT,
         stores: Some(stores.clone()),
-        extra_conf: String::new(),
+        extra_conf: "diskSpaceWarningLevelRatio=90\n".into(),
     };
     let cluster = Cluster::start_with(raftmq_tests::bins(), &layout);
     say(format!(

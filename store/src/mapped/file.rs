@@ -22,6 +22,10 @@ pub struct MappedFile {
     file: File,
     /// Bytes from the start whose disk blocks are reserved.
     allocated: AtomicU64,
+    /// Held while blocks are reserved or given back, so that a reservation
+    /// (the background thread's, ahead of the writer) and a cut cannot
+    /// interleave into a mark that claims blocks the cut gave back.
+    reserving: parking_lot::Mutex<()>,
     faults: Faults,
 }
 
@@ -114,6 +118,7 @@ impl MappedFile {
             map,
             file,
             allocated: AtomicU64::new(reserved.min(len)),
+            reserving: parking_lot::Mutex::new(()),
             faults,
         })
     }
@@ -149,6 +154,10 @@ impl MappedFile {
     /// Reserves disk blocks for bytes `[0, upto)`. Cheap when already done.
     pub fn reserve(&self, upto: u64) -> Result<()> {
         let upto = upto.min(self.len());
+        if upto <= self.allocated.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _reserving = self.reserving.lock();
         let done = self.allocated.load(Ordering::Acquire);
         if upto <= done {
             return Ok(());
@@ -294,10 +303,13 @@ impl MappedFile {
             return Ok(());
         }
         use rustix::fs::FallocateFlags as F;
+        let reserving = self.reserving.lock();
         if rustix::fs::fallocate(&self.file, F::PUNCH_HOLE | F::KEEP_SIZE, pos, len).is_ok() {
             self.allocated.fetch_min(pos, Ordering::AcqRel);
+            drop(reserving);
             return self.sync_data();
         }
+        drop(reserving);
         if rustix::fs::fallocate(&self.file, F::ZERO_RANGE | F::KEEP_SIZE, pos, len).is_err() {
             // No ZERO_RANGE here (tmpfs): zero by hand the pages that hold
             // data. They are found by reading through the file, not the

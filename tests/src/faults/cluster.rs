@@ -24,7 +24,8 @@ pub struct Layout {
     /// Per member, `storePathRootDir` and `storePathCommitLog`; `None`:
     /// `node0<i>` and `node0<i>/commitlog` in the run's directory.
     pub stores: Option<Vec<(PathBuf, PathBuf)>>,
-    /// More `key=value` lines for every member's conf.
+    /// More `key=value` lines for every member's conf; a key already set
+    /// takes the value given here.
     pub extra_conf: String,
 }
 
@@ -118,7 +119,12 @@ impl Cluster {
                     &commitlog.display().to_string(),
                 );
                 text.push_str("faultInjectionEnable=true\n");
-                text.push_str(&layout.extra_conf);
+                for line in layout.extra_conf.lines() {
+                    match line.split_once('=') {
+                        Some((key, value)) => text = set_key(&text, key.trim(), value.trim()),
+                        None => panic!("extra_conf line {line:?} is not key=value"),
+                    }
+                }
                 std::fs::write(&conf, text).expect("write a broker conf");
                 Member {
                     conf,
