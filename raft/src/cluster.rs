@@ -106,6 +106,9 @@ impl LocalCluster {
                 store.segment_size = 4 << 20;
             }
             store.flush_mode = opts.flush_mode;
+            // A temporary directory, often on a disk fuller than the
+            // shipped 90%: refuse only when it is entirely full.
+            store.retention.disk_refuse_ratio = 100;
             configs.insert(
                 *id,
                 NodeConfig {

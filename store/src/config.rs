@@ -126,16 +126,21 @@ impl StoreConfig {
         }
     }
 
-    /// Small files, for tests and examples.
+    /// Small files, for tests and examples. Appends are refused only on a
+    /// disk that is entirely full (`disk_refuse_ratio` 100), not above the
+    /// shipped 90%: such stores live in temporary directories, often on a
+    /// build machine's disk that is fuller than that.
     pub fn small(root: impl Into<PathBuf>) -> Self {
-        Self {
+        let mut cfg = Self {
             segment_size: 64 << 10,
             index_entries_per_file: 256,
             queue_entries_per_file: 128,
             key_index_slots: 64,
             key_index_entries: 512,
             ..Self::new(root)
-        }
+        };
+        cfg.retention.disk_refuse_ratio = 100;
+        cfg
     }
 
     /// Where the commitlog segments live.

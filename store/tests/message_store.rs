@@ -377,7 +377,8 @@ fn a_full_disk_refuses_puts_cleanly_and_they_resume() {
     let store = open_with(&faults, config(dir.path()));
     let mut model = Model::new();
     put_all(&store, &[msg("D", 0, 0)], &mut model);
-    faults.set_disk_used_percent(Some(95));
+    // `StoreConfig::small` refuses at 100%.
+    faults.set_disk_used_percent(Some(100));
     let err = store.put(&[msg("D", 0, 1)]).expect_err("refused");
     assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
     assert!(err.to_string().contains("disk full"));
