@@ -48,6 +48,12 @@ fn msg(n: usize, len: usize) -> Message {
     }
 }
 
+async fn start(cfg: NodeConfig, listener: TcpListener) -> Result<RaftNode, StartError> {
+    tokio::time::timeout(BOUND, RaftNode::start(cfg, Some(listener)))
+        .await
+        .expect("start answers within the bound")
+}
+
 async fn wait_leading(node: &RaftNode) {
     let deadline = tokio::time::Instant::now() + BOUND;
     while !node.is_leader() {
@@ -65,10 +71,7 @@ async fn a_member_that_cannot_write_its_first_entry_fails_to_start_and_says_why(
     let faults = Faults::default();
     faults.set_allocation_fails(true);
     let (cfg, listener) = single(dir.path(), &faults).await;
-    let started = tokio::time::timeout(BOUND, RaftNode::start(cfg.clone(), Some(listener)))
-        .await
-        .expect("start answers within the bound");
-    let err = match started {
+    let err = match start(cfg, listener).await {
         Ok(_) => panic!("a member whose log cannot be written started"),
         Err(e) => e,
     };
@@ -82,9 +85,8 @@ async fn a_member_that_cannot_write_its_first_entry_fails_to_start_and_says_why(
     // member starts on the same directory and takes writes.
     faults.set_allocation_fails(false);
     let (cfg, listener) = single(dir.path(), &faults).await;
-    let node = tokio::time::timeout(BOUND, RaftNode::start(cfg, Some(listener)))
+    let node = start(cfg, listener)
         .await
-        .expect("bounded")
         .expect("starts once space is back");
     wait_leading(&node).await;
     let put = tokio::time::timeout(BOUND, node.write(&[msg(0, 100)]))
@@ -101,10 +103,7 @@ async fn a_member_whose_log_write_fails_reports_it_and_refuses_writes_at_once() 
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults::default();
     let (cfg, listener) = single(dir.path(), &faults).await;
-    let node = tokio::time::timeout(BOUND, RaftNode::start(cfg, Some(listener)))
-        .await
-        .expect("bounded")
-        .expect("start");
+    let node = start(cfg, listener).await.expect("start");
     wait_leading(&node).await;
     node.write(&[msg(0, 100)]).await.expect("first write");
     // A batch larger than a segment (the small store's are 64 KiB) could

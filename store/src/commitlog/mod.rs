@@ -295,27 +295,14 @@ impl CommitLog {
         }
         // Reserve the blocks of every byte this append writes, in every
         // file it touches, before writing one.
-        let mut base = segment_base(b.end_pos, seg);
-        while base < end {
-            let file = self.data.find_or_create(base)?;
-            file.reserve(layout::reserve_mark(
-                end - base,
-                layout::SEGMENT_RESERVE_STEP,
-            ))?;
-            base += seg;
-        }
+        reserve_range(&self.data, b.end_pos, end, layout::SEGMENT_RESERVE_STEP)?;
         let last_index = first.index + entries.len() as u64 - 1;
-        let index_size = self.index.segment_size();
-        let index_end = (last_index + 1) * entry_index::RECORD_LEN;
-        let mut ibase = segment_base(first.index * entry_index::RECORD_LEN, index_size);
-        while ibase < index_end {
-            let file = self.index.find_or_create(ibase)?;
-            file.reserve(layout::reserve_mark(
-                index_end - ibase,
-                entry_index::RESERVE_STEP,
-            ))?;
-            ibase += index_size;
-        }
+        reserve_range(
+            &self.index,
+            first.index * entry_index::RECORD_LEN,
+            (last_index + 1) * entry_index::RECORD_LEN,
+            entry_index::RESERVE_STEP,
+        )?;
 
         let mut locations = Vec::with_capacity(entries.len());
         let mut header = [0u8; HEADER_LEN];
@@ -613,6 +600,19 @@ impl CommitLog {
 }
 
 /// msync of `[from, to)` over the segments of a list.
+/// Creates every file of `list` that positions `[from, end)` fall in and
+/// reserves the blocks of the range in each, rounded up to a whole `step`.
+fn reserve_range(list: &SegmentList, from: u64, end: u64, step: u64) -> Result<()> {
+    let size = list.segment_size();
+    let mut base = segment_base(from, size);
+    while base < end {
+        let file = list.find_or_create(base)?;
+        file.reserve(layout::reserve_mark(end - base, step))?;
+        base += size;
+    }
+    Ok(())
+}
+
 pub(crate) fn flush_span(list: &SegmentList, from: u64, to: u64) -> Result<()> {
     if from >= to {
         return Ok(());
