@@ -275,6 +275,10 @@ impl BrokerAdmin for AdminService {
             f.store.set_disk_used_percent(p);
             tracing::warn!(disk_used_percent = ?p, "fault injected: disk usage");
         }
+        if let Some(fails) = r.allocation_fails {
+            f.store.set_allocation_fails(fails);
+            tracing::warn!(fails, "fault injected: disk block reservations");
+        }
         Ok(Response::new(pb::InjectFaultResponse {}))
     }
 }

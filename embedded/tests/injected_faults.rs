@@ -78,6 +78,7 @@ async fn isolation_and_a_full_disk_are_injected_and_undone() {
         .inject_fault(InjectFaultRequest {
             isolate: Some(true),
             disk_used_percent: None,
+            allocation_fails: None,
         })
         .await
         .unwrap();
@@ -99,6 +100,7 @@ async fn isolation_and_a_full_disk_are_injected_and_undone() {
         .inject_fault(InjectFaultRequest {
             isolate: Some(false),
             disk_used_percent: None,
+            allocation_fails: None,
         })
         .await
         .unwrap();
@@ -136,6 +138,7 @@ async fn isolation_and_a_full_disk_are_injected_and_undone() {
                     .inject_fault(InjectFaultRequest {
                         isolate: None,
                         disk_used_percent: Some(percent),
+                        allocation_fails: None,
                     })
                     .await
                     .unwrap();

@@ -28,9 +28,10 @@ use raftmq_tests::wait_for;
 const SEGMENT: u64 = 1 << 20;
 /// The commitlog mount: a few segments.
 const COMMITLOG_FS: &str = "16m";
-/// The root mount. The store preallocates a 32 MiB entry-index file and a
-/// 4 MiB key-index slot table there (neither size is a conf key), so this is
-/// the smallest round size it starts on, with a few MiB to spare.
+/// The root mount. The store reserves its entry index there 1 MiB at a time
+/// and a 4 MiB key-index slot table whole (not a conf key); this size, from
+/// when the entry index was reserved whole (32 MiB), leaves the consume
+/// queues and checkpoints room to fill it under load.
 const ROOT_FS: &str = "48m";
 
 /// A topic of large messages, sent first so that the log spans several

@@ -163,6 +163,7 @@ pub fn apply(
             let req = |isolate| InjectFaultRequest {
                 isolate: Some(isolate),
                 disk_used_percent: None,
+                allocation_fails: None,
             };
             rt.block_on(c.inject(i, req(true)))?;
             std::thread::sleep(Duration::from_secs(4));
@@ -173,6 +174,7 @@ pub fn apply(
             let req = |p| InjectFaultRequest {
                 isolate: None,
                 disk_used_percent: Some(p),
+                allocation_fails: None,
             };
             for i in 0..c.len() {
                 rt.block_on(c.inject(i, req(95)))?;
