@@ -640,7 +640,26 @@ cmd_start() {
   printf '%s\n' "$out"
   echo
   say "$group has a leader (BID 0). Logs: $store_root/namesrv/namesrv.log, $store_root/node0{0,1,2}/broker.log"
+  warn_if_disk_too_full
   say "stop with: $(stop_command)"
+}
+
+# Warns when a broker's commitlog is on a disk already used past the
+# broker's diskSpaceWarningLevelRatio: it would refuse every send.
+warn_if_disk_too_full() {
+  local member conf dir ratio used
+  for member in "${members[@]}"; do
+    conf=$conf_dir/broker-$member.conf
+    dir=$(conf_value "$conf" storePathCommitLog)
+    [[ -n $dir ]] || dir=$(conf_value "$conf" storePathRootDir)/commitlog
+    ratio=$(conf_value "$conf" diskSpaceWarningLevelRatio)
+    ratio=${ratio:-90}
+    used=$(df --output=pcent "$dir" 2>/dev/null | tail -n 1 | tr -dc '0-9')
+    if [[ -n $used && $ratio =~ ^[0-9]+$ ]] && ((used >= ratio)); then
+      say "warning: $dir is on a disk ${used}% used; broker-$member refuses sends at ${ratio}% (diskSpaceWarningLevelRatio). Free space, or start with RAFTMQ_DISK_SPACE_WARNING_LEVEL_RATIO=$((used < 99 ? used + 1 : 100))" >&2
+      return 0
+    fi
+  done
 }
 
 # How to stop this run, as a command line.
