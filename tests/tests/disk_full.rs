@@ -325,10 +325,7 @@ fn segments(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// Sends [`BULK`] to [`BULK_TOPIC`] (created first), each acknowledged.
 fn send_bulk(cluster: &Cluster, rt: &tokio::runtime::Handle) {
-    wait_for("the bulk topic", Duration::from_secs(30), || {
-        let (ok, _) = cluster.mqadmin(&["updateTopic", "-t", BULK_TOPIC, "-c", "RaftCluster"]);
-        ok.then_some(())
-    });
+    cluster.create_topic(BULK_TOPIC);
     let ns = cluster.namesrv().to_owned();
     rt.block_on(async {
         let producer = Producer::start(workload::config(&ns), &[BULK_TOPIC])

@@ -51,10 +51,7 @@ fn a_follower_whose_log_cannot_be_written_exits_and_the_group_goes_on() {
         cluster.wait_healthy(Duration::from_secs(60)),
         "the group never came up"
     );
-    wait_for("the topic", Duration::from_secs(30), || {
-        let (ok, _) = cluster.mqadmin(&["updateTopic", "-t", TOPIC, "-c", "RaftCluster"]);
-        ok.then_some(())
-    });
+    cluster.create_topic(TOPIC);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

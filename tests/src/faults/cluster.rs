@@ -181,6 +181,15 @@ impl Cluster {
         m.proc = Some(Proc::spawn(&format!("broker n{i}"), cmd, &m.log));
     }
 
+    /// Creates `topic` on the group, retrying for up to 30 s while the
+    /// group settles (panics after that).
+    pub fn create_topic(&self, topic: &str) {
+        crate::wait_for("the topic", Duration::from_secs(30), || {
+            let (ok, _) = self.mqadmin(&["updateTopic", "-t", topic, "-c", "RaftCluster"]);
+            ok.then_some(())
+        });
+    }
+
     /// Runs `mqadmin` with `args`; whether it succeeded, and its output.
     pub fn mqadmin(&self, args: &[&str]) -> (bool, String) {
         match Command::new(self.bins.join("mqadmin"))

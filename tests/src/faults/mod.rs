@@ -90,10 +90,7 @@ impl Load {
         // `finish` drains through these consumers: without one, nothing
         // acknowledged could ever be delivered.
         assert!(consumers > 0, "a load needs a consumer for its drain");
-        crate::wait_for("the topic", Duration::from_secs(30), || {
-            let (ok, _) = cluster.mqadmin(&["updateTopic", "-t", TOPIC, "-c", "RaftCluster"]);
-            ok.then_some(())
-        });
+        cluster.create_topic(TOPIC);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
             .enable_all()
