@@ -24,7 +24,8 @@ pub enum Fault {
     IsolateLeader,
     /// Cut a follower off, then heal.
     IsolateFollower,
-    /// Every member reads its disk as 95% full, then the real figure again.
+    /// Every member reads its disk as 100% full, then the real figure again
+    /// (100: test members refuse sends only then, see [`crate::DISK_RATIO_OFF`]).
     DiskFull,
     /// Stop a follower cleanly, flip bytes near the end of its commitlog's
     /// written data, restart it (wiped and rebuilt if it refuses to start).
@@ -177,13 +178,13 @@ pub fn apply(
                 allocation_fails: None,
             };
             for i in 0..c.len() {
-                rt.block_on(c.inject(i, req(95)))?;
+                rt.block_on(c.inject(i, req(100)))?;
             }
             std::thread::sleep(Duration::from_secs(3));
             for i in 0..c.len() {
                 rt.block_on(c.inject(i, req(-1)))?;
             }
-            done("every member 95% full for 3 s".into())
+            done("every member 100% full for 3 s".into())
         }
         Fault::KillTornTail | Fault::KillTornTailLeader => {
             let i = if fault == Fault::KillTornTail {
