@@ -184,14 +184,13 @@ impl CommitLog {
         }
         // Blocks are reserved as the writer reaches them, a step at a time
         // (`layout::SEGMENT_RESERVE_STEP`), not whole at creation.
-        let mut data = SegmentList::open(&cfg.data_dir, cfg.segment_size, false, faults.clone())?;
+        let mut data = SegmentList::open(&cfg.data_dir, cfg.segment_size, faults.clone())?;
         if cfg.no_readahead_while_writing {
             data = data.no_readahead_while_writing();
         }
         let index = SegmentList::open(
             &cfg.index_dir,
             cfg.index_entries_per_file * entry_index::RECORD_LEN,
-            false,
             faults.clone(),
         )?;
         let ckpt = Checkpoint::load(&cfg.checkpoint_path)?;

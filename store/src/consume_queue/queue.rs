@@ -48,7 +48,7 @@ impl ConsumeQueue {
         entries_per_file: u64,
         faults: Faults,
     ) -> Result<Self> {
-        let files = SegmentList::open(dir, entries_per_file * ENTRY_LEN, false, faults)?;
+        let files = SegmentList::open(dir, entries_per_file * ENTRY_LEN, faults)?;
         let (min, next) = match (files.first(), files.last()) {
             (Some(first), Some(last)) => {
                 let mut next = last.base() / ENTRY_LEN;

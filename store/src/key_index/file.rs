@@ -201,7 +201,7 @@ impl IndexFile {
         let len = file_len(slot_count, max_entries);
         let entries_off = HEADER_LEN + u64::from(slot_count) * SLOT_LEN;
         {
-            let map = MappedFile::create(&tmp, begin_pos, len, false, faults.clone())?;
+            let map = MappedFile::create(&tmp, begin_pos, len, faults.clone())?;
             let init = map.reserve(entries_off).and_then(|()| {
                 let mut h = [0u8; HEADER_LEN as usize];
                 set(&mut h, OFF_MAGIC, &MAGIC.to_le_bytes());

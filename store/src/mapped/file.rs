@@ -40,47 +40,26 @@ impl std::fmt::Debug for MappedFile {
 }
 
 impl MappedFile {
-    /// Creates a new file of `len` bytes (zeros) and maps it. With
-    /// `reserve_all`, every block is reserved now, so that the file can never
-    /// run out of disk later; otherwise blocks are reserved on demand by
-    /// [`MappedFile::reserve`].
-    pub fn create(
-        path: &Path,
-        base: u64,
-        len: u64,
-        reserve_all: bool,
-        faults: Faults,
-    ) -> Result<Self> {
+    /// Creates a new file of `len` bytes (zeros) and maps it. No block is
+    /// reserved: writers reserve what they are about to write with
+    /// [`MappedFile::reserve`] first.
+    pub fn create(path: &Path, base: u64, len: u64, faults: Faults) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .open(path)
             .map_err(|e| StoreError::io(path, "create", e))?;
-        let created = Self::finish_create(path, file, base, len, reserve_all, faults);
+        let created = file
+            .set_len(len)
+            .map_err(|e| StoreError::io(path, "set_len", e))
+            .and_then(|()| Self::map(path, file, base, 0, faults));
         if created.is_err() {
             // Nothing may be left half made: a file of the wrong size would
             // stop the next start.
             let _ = std::fs::remove_file(path);
         }
         created
-    }
-
-    fn finish_create(
-        path: &Path,
-        file: File,
-        base: u64,
-        len: u64,
-        reserve_all: bool,
-        faults: Faults,
-    ) -> Result<Self> {
-        file.set_len(len)
-            .map_err(|e| StoreError::io(path, "set_len", e))?;
-        let mapped = Self::map(path, file, base, 0, faults)?;
-        if reserve_all {
-            mapped.reserve(len)?;
-        }
-        Ok(mapped)
     }
 
     /// Opens and maps an existing file; its length is the file's length. The

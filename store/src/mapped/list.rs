@@ -35,7 +35,6 @@ const SPARE_SUFFIX: &str = ".spare";
 pub struct SegmentList {
     dir: PathBuf,
     segment_size: u64,
-    reserve_all: bool,
     faults: Faults,
     segments: RwLock<Vec<Arc<MappedFile>>>,
     /// The segment being written is synced often (SYNC_FLUSH): keep
@@ -53,7 +52,7 @@ impl SegmentList {
     /// Opens (creating if needed) the directory and maps every segment in it.
     /// Files whose names are not 20 digits are left alone; a segment of the
     /// wrong size is an error naming it.
-    pub fn open(dir: &Path, segment_size: u64, reserve_all: bool, faults: Faults) -> Result<Self> {
+    pub fn open(dir: &Path, segment_size: u64, faults: Faults) -> Result<Self> {
         if segment_size == 0 {
             return Err(StoreError::Config(format!(
                 "segment size of {} must be positive",
@@ -96,12 +95,7 @@ impl SegmentList {
             if Some(base) == last_base {
                 extend_short_last(&path, segment_size)?;
             }
-            let file = MappedFile::open(
-                &path,
-                base,
-                if reserve_all { segment_size } else { 0 },
-                faults.clone(),
-            )?;
+            let file = MappedFile::open(&path, base, 0, faults.clone())?;
             if file.len() != segment_size {
                 return Err(StoreError::Corrupt {
                     path,
@@ -117,7 +111,6 @@ impl SegmentList {
         Ok(Self {
             dir: dir.to_owned(),
             segment_size,
-            reserve_all,
             faults,
             segments: RwLock::new(segments),
             no_readahead_while_writing: false,
@@ -215,13 +208,7 @@ impl SegmentList {
                 if let Some(stale) = other {
                     remove_spare(&stale);
                 }
-                MappedFile::create(
-                    &path,
-                    base,
-                    self.segment_size,
-                    self.reserve_all,
-                    self.faults.clone(),
-                )?
+                MappedFile::create(&path, base, self.segment_size, self.faults.clone())?
             }
         };
         if self.no_readahead_while_writing {
@@ -265,13 +252,7 @@ impl SegmentList {
             .join(format!("{}{SPARE_SUFFIX}", segment_file_name(base)));
         // A spare left by an earlier failed attempt.
         let _ = std::fs::remove_file(&path);
-        let file = MappedFile::create(
-            &path,
-            base,
-            self.segment_size,
-            self.reserve_all,
-            self.faults.clone(),
-        )?;
+        let file = MappedFile::create(&path, base, self.segment_size, self.faults.clone())?;
         *spare = Some(file);
         Ok(true)
     }
@@ -441,7 +422,7 @@ mod tests {
     #[test]
     fn the_next_segment_is_made_ahead_and_taken_at_the_roll() {
         let dir = tempfile::tempdir().unwrap();
-        let list = SegmentList::open(dir.path(), SEG, true, Faults::default()).unwrap();
+        let list = SegmentList::open(dir.path(), SEG, Faults::default()).unwrap();
         assert!(!list.prepare_next(0).unwrap(), "no segment yet to follow");
         list.find_or_create(0).unwrap();
         assert!(
@@ -482,11 +463,11 @@ mod tests {
     fn a_spare_left_behind_is_removed_at_open_and_a_cut_drops_it() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let list = SegmentList::open(dir.path(), SEG, true, Faults::default()).unwrap();
+            let list = SegmentList::open(dir.path(), SEG, Faults::default()).unwrap();
             list.find_or_create(0).unwrap();
             assert!(list.prepare_next(SEG - 1).unwrap());
         }
-        let list = SegmentList::open(dir.path(), SEG, true, Faults::default()).unwrap();
+        let list = SegmentList::open(dir.path(), SEG, Faults::default()).unwrap();
         assert_eq!(names(dir.path()), [segment_file_name(0)]);
         assert_eq!(list.count(), 1);
 
@@ -501,7 +482,7 @@ mod tests {
     #[test]
     fn a_spare_for_another_position_is_not_taken() {
         let dir = tempfile::tempdir().unwrap();
-        let list = SegmentList::open(dir.path(), SEG, true, Faults::default()).unwrap();
+        let list = SegmentList::open(dir.path(), SEG, Faults::default()).unwrap();
         list.find_or_create(0).unwrap();
         assert!(list.prepare_next(SEG - 1).unwrap());
         // The log was cut inside segment 0, then restarted further on.
@@ -514,7 +495,7 @@ mod tests {
     #[test]
     fn created_segments_leave_the_directory_to_be_synced() {
         let dir = tempfile::tempdir().unwrap();
-        let list = SegmentList::open(dir.path(), SEG, true, Faults::default()).unwrap();
+        let list = SegmentList::open(dir.path(), SEG, Faults::default()).unwrap();
         assert!(!list.dir_unsynced.load(Ordering::Acquire));
         list.find_or_create(0).unwrap();
         assert!(list.dir_unsynced.load(Ordering::Acquire));
