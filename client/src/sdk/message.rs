@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+use prost::encoding::{self as pb, WireType};
 use raftmq_proto::rocketmq::v2;
 
-use super::convert::{resource, timestamp};
+use super::convert::timestamp;
 use super::ClientError;
 
 /// A message to send: a topic, a body and optional routing and lookup data.
@@ -170,11 +171,87 @@ impl Message {
         Ok(())
     }
 
-    /// The message as sent: `message_id` is kept across retries; `queue_id`
-    /// is the queue the producer chose.
-    pub(crate) fn to_proto(&self, message_id: &str, queue_id: i32, born_host: &str) -> v2::Message {
+    /// The message as sent, encoded as `apache.rocketmq.v2.Message`:
+    /// `message_id` is kept across retries; `queue_id` is the queue the
+    /// producer chose; `born` is when the send was made.
+    ///
+    /// Written straight from this message, with no intermediate protobuf
+    /// struct (whose strings and property map would each be copied once more
+    /// per send); the bytes are those prost writes for [`Self::to_proto`].
+    pub(crate) fn encode(
+        &self,
+        message_id: &str,
+        queue_id: i32,
+        born_host: &str,
+        born: SystemTime,
+    ) -> Bytes {
+        let born = timestamp(born);
+        let delivery = self.delivery_time.map(timestamp);
+        let system = SystemFields {
+            message: self,
+            message_id,
+            queue_id,
+            born_host,
+            born: &born,
+            delivery: delivery.as_ref(),
+        };
+        let system_len = system.encoded_len();
+        let topic_len = pb::key_len(2) + delimited_len(self.topic.len());
+        let properties_len = pb::hash_map::encoded_len(
+            pb::string::encoded_len,
+            pb::string::encoded_len,
+            2,
+            &self.properties,
+        );
+        let body_len = if self.body.is_empty() {
+            0
+        } else {
+            pb::key_len(4) + delimited_len(self.body.len())
+        };
+        let len = pb::key_len(1)
+            + delimited_len(topic_len)
+            + properties_len
+            + pb::key_len(3)
+            + delimited_len(system_len)
+            + body_len;
+        let mut buf = BytesMut::with_capacity(len);
+        // Message.topic: Resource { name = 2 } (the namespace is empty).
+        pb::encode_key(1, WireType::LengthDelimited, &mut buf);
+        pb::encode_varint(topic_len as u64, &mut buf);
+        put_str(2, &self.topic, &mut buf);
+        pb::hash_map::encode(
+            pb::string::encode,
+            pb::string::encoded_len,
+            pb::string::encode,
+            pb::string::encoded_len,
+            2,
+            &self.properties,
+            &mut buf,
+        );
+        pb::encode_key(3, WireType::LengthDelimited, &mut buf);
+        pb::encode_varint(system_len as u64, &mut buf);
+        system.encode(&mut buf);
+        if !self.body.is_empty() {
+            pb::encode_key(4, WireType::LengthDelimited, &mut buf);
+            pb::encode_varint(self.body.len() as u64, &mut buf);
+            buf.put_slice(&self.body);
+        }
+        debug_assert_eq!(buf.len(), len);
+        buf.freeze()
+    }
+
+    /// The message as sent, as a protobuf struct: what [`Self::encode`]
+    /// writes.
+    #[cfg(test)]
+    pub(crate) fn to_proto(
+        &self,
+        message_id: &str,
+        queue_id: i32,
+        born_host: &str,
+        born: SystemTime,
+    ) -> v2::Message {
         v2::Message {
-            topic: Some(resource(&self.topic)),
+            topic: Some(super::convert::resource(&self.topic)),
             user_properties: self.properties.clone(),
             system_properties: Some(v2::SystemProperties {
                 tag: self.tag.clone(),
@@ -182,7 +259,7 @@ impl Message {
                 message_id: message_id.to_owned(),
                 body_encoding: v2::Encoding::Identity.into(),
                 message_type: self.message_type().into(),
-                born_timestamp: Some(timestamp(SystemTime::now())),
+                born_timestamp: Some(timestamp(born)),
                 born_host: born_host.to_owned(),
                 delivery_timestamp: self.delivery_time.map(timestamp),
                 queue_id,
@@ -192,6 +269,98 @@ impl Message {
             body: self.body.clone(),
         }
     }
+}
+
+/// The `SystemProperties` a send sets, in field order, each skipped where
+/// proto3 (and prost) skip a default value.
+struct SystemFields<'a> {
+    message: &'a Message,
+    message_id: &'a str,
+    queue_id: i32,
+    born_host: &'a str,
+    born: &'a prost_types::Timestamp,
+    delivery: Option<&'a prost_types::Timestamp>,
+}
+
+impl SystemFields<'_> {
+    const ENCODING: i32 = v2::Encoding::Identity as i32;
+
+    fn encoded_len(&self) -> usize {
+        let m = self.message;
+        let opt_str = |tag, s: &Option<String>| s.as_ref().map_or(0, |s| str_len(tag, s));
+        opt_str(1, &m.tag)
+            + m.keys.iter().map(|k| str_len(2, k)).sum::<usize>()
+            + nonempty_str_len(3, self.message_id)
+            + pb::int32::encoded_len(5, &Self::ENCODING)
+            + nonzero_int32_len(6, m.message_type() as i32)
+            + pb::message::encoded_len(7, self.born)
+            + nonempty_str_len(8, self.born_host)
+            + self.delivery.map_or(0, |d| pb::message::encoded_len(11, d))
+            + nonzero_int32_len(13, self.queue_id)
+            + opt_str(17, &m.message_group)
+    }
+
+    fn encode(&self, buf: &mut BytesMut) {
+        let m = self.message;
+        if let Some(tag) = &m.tag {
+            put_str(1, tag, buf);
+        }
+        for k in &m.keys {
+            put_str(2, k, buf);
+        }
+        if !self.message_id.is_empty() {
+            put_str(3, self.message_id, buf);
+        }
+        pb::int32::encode(5, &Self::ENCODING, buf);
+        let message_type = m.message_type() as i32;
+        if message_type != 0 {
+            pb::int32::encode(6, &message_type, buf);
+        }
+        pb::message::encode(7, self.born, buf);
+        if !self.born_host.is_empty() {
+            put_str(8, self.born_host, buf);
+        }
+        if let Some(d) = self.delivery {
+            pb::message::encode(11, d, buf);
+        }
+        if self.queue_id != 0 {
+            pb::int32::encode(13, &self.queue_id, buf);
+        }
+        if let Some(g) = &m.message_group {
+            put_str(17, g, buf);
+        }
+    }
+}
+
+/// A length-delimited field's length and payload, without its key.
+fn delimited_len(len: usize) -> usize {
+    pb::encoded_len_varint(len as u64) + len
+}
+
+fn str_len(tag: u32, s: &str) -> usize {
+    pb::key_len(tag) + delimited_len(s.len())
+}
+
+fn nonempty_str_len(tag: u32, s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        str_len(tag, s)
+    }
+}
+
+fn nonzero_int32_len(tag: u32, v: i32) -> usize {
+    if v == 0 {
+        0
+    } else {
+        pb::int32::encoded_len(tag, &v)
+    }
+}
+
+fn put_str(tag: u32, s: &str, buf: &mut BytesMut) {
+    pb::encode_key(tag, WireType::LengthDelimited, buf);
+    pb::encode_varint(s.len() as u64, buf);
+    buf.put_slice(s.as_bytes());
 }
 
 /// Whether `name` is a valid topic or group name (RocketMQ's rule).
@@ -221,6 +390,8 @@ pub struct SendReceipt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn message_types_follow_group_and_delay() {
@@ -263,7 +434,7 @@ mod tests {
             .with_keys(["k1", "k2"])
             .with_property("p", "v")
             .with_message_group("g");
-        let w = m.to_proto("ID", 3, "host");
+        let w = v2::Message::decode(m.encode("ID", 3, "host", SystemTime::now())).unwrap();
         let sp = w.system_properties.unwrap();
         assert_eq!(w.topic.unwrap().name, "T");
         assert_eq!(&w.body[..], b"body");
@@ -276,5 +447,48 @@ mod tests {
         assert_eq!(sp.message_type, v2::MessageType::Fifo as i32);
         assert_eq!(sp.body_encoding, v2::Encoding::Identity as i32);
         assert!(sp.born_timestamp.is_some());
+    }
+
+    #[test]
+    fn the_hand_encoding_is_the_bytes_prost_writes() {
+        let born = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        let long = "k".repeat(200);
+        let cases = [
+            // Every default: empty body, no properties, queue 0, empty host.
+            (Message::new("T", ""), "ID", 0, ""),
+            (
+                Message::new("TopicTest", vec![7u8; 1024])
+                    .with_tag("TagA")
+                    .with_keys(["k1", long.as_str()])
+                    .with_property("a", "1")
+                    .with_property("", "empty key")
+                    .with_property("empty value", ""),
+                "0A1B2C3D",
+                5,
+                "10.0.0.1",
+            ),
+            (
+                Message::new("T", "fifo")
+                    .with_message_group("g")
+                    .with_tag(""),
+                "ID2",
+                -1,
+                "h",
+            ),
+            (
+                Message::new("T", "delay").with_delivery_time(at(1_800_000_000)),
+                "ID3",
+                i32::MAX,
+                "h",
+            ),
+            // A message over 16 KiB: three-byte length prefixes.
+            (Message::new("T", vec![1u8; 20_000]), "ID4", 1, "h"),
+        ];
+        for (m, id, queue, host) in cases {
+            let ours = m.encode(id, queue, host, born);
+            let prost = m.to_proto(id, queue, host, born).encode_to_vec();
+            assert_eq!(&ours[..], &prost[..], "{m:?}");
+        }
     }
 }

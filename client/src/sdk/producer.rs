@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use raftmq_proto::rocketmq::v2;
 use tokio::sync::oneshot;
@@ -19,7 +20,6 @@ use super::convert::resource;
 use super::core::ClientCore;
 use super::route::{QueueSelector, TopicRoute};
 use super::sender::{GroupSender, Outgoing};
-use super::wire;
 use super::{ids, ClientConfig, ClientError, Message, MessageQueue, SendReceipt};
 
 /// The future [`Producer::send_async`] returns; it owns what it needs, so
@@ -210,7 +210,6 @@ impl Inner {
                 });
             }
         }
-        let proto = message.to_proto(id, queue.queue_id, &self.core.born_host);
         let (reply, rx) = oneshot::channel();
         let out = Outgoing {
             key: QueueKey {
@@ -221,7 +220,7 @@ impl Inner {
                 queue_id: if ordered { queue.queue_id } else { ANY_QUEUE },
             },
             id: id.to_owned(),
-            encoded: wire::encode_message(&proto),
+            encoded: message.encode(id, queue.queue_id, &self.core.born_host, SystemTime::now()),
             ordered,
             reply,
         };

@@ -33,7 +33,7 @@ pub(crate) struct Outgoing {
     pub key: QueueKey,
     /// The message id, to match the result entry.
     pub id: String,
-    /// The message as encoded on the wire ([`wire::encode_message`]).
+    /// The message as encoded on the wire (`Message::encode`).
     pub encoded: Bytes,
     pub ordered: bool,
     pub reply: oneshot::Sender<Result<i64, ClientError>>,

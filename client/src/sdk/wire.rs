@@ -5,9 +5,8 @@
 
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
-use prost::Message as _;
 use raftmq_proto::rocketmq::v2;
 use tonic::codec::{BufferSettings, Codec, EncodeBuf, Encoder, ProstCodec};
 use tonic::codegen::http::uri::PathAndQuery;
@@ -19,14 +18,8 @@ const SEND_MESSAGE: &str = "/apache.rocketmq.v2.MessagingService/SendMessage";
 /// `SendMessageRequest.messages`: field 1, length-delimited.
 const MESSAGES_FIELD: u32 = 1;
 
-/// One message as it goes on the wire.
-pub(crate) fn encode_message(message: &v2::Message) -> Bytes {
-    let mut buf = BytesMut::with_capacity(message.encoded_len());
-    message.encode_raw(&mut buf);
-    buf.freeze()
-}
-
-/// A SendMessageRequest made of messages encoded by [`encode_message`].
+/// A SendMessageRequest made of messages each encoded on its own
+/// (`Message::encode`).
 #[derive(Debug, Default)]
 pub(crate) struct EncodedSend {
     pub messages: Vec<Bytes>,
@@ -99,6 +92,7 @@ impl Encoder for SendEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
 
     fn message(id: &str, body: &'static [u8]) -> v2::Message {
         v2::Message {
@@ -123,7 +117,10 @@ mod tests {
         // One message with a body long enough for a two-byte length prefix.
         let messages = vec![message("M0", b"x"), message("M1", &[7u8; 300])];
         let sent = EncodedSend {
-            messages: messages.iter().map(encode_message).collect(),
+            messages: messages
+                .iter()
+                .map(|m| Bytes::from(m.encode_to_vec()))
+                .collect(),
         };
         let mut ours = Vec::new();
         sent.encode(&mut ours);
