@@ -171,6 +171,7 @@ impl BrokerAdmin for AdminService {
         let m = self.node.raft().metrics().borrow_watched().clone();
         let store = self.node.store();
         let bounds = store.commitlog().bounds();
+        let disk = store.commitlog().disk();
         let entry = |name: &str, value: String| pb::StatusEntry {
             name: name.into(),
             value,
@@ -192,6 +193,19 @@ impl BrokerAdmin for AdminService {
                     .map_or("none".into(), |l| l.index.to_string()),
             ),
             entry("commitLogMaxOffset", bounds.end_pos.to_string()),
+            // As upstream prints it: the used fraction of the commitlog's
+            // disk; sends are refused from diskSpaceWarningLevelRatio on.
+            entry(
+                "commitLogDiskRatio",
+                disk.used_percent().map_or_else(
+                    |e| format!("unknown ({e})"),
+                    |p| format!("{:.4}", p / 100.0),
+                ),
+            ),
+            entry(
+                "diskSpaceWarningLevelRatio",
+                disk.refuse_percent().to_string(),
+            ),
             entry("topics", store.topics().1.len().to_string()),
             entry(
                 "messagesStoredSinceStart",

@@ -63,6 +63,12 @@ impl DiskGuard {
         Ok(p)
     }
 
+    /// The used percent at and above which appends are refused
+    /// (`diskSpaceWarningLevelRatio`).
+    pub fn refuse_percent(&self) -> u8 {
+        self.refuse_percent
+    }
+
     /// Ok when an append may go ahead.
     pub fn check(&self) -> Result<()> {
         let used = self.used_percent()?;

@@ -191,6 +191,27 @@ fn fast_try_starts_fails_over_and_stops_cleanly() {
                 .then_some(())
         },
     );
+    // brokerStatus shows the disk gate as upstream does: the used fraction
+    // of the commitlog's disk and the percent at which sends stop.
+    let status = mqadmin(&["brokerStatus", "-b", &new_leader]);
+    let shown = text(&status);
+    let field = |name: &str| {
+        shown
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    let ratio: f64 = field("commitLogDiskRatio")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no commitLogDiskRatio in:\n{shown}"));
+    assert!((0.0..=1.0).contains(&ratio), "{shown}");
+    assert_eq!(
+        field("diskSpaceWarningLevelRatio").as_deref(),
+        Some("100"),
+        "{shown}"
+    );
+
     let status = restarted.terminate(Duration::from_secs(15));
     assert!(status.success(), "{status:?}:\n{}", restarted.log());
 
