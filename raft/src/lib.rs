@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod append_wire;
 pub mod cluster;
 pub mod codec;
 pub mod convert;
