@@ -140,6 +140,14 @@ impl LocalCluster {
         })
     }
 
+    /// The Raft address of member `id`.
+    pub fn raft_addr(&self, id: NodeId) -> Option<&str> {
+        self.configs
+            .get(&id)
+            .and_then(|c| c.peers.get(&id))
+            .map(String::as_str)
+    }
+
     /// Member ids, running or not.
     pub fn ids(&self) -> Vec<NodeId> {
         self.configs.keys().copied().collect()

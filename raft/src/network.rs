@@ -23,10 +23,13 @@ use openraft::OptionalSend;
 use parking_lot::Mutex;
 use raftmq_proto::raft::v1 as pb;
 use raftmq_proto::raft::v1::raft_service_client::RaftServiceClient;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tonic::transport::{Channel, Endpoint};
 
 use raftmq_store::MessageStore;
 
+use crate::append_wire;
 use crate::codec;
 use crate::convert;
 use crate::state_machine::SnapshotData;
@@ -122,6 +125,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         PeerClient {
             me: self.me,
             target,
+            addr: node.addr.clone(),
             client: self.channels.client_for(&node.addr),
             partition: self.partition.clone(),
             store: Arc::clone(&self.store),
@@ -134,6 +138,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 pub struct PeerClient {
     me: NodeId,
     target: NodeId,
+    /// The peer's Raft address, for replication sessions.
+    addr: String,
     client: Result<RaftServiceClient<Channel>, String>,
     partition: Partition,
     store: Arc<MessageStore>,
@@ -189,10 +195,10 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .map_err(|s| RPCError::Network(NetworkError::new(&s)))
     }
 
-    /// One long-lived StreamAppend call per replication session: requests
-    /// go out as openraft produces them, without waiting for the previous
-    /// answer (pipelined), each as one DATA frame on the open HTTP/2 stream
-    /// rather than a unary call of its own. Answers come back in order.
+    /// One long-lived connection per replication session, in our own
+    /// framing ([`append_wire`]): requests go out as openraft produces them,
+    /// without waiting for the previous answer (pipelined), each written
+    /// from the log's buffers; answers come back in order.
     fn stream_append<'s, S>(
         &'s mut self,
         input: S,
@@ -202,7 +208,26 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
         Box::pin(async move {
-            let mut client = self.client()?;
+            // Refused at once when cut off by the partition switchboard.
+            self.client()?;
+            let addr = self.addr.clone();
+            let unreachable = |e: &dyn std::fmt::Display| {
+                RPCError::Unreachable(Unreachable::new(&Message(format!(
+                    "replication session to {addr}: {e}"
+                ))))
+            };
+            let stream = match tokio::time::timeout(CONNECT_WAIT, TcpStream::connect(&addr)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return Err(unreachable(&e)),
+                Err(_) => return Err(unreachable(&"no connection within 500 ms")),
+            };
+            // Best effort: a socket without it still works, only slower.
+            let _ = stream.set_nodelay(true);
+            let (read, mut write) = stream.into_split();
+            write
+                .write_all(&append_wire::MAGIC)
+                .await
+                .map_err(|e| unreachable(&e))?;
             let sent = Arc::new(Mutex::new(VecDeque::new()));
             let (partition, me, target) = (self.partition.clone(), self.me, self.target);
             let pending = Arc::clone(&sent);
@@ -216,13 +241,21 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                         .push_back((req.prev_log_id, last, Instant::now()));
                     convert::append_request(&req)
                 });
-            // No grpc-timeout: the call lives as long as the session. Each
-            // answer has its own deadline instead (see `next_answer`).
-            let answers = client
-                .stream_append(tonic::Request::new(requests))
-                .await
-                .map_err(status_to_rpc)?
-                .into_inner();
+            let writer = tokio::spawn(async move {
+                let mut requests = std::pin::pin!(requests);
+                while let Some(req) = requests.next().await {
+                    if let Err(e) = append_wire::write_request(&mut write, req).await {
+                        tracing::debug!(error = %e, "replication session: write failed");
+                        return;
+                    }
+                }
+                // The session is over: the peer answers what it has and closes.
+                let _ = write.shutdown().await;
+            });
+            let answers = RawAnswers {
+                frames: append_wire::FrameReader::new(read),
+                writer,
+            };
             let deadline = option.hard_ttl().max(MIN_ANSWER_WAIT);
             let answers =
                 futures_util::stream::unfold(Some((answers, sent)), move |state| async move {
@@ -310,6 +343,35 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     }
 }
 
+/// How long connecting a replication session may take.
+const CONNECT_WAIT: Duration = Duration::from_millis(500);
+
+/// The answers of a replication session; the task writing its requests
+/// ends with it.
+struct RawAnswers {
+    frames: append_wire::FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl RawAnswers {
+    /// The next answer; `None` once the peer closed the session.
+    async fn message(&mut self) -> Result<Option<pb::AppendEntriesResponse>, tonic::Status> {
+        let unavailable = |e: std::io::Error| tonic::Status::unavailable(e.to_string());
+        match self.frames.next().await.map_err(unavailable)? {
+            Some(frame) => append_wire::decode_answer(frame)
+                .map(Some)
+                .map_err(|e| tonic::Status::internal(e.to_string())),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for RawAnswers {
+    fn drop(&mut self) {
+        self.writer.abort();
+    }
+}
+
 /// One answer of a StreamAppend session, as openraft takes it.
 type AppendAnswer = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
 
@@ -329,7 +391,7 @@ const MIN_ANSWER_WAIT: Duration = Duration::from_millis(250);
 /// conflict, a higher vote, or a partial success (the pipelined requests
 /// after it would not match the peer's log).
 async fn next_answer(
-    answers: &mut tonic::Streaming<pb::AppendEntriesResponse>,
+    answers: &mut RawAnswers,
     sent: &Unanswered,
     deadline: Duration,
 ) -> Option<(AppendAnswer, bool)> {

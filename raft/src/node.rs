@@ -213,17 +213,18 @@ impl RaftNode {
         let (proposer, proposer_task) = Proposer::start(raft.clone(), batching);
         let (stop_server, stopping) = tokio::sync::watch::channel(false);
         let mut stopped = stopping.clone();
-        let service = RaftServiceServer::new(RaftServer::new(
+        let raft_server = RaftServer::new(
             cfg.id,
             raft.clone(),
             cfg.partition.clone(),
             proposer.clone(),
             Arc::clone(&store),
             stopping,
-        ))
-        .max_decoding_message_size(MAX_RPC_BYTES)
-        .max_encoding_message_size(MAX_RPC_BYTES);
-        let incoming = raftmq_proto::serve::incoming_nodelay(listener);
+        );
+        let service = RaftServiceServer::new(raft_server.clone())
+            .max_decoding_message_size(MAX_RPC_BYTES)
+            .max_encoding_message_size(MAX_RPC_BYTES);
+        let incoming = crate::server::accept(listener, raft_server);
         let server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)

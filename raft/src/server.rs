@@ -11,6 +11,7 @@ use raftmq_proto::raft::v1::raft_service_server::RaftService;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::append_wire;
 use crate::codec;
 use crate::convert;
 use crate::forward::{self, LocalWriter};
@@ -58,6 +59,63 @@ impl RaftServer {
         }
     }
 
+    /// A leader's replication session on a connection of our own framing
+    /// ([`append_wire`]), the first byte of which the acceptor has seen:
+    /// the same as [`RaftService::stream_append`], without gRPC.
+    pub(crate) async fn serve_raw_append(self, stream: tokio::net::TcpStream) {
+        let (read, mut write) = stream.into_split();
+        let mut frames = append_wire::FrameReader::new(read);
+        if let Err(e) = frames.expect_magic().await {
+            tracing::debug!(error = %e, "raft connection dropped");
+            return;
+        }
+        let (me, partition) = (self.me, self.partition.clone());
+        let mut stopping = self.stopping.clone();
+        let stopped = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        };
+        let received = futures_util::stream::unfold(frames, |mut frames| async move {
+            let frame = match frames.next().await {
+                Ok(Some(frame)) => frame,
+                // The leader ended the session.
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::debug!(error = %e, "append session closed by the sender");
+                    return None;
+                }
+            };
+            Some((frame, frames))
+        });
+        let requests = received.map_while(move |frame| {
+            let req = match append_wire::decode_request(frame)
+                .map_err(|e| Status::invalid_argument(e.to_string()))
+                .and_then(convert::from_append_request)
+            {
+                Ok(req) => req,
+                Err(status) => {
+                    tracing::warn!(%status, "append session ended by a bad request");
+                    return None;
+                }
+            };
+            (!partition.is_cut(req.vote.leader_id.voted_for, me)).then_some(req)
+        });
+        let requests = futures_util::StreamExt::take_until(Box::pin(requests), Box::pin(stopped));
+        let mut answers = std::pin::pin!(self.raft.stream_append(requests));
+        while let Some(answer) = answers.next().await {
+            let answer = match answer {
+                Ok(result) => convert::stream_append_answer(&result),
+                Err(e) => {
+                    tracing::warn!(error = %e, "append session ended by openraft");
+                    break;
+                }
+            };
+            if let Err(e) = append_wire::write_answer(&mut write, &answer).await {
+                tracing::debug!(error = %e, "append session's answers undeliverable");
+                break;
+            }
+        }
+    }
+
     fn admit(&self, from: Option<NodeId>) -> Result<(), Status> {
         match from {
             Some(from) if self.partition.is_cut(from, self.me) => {
@@ -66,6 +124,56 @@ impl RaftServer {
             _ => Ok(()),
         }
     }
+}
+
+/// How long a new connection to the Raft port may stay silent before it
+/// is dropped: both kinds of client speak first.
+const FIRST_BYTE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Accepts the Raft port's connections: replication sessions of our own
+/// framing (first byte [`append_wire::MAGIC`]'s) are served at once; the
+/// others, gRPC, are handed on through the stream returned, for tonic.
+/// Every connection gets TCP_NODELAY. Stops accepting when `server` stops.
+pub(crate) fn accept(
+    listener: tokio::net::TcpListener,
+    server: RaftServer,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
+    let (grpc, incoming) = tokio::sync::mpsc::channel(16);
+    let mut stopping = server.stopping.clone();
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = stopping.wait_for(|s| *s) => return,
+                accepted = listener.accept() => accepted,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: try again shortly.
+                    tracing::warn!(error = %e, "raft port: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            // Best effort: a socket without it still works, only slower.
+            let _ = stream.set_nodelay(true);
+            let (grpc, server) = (grpc.clone(), server.clone());
+            tokio::spawn(async move {
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(FIRST_BYTE_WAIT, stream.peek(&mut first)).await {
+                    Ok(Ok(1)) if first[0] == append_wire::MAGIC[0] => {
+                        server.serve_raw_append(stream).await;
+                    }
+                    Ok(Ok(1)) => {
+                        let _ = grpc.send(Ok(stream)).await;
+                    }
+                    // Closed, failed or silent: nothing to serve.
+                    _ => {}
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(incoming)
 }
 
 fn fatal(e: impl std::fmt::Display) -> Status {

@@ -197,3 +197,51 @@ fn garbage_membership_and_plans_never_panic() {
         "{plans_ok} plans decoded"
     );
 }
+
+/// Replication-session frames (`append_wire`), as anyone reaching the Raft
+/// port could send them: random bytes and mutations of a valid session
+/// (magic, a request, an answer), read frame by frame and decoded. Errors
+/// only, no panic; what is valid decodes to what was sent.
+#[tokio::test]
+async fn append_session_frames_over_garbage() {
+    use raftmq_raft::append_wire::{self, FrameReader, MAGIC};
+
+    let request = decode_checks::valid_request(&decode_checks::valid_entries());
+    let mut valid = MAGIC.to_vec();
+    append_wire::write_request(&mut valid, request.clone())
+        .await
+        .expect("encode a request");
+    let mut frames = FrameReader::new(&valid[..]);
+    frames.expect_magic().await.expect("magic");
+    let frame = frames.next().await.expect("read").expect("a frame");
+    assert_eq!(append_wire::decode_request(frame).expect("decode"), request);
+
+    let mut rng = Rng(0x5eed_0104);
+    let mut decoded = 0;
+    for _ in 0..INPUTS {
+        let input = if rng.below(4) == 0 {
+            let n = rng.below(256);
+            rng.bytes(n)
+        } else {
+            mutate(&mut rng, &valid)
+        };
+        let mut frames = FrameReader::new(&input[..]);
+        if frames.expect_magic().await.is_err() {
+            continue;
+        }
+        while let Ok(Some(frame)) = frames.next().await {
+            let as_request = append_wire::decode_request(frame.clone());
+            let as_answer = append_wire::decode_answer(frame);
+            if let Ok(r) = as_request {
+                decoded += 1;
+                // What decodes is checked as the follower checks it.
+                let _ = raftmq_raft::convert::from_append_request(r);
+            }
+            let _ = as_answer;
+        }
+    }
+    assert!(
+        decoded > 0 && decoded < INPUTS,
+        "{decoded} requests decoded"
+    );
+}
