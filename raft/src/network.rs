@@ -1,6 +1,8 @@
 //! The client side of the Raft RPCs: one tonic channel per peer, reused by
-//! every RPC to it, connected lazily. A [`Partition`] switchboard lets tests
-//! drop RPCs between chosen members, as a network partition would.
+//! every RPC to it, connected lazily, and for replication one TCP
+//! connection per session in raftmq's own framing ([`append_wire`], ADR
+//! 0009). A [`Partition`] switchboard lets tests drop RPCs between chosen
+//! members, as a network partition would.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -372,7 +374,7 @@ impl Drop for RawAnswers {
     }
 }
 
-/// One answer of a StreamAppend session, as openraft takes it.
+/// One answer of a replication session, as openraft takes it.
 type AppendAnswer = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
 
 /// (prev_log_id, last log id, sent at) of each request not yet answered.
@@ -384,7 +386,7 @@ type Unanswered = Arc<Mutex<VecDeque<(Option<LogId>, Option<LogId>, Instant)>>>;
 /// exceed without anything being wrong.
 const MIN_ANSWER_WAIT: Duration = Duration::from_millis(250);
 
-/// The next answer of a StreamAppend session, matched with the oldest
+/// The next answer of a replication session, matched with the oldest
 /// unanswered request; `None` once the peer ended the stream. Fails when the
 /// oldest request waited longer than `deadline` (a stopped or cut-off peer).
 /// The flag says whether the session goes on: not after an error, a

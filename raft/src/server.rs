@@ -1,8 +1,10 @@
 //! The server side of the Raft RPCs: decodes each call and hands it to the
+//! local openraft instance. The Raft port's acceptor (`accept`) serves
+//! replication sessions in raftmq's own framing itself and hands gRPC
+//! connections to tonic.
 
 // tonic handlers speak `Status`; boxing it at every conversion buys nothing.
 #![allow(clippy::result_large_err)]
-//! local openraft instance.
 
 use openraft::type_config::alias::SnapshotOf;
 use openraft::{Raft, SnapshotMeta};
