@@ -9,14 +9,15 @@
 # and started afresh for each round; everything is stopped on exit.
 #
 # Environment: RAFTMQ_BIN_DIR (default target/release, built when unset),
-# MESSAGES [400000], KILL_AFTER seconds [4].
+# MESSAGES [1000000], KILL_AFTER seconds [3]. A run that ends before the
+# kill measures nothing: the script then fails, asking for more MESSAGES.
 set -euo pipefail
 
 here=$(CDPATH='' cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(CDPATH='' cd -P "$here/../.." && pwd)
 rounds=${1:-3}
-messages=${MESSAGES:-400000}
-kill_after=${KILL_AFTER:-4}
+messages=${MESSAGES:-1000000}
+kill_after=${KILL_AFTER:-3}
 
 if [[ -z ${RAFTMQ_BIN_DIR:-} ]]; then
   (cd "$repo" && cargo build --release --locked --quiet \
@@ -57,6 +58,10 @@ for ((round = 1; round <= rounds; round++)); do
     --messages "$messages" --inflight 256 >"$RAFTMQ_STORE_ROOT.out" 2>/dev/null &
   bench=$!
   sleep "$kill_after"
+  if ! kill -0 "$bench" 2>/dev/null; then
+    echo "failover-gap: mqbench finished within ${kill_after}s, before the kill: raise MESSAGES" >&2
+    exit 1
+  fi
   kill -KILL "$pid"
   wait "$bench"
   printf 'round %d: leader pid %s killed after %ss: %s\n' "$round" "$pid" "$kill_after" \
