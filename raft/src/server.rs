@@ -67,9 +67,21 @@ impl RaftServer {
     pub(crate) async fn serve_raw_append(self, stream: tokio::net::TcpStream) {
         let (read, mut write) = stream.into_split();
         let mut frames = append_wire::FrameReader::new(read);
-        if let Err(e) = frames.expect_magic().await {
-            tracing::debug!(error = %e, "raft connection dropped");
-            return;
+        let mut stop = self.stopping.clone();
+        let greeted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            greeted = tokio::time::timeout(FIRST_BYTE_WAIT, frames.expect_magic()) => greeted,
+        };
+        match greeted {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "raft connection dropped");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("raft connection dropped: no session magic within 5 s");
+                return;
+            }
         }
         let (me, partition) = (self.me, self.partition.clone());
         let mut stopping = self.stopping.clone();
@@ -103,18 +115,26 @@ impl RaftServer {
         });
         let requests = futures_util::StreamExt::take_until(Box::pin(requests), Box::pin(stopped));
         let mut answers = std::pin::pin!(self.raft.stream_append(requests));
-        while let Some(answer) = answers.next().await {
-            let answer = match answer {
-                Ok(result) => convert::stream_append_answer(&result),
-                Err(e) => {
-                    tracing::warn!(error = %e, "append session ended by openraft");
-                    break;
+        let session = async {
+            while let Some(answer) = answers.next().await {
+                let answer = match answer {
+                    Ok(result) => convert::stream_append_answer(&result),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "append session ended by openraft");
+                        return;
+                    }
+                };
+                if let Err(e) = append_wire::write_answer(&mut write, &answer).await {
+                    tracing::debug!(error = %e, "append session's answers undeliverable");
+                    return;
                 }
-            };
-            if let Err(e) = append_wire::write_answer(&mut write, &answer).await {
-                tracing::debug!(error = %e, "append session's answers undeliverable");
-                break;
             }
+        };
+        // A leader that stopped reading must not keep this member's Raft
+        // handles past its stop.
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => {}
+            () = session => {}
         }
     }
 
@@ -160,9 +180,16 @@ pub(crate) fn accept(
             // Best effort: a socket without it still works, only slower.
             let _ = stream.set_nodelay(true);
             let (grpc, server) = (grpc.clone(), server.clone());
+            let mut stopping = server.stopping.clone();
             tokio::spawn(async move {
                 let mut first = [0u8; 1];
-                match tokio::time::timeout(FIRST_BYTE_WAIT, stream.peek(&mut first)).await {
+                // A silent connection must not hold this member's Raft
+                // handles past its stop.
+                let peeked = tokio::select! {
+                    _ = stopping.wait_for(|s| *s) => return,
+                    peeked = tokio::time::timeout(FIRST_BYTE_WAIT, stream.peek(&mut first)) => peeked,
+                };
+                match peeked {
                     Ok(Ok(1)) if first[0] == append_wire::MAGIC[0] => {
                         server.serve_raw_append(stream).await;
                     }
