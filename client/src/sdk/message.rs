@@ -196,7 +196,7 @@ impl Message {
             delivery: delivery.as_ref(),
         };
         let system_len = system.encoded_len();
-        let topic_len = pb::key_len(2) + delimited_len(self.topic.len());
+        let topic_len = nonempty_str_len(2, &self.topic);
         let properties_len = pb::hash_map::encoded_len(
             pb::string::encoded_len,
             pb::string::encoded_len,
@@ -218,7 +218,9 @@ impl Message {
         // Message.topic: Resource { name = 2 } (the namespace is empty).
         pb::encode_key(1, WireType::LengthDelimited, &mut buf);
         pb::encode_varint(topic_len as u64, &mut buf);
-        put_str(2, &self.topic, &mut buf);
+        if !self.topic.is_empty() {
+            put_str(2, &self.topic, &mut buf);
+        }
         pb::hash_map::encode(
             pb::string::encode,
             pb::string::encoded_len,
@@ -457,6 +459,8 @@ mod tests {
         let cases = [
             // Every default: empty body, no properties, queue 0, empty host.
             (Message::new("T", ""), "ID", 0, ""),
+            // Refused before sending, but encoded as prost would all the same.
+            (Message::new("", "x"), "", 0, "h"),
             (
                 Message::new("TopicTest", vec![7u8; 1024])
                     .with_tag("TagA")
