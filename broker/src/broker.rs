@@ -177,6 +177,7 @@ impl Broker {
                     partition,
                     faults: store_faults,
                     preferred_leader: d.preferred_leader,
+                    replication: conf.raft_replication_transport,
                 },
                 Some(raft),
             )

@@ -10,7 +10,7 @@ use raftmq_store::record::message::Message;
 use raftmq_store::{FlushMode, StoreConfig};
 use tokio::net::TcpListener;
 
-use crate::network::Partition;
+use crate::network::{Partition, ReplicationTransport};
 use crate::node::{NodeConfig, RaftNode, StartError, Timing};
 use crate::proposer::{Batching, WriteError};
 use crate::types::NodeId;
@@ -28,6 +28,8 @@ pub struct ClusterOptions {
     pub timing: Timing,
     /// `preferredLeaderIds`.
     pub preferred_leader: Option<NodeId>,
+    /// How leaders replicate.
+    pub replication: ReplicationTransport,
 }
 
 impl Default for ClusterOptions {
@@ -38,6 +40,7 @@ impl Default for ClusterOptions {
             small_files: true,
             timing: Timing::default(),
             preferred_leader: None,
+            replication: ReplicationTransport::default(),
         }
     }
 }
@@ -120,6 +123,7 @@ impl LocalCluster {
                     partition: partition.clone(),
                     faults: Faults::default(),
                     preferred_leader: opts.preferred_leader,
+                    replication: opts.replication,
                 },
             );
         }

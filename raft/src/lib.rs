@@ -34,5 +34,6 @@ pub mod state_machine;
 pub mod types;
 
 pub use cluster::{ClusterOptions, LocalCluster};
+pub use network::ReplicationTransport;
 pub use node::{NodeConfig, RaftNode, Timing};
 pub use types::{LogData, NodeId, TypeConfig};

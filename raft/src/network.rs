@@ -1,7 +1,7 @@
 //! The client side of the Raft RPCs: one tonic channel per peer, reused by
 //! every RPC to it, connected lazily, and for replication one TCP
 //! connection per session in raftmq's own framing ([`append_wire`], ADR
-//! 0009). A [`Partition`] switchboard lets tests drop RPCs between chosen
+//! 0009) or, configured so, a gRPC call per session. A [`Partition`] switchboard lets tests drop RPCs between chosen
 //! members, as a network partition would.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -63,6 +63,18 @@ impl Partition {
     }
 }
 
+/// How a leader carries its replication sessions (`raftReplicationTransport`).
+/// Members of this build answer both; members of builds before ADR 0009
+/// answer only gRPC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReplicationTransport {
+    /// raftmq's own framing on a TCP connection per session (ADR 0009).
+    #[default]
+    Framed,
+    /// A gRPC `StreamAppend` call per session (ADR 0005).
+    Grpc,
+}
+
 /// One long-lived, lazily connected channel per peer address, shared by
 /// replication and forwarded writes.
 #[derive(Clone, Debug, Default)]
@@ -100,22 +112,25 @@ pub struct NetworkFactory {
     channels: Channels,
     partition: Partition,
     store: Arc<MessageStore>,
+    transport: ReplicationTransport,
 }
 
 impl NetworkFactory {
     /// Clients from member `me` over `channels`; store snapshots are read
-    /// from `store`.
+    /// from `store`; replication sessions go over `transport`.
     pub fn new(
         me: NodeId,
         partition: Partition,
         store: Arc<MessageStore>,
         channels: Channels,
+        transport: ReplicationTransport,
     ) -> Self {
         Self {
             me,
             channels,
             partition,
             store,
+            transport,
         }
     }
 }
@@ -131,6 +146,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             client: self.channels.client_for(&node.addr),
             partition: self.partition.clone(),
             store: Arc::clone(&self.store),
+            transport: self.transport,
         }
     }
 }
@@ -145,6 +161,7 @@ pub struct PeerClient {
     client: Result<RaftServiceClient<Channel>, String>,
     partition: Partition,
     store: Arc<MessageStore>,
+    transport: ReplicationTransport,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,10 +214,11 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .map_err(|s| RPCError::Network(NetworkError::new(&s)))
     }
 
-    /// One long-lived connection per replication session, in our own
-    /// framing ([`append_wire`]): requests go out as openraft produces them,
-    /// without waiting for the previous answer (pipelined), each written
-    /// from the log's buffers; answers come back in order.
+    /// One long-lived session per replication session's worth of requests:
+    /// a connection in our own framing ([`append_wire`]) or a gRPC
+    /// `StreamAppend` call, as configured. Requests go out as openraft
+    /// produces them, without waiting for the previous answer (pipelined);
+    /// answers come back in order.
     fn stream_append<'s, S>(
         &'s mut self,
         input: S,
@@ -211,25 +229,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     {
         Box::pin(async move {
             // Refused at once when cut off by the partition switchboard.
-            self.client()?;
-            let addr = self.addr.clone();
-            let unreachable = |e: &dyn std::fmt::Display| {
-                RPCError::Unreachable(Unreachable::new(&Message(format!(
-                    "replication session to {addr}: {e}"
-                ))))
-            };
-            let stream = match tokio::time::timeout(CONNECT_WAIT, TcpStream::connect(&addr)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return Err(unreachable(&e)),
-                Err(_) => return Err(unreachable(&"no connection within 500 ms")),
-            };
-            // Best effort: a socket without it still works, only slower.
-            let _ = stream.set_nodelay(true);
-            let (read, mut write) = stream.into_split();
-            write
-                .write_all(&append_wire::MAGIC)
-                .await
-                .map_err(|e| unreachable(&e))?;
+            let mut client = self.client()?;
             let sent = Arc::new(Mutex::new(VecDeque::new()));
             let (partition, me, target) = (self.partition.clone(), self.me, self.target);
             let pending = Arc::clone(&sent);
@@ -243,20 +243,19 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                         .push_back((req.prev_log_id, last, Instant::now()));
                     convert::append_request(&req)
                 });
-            let writer = tokio::spawn(async move {
-                let mut requests = std::pin::pin!(requests);
-                while let Some(req) = requests.next().await {
-                    if let Err(e) = append_wire::write_request(&mut write, req).await {
-                        tracing::debug!(error = %e, "replication session: write failed");
-                        return;
-                    }
+            let answers = match self.transport {
+                ReplicationTransport::Framed => {
+                    Answers::Framed(framed_session(&self.addr, requests).await?)
                 }
-                // The session is over: the peer answers what it has and closes.
-                let _ = write.shutdown().await;
-            });
-            let answers = RawAnswers {
-                frames: append_wire::FrameReader::new(read),
-                writer,
+                // No grpc-timeout: the call lives as long as the session.
+                // Each answer has its own deadline instead (`next_answer`).
+                ReplicationTransport::Grpc => Answers::Grpc(Box::new(
+                    client
+                        .stream_append(tonic::Request::new(requests))
+                        .await
+                        .map_err(status_to_rpc)?
+                        .into_inner(),
+                )),
             };
             let deadline = option.hard_ttl().max(MIN_ANSWER_WAIT);
             let answers =
@@ -348,29 +347,80 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
 /// How long connecting a replication session may take.
 const CONNECT_WAIT: Duration = Duration::from_millis(500);
 
-/// The answers of a replication session; the task writing its requests
-/// ends with it.
-struct RawAnswers {
+/// Opens a session in our own framing to `addr` and starts writing
+/// `requests` to it.
+async fn framed_session(
+    addr: &str,
+    requests: impl Stream<Item = pb::AppendEntriesRequest> + Send + 'static,
+) -> Result<FramedAnswers, RPCError<TypeConfig>> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        RPCError::Unreachable(Unreachable::new(&Message(format!(
+            "replication session to {addr}: {e}"
+        ))))
+    };
+    let stream = match tokio::time::timeout(CONNECT_WAIT, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(unreachable(&e)),
+        Err(_) => return Err(unreachable(&"no connection within 500 ms")),
+    };
+    // Best effort: a socket without it still works, only slower.
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    write
+        .write_all(&append_wire::MAGIC)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let writer = tokio::spawn(async move {
+        let mut requests = std::pin::pin!(requests);
+        while let Some(req) = requests.next().await {
+            if let Err(e) = append_wire::write_request(&mut write, req).await {
+                tracing::debug!(error = %e, "replication session: write failed");
+                return;
+            }
+        }
+        // The session is over: the peer answers what it has and closes.
+        let _ = write.shutdown().await;
+    });
+    Ok(FramedAnswers {
+        frames: append_wire::FrameReader::new(read),
+        writer,
+    })
+}
+
+/// The answers of a session in our own framing; the task writing its
+/// requests ends with it.
+struct FramedAnswers {
     frames: append_wire::FrameReader<tokio::net::tcp::OwnedReadHalf>,
     writer: tokio::task::JoinHandle<()>,
 }
 
-impl RawAnswers {
-    /// The next answer; `None` once the peer closed the session.
-    async fn message(&mut self) -> Result<Option<pb::AppendEntriesResponse>, tonic::Status> {
-        let unavailable = |e: std::io::Error| tonic::Status::unavailable(e.to_string());
-        match self.frames.next().await.map_err(unavailable)? {
-            Some(frame) => append_wire::decode_answer(frame)
-                .map(Some)
-                .map_err(|e| tonic::Status::internal(e.to_string())),
-            None => Ok(None),
-        }
+impl Drop for FramedAnswers {
+    fn drop(&mut self) {
+        self.writer.abort();
     }
 }
 
-impl Drop for RawAnswers {
-    fn drop(&mut self) {
-        self.writer.abort();
+/// The answers of a replication session, by transport.
+enum Answers {
+    Framed(FramedAnswers),
+    Grpc(Box<tonic::Streaming<pb::AppendEntriesResponse>>),
+}
+
+impl Answers {
+    /// The next answer; `None` once the peer ended the session.
+    async fn message(&mut self) -> Result<Option<pb::AppendEntriesResponse>, tonic::Status> {
+        match self {
+            Self::Framed(f) => {
+                let unavailable = |e: std::io::Error| tonic::Status::unavailable(e.to_string());
+                match f.frames.next().await.map_err(unavailable)? {
+                    Some(frame) => append_wire::decode_answer(frame)
+                        .map(Some)
+                        .map_err(|e| tonic::Status::internal(e.to_string())),
+                    None => Ok(None),
+                }
+            }
+            Self::Grpc(g) => g.message().await,
+        }
     }
 }
 
@@ -393,7 +443,7 @@ const MIN_ANSWER_WAIT: Duration = Duration::from_millis(250);
 /// conflict, a higher vote, or a partial success (the pipelined requests
 /// after it would not match the peer's log).
 async fn next_answer(
-    answers: &mut RawAnswers,
+    answers: &mut Answers,
     sent: &Unanswered,
     deadline: Duration,
 ) -> Option<(AppendAnswer, bool)> {

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::forward::{Forwarder, LocalWriter};
 use crate::log_store::LogStore;
 use crate::meta::RaftMeta;
-use crate::network::{Channels, NetworkFactory, Partition};
+use crate::network::{Channels, NetworkFactory, Partition, ReplicationTransport};
 use crate::proposer::{Batching, Proposer, WriteError};
 use crate::server::RaftServer;
 use crate::state_machine::StateMachine;
@@ -70,6 +70,8 @@ pub struct NodeConfig {
     /// `preferredLeaderIds`: the member that should lead when it is up and
     /// caught up; the leader hands over to it.
     pub preferred_leader: Option<NodeId>,
+    /// `raftReplicationTransport`: how this member, leading, replicates.
+    pub replication: ReplicationTransport,
 }
 
 /// Why a member could not start.
@@ -197,6 +199,7 @@ impl RaftNode {
                 cfg.partition.clone(),
                 Arc::clone(&store),
                 channels.clone(),
+                cfg.replication,
             ),
             LogStore::new(Arc::clone(&store), Arc::clone(&meta)),
             StateMachine::new(Arc::clone(&store), meta),

@@ -10,7 +10,7 @@ use raftmq_proto::raft::v1 as pb;
 use raftmq_proto::raft::v1::append_entries_response::Result as Answer;
 use raftmq_proto::raft::v1::raft_service_client::RaftServiceClient;
 use raftmq_raft::append_wire::{self, FrameReader, MAGIC};
-use raftmq_raft::LocalCluster;
+use raftmq_raft::{ClusterOptions, LocalCluster, ReplicationTransport};
 use raftmq_store::record::message::Message;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -129,5 +129,39 @@ async fn both_kinds_of_session_are_answered_and_garbage_is_dropped() {
     c.write(&[msg(1)], WAIT)
         .await
         .expect("write after the garbage");
+    c.shutdown().await;
+}
+
+/// `raftReplicationTransport=grpc`: leaders replicate over gRPC's
+/// `StreamAppend`, as members of earlier builds need during an upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_told_so_replicates_over_grpc() {
+    let c = LocalCluster::start_with(ClusterOptions {
+        replication: ReplicationTransport::Grpc,
+        ..ClusterOptions::default()
+    })
+    .await
+    .expect("start");
+    c.wait_for_leader(WAIT, None).await.expect("a leader");
+    let msgs: Vec<Message> = (0..50).map(msg).collect();
+    for chunk in msgs.chunks(10) {
+        c.write(chunk, WAIT).await.expect("write");
+    }
+    // Every member holds the whole log.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let ends: Vec<u64> = c
+            .running()
+            .map(|n| n.store().commitlog().bounds().next_index)
+            .collect();
+        if ends.len() == 3 && ends.iter().all(|e| *e == ends[0]) && ends[0] >= 5 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "members' logs end at {ends:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     c.shutdown().await;
 }

@@ -34,6 +34,7 @@ async fn single(root: &Path, faults: &Faults) -> (NodeConfig, TcpListener) {
         partition: Partition::default(),
         faults: faults.clone(),
         preferred_leader: None,
+        replication: Default::default(),
     };
     (cfg, listener)
 }

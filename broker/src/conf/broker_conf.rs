@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use raftmq_raft::{NodeId, Timing};
+use raftmq_raft::{NodeId, ReplicationTransport, Timing};
 use raftmq_store::config::{FlushPacing, RetentionConfig};
 use raftmq_store::{FlushMode, StoreConfig};
 
@@ -88,6 +88,11 @@ pub struct BrokerConf {
     pub raft_election_timeout_min_ms: u64,
     /// `raftElectionTimeoutMaxMs` (raftmq; 300).
     pub raft_election_timeout_max_ms: u64,
+    /// `raftReplicationTransport` (raftmq; `framed`): how this member,
+    /// leading, replicates: `framed` (raftmq's own framing, ADR 0009) or
+    /// `grpc` (a gRPC call per session, which members of every build
+    /// answer: for a rolling upgrade from a build before ADR 0009).
+    pub raft_replication_transport: ReplicationTransport,
 }
 
 /// The DLedger (Raft) group of a broker. Every raftmq broker is a member of
@@ -147,6 +152,7 @@ impl BrokerConf {
             raft_heartbeat_interval_ms: d::RAFT_HEARTBEAT_INTERVAL_MS,
             raft_election_timeout_min_ms: d::RAFT_ELECTION_TIMEOUT_MIN_MS,
             raft_election_timeout_max_ms: d::RAFT_ELECTION_TIMEOUT_MAX_MS,
+            raft_replication_transport: ReplicationTransport::default(),
         }
     }
 

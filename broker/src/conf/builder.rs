@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use raftmq_raft::peers::{node_id, parse_peers};
-use raftmq_raft::NodeId;
+use raftmq_raft::{NodeId, ReplicationTransport};
 
 use super::broker_conf::{BrokerConf, DLedgerConf};
 use super::defaults as d;
@@ -59,6 +59,7 @@ struct Partial {
     raft_heartbeat_interval_ms: Option<u64>,
     raft_election_timeout_min_ms: Option<u64>,
     raft_election_timeout_max_ms: Option<u64>,
+    raft_replication_transport: Option<ReplicationTransport>,
 }
 
 /// Builds the conf of `path` from its entries.
@@ -284,6 +285,9 @@ impl Builder<'_> {
             Key::RaftHeartbeatIntervalMs => p.raft_heartbeat_interval_ms = Some(v::millis(val)?),
             Key::RaftElectionTimeoutMinMs => p.raft_election_timeout_min_ms = Some(v::millis(val)?),
             Key::RaftElectionTimeoutMaxMs => p.raft_election_timeout_max_ms = Some(v::millis(val)?),
+            Key::RaftReplicationTransport => {
+                p.raft_replication_transport = Some(v::replication_transport(val)?)
+            }
         }
         Ok(())
     }
@@ -420,6 +424,9 @@ impl Builder<'_> {
         }
         if let Some(x) = p.raft_election_timeout_max_ms {
             c.raft_election_timeout_max_ms = x;
+        }
+        if let Some(x) = p.raft_replication_transport {
+            c.raft_replication_transport = x;
         }
 
         self.check_ports(&conf)?;

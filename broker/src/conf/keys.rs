@@ -39,6 +39,7 @@ pub(crate) enum Key {
     RaftHeartbeatIntervalMs,
     RaftElectionTimeoutMinMs,
     RaftElectionTimeoutMaxMs,
+    RaftReplicationTransport,
 }
 
 /// Every spelling raftmq reads, and the key it sets. The first name of a key
@@ -88,6 +89,7 @@ pub(crate) const KNOWN: &[(&str, Key)] = &[
     ("raftHeartbeatIntervalMs", Key::RaftHeartbeatIntervalMs),
     ("raftElectionTimeoutMinMs", Key::RaftElectionTimeoutMinMs),
     ("raftElectionTimeoutMaxMs", Key::RaftElectionTimeoutMaxMs),
+    ("raftReplicationTransport", Key::RaftReplicationTransport),
 ];
 
 impl Key {

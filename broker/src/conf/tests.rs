@@ -511,6 +511,24 @@ fn namesrv_precedence_env_then_conf_then_flag() {
 }
 
 #[test]
+fn the_replication_transport_is_framed_unless_told_grpc() {
+    use raftmq_raft::ReplicationTransport;
+    let (c, _) = ok(&with(""));
+    assert_eq!(c.raft_replication_transport, ReplicationTransport::Framed);
+    let (c, _) = ok(&with("raftReplicationTransport=gRPC\n"));
+    assert_eq!(c.raft_replication_transport, ReplicationTransport::Grpc);
+    let (c, _) = ok(&with("raftReplicationTransport=framed\n"));
+    assert_eq!(c.raft_replication_transport, ReplicationTransport::Framed);
+    let e = err(&with("raftReplicationTransport=tcp\n"));
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{N0}:5: raftReplicationTransport: `tcp` is not framed"
+        )),
+        "{e}"
+    );
+}
+
+#[test]
 fn raft_timing_must_be_ordered() {
     let e = err(&with("raftElectionTimeoutMinMs=40\n"));
     assert_eq!(

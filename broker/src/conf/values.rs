@@ -46,6 +46,21 @@ pub(crate) fn millis(v: &str) -> Result<u64, Reason> {
     int_in(v, 1, u64::MAX, "a number of milliseconds (1 or more)")
 }
 
+/// `framed` or `grpc`, any case.
+pub(crate) fn replication_transport(v: &str) -> Result<raftmq_raft::ReplicationTransport, Reason> {
+    use raftmq_raft::ReplicationTransport as T;
+    if v.eq_ignore_ascii_case("framed") {
+        Ok(T::Framed)
+    } else if v.eq_ignore_ascii_case("grpc") {
+        Ok(T::Grpc)
+    } else {
+        Err(format!(
+            "`{v}` is not framed (the default) or grpc (for a rolling upgrade from a build \
+             whose members answer only gRPC)"
+        ))
+    }
+}
+
 /// A cluster, broker or group name: not empty, no whitespace, no `;`.
 pub(crate) fn name(v: &str) -> Result<String, Reason> {
     if v.is_empty() {
