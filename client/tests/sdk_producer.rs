@@ -150,6 +150,35 @@ async fn send_batch_puts_its_messages_on_one_queue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_batch_answers_in_the_order_given_when_some_go_apart() {
+    let fake = Fake::new(8);
+    fake.lock().topics.insert("U".into());
+    let server = fake.serve(&[]).await;
+    let producer = bounded(Producer::start(config(&server.addr), &["T", "U"]))
+        .await
+        .expect("producer");
+    // Another topic and a FIFO message go apart from the batch's queue.
+    let batch = vec![
+        Message::new("T", "t0"),
+        Message::new("U", "u0"),
+        Message::new("T", "g0").with_message_group("g"),
+        Message::new("T", "t1"),
+    ];
+    let receipts = bounded(producer.send_batch(batch)).await.expect("sent");
+    let topics: Vec<&str> = receipts.iter().map(|r| r.topic.as_str()).collect();
+    assert_eq!(topics, ["T", "U", "T", "T"]);
+    assert_eq!(
+        receipts[0].queue_id, receipts[3].queue_id,
+        "the batch's queue"
+    );
+    assert_eq!(receipts[3].offset, receipts[0].offset + 1, "in order");
+    let ids: HashSet<&str> = receipts.iter().map(|r| r.message_id.as_str()).collect();
+    assert_eq!(ids.len(), 4);
+    producer.shutdown().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_group_keeps_to_one_queue() {
     let fake = Fake::new(8);
     let server = fake.serve(&[]).await;

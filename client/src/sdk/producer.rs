@@ -129,29 +129,35 @@ impl Producer {
         let inner = &self.inner;
         let route = inner.core.route(&topic).await?;
         let queue = inner.selector.select(&route, None)?.clone();
-        let mut together = Vec::new();
-        let mut sends: Vec<SendFuture> = Vec::with_capacity(messages.len());
-        for m in messages {
+        let count = messages.len();
+        let mut together = Vec::with_capacity(count);
+        let mut attempts = Vec::with_capacity(count);
+        let mut others: Vec<(usize, SendFuture)> = Vec::new();
+        for (i, m) in messages.into_iter().enumerate() {
             if m.topic() != topic || m.message_group().is_some() {
-                sends.push(self.send_async(m));
+                others.push((i, self.send_async(m)));
                 continue;
             }
             m.validate()?;
             let id = ids::message_id();
             let (out, attempt) = inner.prepare(&m, &id, &route, queue.clone(), true)?;
             together.push(out);
-            let inner = inner.clone();
-            sends.push(Box::pin(
-                async move { inner.finish(m, id, Ok(attempt)).await },
-            ));
+            attempts.push((i, m, id, attempt));
         }
         if !together.is_empty() {
             inner.submit(&queue.broker, together)?;
         }
-        futures_util::future::join_all(sends)
-            .await
-            .into_iter()
-            .collect()
+        // The batch's answers come in together: awaited in order, with no
+        // future boxed and polled per message; a failed one is retried
+        // alone before the next is looked at.
+        let mut receipts: Vec<Option<SendReceipt>> = vec![None; count];
+        for (i, m, id, attempt) in attempts {
+            receipts[i] = Some(inner.clone().finish(m, id, Ok(attempt)).await?);
+        }
+        for (i, send) in others {
+            receipts[i] = Some(send.await?);
+        }
+        Ok(receipts.into_iter().flatten().collect())
     }
 
     /// Lets the sends in flight finish, then stops the sender tasks and
