@@ -238,6 +238,43 @@ async fn retries_keep_the_message_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_is_retried_together_keeping_its_ids() {
+    let fake = Fake::new(2);
+    fake.lock().fail_sends = 1;
+    let server = fake.serve(&[]).await;
+    let mut cfg = config(&server.addr);
+    cfg.send_retry = Retry {
+        max_attempts: 3,
+        initial: Duration::from_millis(50),
+        ..Retry::default()
+    };
+    let producer = bounded(Producer::start(cfg, &["T"]))
+        .await
+        .expect("producer");
+    let batch = (0..20)
+        .map(|i| Message::new("T", format!("m{i}")))
+        .collect();
+    let receipts = bounded(producer.send_batch(batch))
+        .await
+        .expect("sent on the retry");
+    assert_eq!(receipts.len(), 20);
+    let (sizes, ids) = {
+        let f = fake.lock();
+        (f.send_sizes.clone(), f.sent_ids.clone())
+    };
+    // The refused request, then the 20 retries: side by side, so they
+    // coalesce (one at a time they would take 20 requests).
+    assert_eq!(sizes.first(), Some(&20), "{sizes:?}");
+    assert!(sizes.len() <= 11, "{sizes:?}");
+    for r in &receipts {
+        let sent = ids.iter().filter(|id| **id == r.message_id).count();
+        assert_eq!(sent, 2, "{} sent {sent} times", r.message_id);
+    }
+    producer.shutdown().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_member_is_skipped_for_the_next() {
     let fake = Fake::new(2);
     let dead = dead_addr().await;

@@ -148,14 +148,35 @@ impl Producer {
             inner.submit(&queue.broker, together)?;
         }
         // The batch's answers come in together: awaited in order, with no
-        // future boxed and polled per message; a failed one is retried
-        // alone before the next is looked at.
+        // future boxed and polled per message. Those that failed are retried
+        // all at once (each as `finish` would), beside the messages that
+        // went apart.
         let mut receipts: Vec<Option<SendReceipt>> = vec![None; count];
-        for (i, m, id, attempt) in attempts {
-            receipts[i] = Some(inner.clone().finish(m, id, Ok(attempt)).await?);
+        for (i, m, id, Attempt { queue, rx }) in attempts {
+            let failed = match rx.await {
+                Ok(Ok(offset)) => {
+                    receipts[i] = Some(receipt(m, id, queue, offset));
+                    continue;
+                }
+                Ok(Err(e)) => e,
+                Err(_) => ClientError::Shutdown,
+            };
+            let inner = inner.clone();
+            others.push((
+                i,
+                Box::pin(async move { inner.send_with_retries(m, id, 1, Some(failed)).await }),
+            ));
         }
-        for (i, send) in others {
-            receipts[i] = Some(send.await?);
+        let mut rest = futures_util::future::join_all(
+            others
+                .into_iter()
+                .map(|(i, send)| async move { (i, send.await) }),
+        )
+        .await;
+        // Fails with the first error in the order given.
+        rest.sort_by_key(|(i, _)| *i);
+        for (i, r) in rest {
+            receipts[i] = Some(r?);
         }
         Ok(receipts.into_iter().flatten().collect())
     }
