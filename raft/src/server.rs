@@ -67,9 +67,8 @@ impl RaftServer {
     pub(crate) async fn serve_raw_append(self, stream: tokio::net::TcpStream) {
         let (read, mut write) = stream.into_split();
         let mut frames = append_wire::FrameReader::new(read);
-        let mut stop = self.stopping.clone();
         let greeted = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            () = self.stopped() => return,
             greeted = tokio::time::timeout(FIRST_BYTE_WAIT, frames.expect_magic()) => greeted,
         };
         match greeted {
@@ -83,11 +82,6 @@ impl RaftServer {
                 return;
             }
         }
-        let (me, partition) = (self.me, self.partition.clone());
-        let mut stopping = self.stopping.clone();
-        let stopped = async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        };
         let received = futures_util::stream::unfold(frames, |mut frames| async move {
             let frame = match frames.next().await {
                 Ok(Some(frame)) => frame,
@@ -100,20 +94,15 @@ impl RaftServer {
             };
             Some((frame, frames))
         });
+        let server = self.clone();
         let requests = received.map_while(move |frame| {
-            let req = match append_wire::decode_request(frame)
-                .map_err(|e| Status::invalid_argument(e.to_string()))
-                .and_then(convert::from_append_request)
-            {
-                Ok(req) => req,
-                Err(status) => {
-                    tracing::warn!(%status, "append session ended by a bad request");
-                    return None;
-                }
-            };
-            (!partition.is_cut(req.vote.leader_id.voted_for, me)).then_some(req)
+            server.admit_append(
+                append_wire::decode_request(frame)
+                    .map_err(|e| Status::invalid_argument(e.to_string())),
+            )
         });
-        let requests = futures_util::StreamExt::take_until(Box::pin(requests), Box::pin(stopped));
+        let requests =
+            futures_util::StreamExt::take_until(Box::pin(requests), Box::pin(self.stopped()));
         let mut answers = std::pin::pin!(self.raft.stream_append(requests));
         let session = async {
             while let Some(answer) = answers.next().await {
@@ -133,9 +122,34 @@ impl RaftServer {
         // A leader that stopped reading must not keep this member's Raft
         // handles past its stop.
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => {}
+            () = self.stopped() => {}
             () = session => {}
         }
+    }
+
+    /// Resolves once this member stops.
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stopping = self.stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        }
+    }
+
+    /// A replication session's request as openraft takes it, whichever
+    /// transport brought it; `None` ends the session: a request that does
+    /// not decode, or one from a leader the partition switchboard cuts off.
+    fn admit_append(
+        &self,
+        received: Result<pb::AppendEntriesRequest, Status>,
+    ) -> Option<openraft::raft::AppendEntriesRequest<TypeConfig>> {
+        let req = match received.and_then(convert::from_append_request) {
+            Ok(req) => req,
+            Err(status) => {
+                tracing::warn!(%status, "append session ended by a bad request");
+                return None;
+            }
+        };
+        (!self.partition.is_cut(req.vote.leader_id.voted_for, self.me)).then_some(req)
     }
 
     fn admit(&self, from: Option<NodeId>) -> Result<(), Status> {
@@ -161,11 +175,12 @@ pub(crate) fn accept(
     server: RaftServer,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
     let (grpc, incoming) = tokio::sync::mpsc::channel(16);
-    let mut stopping = server.stopping.clone();
+    let stopped = server.stopped();
     tokio::spawn(async move {
+        tokio::pin!(stopped);
         loop {
             let accepted = tokio::select! {
-                _ = stopping.wait_for(|s| *s) => return,
+                () = &mut stopped => return,
                 accepted = listener.accept() => accepted,
             };
             let stream = match accepted {
@@ -180,13 +195,12 @@ pub(crate) fn accept(
             // Best effort: a socket without it still works, only slower.
             let _ = stream.set_nodelay(true);
             let (grpc, server) = (grpc.clone(), server.clone());
-            let mut stopping = server.stopping.clone();
             tokio::spawn(async move {
                 let mut first = [0u8; 1];
                 // A silent connection must not hold this member's Raft
                 // handles past its stop.
                 let peeked = tokio::select! {
-                    _ = stopping.wait_for(|s| *s) => return,
+                    () = server.stopped() => return,
                     peeked = tokio::time::timeout(FIRST_BYTE_WAIT, stream.peek(&mut first)) => peeked,
                 };
                 match peeked {
@@ -257,27 +271,18 @@ impl RaftService for RaftServer {
         &self,
         request: Request<Streaming<pb::AppendEntriesRequest>>,
     ) -> Result<Response<Self::StreamAppendStream>, Status> {
-        let (me, partition) = (self.me, self.partition.clone());
-        let mut stopping = self.stopping.clone();
-        let stopped = async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        };
-        let requests = request.into_inner().map_while(move |received| {
-            let req = match received.map(convert::from_append_request) {
-                Ok(Ok(req)) => req,
-                Ok(Err(status)) => {
-                    tracing::warn!(%status, "append stream ended by a bad request");
-                    return None;
-                }
+        let server = self.clone();
+        let requests = request
+            .into_inner()
+            .map_while(move |received| match received {
+                Ok(req) => server.admit_append(Ok(req)),
                 // The leader went away or ended the session.
                 Err(status) => {
                     tracing::debug!(%status, "append stream closed by the sender");
-                    return None;
+                    None
                 }
-            };
-            (!partition.is_cut(req.vote.leader_id.voted_for, me)).then_some(req)
-        });
-        let requests = futures_util::StreamExt::take_until(requests, Box::pin(stopped));
+            });
+        let requests = futures_util::StreamExt::take_until(requests, Box::pin(self.stopped()));
         let answers = self
             .raft
             .stream_append(requests)

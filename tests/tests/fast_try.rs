@@ -77,6 +77,15 @@ fn leaders(rows: &[Row]) -> Vec<&Row> {
     rows.iter().filter(|r| r.bid == 0).collect()
 }
 
+/// The value of `name` in `mqadmin brokerStatus` output (`name : value`
+/// lines).
+fn status_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, v)| v.trim())
+}
+
 fn text(o: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -177,14 +186,8 @@ fn fast_try_starts_fails_over_and_stops_cleanly() {
         || {
             let status = mqadmin(&["brokerStatus", "-b", &old_leader]);
             let text = String::from_utf8_lossy(&status.stdout).into_owned();
-            let field = |name: &str| {
-                text.lines()
-                    .find(|l| l.split(':').next().is_some_and(|n| n.trim() == name))
-                    .and_then(|l| l.split_once(':'))
-                    .map(|(_, v)| v.trim().to_owned())
-            };
-            let following = field("role").as_deref() == Some("Follower")
-                && field("leader").is_some_and(|l| l != "none");
+            let following = status_field(&text, "role") == Some("Follower")
+                && status_field(&text, "leader").is_some_and(|l| l != "none");
             let rows = cluster_list(&namesrv)?;
             let back = rows.iter().find(|r| r.addr == old_leader)?;
             (following && back.bid != 0 && leaders(&rows).len() == 1 && rows.len() == 3)
@@ -195,19 +198,12 @@ fn fast_try_starts_fails_over_and_stops_cleanly() {
     // of the commitlog's disk and the percent at which sends stop.
     let status = mqadmin(&["brokerStatus", "-b", &new_leader]);
     let shown = text(&status);
-    let field = |name: &str| {
-        shown
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim() == name)
-            .map(|(_, v)| v.trim().to_owned())
-    };
-    let ratio: f64 = field("commitLogDiskRatio")
+    let ratio: f64 = status_field(&shown, "commitLogDiskRatio")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no commitLogDiskRatio in:\n{shown}"));
     assert!((0.0..=1.0).contains(&ratio), "{shown}");
     assert_eq!(
-        field("diskSpaceWarningLevelRatio").as_deref(),
+        status_field(&shown, "diskSpaceWarningLevelRatio"),
         Some("100"),
         "{shown}"
     );

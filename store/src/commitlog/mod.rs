@@ -598,7 +598,6 @@ impl CommitLog {
     }
 }
 
-/// msync of `[from, to)` over the segments of a list.
 /// Creates every file of `list` that positions `[from, end)` fall in and
 /// reserves the blocks of the range in each, rounded up to a whole `step`.
 fn reserve_range(list: &SegmentList, from: u64, end: u64, step: u64) -> Result<()> {
@@ -612,6 +611,7 @@ fn reserve_range(list: &SegmentList, from: u64, end: u64, step: u64) -> Result<(
     Ok(())
 }
 
+/// msync of `[from, to)` over the segments of a list.
 pub(crate) fn flush_span(list: &SegmentList, from: u64, to: u64) -> Result<()> {
     if from >= to {
         return Ok(());
