@@ -11,26 +11,62 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper_util::rt::TokioIo;
 use raftmq_proto::rocketmq::v2::messaging_service_client::MessagingServiceClient;
+use tokio::net::TcpStream;
+use tonic::codegen::http::Uri;
+use tonic::codegen::Service;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 
+use super::cork::Corked;
 use super::error::rpc_error;
+use super::lookahead::LookaheadBodies;
 use super::ClientError;
 
-/// The stub every call uses.
-pub(crate) type Stub = MessagingServiceClient<Channel>;
+/// The stub every call uses: request bodies end with their last frame.
+pub(crate) type Stub = MessagingServiceClient<LookaheadBodies<Channel>>;
 
 /// The largest message a response may carry (a pull of many large bodies).
 const MAX_DECODE: usize = 64 << 20;
 
 /// The generated stub over `channel`.
 pub(crate) fn stub(channel: Channel) -> Stub {
-    MessagingServiceClient::new(channel).max_decoding_message_size(MAX_DECODE)
+    MessagingServiceClient::new(LookaheadBodies(channel)).max_decoding_message_size(MAX_DECODE)
+}
+
+/// Opens the TCP connections of a channel: no Nagle delay, and writes
+/// corked for one turn of the scheduler ([`Corked`]).
+#[derive(Debug, Clone)]
+struct Connect {
+    addr: Arc<str>,
+}
+
+impl Service<Uri> for Connect {
+    type Response = TokioIo<Corked<TcpStream>>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Connects to the channel's address (the URI is made from it).
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let addr = Arc::clone(&self.addr);
+        Box::pin(async move {
+            let stream = TcpStream::connect(&*addr).await?;
+            stream.set_nodelay(true)?;
+            Ok(TokioIo::new(Corked::new(stream)))
+        })
+    }
 }
 
 /// The channels of one client and the headers it sends.
@@ -88,10 +124,11 @@ impl Links {
                         reason: format!("'{addr}': {e}"),
                     })?
                     .connect_timeout(self.connect_timeout)
-                    .tcp_nodelay(true)
                     .http2_keep_alive_interval(Duration::from_secs(30))
                     .keep_alive_while_idle(true)
-                    .connect_lazy();
+                    .connect_with_connector_lazy(Connect {
+                        addr: Arc::from(addr),
+                    });
                 open.insert(addr.to_owned(), c.clone());
                 c
             }

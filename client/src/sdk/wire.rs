@@ -13,6 +13,8 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+use super::lookahead::LookaheadBodies;
+
 const SEND_MESSAGE: &str = "/apache.rocketmq.v2.MessagingService/SendMessage";
 
 /// `SendMessageRequest.messages`: field 1, length-delimited.
@@ -48,7 +50,7 @@ pub(crate) async fn send_message(
     channel: Channel,
     request: Request<Arc<EncodedSend>>,
 ) -> Result<Response<v2::SendMessageResponse>, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut grpc = tonic::client::Grpc::new(LookaheadBodies(channel));
     grpc.ready()
         .await
         .map_err(|e| Status::unavailable(format!("connection not ready: {e}")))?;
