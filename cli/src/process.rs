@@ -29,10 +29,12 @@ pub async fn wait_for_stop_signal() {
     }
 }
 
-/// A tokio runtime with `workers` threads.
-pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
+/// A tokio runtime with `workers` threads that, after each wake-up, keeps
+/// polling for I/O for `idle_spin` of idle time before it sleeps again
+/// (zero: it sleeps at once). See [`crate::idle_spin`].
+pub fn runtime(
+    workers: usize,
+    idle_spin: std::time::Duration,
+) -> std::io::Result<tokio::runtime::Runtime> {
+    crate::idle_spin::build(workers, idle_spin).map(|(runtime, _)| runtime)
 }

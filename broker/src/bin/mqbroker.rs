@@ -65,7 +65,8 @@ fn main() -> ExitCode {
         .server_worker_threads
         .and_then(|n| usize::try_from(n).ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let runtime = match runtime(workers) {
+    let idle_spin = std::time::Duration::from_micros(u64::from(conf.server_idle_spin_micros));
+    let runtime = match runtime(workers, idle_spin) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mqbroker: cannot start the runtime: {e}");

@@ -40,6 +40,7 @@ struct Partial {
     preferred_leader: Option<NodeId>,
     send_message_thread_pool_nums: Option<u32>,
     server_worker_threads: Option<u32>,
+    server_idle_spin_micros: Option<u32>,
     flush_disk_type: Option<raftmq_store::FlushMode>,
     mapped_file_size_commit_log: Option<u64>,
     file_reserved_time_hours: Option<u32>,
@@ -209,6 +210,14 @@ impl Builder<'_> {
                 p.server_worker_threads =
                     Some(v::int_in(val, 1, 1024, "a number of threads (1 to 1024)")?)
             }
+            Key::ServerIdleSpinMicros => {
+                p.server_idle_spin_micros = Some(v::int_in(
+                    val,
+                    0,
+                    10_000,
+                    "microseconds (0 to 10000; 0: no spinning)",
+                )?)
+            }
             Key::FlushDiskType => p.flush_disk_type = Some(val.parse()?),
             Key::MappedFileSizeCommitLog => {
                 p.mapped_file_size_commit_log = Some(v::int_in(
@@ -370,6 +379,9 @@ impl Builder<'_> {
         }
         c.send_message_thread_pool_nums = p.send_message_thread_pool_nums;
         c.server_worker_threads = p.server_worker_threads;
+        if let Some(x) = p.server_idle_spin_micros {
+            c.server_idle_spin_micros = x;
+        }
         if let Some(x) = p.flush_disk_type {
             c.flush_disk_type = x;
         }

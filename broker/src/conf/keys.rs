@@ -19,6 +19,7 @@ pub(crate) enum Key {
     PreferredLeaderId,
     SendMessageThreadPoolNums,
     ServerWorkerThreads,
+    ServerIdleSpinMicros,
     FlushDiskType,
     MappedFileSizeCommitLog,
     FileReservedTime,
@@ -90,6 +91,7 @@ pub(crate) const KNOWN: &[(&str, Key)] = &[
     ("raftElectionTimeoutMinMs", Key::RaftElectionTimeoutMinMs),
     ("raftElectionTimeoutMaxMs", Key::RaftElectionTimeoutMaxMs),
     ("raftReplicationTransport", Key::RaftReplicationTransport),
+    ("serverIdleSpinMicros", Key::ServerIdleSpinMicros),
 ];
 
 impl Key {

@@ -22,8 +22,8 @@
 //! # Keys
 //! - Read: the fields of [`BrokerConf`], each documented with its key and
 //!   default; raftmq adds `raftHeartbeatIntervalMs`, `raftElectionTimeoutMinMs`,
-//!   `raftElectionTimeoutMaxMs` and `raftReplicationTransport` in the same
-//!   camelCase style.
+//!   `raftElectionTimeoutMaxMs`, `raftReplicationTransport` and
+//!   `serverIdleSpinMicros` in the same camelCase style.
 //! - Ignored: RocketMQ keys that do not apply to raftmq ([`IGNORED_KEYS`]:
 //!   `brokerRole`, `enableControllerMode`, `transientStorePoolEnable`, the HA
 //!   and thread-pool keys, ...) and `brokerId` (the leader is BID 0) are

@@ -247,6 +247,17 @@ fn server_worker_threads_sets_the_runtime_size() {
 }
 
 #[test]
+fn server_idle_spin_micros_defaults_to_50_and_zero_turns_it_off() {
+    let (c, _) = ok(&with(""));
+    assert_eq!(c.server_idle_spin_micros, 50);
+    let (c, warnings) = ok(&with("serverIdleSpinMicros=0\n"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.server_idle_spin_micros, 0);
+    let (c, _) = ok(&with("serverIdleSpinMicros=200\n"));
+    assert_eq!(c.server_idle_spin_micros, 200);
+}
+
+#[test]
 fn bad_numbers() {
     let e = err("brokerName=a\nbrokerClusterName=b\nlistenPort=abc\n");
     assert_eq!(
@@ -268,6 +279,8 @@ fn bad_numbers() {
         "sendMessageThreadPoolNums=0",
         "serverWorkerThreads=0",
         "serverWorkerThreads=1025",
+        "serverIdleSpinMicros=10001",
+        "serverIdleSpinMicros=-1",
         "flushIntervalCommitLog=0",
         "brokerId=x",
     ] {

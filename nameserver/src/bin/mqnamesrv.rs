@@ -36,7 +36,8 @@ fn main() -> ExitCode {
             }
         },
     };
-    let runtime = match runtime(2) {
+    // Routes are asked for seldom: no spinning while idle.
+    let runtime = match runtime(2, std::time::Duration::ZERO) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mqnamesrv: cannot start the runtime: {e}");
