@@ -20,8 +20,10 @@
 //! I/O driver without blocking before running it again) and to the kernel
 //! (`sched_yield`, so another process runnable on this CPU goes first). A
 //! round starts when a worker thread unparks and ends after `spin` without
-//! other work, or after [`MAX_ROUND_SPINS`] times `spin` in all. An idle
-//! process does not spin: only a wake-up starts a round.
+//! other work, as soon as a `sched_yield` hands the CPU to another thread
+//! (the CPU is wanted: under load spinning only competes), or after
+//! [`MAX_ROUND_SPINS`] times `spin` in all. An idle process does not spin:
+//! only a wake-up starts a round.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,9 +31,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-/// A turn of the spinner longer than this means other tasks ran in it (or
-/// the thread was descheduled): the idle clock restarts.
+/// A turn of the runtime longer than this means other tasks ran in it:
+/// the idle clock restarts.
 const BUSY_TURN: Duration = Duration::from_micros(20);
+
+/// A `sched_yield` longer than this means another thread ran: the round
+/// ends (the CPU is wanted).
+const GAVE_AWAY: Duration = Duration::from_micros(10);
 
 /// A round lasts at most this many times the idle spin, busy or not.
 pub const MAX_ROUND_SPINS: u32 = 20;
@@ -61,16 +67,21 @@ impl Spinner {
             self.waiting.store(false, Ordering::Release);
             self.rounds.fetch_add(1, Ordering::Relaxed);
             let start = Instant::now();
-            let mut last = start;
             let mut idle_since = start;
             loop {
+                let before = Instant::now();
                 std::thread::yield_now();
+                let after = Instant::now();
+                if after - before > GAVE_AWAY {
+                    // Another thread wanted this CPU: sleeping leaves it
+                    // to them, spinning would only compete.
+                    break;
+                }
                 tokio::task::yield_now().await;
                 let now = Instant::now();
-                if now - last > BUSY_TURN {
+                if now - after > BUSY_TURN {
                     idle_since = now;
                 }
-                last = now;
                 if now - idle_since >= spin || now - start >= longest {
                     break;
                 }
