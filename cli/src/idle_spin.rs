@@ -23,7 +23,9 @@
 //! other work, as soon as a `sched_yield` hands the CPU to another thread
 //! (the CPU is wanted: under load spinning only competes), or after
 //! [`MAX_ROUND_SPINS`] times `spin` in all. An idle process does not spin:
-//! only a wake-up starts a round.
+//! only a wake-up starts a round. A process whose spinning does not pay
+//! (no work comes while it spins, round after round) pauses it for a while
+//! ([`Pacing`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,6 +43,48 @@ const GAVE_AWAY: Duration = Duration::from_micros(10);
 
 /// A round lasts at most this many times the idle spin, busy or not.
 pub const MAX_ROUND_SPINS: u32 = 20;
+
+/// After this many rounds in a row in which no work came while spinning,
+/// spinning pauses ...
+const MISSES_BEFORE_PAUSE: u32 = 8;
+
+/// ... for this many wake-ups, then is tried again.
+const PAUSE_ROUNDS: u32 = 32;
+
+/// Whether spinning has been paying: a round pays when work comes while
+/// it spins. Spinning pauses after [`MISSES_BEFORE_PAUSE`] rounds in a row
+/// that did not pay (a follower whose appends come every millisecond would
+/// otherwise spin for nothing after each), and is tried again after
+/// [`PAUSE_ROUNDS`] wake-ups.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pacing {
+    misses: u32,
+    paused: u32,
+}
+
+impl Pacing {
+    /// Whether the round that starts now spins.
+    pub fn spin_now(&mut self) -> bool {
+        if self.paused > 0 {
+            self.paused -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// What the round that spun found.
+    pub fn record(&mut self, paid: bool) {
+        if paid {
+            self.misses = 0;
+            return;
+        }
+        self.misses += 1;
+        if self.misses >= MISSES_BEFORE_PAUSE {
+            self.misses = 0;
+            self.paused = PAUSE_ROUNDS;
+        }
+    }
+}
 
 /// What the spinner shares with the runtime's unpark hook.
 #[derive(Debug, Default)]
@@ -61,31 +105,47 @@ impl Spinner {
     /// Runs rounds of spinning, each after a wake-up, for ever.
     pub async fn run(self: Arc<Self>, spin: Duration) {
         let longest = spin.saturating_mul(MAX_ROUND_SPINS);
+        let mut pacing = Pacing::default();
         loop {
             self.waiting.store(true, Ordering::Release);
             self.wake.notified().await;
             self.waiting.store(false, Ordering::Release);
             self.rounds.fetch_add(1, Ordering::Relaxed);
-            let start = Instant::now();
-            let mut idle_since = start;
-            loop {
-                let before = Instant::now();
-                std::thread::yield_now();
-                let after = Instant::now();
-                if after - before > GAVE_AWAY {
-                    // Another thread wanted this CPU: sleeping leaves it
-                    // to them, spinning would only compete.
-                    break;
-                }
-                tokio::task::yield_now().await;
-                let now = Instant::now();
-                if now - after > BUSY_TURN {
-                    idle_since = now;
-                }
-                if now - idle_since >= spin || now - start >= longest {
-                    break;
-                }
+            if pacing.spin_now() {
+                pacing.record(spin_round(spin, longest).await);
             }
+        }
+    }
+}
+
+/// One round: spins until `spin` passes with no other work, the CPU is
+/// wanted, or `longest` passes. Returns whether work came while it spun.
+async fn spin_round(spin: Duration, longest: Duration) -> bool {
+    let start = Instant::now();
+    let mut idle_since = start;
+    // Whether a turn found nothing to do yet: work after that is work the
+    // spinning caught (what runs first is what woke the thread).
+    let mut idled = false;
+    let mut paid = false;
+    loop {
+        let before = Instant::now();
+        std::thread::yield_now();
+        let after = Instant::now();
+        if after - before > GAVE_AWAY {
+            // Another thread wanted this CPU: sleeping leaves it to them,
+            // spinning would only compete.
+            return paid;
+        }
+        tokio::task::yield_now().await;
+        let now = Instant::now();
+        if now - after > BUSY_TURN {
+            idle_since = now;
+            paid |= idled;
+        } else {
+            idled = true;
+        }
+        if now - idle_since >= spin || now - start >= longest {
+            return paid;
         }
     }
 }
@@ -158,6 +218,26 @@ mod tests {
             .expect("twenty short sleeps end within 10 s");
         });
         assert!(started.elapsed() >= Duration::from_micros(6000));
+    }
+
+    #[test]
+    fn spinning_pauses_after_rounds_that_do_not_pay_and_is_tried_again() {
+        let mut p = Pacing::default();
+        for _ in 0..MISSES_BEFORE_PAUSE - 1 {
+            assert!(p.spin_now());
+            p.record(false);
+        }
+        // A round that pays starts the count again.
+        assert!(p.spin_now());
+        p.record(true);
+        for _ in 0..MISSES_BEFORE_PAUSE {
+            assert!(p.spin_now());
+            p.record(false);
+        }
+        for _ in 0..PAUSE_ROUNDS {
+            assert!(!p.spin_now(), "paused");
+        }
+        assert!(p.spin_now(), "tried again after the pause");
     }
 
     #[test]
