@@ -38,16 +38,21 @@ die() {
   exit 1
 }
 
-# A TCP port nothing listens on, not in $taken_ports. Probed, not reserved:
-# another process could take it before nats-server binds it (start then fails
-# and says so).
+# A TCP port no socket uses, not in $taken_ports, below the kernel's
+# ephemeral range (the local ports of outgoing connections, the nodes' own
+# routes among them: a port picked there could be taken by one between the
+# probe and nats-server's bind, which failed 2 side-by-side runs in 14).
+# Probed, not reserved: another process could still take it first (start
+# then fails and says so).
 taken_ports=" "
+ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+((ephemeral_low > 21000)) || ephemeral_low=32768
 free_port() {
   local port tries
   for ((tries = 0; tries < 200; tries++)); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((20000 + RANDOM % (ephemeral_low - 20000)))
     [[ $taken_ports == *" $port "* ]] && continue
-    if [[ -z $(ss -Hltn "sport = :$port" 2>/dev/null) ]]; then
+    if [[ -z $(ss -Htan "sport = :$port" 2>/dev/null) ]]; then
       taken_ports+="$port "
       echo "$port"
       return 0
