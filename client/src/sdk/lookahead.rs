@@ -52,7 +52,8 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Lookahead<B> {
                 Poll::Pending => return Poll::Pending,
             },
         };
-        if polled.is_some() {
+        // Ahead only of a frame: not past the end, nor past an error.
+        if matches!(polled, Some(Ok(_))) {
             if let Poll::Ready(ahead) = Pin::new(&mut this.inner).poll_frame(cx) {
                 this.next = Some(ahead);
             }
@@ -151,6 +152,33 @@ mod tests {
         assert!(b.is_end_stream(), "known as soon as the data is out");
         assert_eq!(b.size_hint().exact(), Some(0));
         assert_eq!(frame(&mut b), Poll::Ready(None));
+    }
+
+    #[test]
+    fn an_error_is_handed_out_and_the_body_not_polled_past_it() {
+        struct Failing(u32);
+        impl Body for Failing {
+            type Data = Bytes;
+            type Error = &'static str;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+                self.0 += 1;
+                match self.0 {
+                    1 => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"a"))))),
+                    2 => Poll::Ready(Some(Err("broken"))),
+                    _ => panic!("polled past its error"),
+                }
+            }
+        }
+        let mut b = Lookahead::new(Failing(0));
+        let mut cx = Context::from_waker(Waker::noop());
+        let first = Pin::new(&mut b).poll_frame(&mut cx);
+        assert!(matches!(first, Poll::Ready(Some(Ok(_)))));
+        assert!(!b.is_end_stream());
+        let second = Pin::new(&mut b).poll_frame(&mut cx);
+        assert!(matches!(second, Poll::Ready(Some(Err("broken")))));
     }
 
     #[test]
