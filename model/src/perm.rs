@@ -41,10 +41,11 @@ impl Perm {
         Ok(Perm(bits))
     }
 
-    /// Keeps the defined bits of raw `bits` and drops the rest: for values
-    /// read back from disk, which were checked when they were written.
-    pub fn from_bits_truncate(bits: u32) -> Perm {
-        Perm(bits & Perm::ALL)
+    /// Takes raw `bits` as they are, undefined ones too: for values read
+    /// back from disk, which must decode (and encode again) unchanged even
+    /// if an older version wrote them without a check.
+    pub fn from_bits_retain(bits: u32) -> Perm {
+        Perm(bits)
     }
 
     /// The raw bits, as stored and sent.
@@ -123,7 +124,8 @@ mod tests {
         assert_eq!(Perm::new(6), Ok(Perm::READ_WRITE));
         assert_eq!(Perm::new(8), Ok(Perm::PRIORITY));
         assert_eq!(Perm::new(16), Err(PermError { bits: 16 }));
-        assert_eq!(Perm::from_bits_truncate(0x16), Perm::READ_WRITE);
+        assert_eq!(Perm::from_bits_retain(0x16).bits(), 0x16);
+        assert!(Perm::from_bits_retain(0x16).readable());
         assert_eq!(Perm::READ_WRITE.to_string(), "6");
         assert!(PermError { bits: 16 }.to_string().contains("0 to 15"));
     }

@@ -1,7 +1,11 @@
 //! Newtypes for the numbers the store deals in, so that a queue offset is never
-//! passed where a byte position or a Raft index is expected.
+//! passed where a byte position or a Raft index is expected. [`LogIndex`] and
+//! [`QueueOffset`] are domain types shared with the other crates and live in
+//! `raftmq-model`; they are re-exported here so existing paths keep working.
 
 use std::fmt;
+
+pub use raftmq_model::{LogIndex, QueueOffset};
 
 macro_rules! u64_newtype {
     ($(#[$doc:meta])* $name:ident) => {
@@ -24,10 +28,6 @@ macro_rules! u64_newtype {
 }
 
 u64_newtype!(
-    /// The index of an entry in the Raft log, which is the commitlog.
-    LogIndex
-);
-u64_newtype!(
     /// A Raft term.
     Term
 );
@@ -36,8 +36,4 @@ u64_newtype!(
     /// first byte ever written (segment files are named by the position of
     /// their first byte).
     LogPos
-);
-u64_newtype!(
-    /// The position of a message in one consume queue, dense from 0.
-    QueueOffset
 );

@@ -705,7 +705,7 @@ fn a_snapshot_of_retained_entries_installs_with_the_same_queue_offsets() {
 
 #[test]
 fn topics_and_offsets_survive_restarts_and_crashes() {
-    use raftmq_store::meta_state::{Command, TopicConfig};
+    use raftmq_store::meta_state::{Command, Perm, TopicConfig};
 
     let dir = tempfile::tempdir().expect("tempdir");
     let topic = |q| Command::UpsertTopic {
@@ -713,7 +713,7 @@ fn topics_and_offsets_survive_restarts_and_crashes() {
         config: TopicConfig {
             read_queues: q,
             write_queues: q,
-            perm: 6,
+            perm: Perm::READ_WRITE,
         },
     };
     let commit = |o| Command::CommitOffsets {

@@ -5,32 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use raftmq_model::TopicName;
 
 use super::ConsumeQueue;
 use crate::error::{Result, StoreError};
 use crate::fault::Faults;
 
-/// Longest topic name, as upstream (`TOPIC_MAX_LENGTH`).
-pub const TOPIC_MAX_LEN: usize = 127;
-
-/// Checks a topic name: 1-127 characters of `A-Z a-z 0-9 % - _ |`, as
-/// RocketMQ allows. Consume-queue directories are named by topic, so this
-/// also keeps every path inside the store.
+/// Checks a topic name with the one rule, [`TopicName`]. Consume-queue
+/// directories are named by topic, so the rule also keeps every path inside
+/// the store. Kept as a function for the callers that want a `String` error.
 pub fn validate_topic(topic: &str) -> std::result::Result<(), String> {
-    if topic.is_empty() || topic.len() > TOPIC_MAX_LEN {
-        return Err(format!(
-            "topic `{topic}` must be 1 to {TOPIC_MAX_LEN} characters long"
-        ));
-    }
-    if let Some(c) = topic
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '-' | '_' | '|')))
-    {
-        return Err(format!(
-            "topic `{topic}` has `{c}`; only letters, digits and % - _ | are allowed"
-        ));
-    }
-    Ok(())
+    TopicName::new(topic).map(drop).map_err(|e| e.to_string())
 }
 
 /// The consume queues under `<root>/consumequeue`.

@@ -8,6 +8,8 @@
 //! ```
 //! `str16` is a u16 length and UTF-8 bytes; integers little-endian.
 
+use raftmq_model::{GroupName, NameError, Perm, PermError, TopicName};
+
 use crate::error::{Result, StoreError};
 
 /// A topic's configuration, as `updateTopic` sets it.
@@ -17,8 +19,8 @@ pub struct TopicConfig {
     pub read_queues: u32,
     /// Write queues.
     pub write_queues: u32,
-    /// Permission bits (read 4, write 2), as `brokerPermission`.
-    pub perm: u32,
+    /// Permission bits, stored as their `u32`.
+    pub perm: Perm,
 }
 
 /// One control command.
@@ -61,7 +63,7 @@ impl Command {
             Command::UpsertTopic { topic, config } => {
                 out.push(1);
                 put_str(&mut out, topic)?;
-                for v in [config.read_queues, config.write_queues, config.perm] {
+                for v in [config.read_queues, config.write_queues, config.perm.bits()] {
                     out.extend_from_slice(&v.to_le_bytes());
                 }
             }
@@ -92,7 +94,7 @@ impl Command {
                 config: TopicConfig {
                     read_queues: r.u32()?,
                     write_queues: r.u32()?,
-                    perm: r.u32()?,
+                    perm: Perm::from_bits_retain(r.u32()?),
                 },
             },
             2 => Command::DeleteTopic { topic: r.str()? },
@@ -111,6 +113,51 @@ impl Command {
             return Err(format!("{} trailing bytes after a command", b.len() - r.at));
         }
         Ok(cmd)
+    }
+}
+
+/// Why a proposed command is refused: a name or a permission that breaks
+/// its rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// A topic or group name breaks its rule.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A topic's permission has undefined bits.
+    #[error("topic {topic:?}: {source}")]
+    Perm {
+        /// The topic.
+        topic: String,
+        /// The bits at fault.
+        source: PermError,
+    },
+}
+
+impl Command {
+    /// The strict check for a command about to be proposed: every topic a
+    /// legal [`TopicName`], the group a legal [`GroupName`], the permission
+    /// made of defined bits. Applying a command already in the log does not
+    /// check: a name an older version let in must still apply.
+    pub fn check(&self) -> std::result::Result<(), CommandError> {
+        match self {
+            Command::UpsertTopic { topic, config } => {
+                TopicName::new(topic.as_str())?;
+                Perm::new(config.perm.bits()).map_err(|source| CommandError::Perm {
+                    topic: topic.clone(),
+                    source,
+                })?;
+            }
+            Command::DeleteTopic { topic } => {
+                TopicName::new(topic.as_str())?;
+            }
+            Command::CommitOffsets { group, offsets } => {
+                GroupName::new(group.as_str())?;
+                for (topic, _, _) in offsets {
+                    TopicName::new(topic.as_str())?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -167,7 +214,7 @@ mod tests {
                 config: TopicConfig {
                     read_queues: 8,
                     write_queues: 8,
-                    perm: 6,
+                    perm: Perm::READ_WRITE,
                 },
             },
             Command::DeleteTopic { topic: "T".into() },
@@ -186,5 +233,41 @@ mod tests {
         assert!(Command::decode(&[9])
             .expect_err("unknown")
             .contains("unknown"));
+    }
+
+    fn upsert(topic: &str, perm: u32) -> Command {
+        Command::UpsertTopic {
+            topic: topic.into(),
+            config: TopicConfig {
+                read_queues: 1,
+                write_queues: 1,
+                perm: Perm::from_bits_retain(perm),
+            },
+        }
+    }
+
+    #[test]
+    fn names_written_before_the_rule_still_decode_but_fail_the_strict_check() {
+        let old = upsert("a.b", 6);
+        let b = old.encode().expect("encode");
+        let back = Command::decode(&b).expect("lenient decode");
+        assert_eq!(back, old);
+        assert_eq!(back.encode().expect("encode"), b, "byte-identical");
+        assert!(matches!(back.check(), Err(CommandError::Name(_))));
+        let odd = upsert("T", 0x40);
+        assert_eq!(
+            Command::decode(&odd.encode().expect("encode")),
+            Ok(odd.clone())
+        );
+        assert!(matches!(odd.check(), Err(CommandError::Perm { .. })));
+        assert_eq!(upsert("T", 6).check(), Ok(()));
+        let offsets = |g: &str, t: &str| Command::CommitOffsets {
+            group: g.into(),
+            offsets: vec![(t.into(), 0, 1)],
+        };
+        assert_eq!(offsets("g", "T").check(), Ok(()));
+        assert!(offsets("g.x", "T").check().is_err());
+        assert!(offsets("g", "T.x").check().is_err());
+        assert!(Command::DeleteTopic { topic: "".into() }.check().is_err());
     }
 }

@@ -18,7 +18,9 @@ mod command;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use command::{Command, TopicConfig};
+pub use command::{Command, CommandError, TopicConfig};
+
+pub use raftmq_model::Perm;
 
 use crate::error::{Result, StoreError};
 use crate::mapped::write_atomic;
@@ -111,7 +113,7 @@ impl MetaState {
             let config = TopicConfig {
                 read_queues: r.u32()?,
                 write_queues: r.u32()?,
-                perm: r.u32()?,
+                perm: Perm::from_bits_retain(r.u32()?),
             };
             state.topics.insert(name, config);
         }
@@ -158,7 +160,7 @@ mod tests {
             config: TopicConfig {
                 read_queues: 4,
                 write_queues: 4,
-                perm: 6,
+                perm: Perm::READ_WRITE,
             },
         });
         s.apply(Command::CommitOffsets {

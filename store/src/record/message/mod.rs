@@ -47,12 +47,14 @@
 //! whatever the bytes.
 
 mod batch;
+mod check;
 mod iter;
 mod owned;
 mod reader;
 mod view;
 
 pub use batch::{iter_batch, BatchIter};
+pub use check::{check_batch, BatchError};
 pub use iter::{Keys, Properties};
 pub use owned::{encode_batch, Message};
 pub use reader::peek_len;
