@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use openraft::type_config::async_runtime::WatchReceiver;
+use raftmq_model::{Perm, TopicName};
 use raftmq_proto::admin::v1 as pb;
 use raftmq_proto::admin::v1::broker_admin_server::BrokerAdmin;
 use raftmq_raft::proposer::WriteError;
@@ -51,18 +52,6 @@ impl AdminService {
     }
 }
 
-/// Topic names as RocketMQ accepts them: 1 to 127 characters of
-/// `A-Z a-z 0-9 % | _ - .` (the nameserver checks the same).
-pub fn check_topic_name(name: &str) -> Result<(), String> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || "%|_-.".contains(c);
-    if name.is_empty() || name.len() > 127 || !name.chars().all(ok) {
-        return Err(format!(
-            "topic name {name:?} is illegal: use 1 to 127 characters of A-Z a-z 0-9 % | _ - ."
-        ));
-    }
-    Ok(())
-}
-
 fn write_status(e: WriteError) -> Status {
     match e {
         WriteError::NotLeader { .. } => {
@@ -85,7 +74,9 @@ impl BrokerAdmin for AdminService {
         request: Request<pb::UpdateTopicRequest>,
     ) -> Result<Response<pb::UpdateTopicResponse>, Status> {
         let r = request.into_inner();
-        check_topic_name(&r.topic).map_err(Status::invalid_argument)?;
+        // A user names the topic: the topic rule, and no reserved prefix.
+        let topic = TopicName::user_named(r.topic.as_str())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         for (what, n) in [
             ("read queues", r.read_queues),
             ("write queues", r.write_queues),
@@ -96,18 +87,13 @@ impl BrokerAdmin for AdminService {
                 )));
             }
         }
-        if r.perm > 7 {
-            return Err(Status::invalid_argument(format!(
-                "permission {} out of range: use 0 to 7 (read 4 + write 2 + inherit 1)",
-                r.perm
-            )));
-        }
+        let perm = Perm::new(r.perm).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let cmd = Command::UpsertTopic {
-            topic: r.topic.clone(),
+            topic: topic.into_string(),
             config: TopicConfig {
                 read_queues: r.read_queues,
                 write_queues: r.write_queues,
-                perm: r.perm,
+                perm,
             },
         };
         self.node.command(&cmd).await.map_err(write_status)?;
@@ -121,19 +107,20 @@ impl BrokerAdmin for AdminService {
         &self,
         request: Request<pb::DeleteTopicRequest>,
     ) -> Result<Response<pb::DeleteTopicResponse>, Status> {
-        let topic = request.into_inner().topic;
-        check_topic_name(&topic).map_err(Status::invalid_argument)?;
+        let topic = TopicName::new(request.into_inner().topic)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         // Judged on this member's applied state: a follower may lag the
         // leader by the last moments (mqadmin calls the leader first).
         if self.node.store().topic(&topic).is_none() {
             return Err(Status::not_found(format!(
-                "topic {topic:?} does not exist on broker group {}",
+                "topic {:?} does not exist on broker group {}",
+                topic.as_str(),
                 self.group
             )));
         }
         self.node
             .command(&Command::DeleteTopic {
-                topic: topic.clone(),
+                topic: topic.to_string(),
             })
             .await
             .map_err(write_status)?;

@@ -175,7 +175,7 @@ async fn register_all(
                 name,
                 read_queues: t.read_queues,
                 write_queues: t.write_queues,
-                perm: t.perm,
+                perm: t.perm.bits(),
             })
             .collect(),
         stats: Some(sampler.sample(node)),

@@ -19,7 +19,7 @@ const RESERVED: [(&str, &str); 2] = [
 
 /// A legal group name: 1 to 255 characters of `A-Z a-z 0-9 % | _ -`, not
 /// starting with `%RETRY%` or `%DLQ%`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GroupName(String);
 
 impl GroupName {
@@ -52,9 +52,25 @@ impl GroupName {
     }
 }
 
+/// The name in quotes, as a string prints, so that `{name:?}` in a message
+/// reads `"Orders"`.
+impl fmt::Debug for GroupName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
 impl fmt::Display for GroupName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for GroupName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
     }
 }
 

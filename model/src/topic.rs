@@ -36,7 +36,7 @@ pub enum TopicKind<'a> {
 /// Any legal name may be read from (a consumer may receive from
 /// `%DLQ%group`); [`TopicName::user_named`] is the stricter check for a
 /// name a user picks to create or send to.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopicName(String);
 
 impl TopicName {
@@ -115,9 +115,25 @@ impl TopicName {
     }
 }
 
+/// The name in quotes, as a string prints, so that `{name:?}` in a message
+/// reads `"Orders"`.
+impl fmt::Debug for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
 impl fmt::Display for TopicName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for TopicName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
     }
 }
 

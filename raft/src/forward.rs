@@ -132,26 +132,19 @@ pub(crate) async fn serve(
     }
 }
 
-/// Whether a forwarded body is what its kind says: exactly `count` whole
-/// message records, or one control command.
+/// Whether a forwarded body is what its kind says and names only legal
+/// topics and groups: exactly `count` whole message records, or one control
+/// command. An illegal name would fail to apply on every member.
 fn check_body(kind: DataKind, body: &[u8], count: usize) -> Result<(), String> {
     match kind {
         DataKind::Messages => {
-            let mut seen = 0usize;
-            for record in raftmq_store::record::message::iter_batch(body) {
-                record.map_err(|e| format!("message record {seen} of the body: {e}"))?;
-                seen += 1;
-            }
-            if seen == 0 || seen != count {
-                return Err(format!(
-                    "the body holds {seen} message records, not {count}"
-                ));
-            }
-            Ok(())
+            raftmq_store::record::message::check_batch(body, count).map_err(|e| e.to_string())
         }
-        DataKind::Command => raftmq_store::meta_state::Command::decode(body)
-            .map(|_| ())
-            .map_err(|e| format!("the body is not a control command: {e}")),
+        DataKind::Command => {
+            let cmd = raftmq_store::meta_state::Command::decode(body)
+                .map_err(|e| format!("the body is not a control command: {e}"))?;
+            cmd.check().map_err(|e| format!("the command is refused: {e}"))
+        }
     }
 }
 

@@ -207,7 +207,7 @@ async fn consumer_offsets_survive_a_leader_failover() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_does_not_lead_forwards_writes_to_the_leader() {
-    use raftmq_store::meta_state::{Command, TopicConfig};
+    use raftmq_store::meta_state::{Command, Perm, TopicConfig};
 
     let c = LocalCluster::start(3).await.expect("start");
     let leader = c
@@ -228,7 +228,7 @@ async fn a_member_that_does_not_lead_forwards_writes_to_the_leader() {
     let topic = TopicConfig {
         read_queues: 4,
         write_queues: 4,
-        perm: 6,
+        perm: Perm::READ_WRITE,
     };
     f.command(&Command::UpsertTopic {
         topic: "Forwarded".into(),

@@ -4,18 +4,33 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use raftmq_model::{GroupName, TopicName};
 use raftmq_proto::rocketmq::v2;
 use raftmq_store::record::message::{Message, MessageType, MessageView, FLAG_BODY_GZIP};
 
-/// Topic and group names as RocketMQ accepts them: 1 to 127 characters of
-/// `A-Z a-z 0-9 % | _ -` (and `.`, which raftmq's admin accepts too).
-pub fn legal_name(name: &str) -> bool {
-    let ok = |c: char| c.is_ascii_alphanumeric() || "%|_-.".contains(c);
-    !name.is_empty() && name.len() <= 127 && name.chars().all(ok)
-}
-
 /// A refusal of one message: the code and what to do.
 pub type Refusal = (v2::Code, String);
+
+fn resource_name(r: Option<&v2::Resource>) -> String {
+    r.map(|r| r.name.clone()).unwrap_or_default()
+}
+
+/// The topic a call names, for reading: any legal [`TopicName`], retry and
+/// dead-letter topics included. ILLEGAL_TOPIC states the rule.
+pub fn topic_name(r: Option<&v2::Resource>) -> Result<TopicName, Refusal> {
+    TopicName::new(resource_name(r)).map_err(|e| (v2::Code::IllegalTopic, e.to_string()))
+}
+
+/// The topic a send names: a legal [`TopicName`] without a reserved prefix
+/// (`%RETRY%`, `%DLQ%`, `rmq_sys_`), since a send may create the topic.
+pub fn topic_to_send(r: Option<&v2::Resource>) -> Result<TopicName, Refusal> {
+    TopicName::user_named(resource_name(r)).map_err(|e| (v2::Code::IllegalTopic, e.to_string()))
+}
+
+/// The consumer group a call names. ILLEGAL_CONSUMER_GROUP states the rule.
+pub fn group_name(r: Option<&v2::Resource>) -> Result<GroupName, Refusal> {
+    GroupName::new(resource_name(r)).map_err(|e| (v2::Code::IllegalConsumerGroup, e.to_string()))
+}
 
 fn ms(t: &prost_types::Timestamp) -> i64 {
     t.seconds
@@ -41,13 +56,7 @@ fn timestamp(ms: i64) -> prost_types::Timestamp {
 /// A sent message as the store keeps it, or why it is refused. `queue_id`
 /// is left as sent; the caller maps it onto the topic's write queues.
 pub fn to_store(m: v2::Message, max_body: usize, store_host: &str) -> Result<Message, Refusal> {
-    let topic = m.topic.map(|t| t.name).unwrap_or_default();
-    if !legal_name(&topic) {
-        return Err((
-            v2::Code::IllegalTopic,
-            format!("topic {topic:?} is illegal: use 1 to 127 characters of A-Z a-z 0-9 % | _ - ."),
-        ));
-    }
+    let topic = topic_to_send(m.topic.as_ref())?;
     if m.body.len() > max_body {
         return Err((
             v2::Code::MessageBodyTooLarge,
@@ -78,7 +87,7 @@ pub fn to_store(m: v2::Message, max_body: usize, store_host: &str) -> Result<Mes
         .unwrap_or(MessageType::Unspecified);
     let gzip = sp.body_encoding == v2::Encoding::Gzip as i32;
     Ok(Message {
-        topic,
+        topic: topic.into_string(),
         queue_id: u32::try_from(sp.queue_id).unwrap_or(0),
         tag: sp.tag,
         keys: sp.keys,
@@ -219,6 +228,11 @@ mod tests {
     fn bad_messages_are_refused_with_their_code() {
         let e = to_store(wire("bad topic", b"x"), 1024, "h:1").unwrap_err();
         assert_eq!(e.0, v2::Code::IllegalTopic);
+        for topic in ["a.b", "%DLQ%g", "%RETRY%g", "rmq_sys_x", ""] {
+            let e = to_store(wire(topic, b"x"), 1024, "h:1").unwrap_err();
+            assert_eq!(e.0, v2::Code::IllegalTopic, "{topic}");
+            assert!(e.1.contains(&format!("{topic:?}")), "{}", e.1);
+        }
         let e = to_store(wire("T", &[0; 2000]), 1024, "h:1").unwrap_err();
         assert_eq!(e.0, v2::Code::MessageBodyTooLarge);
         let mut m = wire("T", b"x");

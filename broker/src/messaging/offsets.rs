@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use openraft::type_config::async_runtime::WatchReceiver;
+use raftmq_model::TopicName;
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use raftmq_store::meta_state::Command;
@@ -27,7 +28,7 @@ fn pull_status(s: v2::Status) -> ResponseStream<v2::PullMessageResponse> {
 }
 
 /// The queue a request names: topic, its config, and a queue id in range.
-fn queue(inner: &Inner, mq: Option<&v2::MessageQueue>) -> Result<(String, u32), v2::Status> {
+fn queue(inner: &Inner, mq: Option<&v2::MessageQueue>) -> Result<(TopicName, u32), v2::Status> {
     let mq = mq.cloned().unwrap_or_default();
     let (topic, config) = check_topic(inner, mq.topic.as_ref())?;
     let n = config.read_queues.max(config.write_queues);
@@ -36,8 +37,9 @@ fn queue(inner: &Inner, mq: Option<&v2::MessageQueue>) -> Result<(String, u32), 
         _ => Err(cp::status(
             v2::Code::BadRequest,
             format!(
-                "queue {} does not exist: topic {topic:?} has queues 0 to {}",
+                "queue {} does not exist: topic {:?} has queues 0 to {}",
                 mq.id,
+                topic.as_str(),
                 n.saturating_sub(1)
             ),
         )),
@@ -172,15 +174,18 @@ pub(super) async fn update(
             return answer(cp::status(
                 v2::Code::IllegalOffset,
                 format!(
-                    "offset {} is outside queue {q} of {topic:?} ({} to {})",
-                    r.offset, min.0, max.0
+                    "offset {} is outside queue {q} of {:?} ({} to {})",
+                    r.offset,
+                    topic.as_str(),
+                    min.0,
+                    max.0
                 ),
             ))
         }
     };
     let cmd = Command::CommitOffsets {
-        group,
-        offsets: vec![(topic, q, offset)],
+        group: group.into_string(),
+        offsets: vec![(topic.into_string(), q, offset)],
     };
     match inner.node.command(&cmd).await {
         Ok(()) => answer(cp::ok()),

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use openraft::type_config::async_runtime::WatchReceiver;
 use parking_lot::Mutex;
+use raftmq_model::{GroupName, Perm, TopicName};
 use raftmq_proto::client_protocol::{self as cp, MAX_DELIVERY_ATTEMPTS};
 use raftmq_proto::rocketmq::v2;
 use raftmq_store::consume_queue::TagFilter;
@@ -26,7 +27,7 @@ use raftmq_store::QueueOffset;
 use tokio_stream::Stream;
 use tonic::{Request, Status};
 
-use super::convert::{self, legal_name, Delivery};
+use super::convert::{self, Delivery};
 use super::pop::{HandleError, PopQueue};
 use super::receipt::Receipt;
 use super::Inner;
@@ -45,7 +46,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
 /// Most messages one receive returns.
 const MAX_BATCH: usize = 1024;
 
-type QueueKey = (String, String, u32);
+type QueueKey = (GroupName, TopicName, u32);
 
 /// The pop state of this member while it leads, per (group, topic, queue).
 #[derive(Default)]
@@ -123,37 +124,23 @@ fn status_frame(
 }
 
 /// Checks a consumer group's name.
-pub(super) fn check_group(group: Option<&v2::Resource>) -> Result<String, v2::Status> {
-    let g = group.map(|g| g.name.clone()).unwrap_or_default();
-    if !legal_name(&g) {
-        return Err(cp::status(
-            v2::Code::IllegalConsumerGroup,
-            format!(
-                "consumer group {g:?} is illegal: use 1 to 127 characters of A-Z a-z 0-9 % | _ - ."
-            ),
-        ));
-    }
-    Ok(g)
+pub(super) fn check_group(group: Option<&v2::Resource>) -> Result<GroupName, v2::Status> {
+    convert::group_name(group).map_err(|(code, why)| cp::status(code, why))
 }
 
 /// Checks a topic's name and that it exists.
 pub(super) fn check_topic(
     inner: &Inner,
     topic: Option<&v2::Resource>,
-) -> Result<(String, TopicConfig), v2::Status> {
-    let t = topic.map(|t| t.name.clone()).unwrap_or_default();
-    if !legal_name(&t) {
-        return Err(cp::status(
-            v2::Code::IllegalTopic,
-            format!("topic {t:?} is illegal: use 1 to 127 characters of A-Z a-z 0-9 % | _ - ."),
-        ));
-    }
+) -> Result<(TopicName, TopicConfig), v2::Status> {
+    let t = convert::topic_name(topic).map_err(|(code, why)| cp::status(code, why))?;
     match inner.node.store().topic(&t) {
         Some(c) => Ok((t, c)),
         None => Err(cp::status(
             v2::Code::TopicNotFound,
             format!(
-                "topic {t:?} does not exist on broker group {}",
+                "topic {:?} does not exist on broker group {}",
+                t.as_str(),
                 inner.conf.group
             ),
         )),
@@ -188,8 +175,8 @@ struct Out {
 #[allow(clippy::too_many_arguments)]
 fn pop_some(
     inner: &Inner,
-    group: &str,
-    topic: &str,
+    group: &GroupName,
+    topic: &TopicName,
     queues: &[u32],
     filter: &TagFilter,
     max: usize,
@@ -205,7 +192,7 @@ fn pop_some(
         if out.len() >= max {
             break;
         }
-        let key = (group.to_owned(), topic.to_owned(), q);
+        let key = (group.clone(), topic.clone(), q);
         let pq = pops.queue(inner, &key);
         for (offset, f) in pq.expired(now, max - out.len()) {
             if i32::try_from(f.attempt).unwrap_or(i32::MAX) >= MAX_DELIVERY_ATTEMPTS {
@@ -258,13 +245,18 @@ fn pop_some(
 }
 
 /// When the soonest in-flight message of these queues comes back.
-fn next_deadline(inner: &Inner, group: &str, topic: &str, queues: &[u32]) -> Option<Instant> {
+fn next_deadline(
+    inner: &Inner,
+    group: &GroupName,
+    topic: &TopicName,
+    queues: &[u32],
+) -> Option<Instant> {
     let pops = inner.pops.0.lock();
     queues
         .iter()
         .filter_map(|q| {
             pops.queues
-                .get(&(group.to_owned(), topic.to_owned(), *q))?
+                .get(&(group.clone(), topic.clone(), *q))?
                 .next_deadline()
         })
         .min()
@@ -350,8 +342,8 @@ pub(super) async fn receive(
         let body: Bytes = o.message.record.slice_ref(view.body());
         let handle = Receipt {
             term,
-            topic: topic.clone(),
-            group: group.clone(),
+            topic: topic.to_string(),
+            group: group.to_string(),
             queue: o.queue,
             offset: o.offset,
             nonce: o.nonce,
@@ -428,7 +420,7 @@ fn check_call(
     meta: &tonic::metadata::MetadataMap,
     group: Option<&v2::Resource>,
     topic: Option<&v2::Resource>,
-) -> Result<(String, String), v2::Status> {
+) -> Result<(GroupName, TopicName), v2::Status> {
     cp::client_id(meta)?;
     let group = check_group(group)?;
     let (topic, _) = check_topic(inner, topic)?;
@@ -532,30 +524,32 @@ pub(super) async fn change_invisible(
     }
 }
 
-/// The dead-letter topic of a group.
-fn dlq_topic(group: &str) -> String {
-    format!("%DLQ%{group}")
-}
-
 /// Copies a message to the group's dead-letter topic, then counts it done.
+/// A group too long to name a dead-letter topic for keeps the message.
 async fn dead_letter(
     inner: &Inner,
-    group: &str,
-    topic: &str,
+    group: &GroupName,
+    topic: &TopicName,
     queue: u32,
     offset: u64,
     attempt: u32,
 ) {
+    let dlq = match TopicName::dead_letter(group) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(%group, %topic, queue, offset, error = %e, "message kept: the group has no dead-letter topic");
+            return;
+        }
+    };
     let store = inner.node.store();
     let moved = match store.read_message(topic, queue, QueueOffset(offset)) {
         Ok(m) => match m.to_message() {
             Ok(mut msg) => {
-                let dlq = dlq_topic(group);
-                msg.topic = dlq.clone();
+                msg.topic = dlq.to_string();
                 msg.queue_id = 0;
                 msg.reconsume_count = attempt;
                 msg.properties
-                    .push(("ORIGIN_TOPIC".into(), topic.to_owned()));
+                    .push(("ORIGIN_TOPIC".into(), topic.to_string()));
                 ensure_dlq(inner, &dlq).await && inner.node.write(&[msg]).await.is_ok()
             }
             Err(_) => true, // undecodable: nothing to move
@@ -564,28 +558,25 @@ async fn dead_letter(
     };
     if moved {
         let mut pops = inner.pops.0.lock();
-        if let Some(pq) = pops
-            .queues
-            .get_mut(&(group.to_owned(), topic.to_owned(), queue))
-        {
+        if let Some(pq) = pops.queues.get_mut(&(group.clone(), topic.clone(), queue)) {
             let _ = pq.ack(offset, None);
         }
         tracing::info!(%group, %topic, queue, offset, attempt, "message moved to the dead-letter topic");
     }
 }
 
-async fn ensure_dlq(inner: &Inner, dlq: &str) -> bool {
+async fn ensure_dlq(inner: &Inner, dlq: &TopicName) -> bool {
     if inner.node.store().topic(dlq).is_some() {
         return true;
     }
     inner
         .node
         .command(&Command::UpsertTopic {
-            topic: dlq.to_owned(),
+            topic: dlq.to_string(),
             config: TopicConfig {
                 read_queues: 1,
                 write_queues: 1,
-                perm: 6,
+                perm: Perm::READ_WRITE,
             },
         })
         .await
@@ -640,7 +631,7 @@ pub(super) async fn commit_progress(inner: &Inner) {
         return;
     }
     let term = term(inner);
-    let mut due: BTreeMap<String, Vec<(String, u32, u64)>> = BTreeMap::new();
+    let mut due: BTreeMap<GroupName, Vec<(TopicName, u32, u64)>> = BTreeMap::new();
     {
         let mut pops = inner.pops.0.lock();
         for ((group, topic, q), pq) in &pops.for_term(term).queues {
@@ -653,8 +644,11 @@ pub(super) async fn commit_progress(inner: &Inner) {
     }
     for (group, offsets) in due {
         let cmd = Command::CommitOffsets {
-            group: group.clone(),
-            offsets: offsets.clone(),
+            group: group.to_string(),
+            offsets: offsets
+                .iter()
+                .map(|(t, q, o)| (t.to_string(), *q, *o))
+                .collect(),
         };
         match inner.node.command(&cmd).await {
             Ok(()) => {

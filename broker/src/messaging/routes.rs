@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use raftmq_model::Perm;
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::namesrv::v1 as ns;
 use raftmq_proto::namesrv::v1::name_server_client::NameServerClient;
@@ -12,7 +13,7 @@ use raftmq_proto::rocketmq::v2;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Request;
 
-use super::convert::legal_name;
+use super::convert;
 use super::Inner;
 
 /// Clients of the nameservers, one lazy channel each.
@@ -75,7 +76,7 @@ fn own_route(inner: &Inner, topic: &str, queues: u32) -> ns::TopicRouteResponse 
             group: inner.conf.group.clone(),
             read_queues: queues,
             write_queues: queues,
-            perm: 6,
+            perm: Perm::READ_WRITE.bits(),
             leader,
             members,
             ..Default::default()
@@ -92,18 +93,15 @@ async fn resolve<T>(
     topic: Option<&v2::Resource>,
 ) -> Result<ns::TopicRouteResponse, v2::Status> {
     cp::client_id(request.metadata())?;
-    let topic = topic.map(|t| t.name.as_str()).unwrap_or_default();
-    if !legal_name(topic) {
-        return Err(cp::status(
-            v2::Code::IllegalTopic,
-            format!("topic {topic:?} is illegal: use 1 to 127 characters of A-Z a-z 0-9 % | _ - ."),
-        ));
-    }
+    let topic = convert::topic_name(topic).map_err(|(code, why)| cp::status(code, why))?;
+    // A send would create a missing topic, unless its prefix is reserved.
+    let creatable = topic.check_user_named().is_ok();
+    let topic = topic.as_str();
     match inner.routes.route(topic).await {
         Ok(Some(r)) => Ok(r),
         Ok(None) => match inner.conf.auto_create_queues {
-            Some(n) => Ok(own_route(inner, topic, n)),
-            None => Err(cp::status(
+            Some(n) if creatable => Ok(own_route(inner, topic, n)),
+            _ => Err(cp::status(
                 v2::Code::TopicNotFound,
                 format!("topic {topic:?} does not exist: create it with mqadmin updateTopic"),
             )),

@@ -9,7 +9,7 @@
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use raftmq_store::message_store::StoredMessage;
-use raftmq_store::meta_state::{Command, TopicConfig};
+use raftmq_store::meta_state::{Command, Perm, TopicConfig};
 use raftmq_store::record::message::Message;
 use tonic::Request;
 
@@ -47,7 +47,7 @@ pub(super) async fn topic_or_create(inner: &Inner, topic: &str) -> Result<TopicC
     let config = TopicConfig {
         read_queues: n,
         write_queues: n,
-        perm: 6,
+        perm: Perm::READ_WRITE,
     };
     inner
         .node
@@ -148,7 +148,7 @@ pub(super) async fn send(
                 }
             },
         };
-        if topic.perm & 2 == 0 || topic.write_queues == 0 {
+        if !topic.perm.writable() || topic.write_queues == 0 {
             results[i] = Some(entry(
                 id,
                 Err((

@@ -30,7 +30,11 @@ pub fn send_messages(messages: Vec<v2::Message>) {
         let Ok(stored) = convert::to_store(m, MAX_BODY, STORE_HOST) else {
             continue;
         };
-        assert!(convert::legal_name(&stored.topic), "{:?}", stored.topic);
+        assert!(
+            raftmq_model::TopicName::user_named(stored.topic.as_str()).is_ok(),
+            "{:?}",
+            stored.topic
+        );
         assert!(stored.body.len() <= MAX_BODY);
         assert!(!stored.message_id.is_empty() && stored.message_id.len() <= 128);
         if let Some(tag) = &stored.tag {

@@ -16,7 +16,7 @@ use raftmq_raft::convert;
 use raftmq_raft::types::{log_id, DataKind, Entry, Membership};
 use raftmq_raft::LogData;
 use raftmq_store::message_store::SnapshotPlan;
-use raftmq_store::meta_state::{Command, MetaState, TopicConfig};
+use raftmq_store::meta_state::{Command, MetaState, Perm, TopicConfig};
 
 /// `entries` as an AppendEntries carries them, announced as `expected`
 /// entries (the wire's `entry_count`).
@@ -86,7 +86,7 @@ pub fn valid_entries() -> Vec<Entry> {
         config: TopicConfig {
             read_queues: 8,
             write_queues: 8,
-            perm: 6,
+            perm: Perm::READ_WRITE,
         },
     }
     .encode()
@@ -133,7 +133,7 @@ pub fn valid_plan() -> SnapshotPlan {
         config: TopicConfig {
             read_queues: 4,
             write_queues: 4,
-            perm: 6,
+            perm: Perm::READ_WRITE,
         },
     });
     state.apply(Command::CommitOffsets {
