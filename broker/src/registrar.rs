@@ -169,8 +169,12 @@ async fn register_all(
         term: key.term,
         data_version: key.topics_version,
         perm: me.perm,
+        // A topic an older version created under a name the topic rule now
+        // refuses stays in the metadata but is not announced: the
+        // nameserver would refuse the whole registration.
         topics: topics
             .into_iter()
+            .filter(|(name, _)| raftmq_model::TopicName::new(name.as_str()).is_ok())
             .map(|(name, t)| pb::TopicConfig {
                 name,
                 read_queues: t.read_queues,

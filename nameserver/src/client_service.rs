@@ -7,6 +7,7 @@
 // tonic handlers speak `Status`; boxing it at every conversion buys nothing.
 #![allow(clippy::result_large_err)]
 
+use raftmq_model::TopicName;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -40,20 +41,16 @@ impl ClientService {
         topic: Option<&v2::Resource>,
     ) -> Result<raftmq_proto::namesrv::v1::TopicRouteResponse, v2::Status> {
         cp::client_id(request.metadata())?;
-        let topic = topic.map(|t| t.name.as_str()).unwrap_or_default();
-        let ok = |c: char| c.is_ascii_alphanumeric() || "%|_-.".contains(c);
-        if topic.is_empty() || topic.len() > 127 || !topic.chars().all(ok) {
-            return Err(cp::status(
-                v2::Code::IllegalTopic,
-                format!(
-                    "topic {topic:?} is illegal: use 1 to 127 characters of A-Z a-z 0-9 % | _ - ."
-                ),
-            ));
-        }
+        let topic = TopicName::new(topic.map(|t| t.name.clone()).unwrap_or_default())
+            .map_err(|e| cp::status(v2::Code::IllegalTopic, e.to_string()))?;
+        // A send creates a missing topic, unless its prefix is reserved.
+        let creatable = topic.check_user_named().is_ok();
         let registry = self.registry.lock();
-        let route = registry
-            .topic_route(topic)
-            .or_else(|| registry.auto_create_route(topic));
+        let route = registry.topic_route(&topic).or_else(|| {
+            creatable
+                .then(|| registry.auto_create_route(&topic))
+                .flatten()
+        });
         match route {
             Some(r) => Ok(convert::topic_route(r)),
             None => Err(cp::status(

@@ -5,6 +5,7 @@
 // tonic handlers speak `Status`; boxing it at every conversion buys nothing.
 #![allow(clippy::result_large_err)]
 
+use raftmq_model::TopicName;
 use raftmq_proto::namesrv::v1 as pb;
 use tonic::Status;
 
@@ -15,14 +16,7 @@ use crate::registration::{BrokerStats, Registration};
 use crate::view::{ClusterRow, TopicRoute};
 
 fn perm(field: &str, bits: u32) -> Result<Perm, Status> {
-    u8::try_from(bits)
-        .ok()
-        .and_then(|b| Perm::new(b).ok())
-        .ok_or_else(|| {
-            Status::invalid_argument(format!(
-                "{field}: permission {bits} is out of range: use 0 to 7"
-            ))
-        })
+    Perm::new(bits).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
 }
 
 /// The role on the wire.
@@ -76,12 +70,14 @@ fn stats_to_wire(s: BrokerStats) -> pb::BrokerStats {
 pub fn registration(r: pb::RegisterBrokerRequest) -> Result<Registration, Status> {
     let mut topics = std::collections::BTreeMap::new();
     for t in r.topics {
+        let name =
+            TopicName::new(t.name).map_err(|e| Status::invalid_argument(format!("topics: {e}")))?;
         let cfg = TopicConfig {
             read_queues: t.read_queues,
             write_queues: t.write_queues,
-            perm: perm(&format!("topic {:?}", t.name), t.perm)?,
+            perm: perm(&format!("topic {name:?}"), t.perm)?,
         };
-        topics.insert(t.name, cfg);
+        topics.insert(name, cfg);
     }
     Ok(Registration {
         cluster: ClusterName(r.cluster),
@@ -110,7 +106,7 @@ pub fn cluster_row(r: ClusterRow, now: Millis) -> pb::ClusterRow {
         raft_addr: r.raft_addr,
         role: role_to_wire(r.role).into(),
         term: r.term.0,
-        perm: u32::from(r.perm.bits()),
+        perm: r.perm.bits(),
         data_version: r.data_version.0,
         heartbeat_age_ms: now.since(r.last_heartbeat),
         stats: Some(stats_to_wire(r.stats)),
@@ -129,7 +125,7 @@ pub fn topic_route(route: TopicRoute) -> pb::TopicRouteResponse {
                 group: g.group.0,
                 read_queues: g.read_queues,
                 write_queues: g.write_queues,
-                perm: u32::from(g.perm.bits()),
+                perm: g.perm.bits(),
                 leader: g.leader.map(|m| m.0),
                 members: g
                     .members
@@ -144,5 +140,47 @@ pub fn topic_route(route: TopicRoute) -> pb::TopicRouteResponse {
                     .collect(),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(topic: &str) -> pb::RegisterBrokerRequest {
+        pb::RegisterBrokerRequest {
+            cluster: "RaftCluster".into(),
+            group: "RaftNode00".into(),
+            client_addr: "127.0.0.1:30911".into(),
+            raft_addr: "127.0.0.1:40911".into(),
+            perm: 6,
+            topics: vec![pb::TopicConfig {
+                name: topic.into(),
+                read_queues: 1,
+                write_queues: 1,
+                perm: 6,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_topic_table_is_read_with_the_topic_rule() {
+        let r = registration(wire("T")).expect("legal");
+        assert!(r.topics.contains_key("T"));
+        for bad in ["a.b", ""] {
+            let e = registration(wire(bad)).expect_err("illegal topic");
+            assert_eq!(e.code(), tonic::Code::InvalidArgument);
+            assert!(e.message().starts_with("topics: "), "{}", e.message());
+            assert!(e.message().contains("A-Z, a-z, 0-9"), "{}", e.message());
+        }
+        let mut w = wire("T");
+        w.perm = 16;
+        let e = registration(w).expect_err("bad perm");
+        assert!(
+            e.message().contains("perm: bad permission 16"),
+            "{}",
+            e.message()
+        );
     }
 }

@@ -25,12 +25,6 @@ pub enum RegistryError {
         /// The address as sent.
         addr: String,
     },
-    /// Permission bits above 7.
-    #[error("bad permission {bits}: use 0 to 7 (read 4 + write 2 + inherit 1)")]
-    BadPerm {
-        /// The bits as sent.
-        bits: u8,
-    },
     /// A `dLegerSelfId` that is not a letter followed by a number.
     #[error("bad dLegerSelfId {id:?}: expected a letter and a number, e.g. n0")]
     BadSelfId {

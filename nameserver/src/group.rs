@@ -8,6 +8,7 @@
 //! so such a claim is stale). Equal terms go to the most recent heartbeat,
 //! then to the lower member id, so the answer never depends on map order.
 
+use raftmq_model::TopicName;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
@@ -56,7 +57,7 @@ pub enum TopicSource {
 pub struct Group {
     pub(crate) cluster: ClusterName,
     pub(crate) members: BTreeMap<MemberId, Member>,
-    pub(crate) topics: BTreeMap<String, TopicConfig>,
+    pub(crate) topics: BTreeMap<TopicName, TopicConfig>,
     pub(crate) topic_source: Option<TopicSource>,
     pub(crate) perm: Perm,
     pub(crate) write_wiped: bool,
@@ -90,7 +91,7 @@ impl Group {
     }
 
     /// The topic table its routes use (see [`TopicSource`]).
-    pub fn topics(&self) -> &BTreeMap<String, TopicConfig> {
+    pub fn topics(&self) -> &BTreeMap<TopicName, TopicConfig> {
         &self.topics
     }
 

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub use raftmq_model::Perm;
+
 use crate::error::RegistryError;
 
 macro_rules! name_newtype {
@@ -133,68 +135,6 @@ impl fmt::Display for Role {
             Role::Follower => "FOLLOWER",
             Role::Candidate => "CANDIDATE",
         })
-    }
-}
-
-/// RocketMQ permission bits (`brokerPermission`, a topic's `perm`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Perm(u8);
-
-impl Perm {
-    /// Consumers may read.
-    pub const READ: Perm = Perm(4);
-    /// Producers may write.
-    pub const WRITE: Perm = Perm(2);
-    /// Inherited by topics auto-created from this one.
-    pub const INHERIT: Perm = Perm(1);
-    /// Read and write: `brokerPermission=6`, the default.
-    pub const READ_WRITE: Perm = Perm(6);
-    /// No access.
-    pub const NONE: Perm = Perm(0);
-
-    /// Checks the bits: only values 0 to 7 mean something.
-    pub fn new(bits: u8) -> Result<Perm, RegistryError> {
-        if bits > 7 {
-            return Err(RegistryError::BadPerm { bits });
-        }
-        Ok(Perm(bits))
-    }
-
-    /// The raw bits, as upstream sends them.
-    pub fn bits(self) -> u8 {
-        self.0
-    }
-
-    /// Whether consumers may read.
-    pub fn readable(self) -> bool {
-        self.0 & Perm::READ.0 != 0
-    }
-
-    /// Whether producers may write.
-    pub fn writable(self) -> bool {
-        self.0 & Perm::WRITE.0 != 0
-    }
-
-    /// The same bits without write.
-    pub fn without_write(self) -> Perm {
-        Perm(self.0 & !Perm::WRITE.0)
-    }
-
-    /// The bits both permissions have.
-    pub fn intersect(self, other: Perm) -> Perm {
-        Perm(self.0 & other.0)
-    }
-}
-
-impl Default for Perm {
-    fn default() -> Self {
-        Perm::READ_WRITE
-    }
-}
-
-impl fmt::Display for Perm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::RegistryError;
+use raftmq_model::TopicName;
+
 use crate::model::{BrokerName, ClusterName, DataVersion, MemberId, Perm, Role, Term, TopicConfig};
 
 /// Figures a broker reports for `mqadmin clusterList`. The registry stores
@@ -56,7 +58,7 @@ pub struct Registration {
     /// Its `brokerPermission`.
     pub perm: Perm,
     /// Its topic table: topic name to queues and permission.
-    pub topics: BTreeMap<String, TopicConfig>,
+    pub topics: BTreeMap<TopicName, TopicConfig>,
     /// Figures for `clusterList`.
     pub stats: BrokerStats,
     /// `autoCreateTopicEnable`: `Some(defaultTopicQueueNums)` when the
@@ -74,15 +76,13 @@ impl Registration {
         }
         check_addr("client address", &self.client_addr)?;
         check_addr("raft address", &self.raft_addr)?;
-        for name in self.topics.keys() {
-            check_name("topic name", name)?;
-        }
         Ok(())
     }
 }
 
-/// Names: 1 to 127 characters of `A-Z a-z 0-9 % | _ - .`, as RocketMQ
-/// accepts for topics.
+/// Cluster and broker names: 1 to 127 characters of `A-Z a-z 0-9 % | _ - .`.
+/// Topic names are [`TopicName`]s, checked when the registration is read
+/// from the wire.
 fn check_name(what: &'static str, name: &str) -> Result<(), RegistryError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || "%|_-.".contains(c);
     if name.is_empty() || name.len() > 127 || !name.chars().all(ok_char) {

@@ -133,7 +133,7 @@ impl NameServerRpc for NameServerService {
             let mut topics: Vec<String> = registry
                 .groups()
                 .filter(|(_, g)| *g.cluster() == cluster)
-                .flat_map(|(_, g)| g.topics().keys().cloned())
+                .flat_map(|(_, g)| g.topics().keys().map(|t| t.to_string()))
                 .collect();
             topics.sort();
             topics.dedup();

@@ -1,5 +1,6 @@
 //! Builders shared by the registry's tests.
 
+use raftmq_model::TopicName;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -51,7 +52,7 @@ pub(crate) fn reg(group: &str, id: u64, role: Role, term: u64) -> Registration {
 }
 
 /// A topic table: each topic with `n` read and write queues, read+write.
-pub(crate) fn topics(list: &[(&str, u32)]) -> BTreeMap<String, TopicConfig> {
+pub(crate) fn topics(list: &[(&str, u32)]) -> BTreeMap<TopicName, TopicConfig> {
     list.iter()
         .map(|(name, n)| {
             let cfg = TopicConfig {
@@ -59,7 +60,7 @@ pub(crate) fn topics(list: &[(&str, u32)]) -> BTreeMap<String, TopicConfig> {
                 write_queues: *n,
                 perm: Perm::READ_WRITE,
             };
-            ((*name).to_owned(), cfg)
+            (TopicName::new(*name).expect("a legal test topic"), cfg)
         })
         .collect()
 }

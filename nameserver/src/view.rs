@@ -203,7 +203,7 @@ impl Registry {
     pub fn topics(&self) -> BTreeSet<String> {
         self.groups
             .values()
-            .flat_map(|g| g.topics().keys().cloned())
+            .flat_map(|g| g.topics().keys().map(|t| t.to_string()))
             .collect()
     }
 }

@@ -1,5 +1,7 @@
 //! `clusterList` rows, topic routes and listings.
 
+use raftmq_model::TopicName;
+
 use crate::model::{BrokerId, MemberId, Perm, Role};
 use crate::test_support::{c, g, reg, registry, t, three_nodes, topics, EXPIRY_MS};
 
@@ -118,7 +120,7 @@ fn route_perm_follows_wipe_and_topic_perm() {
     let mut r = registry();
     let mut leader = reg("RaftNode00", 0, Role::Leader, 1);
     leader.topics.insert(
-        "R".into(),
+        TopicName::new("R").expect("legal"),
         crate::TopicConfig {
             read_queues: 2,
             write_queues: 2,

@@ -10,6 +10,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
+use raftmq_model::Perm;
 use crate::namesrv::v1 as ns;
 use crate::rocketmq::v2;
 use tokio_stream::{Stream, StreamExt};
@@ -88,8 +89,8 @@ pub fn endpoints<'a>(addrs: impl IntoIterator<Item = &'a str>) -> v2::Endpoints 
 }
 
 /// The permission of a queue for the clients, from RocketMQ's bits.
-fn permission(perm: u32) -> v2::Permission {
-    match (perm & 4 != 0, perm & 2 != 0) {
+fn permission(perm: Perm) -> v2::Permission {
+    match (perm.readable(), perm.writable()) {
         (true, true) => v2::Permission::ReadWrite,
         (true, false) => v2::Permission::Read,
         (false, true) => v2::Permission::Write,
@@ -146,12 +147,13 @@ pub fn message_queues(route: &ns::TopicRouteResponse, members: Members) -> Vec<v
         };
         let queues = g.read_queues.max(g.write_queues);
         for id in 0..queues {
-            let mut perm = 0;
+            let group_perm = Perm::from_bits_retain(g.perm);
+            let mut perm = Perm::NONE;
             if id < g.read_queues {
-                perm |= g.perm & 4;
+                perm = perm.union(group_perm.intersect(Perm::READ));
             }
             if id < g.write_queues {
-                perm |= g.perm & 2;
+                perm = perm.union(group_perm.intersect(Perm::WRITE));
             }
             out.push(v2::MessageQueue {
                 topic: Some(v2::Resource {
@@ -179,7 +181,7 @@ pub fn assignments(route: &ns::TopicRouteResponse, members: Members) -> Vec<v2::
     route
         .groups
         .iter()
-        .filter(|g| g.perm & 4 != 0)
+        .filter(|g| Perm::from_bits_retain(g.perm).readable())
         .map(|g| v2::Assignment {
             message_queue: Some(v2::MessageQueue {
                 topic: Some(v2::Resource {
@@ -187,7 +189,7 @@ pub fn assignments(route: &ns::TopicRouteResponse, members: Members) -> Vec<v2::
                     name: route.topic.clone(),
                 }),
                 id: -1,
-                permission: permission(g.perm).into(),
+                permission: permission(Perm::from_bits_retain(g.perm)).into(),
                 broker: Some(v2::Broker {
                     name: g.group.clone(),
                     id: 0,
@@ -301,7 +303,7 @@ mod tests {
                 group: "RaftNode00".into(),
                 read_queues: 2,
                 write_queues: 3,
-                perm: 6,
+                perm: Perm::READ_WRITE.bits(),
                 leader: Some(1),
                 members: vec![
                     ns::RouteMember {
