@@ -351,11 +351,13 @@ async fn bad_option_values_exit_2_and_send_nothing() {
     let ns = namesrv.serve().await;
 
     let long_name = "x".repeat(128);
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["-t", "T", "-r", "0"], "invalid -r '0'"),
         (&["-t", "T", "-w", "1025"], "invalid -w '1025'"),
-        (&["-t", "T", "-p", "8"], "invalid -p '8'"),
+        (&["-t", "T", "-p", "16"], "invalid -p '16'"),
         (&["-t", "bad topic"], "invalid -t 'bad topic'"),
+        (&["-t", "a.b"], "invalid -t 'a.b'"),
+        (&["-t", "%RETRY%g"], "reserved"),
         (&["-t", &long_name], "invalid -t"),
         (&["-t", ""], "invalid -t ''"),
         (&["-t", "T", "-r", "many"], "invalid value 'many'"),

@@ -52,7 +52,7 @@ impl BrokerClient {
             topic: spec.name().to_owned(),
             read_queues: spec.read_queues(),
             write_queues: spec.write_queues(),
-            perm: spec.perm(),
+            perm: spec.perm().bits(),
         };
         let (addr, answer) = self
             .first_answer(members, |mut c| {

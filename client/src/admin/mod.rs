@@ -40,4 +40,4 @@ pub use error::{AdminError, RpcFailure};
 pub use groups::{cluster_groups, GroupMembers};
 pub use namesrv::{Answered, NamesrvClient};
 pub use rpc::Timeouts;
-pub use topic_spec::{check_topic, perm_string, TopicSpec, MAX_QUEUES, MAX_TOPIC_LEN};
+pub use topic_spec::{check_topic, TopicSpec, MAX_QUEUES};

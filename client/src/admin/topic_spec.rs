@@ -3,27 +3,20 @@
 
 use std::fmt;
 
+use raftmq_model::{Perm, TopicName};
+
 use super::AdminError;
 
-/// The longest topic name RocketMQ accepts.
-pub const MAX_TOPIC_LEN: usize = 127;
 /// The most read or write queues a topic may have.
 pub const MAX_QUEUES: u32 = 1024;
-
-/// RocketMQ's permission bit for reading.
-pub const PERM_READ: u32 = 4;
-/// RocketMQ's permission bit for writing.
-pub const PERM_WRITE: u32 = 2;
-/// RocketMQ's permission bit for inheriting (`X`).
-pub const PERM_INHERIT: u32 = 1;
 
 /// A topic configuration whose every value is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
-    name: String,
+    name: TopicName,
     read_queues: u32,
     write_queues: u32,
-    perm: u32,
+    perm: Perm,
 }
 
 impl TopicSpec {
@@ -34,19 +27,17 @@ impl TopicSpec {
         write_queues: u32,
         perm: u32,
     ) -> Result<Self, AdminError> {
-        check_topic(name)?;
+        // A user names the topic to create: no reserved prefix either.
+        let name = TopicName::user_named(name).map_err(|e| invalid_topic(name, e))?;
         check_queues("-r", read_queues)?;
         check_queues("-w", write_queues)?;
-        if perm > 7 {
-            return Err(AdminError::InvalidOption {
-                option: "-p",
-                value: perm.to_string(),
-                reason: "the permission is a sum of read 4, write 2 and inherit 1, from 0 to 7"
-                    .to_owned(),
-            });
-        }
+        let perm = Perm::new(perm).map_err(|e| AdminError::InvalidOption {
+            option: "-p",
+            value: perm.to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(Self {
-            name: name.to_owned(),
+            name,
             read_queues,
             write_queues,
             perm,
@@ -69,7 +60,7 @@ impl TopicSpec {
     }
 
     /// The permission bits.
-    pub fn perm(&self) -> u32 {
+    pub fn perm(&self) -> Perm {
         self.perm
     }
 }
@@ -83,24 +74,22 @@ impl fmt::Display for TopicSpec {
             self.name,
             self.read_queues,
             self.write_queues,
-            perm_string(self.perm)
+            self.perm.letters()
         )
     }
 }
 
-/// Checks a topic name: 1 to 127 characters of `A-Z a-z 0-9 % | _ - .`.
-pub fn check_topic(name: &str) -> Result<(), AdminError> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "%|_-.".contains(c);
-    if name.is_empty() || name.len() > MAX_TOPIC_LEN || !name.chars().all(allowed) {
-        return Err(AdminError::InvalidOption {
-            option: "-t",
-            value: name.to_owned(),
-            reason: format!(
-                "a topic name is 1 to {MAX_TOPIC_LEN} characters of A-Z, a-z, 0-9, %, |, _, - and ."
-            ),
-        });
+/// Checks a topic name a command names (`-t`) with the topic rule.
+pub fn check_topic(name: &str) -> Result<TopicName, AdminError> {
+    TopicName::new(name).map_err(|e| invalid_topic(name, e))
+}
+
+fn invalid_topic(name: &str, e: raftmq_model::NameError) -> AdminError {
+    AdminError::InvalidOption {
+        option: "-t",
+        value: name.to_owned(),
+        reason: e.to_string(),
     }
-    Ok(())
 }
 
 fn check_queues(option: &'static str, queues: u32) -> Result<(), AdminError> {
@@ -114,28 +103,9 @@ fn check_queues(option: &'static str, queues: u32) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Permission bits as RocketMQ's `PermName.perm2String` prints them:
-/// `R`, `W`, `X` for read, write, inherit, `-` for a bit not set.
-pub fn perm_string(perm: u32) -> String {
-    [(PERM_READ, 'R'), (PERM_WRITE, 'W'), (PERM_INHERIT, 'X')]
-        .iter()
-        .map(|&(bit, c)| if perm & bit != 0 { c } else { '-' })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn perm_prints_as_upstream() {
-        assert_eq!(perm_string(6), "RW-");
-        assert_eq!(perm_string(4), "R--");
-        assert_eq!(perm_string(2), "-W-");
-        assert_eq!(perm_string(0), "---");
-        assert_eq!(perm_string(7), "RWX");
-        assert_eq!(perm_string(1), "--X");
-    }
 
     #[test]
     fn spec_prints_as_topic_config() {
@@ -148,8 +118,8 @@ mod tests {
 
     #[test]
     fn valid_edges_pass() {
-        assert!(TopicSpec::new("a%b|c_d-e.f", 1, 1024, 0).is_ok());
-        assert!(TopicSpec::new(&"x".repeat(127), 8, 8, 7).is_ok());
+        assert!(TopicSpec::new("a%b|c_d-e", 1, 1024, 0).is_ok());
+        assert!(TopicSpec::new(&"x".repeat(127), 8, 8, 15).is_ok());
     }
 
     #[test]
@@ -162,7 +132,10 @@ mod tests {
             (TopicSpec::new("T", 0, 8, 6), "-r"),
             (TopicSpec::new("T", 1025, 8, 6), "-r"),
             (TopicSpec::new("T", 8, 0, 6), "-w"),
-            (TopicSpec::new("T", 8, 8, 8), "-p"),
+            (TopicSpec::new("a.b", 8, 8, 6), "-t"),
+            (TopicSpec::new("%DLQ%g", 8, 8, 6), "-t"),
+            (TopicSpec::new("rmq_sys_x", 8, 8, 6), "-t"),
+            (TopicSpec::new("T", 8, 8, 16), "-p"),
         ];
         for (result, option) in cases {
             let err = result.unwrap_err();

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use raftmq_model::{GroupName, TopicName};
 use raftmq_proto::client_protocol;
 use raftmq_proto::rocketmq::v2;
 use tokio::task::JoinHandle;
@@ -17,6 +18,7 @@ use super::convert::{duration, resource};
 use super::error::{check, Subject};
 use super::ids;
 use super::link::{stub, GroupLink, Links};
+use super::message::invalid_name;
 use super::route::{BrokerGroup, TopicRoute};
 use super::routes::RouteCache;
 use super::telemetry::Telemetry;
@@ -49,12 +51,7 @@ impl ClientCore {
     ) -> Result<Arc<Self>, ClientError> {
         config.validate()?;
         if let Some(g) = group {
-            if !super::message::valid_name(g) {
-                return Err(ClientError::Invalid {
-                    what: "consumer group",
-                    reason: format!("'{g}': use 1 to 127 letters, digits, '%', '-' or '_'"),
-                });
-            }
+            GroupName::new(g).map_err(|e| invalid_name("consumer group", e))?;
         }
         let client_id = ids::client_id();
         let links = Links::new(&client_id, config.connect_timeout)?;
@@ -171,6 +168,8 @@ impl ClientCore {
         if let Some(r) = self.routes.fresh(topic) {
             return Ok(r);
         }
+        // Only legal names reach the cache, so a hit needs no check.
+        TopicName::new(topic).map_err(|e| invalid_name("topic", e))?;
         let _one_at_a_time = self.routes.refreshing.lock().await;
         if let Some(r) = self.routes.fresh(topic) {
             return Ok(r);

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::encoding::{self as pb, WireType};
+use raftmq_model::{NameError, TopicName};
 use raftmq_proto::rocketmq::v2;
 
 use super::convert::timestamp;
@@ -139,15 +140,9 @@ impl Message {
     /// Checks what the broker would refuse, before anything is sent.
     pub fn validate(&self) -> Result<(), ClientError> {
         let invalid = |what, reason: String| Err(ClientError::Invalid { what, reason });
-        if !valid_name(&self.topic) {
-            return invalid(
-                "topic",
-                format!(
-                    "'{}': use 1 to 127 letters, digits, '%', '-' or '_'",
-                    self.topic
-                ),
-            );
-        }
+        // A producer names the topic it sends to (and may create): no
+        // reserved prefix either.
+        TopicName::user_named(self.topic.as_str()).map_err(|e| invalid_name("topic", e))?;
         if let Some(tag) = &self.tag {
             if tag.trim().is_empty() || tag.contains("||") {
                 return invalid("tag", format!("'{tag}': not empty, without '||'"));
@@ -365,13 +360,12 @@ fn put_str(tag: u32, s: &str, buf: &mut BytesMut) {
     buf.put_slice(s.as_bytes());
 }
 
-/// Whether `name` is a valid topic or group name (RocketMQ's rule).
-pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 127
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '%' | '-' | '_'))
+/// A topic or group name that breaks its rule, as the SDK reports it.
+pub(crate) fn invalid_name(what: &'static str, e: NameError) -> ClientError {
+    ClientError::Invalid {
+        what,
+        reason: e.to_string(),
+    }
 }
 
 /// Where a sent message was stored.
@@ -412,9 +406,15 @@ mod tests {
     #[test]
     fn invalid_messages_are_refused_before_sending() {
         assert!(Message::new("T", "b").validate().is_ok());
+        assert!(Message::new("a|b%c", "b").validate().is_ok());
+        let e = Message::new("a.b", "b").validate().expect_err("a dot");
+        assert!(e.to_string().contains("'.' at position 2"), "{e}");
         for m in [
             Message::new("", "b"),
             Message::new("a topic", "b"),
+            Message::new("a.b", "b"),
+            Message::new("%DLQ%g", "b"),
+            Message::new("rmq_sys_x", "b"),
             Message::new("T", "b").with_tag("A || B"),
             Message::new("T", "b").with_tag(" "),
             Message::new("T", "b").with_keys([""]),

@@ -119,7 +119,7 @@ mod tests {
                 group: "broker-a".into(),
                 read_queues: 8,
                 write_queues: 4,
-                perm: 6,
+                perm: raftmq_model::Perm::READ_WRITE.bits(),
                 leader: Some(1),
                 members: vec![
                     member(0, "127.0.0.1:30911"),
