@@ -89,7 +89,7 @@ impl BrokerAdmin for AdminService {
         }
         let perm = Perm::new(r.perm).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let cmd = Command::UpsertTopic {
-            topic: topic.into_string(),
+            topic,
             config: TopicConfig {
                 read_queues: r.read_queues,
                 write_queues: r.write_queues,
@@ -120,7 +120,7 @@ impl BrokerAdmin for AdminService {
         }
         self.node
             .command(&Command::DeleteTopic {
-                topic: topic.to_string(),
+                topic: topic.clone(),
             })
             .await
             .map_err(write_status)?;

@@ -41,6 +41,14 @@ impl GroupName {
         Ok(GroupName(name))
     }
 
+    /// Takes a name read back from raftmq's own log or metadata as it is,
+    /// without the check: an older version may have stored a group the rule
+    /// now refuses, and reading it back must not fail. Never for a name that
+    /// enters the process; use [`GroupName::new`] there.
+    pub fn from_stored(name: String) -> Self {
+        GroupName(name)
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0

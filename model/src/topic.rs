@@ -104,6 +104,14 @@ impl TopicName {
         }
     }
 
+    /// Takes a name read back from raftmq's own log or metadata as it is,
+    /// without the check: an older version may have stored a topic the rule
+    /// now refuses, and reading it back must not fail. Never for a name that
+    /// enters the process; use [`TopicName::new`] there.
+    pub fn from_stored(name: String) -> Self {
+        TopicName(name)
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -143,7 +143,8 @@ fn check_body(kind: DataKind, body: &[u8], count: usize) -> Result<(), String> {
         DataKind::Command => {
             let cmd = raftmq_store::meta_state::Command::decode(body)
                 .map_err(|e| format!("the body is not a control command: {e}"))?;
-            cmd.check().map_err(|e| format!("the command is refused: {e}"))
+            cmd.check()
+                .map_err(|e| format!("the command is refused: {e}"))
         }
     }
 }

@@ -139,8 +139,11 @@ async fn a_wiped_member_gets_every_retained_message_after_retention() {
     // A control command early in the log: retention deletes its entry, the
     // snapshot must carry what it built.
     let offsets = Command::CommitOffsets {
-        group: "g".into(),
-        offsets: vec![("C".into(), 0, 17), ("C".into(), 2, 3)],
+        group: "g".parse().expect("legal"),
+        offsets: vec![
+            ("C".parse().expect("legal"), 0, 17),
+            ("C".parse().expect("legal"), 2, 3),
+        ],
     };
     c.node(leader)
         .expect("leader")

@@ -183,8 +183,8 @@ async fn consumer_offsets_survive_a_leader_failover() {
         .await
         .expect("a leader");
     let commit = Command::CommitOffsets {
-        group: "readers".into(),
-        offsets: vec![("G".into(), 1, 42)],
+        group: "readers".parse().expect("legal"),
+        offsets: vec![("G".parse().expect("legal"), 1, 42)],
     };
     c.node(leader)
         .expect("leader")
@@ -231,7 +231,7 @@ async fn a_member_that_does_not_lead_forwards_writes_to_the_leader() {
         perm: Perm::READ_WRITE,
     };
     f.command(&Command::UpsertTopic {
-        topic: "Forwarded".into(),
+        topic: "Forwarded".parse().expect("legal"),
         config: topic.clone(),
     })
     .await

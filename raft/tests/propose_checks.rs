@@ -9,7 +9,7 @@ use bytes::Bytes;
 use raftmq_proto::raft::v1 as pb;
 use raftmq_proto::raft::v1::raft_service_client::RaftServiceClient;
 use raftmq_raft::LocalCluster;
-use raftmq_store::meta_state::{Command, Perm, TopicConfig};
+use raftmq_store::meta_state::{Command, Perm, TopicConfig, TopicName};
 use raftmq_store::record::message::{encode_batch, Message};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -26,9 +26,11 @@ fn record(topic: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// An upsert naming `topic` as it is: the proposer skips the check, as a
+/// member of an older build or a hostile peer would.
 fn upsert(topic: &str) -> Bytes {
     let cmd = Command::UpsertTopic {
-        topic: topic.into(),
+        topic: TopicName::from_stored(topic.to_owned()),
         config: TopicConfig {
             read_queues: 1,
             write_queues: 1,

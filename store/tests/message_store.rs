@@ -709,7 +709,7 @@ fn topics_and_offsets_survive_restarts_and_crashes() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let topic = |q| Command::UpsertTopic {
-        topic: "Orders".into(),
+        topic: "Orders".parse().expect("legal"),
         config: TopicConfig {
             read_queues: q,
             write_queues: q,
@@ -717,8 +717,8 @@ fn topics_and_offsets_survive_restarts_and_crashes() {
         },
     };
     let commit = |o| Command::CommitOffsets {
-        group: "g".into(),
-        offsets: vec![("Orders".into(), 0, o)],
+        group: "g".parse().expect("legal"),
+        offsets: vec![("Orders".parse().expect("legal"), 0, o)],
     };
     {
         let store = open(dir.path());
@@ -734,7 +734,7 @@ fn topics_and_offsets_survive_restarts_and_crashes() {
     assert_eq!(store.consumer_offset("g", "Orders", 0), Some(9));
     store
         .put_command(&Command::DeleteTopic {
-            topic: "Orders".into(),
+            topic: "Orders".parse().expect("legal"),
         })
         .expect("command");
     store.close().expect("close");

@@ -184,8 +184,8 @@ pub(super) async fn update(
         }
     };
     let cmd = Command::CommitOffsets {
-        group: group.into_string(),
-        offsets: vec![(topic.into_string(), q, offset)],
+        group,
+        offsets: vec![(topic, q, offset)],
     };
     match inner.node.command(&cmd).await {
         Ok(()) => answer(cp::ok()),

@@ -572,7 +572,7 @@ async fn ensure_dlq(inner: &Inner, dlq: &TopicName) -> bool {
     inner
         .node
         .command(&Command::UpsertTopic {
-            topic: dlq.to_string(),
+            topic: dlq.clone(),
             config: TopicConfig {
                 read_queues: 1,
                 write_queues: 1,
@@ -644,11 +644,8 @@ pub(super) async fn commit_progress(inner: &Inner) {
     }
     for (group, offsets) in due {
         let cmd = Command::CommitOffsets {
-            group: group.to_string(),
-            offsets: offsets
-                .iter()
-                .map(|(t, q, o)| (t.to_string(), *q, *o))
-                .collect(),
+            group: group.clone(),
+            offsets: offsets.clone(),
         };
         match inner.node.command(&cmd).await {
             Ok(()) => {

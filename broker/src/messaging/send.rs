@@ -9,7 +9,7 @@
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use raftmq_store::message_store::StoredMessage;
-use raftmq_store::meta_state::{Command, Perm, TopicConfig};
+use raftmq_store::meta_state::{Command, Perm, TopicConfig, TopicName};
 use raftmq_store::record::message::Message;
 use tonic::Request;
 
@@ -44,6 +44,8 @@ pub(super) async fn topic_or_create(inner: &Inner, topic: &str) -> Result<TopicC
             format!("topic {topic:?} does not exist: create it with mqadmin updateTopic (autoCreateTopicEnable is off)"),
         ));
     };
+    // Creating a topic is new data entering the log: the user's rule.
+    let name = TopicName::user_named(topic).map_err(|e| (v2::Code::IllegalTopic, e.to_string()))?;
     let config = TopicConfig {
         read_queues: n,
         write_queues: n,
@@ -52,7 +54,7 @@ pub(super) async fn topic_or_create(inner: &Inner, topic: &str) -> Result<TopicC
     inner
         .node
         .command(&Command::UpsertTopic {
-            topic: topic.to_owned(),
+            topic: name,
             config: config.clone(),
         })
         .await

@@ -82,7 +82,7 @@ pub fn members() -> Membership {
 /// Entries of every kind, as a leader sends them.
 pub fn valid_entries() -> Vec<Entry> {
     let command = Command::UpsertTopic {
-        topic: "TopicTest".into(),
+        topic: "TopicTest".parse().expect("legal"),
         config: TopicConfig {
             read_queues: 8,
             write_queues: 8,
@@ -129,7 +129,7 @@ pub fn valid_request(entries: &[Entry]) -> pb::AppendEntriesRequest {
 pub fn valid_plan() -> SnapshotPlan {
     let mut state = MetaState::default();
     state.apply(Command::UpsertTopic {
-        topic: "TopicTest".into(),
+        topic: "TopicTest".parse().expect("legal"),
         config: TopicConfig {
             read_queues: 4,
             write_queues: 4,
@@ -137,8 +137,8 @@ pub fn valid_plan() -> SnapshotPlan {
         },
     });
     state.apply(Command::CommitOffsets {
-        group: "GroupA".into(),
-        offsets: vec![("TopicTest".into(), 1, 42)],
+        group: "GroupA".parse().expect("legal"),
+        offsets: vec![("TopicTest".parse().expect("legal"), 1, 42)],
     });
     SnapshotPlan {
         start_index: 17,

@@ -29,21 +29,21 @@ pub enum Command {
     /// Create or update a topic.
     UpsertTopic {
         /// Topic.
-        topic: String,
+        topic: TopicName,
         /// Its configuration.
         config: TopicConfig,
     },
     /// Delete a topic.
     DeleteTopic {
         /// Topic.
-        topic: String,
+        topic: TopicName,
     },
     /// Commit consumer offsets of a group.
     CommitOffsets {
         /// Consumer group.
-        group: String,
+        group: GroupName,
         /// (topic, queue id, next offset to consume).
-        offsets: Vec<(String, u32, u64)>,
+        offsets: Vec<(TopicName, u32, u64)>,
     },
 }
 
@@ -85,25 +85,29 @@ impl Command {
         Ok(out)
     }
 
-    /// Decodes a command; an error names what is wrong.
+    /// Decodes a command; an error names what is wrong. Names are taken as
+    /// stored (see [`TopicName::from_stored`]); [`Command::check`] is the
+    /// strict check for a command about to be proposed.
     pub fn decode(b: &[u8]) -> std::result::Result<Self, String> {
         let mut r = Reader { b, at: 0 };
         let cmd = match r.u8()? {
             1 => Command::UpsertTopic {
-                topic: r.str()?,
+                topic: TopicName::from_stored(r.str()?),
                 config: TopicConfig {
                     read_queues: r.u32()?,
                     write_queues: r.u32()?,
                     perm: Perm::from_bits_retain(r.u32()?),
                 },
             },
-            2 => Command::DeleteTopic { topic: r.str()? },
+            2 => Command::DeleteTopic {
+                topic: TopicName::from_stored(r.str()?),
+            },
             3 => {
-                let group = r.str()?;
+                let group = GroupName::from_stored(r.str()?);
                 let n = r.u32()?;
                 let mut offsets = Vec::new();
                 for _ in 0..n {
-                    offsets.push((r.str()?, r.u32()?, r.u64()?));
+                    offsets.push((TopicName::from_stored(r.str()?), r.u32()?, r.u64()?));
                 }
                 Command::CommitOffsets { group, offsets }
             }
@@ -143,7 +147,7 @@ impl Command {
             Command::UpsertTopic { topic, config } => {
                 TopicName::new(topic.as_str())?;
                 Perm::new(config.perm.bits()).map_err(|source| CommandError::Perm {
-                    topic: topic.clone(),
+                    topic: topic.to_string(),
                     source,
                 })?;
             }
@@ -206,21 +210,25 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    fn topic(name: &str) -> TopicName {
+        TopicName::new(name).expect("a legal test topic")
+    }
+
     #[test]
     fn commands_round_trip_and_garbage_is_refused() {
         let cmds = [
             Command::UpsertTopic {
-                topic: "T".into(),
+                topic: topic("T"),
                 config: TopicConfig {
                     read_queues: 8,
                     write_queues: 8,
                     perm: Perm::READ_WRITE,
                 },
             },
-            Command::DeleteTopic { topic: "T".into() },
+            Command::DeleteTopic { topic: topic("T") },
             Command::CommitOffsets {
-                group: "g".into(),
-                offsets: vec![("T".into(), 0, 42), ("T".into(), 1, 7)],
+                group: GroupName::new("g").expect("legal"),
+                offsets: vec![(topic("T"), 0, 42), (topic("T"), 1, 7)],
             },
         ];
         for c in cmds {
@@ -237,7 +245,7 @@ mod tests {
 
     fn upsert(topic: &str, perm: u32) -> Command {
         Command::UpsertTopic {
-            topic: topic.into(),
+            topic: TopicName::from_stored(topic.to_owned()),
             config: TopicConfig {
                 read_queues: 1,
                 write_queues: 1,
@@ -262,12 +270,13 @@ mod tests {
         assert!(matches!(odd.check(), Err(CommandError::Perm { .. })));
         assert_eq!(upsert("T", 6).check(), Ok(()));
         let offsets = |g: &str, t: &str| Command::CommitOffsets {
-            group: g.into(),
-            offsets: vec![(t.into(), 0, 1)],
+            group: GroupName::from_stored(g.to_owned()),
+            offsets: vec![(TopicName::from_stored(t.to_owned()), 0, 1)],
         };
         assert_eq!(offsets("g", "T").check(), Ok(()));
         assert!(offsets("g.x", "T").check().is_err());
         assert!(offsets("g", "T.x").check().is_err());
-        assert!(Command::DeleteTopic { topic: "".into() }.check().is_err());
+        let empty = TopicName::from_stored(String::new());
+        assert!(Command::DeleteTopic { topic: empty }.check().is_err());
     }
 }

@@ -20,7 +20,7 @@ use std::path::Path;
 
 pub use command::{Command, CommandError, TopicConfig};
 
-pub use raftmq_model::Perm;
+pub use raftmq_model::{GroupName, Perm, TopicName};
 
 use crate::error::{Result, StoreError};
 use crate::mapped::write_atomic;
@@ -41,16 +41,16 @@ impl MetaState {
     pub fn apply(&mut self, cmd: Command) {
         match cmd {
             Command::UpsertTopic { topic, config } => {
-                self.topics.insert(topic, config);
+                self.topics.insert(topic.into_string(), config);
             }
             Command::DeleteTopic { topic } => {
-                self.topics.remove(&topic);
-                self.offsets.retain(|(_, t, _), _| *t != topic);
+                self.topics.remove(topic.as_str());
+                self.offsets.retain(|(_, t, _), _| *t != topic.as_str());
             }
             Command::CommitOffsets { group, offsets } => {
                 for (topic, queue_id, offset) in offsets {
                     self.offsets
-                        .insert((group.clone(), topic, queue_id), offset);
+                        .insert((group.to_string(), topic.into_string(), queue_id), offset);
                 }
             }
         }
@@ -65,7 +65,7 @@ impl MetaState {
         out.extend_from_slice(&(self.topics.len() as u32).to_le_bytes());
         for (name, c) in &self.topics {
             let cmd = Command::UpsertTopic {
-                topic: name.clone(),
+                topic: TopicName::from_stored(name.clone()),
                 config: c.clone(),
             }
             .encode()?;
@@ -152,11 +152,19 @@ impl MetaState {
 mod tests {
     use super::*;
 
+    fn t() -> TopicName {
+        TopicName::new("T").expect("legal")
+    }
+
+    fn g() -> GroupName {
+        GroupName::new("g").expect("legal")
+    }
+
     #[test]
     fn state_applies_commands_and_round_trips() {
         let mut s = MetaState::default();
         s.apply(Command::UpsertTopic {
-            topic: "T".into(),
+            topic: t(),
             config: TopicConfig {
                 read_queues: 4,
                 write_queues: 4,
@@ -164,12 +172,12 @@ mod tests {
             },
         });
         s.apply(Command::CommitOffsets {
-            group: "g".into(),
-            offsets: vec![("T".into(), 1, 10)],
+            group: g(),
+            offsets: vec![(t(), 1, 10)],
         });
         s.apply(Command::CommitOffsets {
-            group: "g".into(),
-            offsets: vec![("T".into(), 1, 12)],
+            group: g(),
+            offsets: vec![(t(), 1, 12)],
         });
         assert_eq!(s.offsets[&("g".into(), "T".into(), 1)], 12);
         let b = s.encode(77).expect("encode");
@@ -177,7 +185,7 @@ mod tests {
         let mut bad = b.clone();
         bad[10] ^= 1;
         assert!(MetaState::decode(&bad).is_err());
-        s.apply(Command::DeleteTopic { topic: "T".into() });
+        s.apply(Command::DeleteTopic { topic: t() });
         assert!(s.topics.is_empty() && s.offsets.is_empty());
     }
 }

@@ -155,8 +155,8 @@ pub fn valid_records() -> Vec<Vec<u8>> {
 pub fn valid_entries() -> Vec<Vec<u8>> {
     let records = valid_records();
     let command = Command::CommitOffsets {
-        group: "GroupA".into(),
-        offsets: vec![("TopicTest".into(), 0, 42)],
+        group: "GroupA".parse().expect("legal"),
+        offsets: vec![("TopicTest".parse().expect("legal"), 0, 42)],
     }
     .encode()
     .expect("encode a command");
