@@ -354,7 +354,7 @@ async fn bad_option_values_exit_2_and_send_nothing() {
     let cases: [(&[&str], &str); 10] = [
         (&["-t", "T", "-r", "0"], "invalid -r '0'"),
         (&["-t", "T", "-w", "1025"], "invalid -w '1025'"),
-        (&["-t", "T", "-p", "16"], "invalid -p '16'"),
+        (&["-t", "T", "-p", "8"], "invalid -p '8'"),
         (&["-t", "bad topic"], "invalid -t 'bad topic'"),
         (&["-t", "a.b"], "invalid -t 'a.b'"),
         (&["-t", "%RETRY%g"], "reserved"),

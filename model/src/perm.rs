@@ -9,9 +9,12 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Perm(u32);
 
-/// Bits outside the four that mean something.
+/// A permission outside 0 to 7, the range upstream's `PermName.isValid`
+/// accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("bad permission {bits}: use 0 to 15 (priority 8 + read 4 + write 2 + inherit 1), e.g. 6 for read and write")]
+#[error(
+    "bad permission {bits}: use 0 to 7 (read 4 + write 2 + inherit 1), e.g. 6 for read and write"
+)]
 pub struct PermError {
     /// The bits as given.
     pub bits: u32,
@@ -24,18 +27,18 @@ impl Perm {
     pub const WRITE: Perm = Perm(2);
     /// Consumers may read.
     pub const READ: Perm = Perm(4);
-    /// Upstream's priority bit; raftmq carries it and gives it no meaning.
+    /// Upstream's priority bit. Like upstream, a configured permission may
+    /// not set it ([`Perm::new`] refuses 8 and above); raftmq gives it no
+    /// meaning.
     pub const PRIORITY: Perm = Perm(8);
     /// Read and write (6): the default of a group and of a new topic.
     pub const READ_WRITE: Perm = Perm(6);
     /// No access.
     pub const NONE: Perm = Perm(0);
 
-    const ALL: u32 = 15;
-
-    /// Checks raw bits: only the four defined bits may be set.
+    /// Checks raw bits as upstream's `PermName.isValid`: 0 to 7.
     pub fn new(bits: u32) -> Result<Perm, PermError> {
-        if bits & !Perm::ALL != 0 {
+        if bits >= Perm::PRIORITY.0 {
             return Err(PermError { bits });
         }
         Ok(Perm(bits))
@@ -61,6 +64,11 @@ impl Perm {
     /// Whether producers may write.
     pub fn writable(self) -> bool {
         self.0 & Perm::WRITE.0 != 0
+    }
+
+    /// Whether the priority bit is set.
+    pub fn is_priority(self) -> bool {
+        self.0 & Perm::PRIORITY.0 != 0
     }
 
     /// Whether topics auto-created from this one inherit it.
@@ -122,17 +130,19 @@ mod tests {
         assert_eq!(Perm::READ_WRITE.without_write(), Perm::READ);
         assert_eq!(Perm::READ_WRITE.intersect(Perm::WRITE), Perm::WRITE);
         assert_eq!(Perm::new(6), Ok(Perm::READ_WRITE));
-        assert_eq!(Perm::new(8), Ok(Perm::PRIORITY));
+        assert_eq!(Perm::new(7).map(Perm::bits), Ok(7));
+        assert_eq!(Perm::new(8), Err(PermError { bits: 8 }));
         assert_eq!(Perm::new(16), Err(PermError { bits: 16 }));
+        assert!(Perm::from_bits_retain(12).is_priority());
         assert_eq!(Perm::from_bits_retain(0x16).bits(), 0x16);
         assert!(Perm::from_bits_retain(0x16).readable());
         assert_eq!(Perm::READ_WRITE.to_string(), "6");
-        assert!(PermError { bits: 16 }.to_string().contains("0 to 15"));
+        assert!(PermError { bits: 16 }.to_string().contains("0 to 7"));
     }
 
     #[test]
     fn letters_as_perm2string() {
-        let l = |b| Perm::new(b).expect("valid").letters();
+        let l = |b| Perm::from_bits_retain(b).letters();
         assert_eq!(
             [l(6), l(4), l(2), l(0), l(7), l(1), l(14)],
             ["RW-", "R--", "-W-", "---", "RWX", "--X", "RW-"]

@@ -175,10 +175,10 @@ mod tests {
             assert!(e.message().contains("A-Z, a-z, 0-9"), "{}", e.message());
         }
         let mut w = wire("T");
-        w.perm = 16;
+        w.perm = 8;
         let e = registration(w).expect_err("bad perm");
         assert!(
-            e.message().contains("perm: bad permission 16"),
+            e.message().contains("perm: bad permission 8"),
             "{}",
             e.message()
         );

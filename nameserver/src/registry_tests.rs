@@ -253,6 +253,6 @@ fn self_ids_and_perms_parse() {
         assert!(bad.parse::<MemberId>().is_err(), "{bad:?}");
     }
     assert_eq!(Perm::new(6), Ok(Perm::READ_WRITE));
-    assert_eq!(Perm::new(16), Err(raftmq_model::PermError { bits: 16 }));
+    assert_eq!(Perm::new(8), Err(raftmq_model::PermError { bits: 8 }));
     assert_eq!(Perm::READ_WRITE.without_write(), Perm::READ);
 }

@@ -10,9 +10,9 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use raftmq_model::Perm;
 use crate::namesrv::v1 as ns;
 use crate::rocketmq::v2;
+use raftmq_model::Perm;
 use tokio_stream::{Stream, StreamExt};
 
 /// The header every official client sends with its client id.

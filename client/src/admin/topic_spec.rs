@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn valid_edges_pass() {
         assert!(TopicSpec::new("a%b|c_d-e", 1, 1024, 0).is_ok());
-        assert!(TopicSpec::new(&"x".repeat(127), 8, 8, 15).is_ok());
+        assert!(TopicSpec::new(&"x".repeat(127), 8, 8, 7).is_ok());
     }
 
     #[test]
@@ -135,7 +135,7 @@ mod tests {
             (TopicSpec::new("a.b", 8, 8, 6), "-t"),
             (TopicSpec::new("%DLQ%g", 8, 8, 6), "-t"),
             (TopicSpec::new("rmq_sys_x", 8, 8, 6), "-t"),
-            (TopicSpec::new("T", 8, 8, 16), "-p"),
+            (TopicSpec::new("T", 8, 8, 8), "-p"),
         ];
         for (result, option) in cases {
             let err = result.unwrap_err();
