@@ -35,7 +35,8 @@ pub struct LocalOptions {
     pub group: String,
     /// The nameserver's expiry of silent members.
     pub expiry: Duration,
-    /// `faultInjectionEnable` on every member.
+    /// `faultInjectionEnable` on every member: needs raftmq-broker's
+    /// `failpoints` feature (test builds), else the members refuse to start.
     pub fault_injection: bool,
     /// `autoCreateTopicEnable` on every member.
     pub auto_create_topics: bool,

@@ -32,6 +32,8 @@ pub fn to_io(e: StoreError) -> io::Error {
 /// The log storage (and, cloned, its reader).
 #[derive(Clone, Debug)]
 pub struct LogStore {
+    /// Tells the member's stop when openraft let go of this (hold.rs).
+    _hold: Option<crate::hold::StoreHold>,
     store: Arc<MessageStore>,
     meta: Arc<RaftMeta>,
     recent: Arc<Mutex<Recent>>,
@@ -99,9 +101,18 @@ impl LogStore {
     /// Log storage over `store`, with its Raft files in `meta`.
     pub fn new(store: Arc<MessageStore>, meta: Arc<RaftMeta>) -> Self {
         Self {
+            _hold: None,
             store,
             meta,
             recent: Arc::default(),
+        }
+    }
+
+    /// The same, counted by `hold` until every copy is dropped.
+    pub fn with_hold(self, hold: crate::hold::StoreHold) -> Self {
+        Self {
+            _hold: Some(hold),
+            ..self
         }
     }
 

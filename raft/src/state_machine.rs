@@ -30,6 +30,8 @@ use crate::types::{log_id, ApplyResult, DataKind, LogId, StoredMembership, TypeC
 /// The state machine over a store.
 #[derive(Clone, Debug)]
 pub struct StateMachine {
+    /// Tells the member's stop when openraft let go of this (hold.rs).
+    _hold: Option<crate::hold::StoreHold>,
     store: Arc<MessageStore>,
     meta: Arc<RaftMeta>,
 }
@@ -46,7 +48,19 @@ pub struct SnapshotData {
 impl StateMachine {
     /// The state machine of `store`.
     pub fn new(store: Arc<MessageStore>, meta: Arc<RaftMeta>) -> Self {
-        Self { store, meta }
+        Self {
+            _hold: None,
+            store,
+            meta,
+        }
+    }
+
+    /// The same, counted by `hold` until every copy is dropped.
+    pub fn with_hold(self, hold: crate::hold::StoreHold) -> Self {
+        Self {
+            _hold: Some(hold),
+            ..self
+        }
     }
 
     fn applied(&self) -> Result<Option<LogId>, io::Error> {
