@@ -6,6 +6,9 @@
 //! only polling intervals inside such waits, or the random time writers are
 //! given to run before a kill.
 
+// A test: its writers are joined (or aborted) by the test that spawns them.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
