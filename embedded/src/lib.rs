@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use raftmq_nameserver::{NameServer, NamesrvConf};
 use raftmq_store::FlushMode;
+use raftmq_tasks::Tasks;
 use tokio::net::TcpListener;
 
 use raftmq_broker::conf::{BrokerConf, DLedgerConf};
@@ -65,6 +66,8 @@ impl Default for LocalOptions {
 /// A running nameserver and group; stopped by [`LocalDeployment::shutdown`]
 /// (or, less tidily, on drop).
 pub struct LocalDeployment {
+    /// The owner of the deployment's tasks (the nameserver's so far).
+    tasks: Tasks,
     namesrv: NameServer,
     brokers: BTreeMap<u64, Broker>,
     confs: BTreeMap<u64, BrokerConf>,
@@ -79,6 +82,10 @@ impl std::fmt::Debug for LocalDeployment {
             .finish_non_exhaustive()
     }
 }
+
+/// How long [`LocalDeployment::shutdown`] waits for the deployment's tasks
+/// left once its members and nameserver have stopped.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
 
 fn io(what: &str, source: std::io::Error) -> BrokerError {
     BrokerError::Bind {
@@ -104,6 +111,7 @@ impl LocalDeployment {
         let ns_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| io("the nameserver port", e))?;
+        let tasks = Tasks::new("local");
         let namesrv = NameServer::start(
             &NamesrvConf {
                 expiry: opts.expiry,
@@ -111,6 +119,7 @@ impl LocalDeployment {
                 ..NamesrvConf::default()
             },
             Some(ns_listener),
+            &tasks,
         )
         .await
         .map_err(|e| BrokerError::Conf(e.to_string()))?;
@@ -152,6 +161,7 @@ impl LocalDeployment {
             confs.insert(*id, conf);
         }
         let mut d = LocalDeployment {
+            tasks,
             namesrv,
             brokers: BTreeMap::new(),
             confs,
@@ -228,12 +238,14 @@ impl LocalDeployment {
         self.start_member(id, None, None).await
     }
 
-    /// Stops everything cleanly.
+    /// Stops everything cleanly; tasks that did not end in time are
+    /// logged by name.
     pub async fn shutdown(mut self) {
         let brokers = std::mem::take(&mut self.brokers);
         for (_, b) in brokers {
             b.stop().await;
         }
-        self.namesrv.stop().await;
+        let _ = self.namesrv.stop().await;
+        let _ = self.tasks.stop(STOP_WITHIN).await;
     }
 }

@@ -159,6 +159,13 @@ impl Tasks {
         })
     }
 
+    /// Asks every task of this owner and of its children to stop, without
+    /// waiting for them: for `Drop`, where nothing can be awaited.
+    /// [`Tasks::stop`] asks the same, then waits.
+    pub fn cancel(&self) {
+        self.0.token.cancel();
+    }
+
     /// Asks every task of this owner and of its children to stop, then waits
     /// up to `within` for all of them to end. Tasks spawned after the call
     /// are dropped at their first await. On time-out, logs and returns the

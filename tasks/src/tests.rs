@@ -78,3 +78,22 @@ async fn a_task_spawned_after_stop_is_dropped_at_once() {
     let late = tasks.spawn("late", std::future::pending::<()>());
     assert_eq!(late.await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn cancel_asks_without_waiting_and_stop_then_waits() {
+    let tasks = Tasks::new("test");
+    let child = tasks.child("c");
+    let stopping = child.stopping();
+    let graceful = child.spawn_graceful("drainer", async move {
+        stopping.await;
+        tokio::task::yield_now().await;
+        "drained"
+    });
+    let dropped = tasks.spawn("forever", std::future::pending::<()>());
+    tasks.cancel();
+    assert!(tasks.is_stopping() && child.is_stopping());
+    assert_eq!(dropped.await.unwrap(), None);
+    assert_eq!(graceful.await.unwrap(), "drained");
+    tasks.stop(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(tasks.running() + child.running(), 0);
+}
