@@ -113,7 +113,14 @@ impl Broker {
     /// when it is set and advertised as `brokerIP1:listenPort`; otherwise it
     /// is opened and advertised on the host of this member's own
     /// `dLegerPeers` entry, which its peers already reach it by.
-    pub async fn start(conf: BrokerConf, listeners: Listeners) -> Result<Broker, BrokerError> {
+    ///
+    /// Its tasks belong to a child of `owner` (the process's, say), so that
+    /// stopping the owner stops them too.
+    pub async fn start(
+        conf: BrokerConf,
+        listeners: Listeners,
+        owner: &Tasks,
+    ) -> Result<Broker, BrokerError> {
         let d = &conf.dledger;
         let raft_addr = d
             .self_addr()
@@ -189,7 +196,7 @@ impl Broker {
             .await?,
         );
 
-        let tasks = Tasks::new(format!("broker n{}", d.self_id));
+        let tasks = owner.child(&format!("broker n{}", d.self_id));
         let messaging = Messaging::new(
             Arc::clone(&node),
             MessagingConf {

@@ -66,7 +66,8 @@ impl Default for LocalOptions {
 /// A running nameserver and group; stopped by [`LocalDeployment::shutdown`]
 /// (or, less tidily, on drop).
 pub struct LocalDeployment {
-    /// The owner of the deployment's tasks (the nameserver's so far).
+    /// The owner of the deployment's tasks: the nameserver's and the
+    /// brokers'.
     tasks: Tasks,
     namesrv: NameServer,
     brokers: BTreeMap<u64, Broker>,
@@ -183,7 +184,7 @@ impl LocalDeployment {
         let Some(conf) = self.confs.get(&id).cloned() else {
             return Err(BrokerError::Conf(format!("no member n{id}")));
         };
-        let broker = Broker::start(conf, Listeners { client, raft }).await?;
+        let broker = Broker::start(conf, Listeners { client, raft }, &self.tasks).await?;
         // A restarted member comes back on the same client port.
         if let Some(c) = self.confs.get_mut(&id) {
             c.listen_port = broker.client_addr().port();

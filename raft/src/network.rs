@@ -341,7 +341,7 @@ async fn framed_session(
 /// requests ends with it.
 struct FramedAnswers {
     frames: append_wire::FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::task::JoinHandle<Option<()>>,
+    writer: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for FramedAnswers {

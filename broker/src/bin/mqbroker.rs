@@ -73,9 +73,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    process.run(|_tasks| async move {
+    process.run(|tasks| async move {
         let name = conf.broker_name.clone();
-        let broker = match Broker::start(conf, Listeners::default()).await {
+        let broker = match Broker::start(conf, Listeners::default(), &tasks).await {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("mqbroker: {}: {e}", args.config.display());

@@ -58,7 +58,7 @@ impl Pending for Outgoing {
 #[derive(Debug)]
 pub(crate) struct GroupSender {
     tx: mpsc::UnboundedSender<Vec<Outgoing>>,
-    task: JoinHandle<Option<()>>,
+    task: JoinHandle<()>,
 }
 
 impl GroupSender {

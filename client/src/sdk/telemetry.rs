@@ -25,7 +25,7 @@ struct Session {
     id: u64,
     tx: Option<mpsc::Sender<v2::TelemetryCommand>>,
     /// The reader, awaited by `close` (it is owned by `Telemetry::tasks`).
-    task: Option<JoinHandle<Option<()>>>,
+    task: Option<JoinHandle<()>>,
 }
 
 type Sessions = Arc<Mutex<HashMap<String, Session>>>;
@@ -171,7 +171,7 @@ impl Telemetry {
     /// Ends every stream (our side first), waits, bounded, for the readers
     /// to finish, then stops those left.
     pub async fn close(&self) {
-        let tasks: Vec<JoinHandle<Option<()>>> = {
+        let tasks: Vec<JoinHandle<()>> = {
             let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
             sessions
                 .values_mut()
