@@ -10,7 +10,7 @@ use openraft::type_config::async_runtime::WatchReceiver;
 use openraft::{Config, Raft, SnapshotPolicy};
 use raftmq_proto::raft::v1::raft_service_server::RaftServiceServer;
 use raftmq_store::fault::Faults;
-use raftmq_store::message_store::{Mode, PutResult};
+use raftmq_store::message_store::PutResult;
 use raftmq_store::record::message::Message;
 use raftmq_store::{MessageStore, OpenOptions, StoreConfig};
 use tokio::net::TcpListener;
@@ -155,9 +155,9 @@ impl RaftNode {
         let store = MessageStore::open_with(
             cfg.store.clone(),
             OpenOptions {
-                mode: Mode::Replicated,
                 faults: cfg.faults.clone(),
                 no_background: false,
+                ..OpenOptions::default()
             },
         )?;
         let meta = Arc::new(
