@@ -141,7 +141,11 @@ fn a_write_torn_by_a_failing_device_is_cut_on_restart() {
         let big = body(1, 20_000);
         let err = log.append(&[entry(1, &big)]).expect_err("torn");
         assert!(err.is_fatal(), "{err}");
-        assert_eq!(log.bounds().next_index, 1, "the torn entry is not in the log");
+        assert_eq!(
+            log.bounds().next_index,
+            1,
+            "the torn entry is not in the log"
+        );
     }
     fs.crash_keeping(usize::MAX);
     let log = open(dir.path(), &fs);

@@ -59,7 +59,7 @@ fn msg(topic: &str, queue_id: u32, n: u64) -> Message {
 type Model = BTreeMap<(String, u32), Vec<Message>>;
 
 fn put_all(store: &MessageStore, msgs: &[Message], model: &mut Model) {
-    let results = testing::put(&store, msgs).expect("put");
+    let results = testing::put(store, msgs).expect("put");
     assert_eq!(results.len(), msgs.len());
     for (m, r) in msgs.iter().zip(&results) {
         let q = model.entry((m.topic.clone(), m.queue_id)).or_default();
@@ -409,8 +409,7 @@ fn a_message_cut_off_between_its_keys_gets_the_rest_on_replay() {
     put_all(&store, &[msg("K", 0, 0)], &mut model);
     faults.set_crash_point(Some("key-index:roll"));
     let cut = msg("K", 0, 1);
-    testing::put(&store, std::slice::from_ref(&cut))
-        .expect_err("crash at the roll");
+    testing::put(&store, std::slice::from_ref(&cut)).expect_err("crash at the roll");
     model.entry(("K".to_owned(), 0)).or_default().push(cut);
     drop(store);
 
@@ -733,12 +732,18 @@ fn topics_and_offsets_survive_restarts_and_crashes() {
         testing::put_command(&store, &commit(9)).expect("command");
     }
     let store = open(dir.path());
+    // Past the checkpoint, Raft applies the committed entries again.
+    assert_eq!(store.topic("Orders").map(|c| c.read_queues), Some(4));
+    testing::apply_committed(&store).expect("apply");
     assert_eq!(store.topic("Orders").map(|c| c.read_queues), Some(8));
     assert_eq!(store.consumer_offset("g", "Orders", 0), Some(9));
-    testing::put_command(&store, &Command::DeleteTopic {
+    testing::put_command(
+        &store,
+        &Command::DeleteTopic {
             topic: "Orders".into(),
-        })
-        .expect("command");
+        },
+    )
+    .expect("command");
     store.close().expect("close");
     drop(store);
     let store = open(dir.path());

@@ -66,13 +66,8 @@ impl ConsumeQueueSet {
                 else {
                     continue;
                 };
-                let q = ConsumeQueue::open(
-                    &queue_dir,
-                    &topic,
-                    queue_id,
-                    entries_per_file,
-                    fs.clone(),
-                )?;
+                let q =
+                    ConsumeQueue::open(&queue_dir, &topic, queue_id, entries_per_file, fs.clone())?;
                 queues
                     .entry(topic.clone())
                     .or_default()

@@ -39,8 +39,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Result, StoreError};
-use crate::mapped::FileSystem;
 use crate::mapped::sync_dir;
+use crate::mapped::FileSystem;
 use file::IndexFile;
 
 /// Sizes of the key-index files created from now on (existing files keep the

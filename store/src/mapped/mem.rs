@@ -123,7 +123,9 @@ impl MemFs {
         self.fail_writes(false);
         self.fail_syncs(false);
         self.no_space(false);
-        self.switches.tear_next_write.store(NO_TEAR, Ordering::SeqCst);
+        self.switches
+            .tear_next_write
+            .store(NO_TEAR, Ordering::SeqCst);
     }
 
     /// The files whose names are live, sorted.
@@ -159,7 +161,11 @@ impl MemFs {
 
     pub(super) fn extend(&self, path: &Path, len: u64) -> io::Result<()> {
         let mut names = self.names.lock();
-        let old = names.live.get(path).cloned().ok_or_else(|| not_found(path))?;
+        let old = names
+            .live
+            .get(path)
+            .cloned()
+            .ok_or_else(|| not_found(path))?;
         if len <= old.len() {
             return Ok(());
         }
@@ -339,7 +345,10 @@ impl SegmentFile for MemFile {
         self.fail(&self.switches.fail_writes, "write")?;
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let start = self.range(pos, total)?;
-        let keep = self.switches.tear_next_write.swap(NO_TEAR, Ordering::SeqCst);
+        let keep = self
+            .switches
+            .tear_next_write
+            .swap(NO_TEAR, Ordering::SeqCst);
         let mut at = start;
         let mut left = keep.min(total);
         for p in parts {

@@ -25,8 +25,8 @@ mod mem;
 pub use disk_file::DiskFile;
 pub use file::MappedFile;
 pub use fs::{Access, Backing, FileSystem, SegmentFile};
-#[cfg(feature = "failpoints")]
-pub use mem::{MemFile, MemFs};
 pub(crate) use list::sync_dir;
 pub use list::write_atomic;
 pub use list::{segment_base, segment_file_name, SegmentList};
+#[cfg(feature = "failpoints")]
+pub use mem::{MemFile, MemFs};

@@ -13,7 +13,6 @@ use crate::config::{FlushMode, FlushPacing, StoreConfig};
 use crate::error::{Result, StoreError};
 use crate::retention::{self, SegmentAge, Trigger};
 
-
 /// How often cold commitlog pages are released, and how much of the log's
 /// tail stays mapped in (consumers that keep up read there).
 const RELEASE_INTERVAL: Duration = Duration::from_secs(1);

@@ -26,16 +26,16 @@ pub use read::{ReadBatch, StoredMessage};
 pub use snapshot::SnapshotPlan;
 
 use crate::commitlog::{CommitLog, CommitLogConfig, EntryLocation, NewEntry};
-use crate::config::{StoreConfig};
+use crate::config::StoreConfig;
 use crate::consume_queue::{validate_topic, ConsumeQueueSet};
 use crate::error::{Result, StoreError};
 #[cfg(feature = "failpoints")]
 use crate::fault::Faults;
 use crate::key_index::{KeyIndex, KeyIndexConfig};
-use crate::meta_state::{MetaState, TopicConfig};
 use crate::mapped::FileSystem;
 #[cfg(feature = "failpoints")]
 use crate::mapped::MemFs;
+use crate::meta_state::{MetaState, TopicConfig};
 use crate::record::entry::EntryKind;
 use crate::record::message::{self, Message};
 use crate::types::LogIndex;

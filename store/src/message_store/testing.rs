@@ -103,3 +103,13 @@ pub fn put_command(core: &StoreCore, cmd: &Command) -> Result<()> {
     }
     Ok(())
 }
+
+/// What Raft does when a member starts: applies every committed entry not
+/// applied yet. Entries these helpers wrote are committed as soon as they
+/// are in the log (a group of one), so this applies the log to its end.
+pub fn apply_committed(core: &StoreCore) -> Result<Vec<PutResult>> {
+    match core.commitlog().bounds().last_index() {
+        Some(last) => core.dispatch_to(last.0),
+        None => Ok(Vec::new()),
+    }
+}
