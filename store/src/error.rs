@@ -51,7 +51,7 @@ pub enum StoreError {
     /// The file system had no space left for `path` (a block reservation or
     /// a write failed with ENOSPC): the write was refused and nothing was
     /// written. Not fatal.
-    #[error("no space left for {}; free space on its disk", path.display())]
+    #[error("disk full: no space left for {}; free space on its disk", path.display())]
     NoSpace {
         /// The file that could not grow.
         path: PathBuf,
