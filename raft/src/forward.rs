@@ -48,7 +48,10 @@ impl LocalWriter {
     fn disk_check(&self) -> Result<(), WriteError> {
         match self.store.commitlog().disk().check() {
             Ok(()) => Ok(()),
-            Err(e @ raftmq_store::StoreError::DiskFull { .. }) => Err(Refusal::DiskFull {
+            Err(
+                e @ (raftmq_store::StoreError::DiskFull { .. }
+                | raftmq_store::StoreError::NoSpace { .. }),
+            ) => Err(Refusal::DiskFull {
                 detail: e.to_string(),
             }
             .into()),

@@ -315,7 +315,7 @@ fn checked_crc(record: &[u8], kind: EntryKind, index: u64, term: u64) -> Option<
 #[cfg(test)]
 mod tests {
     use openraft::EntryPayload;
-    use raftmq_store::message_store::{Mode, OpenOptions};
+    use raftmq_store::message_store::OpenOptions;
     use raftmq_store::StoreConfig;
 
     use super::*;
@@ -325,7 +325,6 @@ mod tests {
         let store = MessageStore::open_with(
             StoreConfig::small(dir.join("store")),
             OpenOptions {
-                mode: Mode::Replicated,
                 no_background: true,
                 ..OpenOptions::default()
             },

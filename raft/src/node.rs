@@ -10,7 +10,7 @@ use openraft::impls::BasicNode;
 use openraft::type_config::async_runtime::WatchReceiver;
 use openraft::{Config, Raft, SnapshotPolicy};
 use raftmq_proto::raft::v1::raft_service_server::RaftServiceServer;
-use raftmq_store::message_store::{Mode, PutResult};
+use raftmq_store::message_store::PutResult;
 use raftmq_store::record::message::Message;
 use raftmq_store::{MessageStore, OpenOptions, StoreConfig};
 use raftmq_tasks::Tasks;
@@ -208,15 +208,21 @@ impl std::fmt::Debug for RaftNode {
 /// Test switches, or nothing in a build without `test-util`.
 #[cfg(feature = "test-util")]
 type Hooks = FaultHooks;
+/// No test switches: a build without `test-util` has none.
 #[cfg(not(feature = "test-util"))]
-type Hooks = ();
+#[derive(Debug)]
+struct Hooks;
 
 impl RaftNode {
     /// Starts the member: opens the store, starts openraft and the Raft
     /// server (on `listener`, or bound to this member's peer address), and
     /// on first start forms the group from `peers` with no manual step.
     pub async fn start(cfg: NodeConfig, listener: Option<TcpListener>) -> Result<Self, StartError> {
-        Self::start_hooked(cfg, listener, Hooks::default()).await
+        #[cfg(feature = "test-util")]
+        let hooks = FaultHooks::default();
+        #[cfg(not(feature = "test-util"))]
+        let hooks = Hooks;
+        Self::start_hooked(cfg, listener, hooks).await
     }
 
     /// [`RaftNode::start`] with test switches.
@@ -244,21 +250,14 @@ impl RaftNode {
         let (partition, store_options) = (
             hooks.partition.clone(),
             OpenOptions {
-                mode: Mode::Replicated,
                 faults: hooks.store.clone(),
                 ..OpenOptions::default()
             },
         );
         #[cfg(not(feature = "test-util"))]
         let (partition, store_options) = {
-            let () = hooks;
-            (
-                Partition,
-                OpenOptions {
-                    mode: Mode::Replicated,
-                    ..OpenOptions::default()
-                },
-            )
+            let Hooks = hooks;
+            (Partition, OpenOptions::default())
         };
         let listener = match listener {
             Some(l) => l,

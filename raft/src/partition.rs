@@ -40,7 +40,7 @@ impl Partition {
 
 /// No partition is ever in force in a build without `test-util`.
 #[cfg(not(feature = "test-util"))]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Partition;
 
 #[cfg(not(feature = "test-util"))]

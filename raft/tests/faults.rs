@@ -825,7 +825,6 @@ async fn a_follower_repairs_from_its_peers(damage: Damage) {
         let store = MessageStore::open_with(
             cfg.clone(),
             OpenOptions {
-                mode: raftmq_store::message_store::Mode::Replicated,
                 no_background: true,
                 ..OpenOptions::default()
             },
