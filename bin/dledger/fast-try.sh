@@ -566,7 +566,7 @@ cmd_start() {
   # launchers then exec the binaries without looking at cargo again.
   local entry
   if [[ -z ${RAFTMQ_BIN_DIR:-} ]]; then
-    say "building release binaries (cargo, a no-op when up to date)"
+    say "building mqnamesrv, mqbroker and mqadmin (release; the first time takes several minutes, later a no-op)"
     raftmq_build
     RAFTMQ_BIN_DIR=$(raftmq_release_dir)
   fi
