@@ -184,9 +184,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.meta.save_membership(&meta.last_membership)
     }
 
+    /// The snapshot of everything applied so far (a marker: see
+    /// [`SnapshotData`]); none before the first entry is applied, as
+    /// there is nothing to hand a member then.
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
-        Ok(Some(self.snapshot_of()?))
+        let snapshot = self.snapshot_of()?;
+        Ok(snapshot.meta.last_log_id.is_some().then_some(snapshot))
     }
 }
