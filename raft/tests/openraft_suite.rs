@@ -26,7 +26,7 @@ use raftmq_raft::meta::RaftMeta;
 use raftmq_raft::state_machine::StateMachine;
 use raftmq_raft::types::{log_id, Entry, Membership, StoredMembership, Vote};
 use raftmq_raft::TypeConfig;
-use raftmq_store::message_store::{Mode, OpenOptions};
+use raftmq_store::message_store::OpenOptions;
 use raftmq_store::{MessageStore, StoreConfig};
 use tempfile::TempDir;
 
@@ -44,7 +44,6 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for FreshStore {
         let store = MessageStore::open_with(
             StoreConfig::small(dir.path().join("store")),
             OpenOptions {
-                mode: Mode::Replicated,
                 no_background: true,
                 ..OpenOptions::default()
             },
