@@ -67,7 +67,8 @@ pub struct Broker {
     advertised: String,
     identity: Identity,
     namesrvs: Vec<String>,
-    /// The process's owner; the three below are its children.
+    /// This broker's owner (a child of the one it was started under); the
+    /// three below and the Raft member's are its children.
     tasks: Tasks,
     registrar: Tasks,
     committer: Tasks,
@@ -179,8 +180,9 @@ impl Broker {
                 "faultInjectionEnable=true: this broker accepts injected faults (tests only)"
             );
         }
+        let tasks = owner.child(&format!("broker n{}", d.self_id));
         let node = Arc::new(
-            RaftNode::start(
+            RaftNode::start_owned(
                 NodeConfig {
                     id: d.self_id,
                     peers: d.peers.clone(),
@@ -192,11 +194,11 @@ impl Broker {
                     client_addr: Some(advertised.clone()),
                 },
                 Some(raft),
+                Some(&tasks),
             )
             .await?,
         );
 
-        let tasks = owner.child(&format!("broker n{}", d.self_id));
         let messaging = Messaging::new(
             Arc::clone(&node),
             MessagingConf {

@@ -218,11 +218,22 @@ impl RaftNode {
     /// server (on `listener`, or bound to this member's peer address), and
     /// on first start forms the group from `peers` with no manual step.
     pub async fn start(cfg: NodeConfig, listener: Option<TcpListener>) -> Result<Self, StartError> {
+        Self::start_owned(cfg, listener, None).await
+    }
+
+    /// [`RaftNode::start`] with the member's tasks under `owner` (a
+    /// process's), so that stopping the owner stops them too. Without one
+    /// the member owns its tasks alone.
+    pub async fn start_owned(
+        cfg: NodeConfig,
+        listener: Option<TcpListener>,
+        owner: Option<&Tasks>,
+    ) -> Result<Self, StartError> {
         #[cfg(feature = "test-util")]
         let hooks = FaultHooks::default();
         #[cfg(not(feature = "test-util"))]
         let hooks = Hooks;
-        Self::start_hooked(cfg, listener, hooks).await
+        Self::start_hooked(cfg, listener, hooks, owner).await
     }
 
     /// [`RaftNode::start`] with test switches.
@@ -232,13 +243,14 @@ impl RaftNode {
         listener: Option<TcpListener>,
         hooks: FaultHooks,
     ) -> Result<Self, StartError> {
-        Self::start_hooked(cfg, listener, hooks).await
+        Self::start_hooked(cfg, listener, hooks, None).await
     }
 
     async fn start_hooked(
         cfg: NodeConfig,
         listener: Option<TcpListener>,
         hooks: Hooks,
+        owner: Option<&Tasks>,
     ) -> Result<Self, StartError> {
         let Some(my_addr) = cfg.peers.get(&cfg.id).cloned() else {
             return Err(StartError::NotAPeer {
@@ -301,7 +313,8 @@ impl RaftNode {
         .map_err(|e| StartError::Config {
             source: Box::new(e),
         })?;
-        let tasks = Tasks::new(format!("n{}", cfg.id));
+        let name = format!("raft n{}", cfg.id);
+        let tasks = owner.map_or_else(|| Tasks::new(name.clone()), |o| o.child(&name));
         let (hold, released) = crate::hold::hold();
         let channels = Channels::default();
         let raft = Raft::new(
