@@ -8,6 +8,9 @@
 //! Run: `cargo bench -p raftmq-benches --bench raft` (about a minute).
 //! `RAFTMQ_BENCH_SECS` sets the seconds per throughput run (default 5).
 
+// A benchmark: its writers are joined before each run reports.
+#![allow(clippy::disallowed_methods)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -564,14 +564,14 @@ cmd_start() {
 
   # Build once, before any process starts and before the clock runs; the
   # launchers then exec the binaries without looking at cargo again.
-  local bin
+  local entry
   if [[ -z ${RAFTMQ_BIN_DIR:-} ]]; then
-    say "building release binaries (cargo, a no-op when up to date)"
-    raftmq_build raftmq-nameserver mqnamesrv raftmq-broker mqbroker raftmq-client mqadmin
+    say "building mqnamesrv, mqbroker and mqadmin (release; the first time takes several minutes, later a no-op)"
+    raftmq_build
     RAFTMQ_BIN_DIR=$(raftmq_release_dir)
   fi
-  for bin in mqnamesrv mqbroker mqadmin; do
-    [[ -x $RAFTMQ_BIN_DIR/$bin ]] || raftmq_die "no executable $bin in $RAFTMQ_BIN_DIR"
+  for entry in "${raftmq_binaries[@]}"; do
+    [[ -x $RAFTMQ_BIN_DIR/${entry#*:} ]] || raftmq_die "no executable ${entry#*:} in $RAFTMQ_BIN_DIR"
   done
   export RAFTMQ_BIN_DIR
 

@@ -9,8 +9,9 @@
 #   CARGO_TARGET_DIR  cargo's target directory (default: target/ in the
 #                     repository; a relative path is taken from the root).
 #
-# Without RAFTMQ_BIN_DIR, `cargo build --release --locked --quiet` runs first:
-# cargo's own staleness check makes it a no-op when the binary is up to date.
+# Without RAFTMQ_BIN_DIR, one `cargo build --release --locked` of every
+# binary in `raftmq_binaries` runs first, whichever launcher asks: cargo's
+# own staleness check makes it a no-op when they are up to date.
 # Without cargo on PATH, an existing target/release binary is used, with a
 # warning that it may be stale.
 
@@ -32,20 +33,25 @@ raftmq_release_dir() {
   printf '%s/release\n' "$target"
 }
 
-# raftmq_build PACKAGE BIN [PACKAGE BIN ...]: brings release binaries up to
-# date with one cargo run (output on stderr). Without cargo, settles for
-# binaries already built.
+# Every release binary the launchers run, as PACKAGE:BIN. They are always
+# built together, by one cargo invocation: cargo unifies dependency features
+# over the packages of one invocation, so building a subset (mqadmin alone,
+# say) would compile the dependencies again with other features and replace
+# the binaries the other launchers use. One set, one feature set, one build.
+raftmq_binaries=(raftmq-nameserver:mqnamesrv raftmq-broker:mqbroker raftmq-client:mqadmin)
+
+# raftmq_build: brings every release binary up to date with one cargo run
+# (output on stderr; a no-op when nothing changed). Without cargo, settles
+# for binaries already built.
 raftmq_build() {
-  local release args=() missing=() package bin
+  local release missing=() entry args=(build --release --locked --quiet)
   release=$(raftmq_release_dir)
-  while (($# >= 2)); do
-    package=$1 bin=$2
-    shift 2
-    args+=(-p "$package" --bin "$bin")
-    [[ -x $release/$bin ]] || missing+=("$bin")
+  for entry in "${raftmq_binaries[@]}"; do
+    args+=(-p "${entry%%:*}" --bin "${entry#*:}")
+    [[ -x $release/${entry#*:} ]] || missing+=("${entry#*:}")
   done
   if command -v cargo >/dev/null 2>&1; then
-    (cd "$raftmq_home" && cargo build --release --locked --quiet "${args[@]}") >&2 ||
+    (cd "$raftmq_home" && cargo "${args[@]}") >&2 ||
       raftmq_die "cargo build --release failed in $raftmq_home (see above)"
   elif ((${#missing[@]} == 0)); then
     raftmq_warn "cargo not found on PATH; running the binaries already in $release, which may be out of date"
@@ -54,17 +60,17 @@ raftmq_build() {
   fi
 }
 
-# raftmq_exec PACKAGE BIN [ARGS...]: replaces this shell with BIN, so the
-# caller's pid becomes the binary's.
+# raftmq_exec BIN [ARGS...]: replaces this shell with BIN (one of
+# `raftmq_binaries`), so the caller's pid becomes the binary's.
 raftmq_exec() {
-  local package=$1 bin=$2 path
-  shift 2
+  local bin=$1 path
+  shift
   if [[ -n ${RAFTMQ_BIN_DIR:-} ]]; then
     path=$RAFTMQ_BIN_DIR/$bin
     [[ -f $path && -x $path ]] ||
       raftmq_die "RAFTMQ_BIN_DIR=$RAFTMQ_BIN_DIR has no executable $bin: build it or unset RAFTMQ_BIN_DIR"
   else
-    raftmq_build "$package" "$bin"
+    raftmq_build
     path=$(raftmq_release_dir)/$bin
     [[ -x $path ]] || raftmq_die "cargo built nothing at $path"
   fi

@@ -7,12 +7,10 @@
 
 use std::sync::Arc;
 
-use openraft::type_config::async_runtime::WatchReceiver;
 use raftmq_model::{Perm, TopicName};
 use raftmq_proto::admin::v1 as pb;
 use raftmq_proto::admin::v1::broker_admin_server::BrokerAdmin;
-use raftmq_raft::proposer::WriteError;
-use raftmq_raft::RaftNode;
+use raftmq_raft::{RaftNode, WriteError};
 use raftmq_store::meta_state::{Command, TopicConfig};
 use tonic::{Request, Response, Status};
 
@@ -24,30 +22,19 @@ pub const MAX_QUEUES: u32 = 1024;
 pub struct AdminService {
     node: Arc<RaftNode>,
     group: String,
-    faults: Option<FaultSwitches>,
-}
-
-/// What `InjectFault` may flip, when `faultInjectionEnable` is on.
-#[derive(Clone, Debug)]
-pub struct FaultSwitches {
-    /// This member.
-    pub me: u64,
-    /// Every member of the group.
-    pub members: Vec<u64>,
-    /// The member's Raft RPC switchboard.
-    pub partition: raftmq_raft::network::Partition,
-    /// The member's store fault switches.
-    pub store: raftmq_store::fault::Faults,
+    /// `faultInjectionEnable` (honoured by `failpoints` builds only).
+    fault_injection: bool,
 }
 
 impl AdminService {
-    /// The service of `node`, a member of `group`; `faults` only with
-    /// `faultInjectionEnable`.
-    pub fn new(node: Arc<RaftNode>, group: String, faults: Option<FaultSwitches>) -> Self {
+    /// The service of `node`, a member of `group`; `fault_injection` with
+    /// `faultInjectionEnable` (a broker built without the `failpoints`
+    /// feature refuses to start with it).
+    pub fn new(node: Arc<RaftNode>, group: String, fault_injection: bool) -> Self {
         Self {
             node,
             group,
-            faults,
+            fault_injection,
         }
     }
 }
@@ -58,10 +45,13 @@ fn write_status(e: WriteError) -> Status {
             Status::unavailable("the group has no leader now (an election is under way); retry")
         }
         WriteError::Stopped => Status::unavailable("this member is stopping; retry on another"),
+        e @ WriteError::Failed { .. } => {
+            Status::unavailable(format!("{e}; retry on another member"))
+        }
         WriteError::Refused(e) => {
             Status::resource_exhausted(format!("refused, nothing changed: {e}"))
         }
-        WriteError::Unknown(e) => Status::unknown(format!(
+        e @ WriteError::Unknown { .. } => Status::unknown(format!(
             "the change may or may not have been applied: {e}; check with topicRoute"
         )),
     }
@@ -140,7 +130,6 @@ impl BrokerAdmin for AdminService {
                 "this member does not lead; the leader is {}: call it",
                 self.node
                     .leader()
-                    .await
                     .map_or("unknown".to_owned(), |l| format!("n{l}"))
             )));
         }
@@ -155,7 +144,7 @@ impl BrokerAdmin for AdminService {
         &self,
         _request: Request<pb::BrokerStatusRequest>,
     ) -> Result<Response<pb::BrokerStatusResponse>, Status> {
-        let m = self.node.raft().metrics().borrow_watched().clone();
+        let m = self.node.status();
         let store = self.node.store();
         let bounds = store.commitlog().bounds();
         let disk = store.commitlog().disk();
@@ -166,18 +155,19 @@ impl BrokerAdmin for AdminService {
         let entries = vec![
             entry("brokerName", self.group.clone()),
             entry("memberId", format!("n{}", self.node.id())),
-            entry("role", format!("{:?}", m.state)),
-            entry("term", m.current_term.to_string()),
+            entry("role", format!("{:?}", m.leadership.role)),
+            entry("term", m.leadership.term.to_string()),
             entry(
                 "leader",
-                m.current_leader.map_or("none".into(), |l| format!("n{l}")),
+                m.leadership
+                    .leader
+                    .map_or("none".into(), |l| format!("n{l}")),
             ),
             entry("logStartIndex", bounds.start_index.to_string()),
             entry("logNextIndex", bounds.next_index.to_string()),
             entry(
                 "appliedIndex",
-                m.last_applied
-                    .map_or("none".into(), |l| l.index.to_string()),
+                m.applied_index.map_or("none".into(), |l| l.to_string()),
             ),
             entry("commitLogMaxOffset", bounds.end_pos.to_string()),
             // As upstream prints it: the used fraction of the commitlog's
@@ -250,36 +240,12 @@ impl BrokerAdmin for AdminService {
         &self,
         request: Request<pb::InjectFaultRequest>,
     ) -> Result<Response<pb::InjectFaultResponse>, Status> {
-        let Some(f) = &self.faults else {
+        if !self.fault_injection {
             return Err(Status::failed_precondition(
                 "fault injection is off: start the broker with faultInjectionEnable=true (tests only)",
             ));
-        };
-        let r = request.into_inner();
-        if let Some(isolate) = r.isolate {
-            if isolate {
-                f.partition.isolate(f.me, &f.members);
-            } else {
-                f.partition.heal();
-            }
-            tracing::warn!(
-                isolate,
-                "fault injected: Raft RPCs to and from the other members"
-            );
         }
-        if let Some(p) = r.disk_used_percent {
-            let p = if p < 0 {
-                None
-            } else {
-                Some(u8::try_from(p.min(100)).unwrap_or(100))
-            };
-            f.store.set_disk_used_percent(p);
-            tracing::warn!(disk_used_percent = ?p, "fault injected: disk usage");
-        }
-        if let Some(fails) = r.allocation_fails {
-            f.store.set_allocation_fails(fails);
-            tracing::warn!(fails, "fault injected: disk block reservations");
-        }
+        crate::fault_injection::inject(&self.node, request.into_inner())?;
         Ok(Response::new(pb::InjectFaultResponse {}))
     }
 }

@@ -2,7 +2,7 @@
 //! registration with the nameservers, started from a [`BrokerConf`].
 //!
 //! ```text
-//!   BrokerConf ─► bind listenPort ─► bind Raft port ─► RaftNode (store + openraft)
+//!   BrokerConf ─► bind listenPort ─► bind Raft port ─► RaftNode (store + Raft)
 //!                       │                                   │
 //!                       └─ client server: BrokerAdmin ◄─────┤
 //!                                                           └─► registrar ─► every nameserver
@@ -17,16 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raftmq_proto::admin::v1::broker_admin_server::BrokerAdminServer;
-use raftmq_raft::node::StartError as RaftStartError;
-use raftmq_raft::{NodeConfig, RaftNode};
+use raftmq_raft::{NodeConfig, RaftNode, StartError as RaftStartError};
+use raftmq_tasks::Tasks;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
 
-use crate::admin::{AdminService, FaultSwitches};
+use crate::admin::AdminService;
 use crate::conf::BrokerConf;
 use crate::messaging::{Messaging, MessagingConf};
-use crate::registrar::{self, Identity, MemberAddrs};
+use crate::registrar::{self, Identity};
 use raftmq_proto::rocketmq::v2::messaging_service_server::MessagingServiceServer;
 
 /// Why a broker could not start.
@@ -60,19 +58,30 @@ pub struct Listeners {
     pub raft: Option<TcpListener>,
 }
 
-/// A running broker.
+/// A running broker. Its tasks have three owners, stopped in this order:
+/// the registrar, the consumer-progress committer, the client port; then
+/// the member (which owns its own).
 pub struct Broker {
     node: Arc<RaftNode>,
     client_addr: SocketAddr,
     advertised: String,
-    stop_server: Option<oneshot::Sender<()>>,
-    server: JoinHandle<()>,
-    stop_registrar: watch::Sender<bool>,
-    registrar: JoinHandle<()>,
-    committer: JoinHandle<()>,
+    identity: Identity,
+    namesrvs: Vec<String>,
+    /// This broker's owner (a child of the one it was started under); the
+    /// three below and the Raft member's are its children.
+    tasks: Tasks,
+    registrar: Tasks,
+    committer: Tasks,
+    client_port: Tasks,
+    /// The client port's server: it drains calls on a clean stop and is
+    /// dropped on a crash.
+    server: tokio::task::JoinHandle<()>,
     /// Dropped before the member stops: it holds the member too.
     progress: Option<Messaging>,
 }
+
+/// How long each part of a stop may take before it is named in the log.
+const STOP_WAIT: Duration = Duration::from_secs(3);
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,7 +114,14 @@ impl Broker {
     /// when it is set and advertised as `brokerIP1:listenPort`; otherwise it
     /// is opened and advertised on the host of this member's own
     /// `dLegerPeers` entry, which its peers already reach it by.
-    pub async fn start(conf: BrokerConf, listeners: Listeners) -> Result<Broker, BrokerError> {
+    ///
+    /// Its tasks belong to a child of `owner` (the process's, say), so that
+    /// stopping the owner stops them too.
+    pub async fn start(
+        conf: BrokerConf,
+        listeners: Listeners,
+        owner: &Tasks,
+    ) -> Result<Broker, BrokerError> {
         let d = &conf.dledger;
         let raft_addr = d
             .self_addr()
@@ -153,39 +169,36 @@ impl Broker {
         })?;
         let advertised = format!("{advertised_host}:{}", client_addr.port());
 
-        let partition = raftmq_raft::network::Partition::default();
-        let store_faults = raftmq_store::fault::Faults::default();
-        let fault_switches = conf.fault_injection_enable.then(|| FaultSwitches {
-            me: d.self_id,
-            members: d.peers.keys().copied().collect(),
-            partition: partition.clone(),
-            store: store_faults.clone(),
-        });
-        if fault_switches.is_some() {
+        if conf.fault_injection_enable {
+            if !crate::fault_injection::AVAILABLE {
+                return Err(BrokerError::Conf(format!(
+                    "faultInjectionEnable=true: {}",
+                    crate::fault_injection::NOT_BUILT
+                )));
+            }
             tracing::warn!(
                 "faultInjectionEnable=true: this broker accepts injected faults (tests only)"
             );
         }
+        let tasks = owner.child(&format!("broker n{}", d.self_id));
         let node = Arc::new(
-            RaftNode::start(
+            RaftNode::start_owned(
                 NodeConfig {
                     id: d.self_id,
                     peers: d.peers.clone(),
                     store: conf.store_config(),
                     timing: conf.raft_timing(),
                     batching: Default::default(),
-                    partition,
-                    faults: store_faults,
                     preferred_leader: d.preferred_leader,
                     replication: conf.raft_replication_transport,
+                    client_addr: Some(advertised.clone()),
                 },
                 Some(raft),
+                Some(&tasks),
             )
             .await?,
         );
 
-        let member_addrs = MemberAddrs::default();
-        member_addrs.write().insert(d.self_id, advertised.clone());
         let messaging = Messaging::new(
             Arc::clone(&node),
             MessagingConf {
@@ -197,15 +210,14 @@ impl Broker {
                     .then_some(conf.default_topic_queue_nums),
                 namesrvs: conf.namesrv_addr.clone(),
             },
-            Arc::clone(&member_addrs),
         );
-        let committer = tokio::spawn(messaging.clone().run_committer());
+        let committer = tasks.child("committer");
+        committer.spawn("committer", messaging.clone().run_committer());
         let progress = messaging.clone();
-        let (stop_server, stopped) = oneshot::channel::<()>();
         let admin = BrokerAdminServer::new(AdminService::new(
             Arc::clone(&node),
             conf.broker_name.clone(),
-            fault_switches,
+            conf.fault_injection_enable,
         ));
         // Room for a batch of maxMessageSize messages, plus framing.
         let max_request = usize::try_from(conf.max_message_size)
@@ -216,15 +228,15 @@ impl Broker {
             .max_decoding_message_size(max_request)
             .max_encoding_message_size(usize::MAX);
         let incoming = raftmq_proto::serve::incoming_nodelay(client);
-        let server = tokio::spawn(async move {
+        let client_port = tasks.child("client-port");
+        let stopping = client_port.stopping();
+        let server = client_port.spawn_graceful("client-server", async move {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .max_frame_size(Some(raftmq_proto::serve::MAX_FRAME_SIZE))
                 .add_service(messaging)
                 .add_service(admin)
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = stopped.await;
-                })
+                .serve_with_incoming_shutdown(incoming, stopping)
                 .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "client server stopped");
@@ -242,15 +254,16 @@ impl Broker {
                 .auto_create_topic_enable
                 .then_some(conf.default_topic_queue_nums),
         };
-        let (stop_registrar, stop_rx) = watch::channel(false);
-        let registrar = tokio::spawn(registrar::run(
-            identity,
-            Arc::clone(&node),
-            conf.namesrv_addr.clone(),
-            conf.register_name_server_period,
-            Arc::clone(&member_addrs),
-            stop_rx,
-        ));
+        let registrar = tasks.child("registrar");
+        registrar.spawn(
+            "registrar",
+            registrar::run(
+                identity.clone(),
+                Arc::clone(&node),
+                conf.namesrv_addr.clone(),
+                conf.register_name_server_period,
+            ),
+        );
         tracing::info!(
             group = %conf.broker_name,
             member = %format!("n{}", d.self_id),
@@ -261,11 +274,13 @@ impl Broker {
             node,
             client_addr,
             advertised,
-            stop_server: Some(stop_server),
-            server,
-            stop_registrar,
+            identity,
+            namesrvs: conf.namesrv_addr.clone(),
+            tasks,
             registrar,
             committer,
+            client_port,
+            server,
             progress: Some(progress),
         })
     }
@@ -285,44 +300,40 @@ impl Broker {
         &self.node
     }
 
-    /// Stops cleanly: unregisters from the nameservers, closes the client
-    /// port, then stops the member with its store flushed.
-    pub async fn stop(mut self) {
+    /// Stops cleanly: commits consumer progress, unregisters from the
+    /// nameservers, closes the client port, then stops the member with its
+    /// store flushed.
+    pub async fn stop(self) {
         if let Some(p) = &self.progress {
             let _ = tokio::time::timeout(Duration::from_secs(2), p.commit_now()).await;
         }
-        let _ = self.stop_registrar.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(3), &mut self.registrar).await;
+        let _ = self.registrar.stop(STOP_WAIT).await;
+        registrar::unregister(&self.identity, &self.namesrvs).await;
         self.teardown(true).await;
     }
 
     /// Stops as a crash of the process would: no unregistering, no flush
     /// (tests; the files stay for a restart).
     pub async fn crash(self) {
+        let _ = self.registrar.stop(STOP_WAIT).await;
         self.teardown(false).await;
     }
 
     async fn teardown(mut self, flush: bool) {
-        self.registrar.abort();
-        self.committer.abort();
-        let _ = (&mut self.committer).await;
+        let _ = self.committer.stop(STOP_WAIT).await;
         self.progress = None;
-        if let Some(s) = self.stop_server.take() {
-            let _ = s.send(());
-        }
-        if !flush
-            || tokio::time::timeout(Duration::from_secs(2), &mut self.server)
-                .await
-                .is_err()
-        {
+        // A clean stop lets calls under way finish (bounded); a crash
+        // drops them.
+        if !flush {
             self.server.abort();
-            let _ = (&mut self.server).await;
         }
+        let _ = self.client_port.stop(STOP_WAIT).await;
         // Connections still open may hold the member for a moment; it stops
         // all the same (what they call afterwards fails).
         match Arc::try_unwrap(self.node) {
             Ok(n) => n.stop(flush).await,
             Err(shared) => shared.shutdown(flush).await,
         }
+        let _ = self.tasks.stop(STOP_WAIT).await;
     }
 }

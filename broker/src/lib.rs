@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod broker;
 pub mod conf;
+pub mod fault_injection;
 pub mod messaging;
 pub mod registrar;
 pub mod stats;

@@ -10,12 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::type_config::async_runtime::WatchReceiver;
-use openraft::ServerState;
 use raftmq_proto::namesrv::v1 as pb;
 use raftmq_proto::namesrv::v1::name_server_client::NameServerClient;
-use raftmq_raft::RaftNode;
-use tokio::sync::watch;
+use raftmq_raft::{Leadership, RaftNode, Role};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::stats::StatsSampler;
@@ -43,10 +40,6 @@ pub struct Identity {
     /// `defaultTopicQueueNums` when `autoCreateTopicEnable` is on.
     pub auto_create_queues: Option<u32>,
 }
-
-/// The group's members' client addresses, as the nameservers last told
-/// this member (how a follower finds its leader's client port).
-pub type MemberAddrs = Arc<parking_lot::RwLock<std::collections::BTreeMap<u64, String>>>;
 
 /// One nameserver's client, and whether the last call reached it (to log
 /// changes, not every failed beat).
@@ -84,29 +77,27 @@ struct RouteKey {
     topics_version: u64,
 }
 
-fn route_key(state: ServerState, term: u64, leader: Option<u64>, node: &RaftNode) -> RouteKey {
-    let role = match state {
-        ServerState::Leader => pb::Role::Leader,
-        ServerState::Follower | ServerState::Learner => pb::Role::Follower,
-        _ => pb::Role::Candidate,
+fn route_key(l: Leadership, node: &RaftNode) -> RouteKey {
+    let role = match l.role {
+        Role::Leader => pb::Role::Leader,
+        Role::Follower | Role::Learner => pb::Role::Follower,
+        Role::Candidate | Role::Stopped => pb::Role::Candidate,
     };
     RouteKey {
         role: role.into(),
-        term,
-        leader,
+        term: l.term,
+        leader: l.leader,
         topics_version: node.store().topics_version(),
     }
 }
 
-/// The registration loop; returns when `stop` turns true, after
-/// unregistering from every nameserver.
+/// The registration loop, until the member's Raft stops or its owner drops
+/// it. [`unregister`] says goodbye on a clean stop.
 pub(crate) async fn run(
     me: Identity,
     node: Arc<RaftNode>,
     namesrv_addrs: Vec<String>,
     period: Duration,
-    addrs: MemberAddrs,
-    mut stop: watch::Receiver<bool>,
 ) {
     let mut namesrvs = match clients(&namesrv_addrs) {
         Ok(c) => c,
@@ -119,35 +110,29 @@ pub(crate) async fn run(
         tracing::warn!("no nameserver address (namesrvAddr, NAMESRV_ADDR or -n): clients cannot find this broker");
     }
     let mut sampler = StatsSampler::new();
-    // Server metrics change with the role, term, leader or membership only,
-    // not with every write as the full metrics do.
-    let mut metrics = node.raft().server_metrics();
+    // Changes with the role, term or leader only, not with every write.
+    let mut leadership = node.leadership();
     let mut last: Option<RouteKey> = None;
     let mut next_beat = tokio::time::Instant::now();
     loop {
-        let (state, term, leader) = {
-            let m = metrics.borrow_watched();
-            (m.state, m.vote.leader_id.term, m.current_leader)
-        };
-        let key = route_key(state, term, leader, &node);
+        let now = *leadership.borrow_and_update();
+        let key = route_key(now, &node);
         let due = tokio::time::Instant::now() >= next_beat;
         if due || last != Some(key) {
-            register_all(&me, &node, key, &mut sampler, &mut namesrvs, &addrs).await;
+            register_all(&me, &node, key, &mut sampler, &mut namesrvs).await;
             last = Some(key);
             next_beat = tokio::time::Instant::now() + period;
         }
         let wake = next_beat.min(tokio::time::Instant::now() + TOPIC_POLL);
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
-            r = metrics.changed() => {
+            r = leadership.changed() => {
                 if r.is_err() {
-                    break; // openraft stopped
+                    return; // the member stopped
                 }
             }
-            _ = stop.wait_for(|s| *s) => break,
         }
     }
-    unregister_all(&me, &mut namesrvs).await;
 }
 
 async fn register_all(
@@ -156,7 +141,6 @@ async fn register_all(
     key: RouteKey,
     sampler: &mut StatsSampler,
     namesrvs: &mut [Namesrv],
-    addrs: &MemberAddrs,
 ) {
     let (_, topics) = node.store().topics();
     let request = pb::RegisterBrokerRequest {
@@ -185,24 +169,15 @@ async fn register_all(
         stats: Some(sampler.sample(node)),
         auto_create_queues: me.auto_create_queues,
     };
+    // Side by side: a nameserver that is down delays none of the others.
     let calls = namesrvs.iter().map(|n| {
         let mut client = n.client.clone();
         let request = request.clone();
-        tokio::spawn(async move { client.register_broker(request).await })
+        async move { client.register_broker(request).await }
     });
-    let calls: Vec<_> = calls.collect();
-    for (n, call) in namesrvs.iter_mut().zip(calls) {
-        let outcome = match call.await {
-            Ok(Ok(r)) => {
-                let seen = r.into_inner().member_client_addrs;
-                if !seen.is_empty() {
-                    addrs.write().extend(seen);
-                }
-                Ok(())
-            }
-            Ok(Err(s)) => Err(s.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+    let answers = futures_util::future::join_all(calls).await;
+    for (n, answer) in namesrvs.iter_mut().zip(answers) {
+        let outcome = answer.map(|_| ()).map_err(|s| s.to_string());
         match outcome {
             Ok(()) if !n.reachable => {
                 tracing::info!(namesrv = %n.addr, "registered with the nameserver again");
@@ -218,26 +193,28 @@ async fn register_all(
     }
 }
 
-async fn unregister_all(me: &Identity, namesrvs: &mut [Namesrv]) {
+/// Tells every nameserver that this member is leaving (a clean stop), each
+/// within a second; one that does not answer expires the member by itself.
+pub(crate) async fn unregister(me: &Identity, namesrv_addrs: &[String]) {
+    let Ok(namesrvs) = clients(namesrv_addrs) else {
+        return; // logged when registration started
+    };
     let request = pb::UnregisterBrokerRequest {
         cluster: me.cluster.clone(),
         group: me.group.clone(),
         member_id: me.member_id,
     };
-    let calls: Vec<_> = namesrvs
-        .iter()
-        .map(|n| {
-            let mut client = n.client.clone();
-            let request = request.clone();
-            tokio::spawn(async move {
-                tokio::time::timeout(Duration::from_secs(1), client.unregister_broker(request))
-                    .await
-            })
-        })
-        .collect();
-    for (n, call) in namesrvs.iter().zip(calls) {
-        match call.await {
-            Ok(Ok(Ok(_))) => tracing::info!(namesrv = %n.addr, "unregistered"),
+    let calls = namesrvs.iter().map(|n| {
+        let mut client = n.client.clone();
+        let request = request.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(1), client.unregister_broker(request)).await
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    for (n, answer) in namesrvs.iter().zip(answers) {
+        match answer {
+            Ok(Ok(_)) => tracing::info!(namesrv = %n.addr, "unregistered"),
             _ => {
                 tracing::info!(namesrv = %n.addr, "could not unregister; the nameserver will expire this member")
             }

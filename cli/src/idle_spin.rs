@@ -16,7 +16,8 @@
 //!                                                     └─ `spin` of idle time passed ─ park
 //! ```
 //!
-//! The spinner is one task: it yields to tokio (whose worker then polls the
+//! The spinner is one task, owned by the process's [`Tasks`] (it ends when
+//! the process stops, between two rounds): it yields to tokio (whose worker then polls the
 //! I/O driver without blocking before running it again) and to the kernel
 //! (`sched_yield`, so another process runnable on this CPU goes first). A
 //! round starts when a worker thread unparks and ends after `spin` without
@@ -27,10 +28,12 @@
 //! (no work comes while it spins, round after round) pauses it for a while
 //! ([`Pacing`]).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use raftmq_tasks::Tasks;
 use tokio::sync::Notify;
 
 /// A turn of the runtime longer than this means other tasks ran in it:
@@ -102,13 +105,21 @@ impl Spinner {
         self.wake.notify_one();
     }
 
-    /// Runs rounds of spinning, each after a wake-up, for ever.
-    pub async fn run(self: Arc<Self>, spin: Duration) {
+    /// Runs rounds of spinning, each after a wake-up, until `stop`
+    /// resolves. `stop` is looked at only between rounds: a round in
+    /// progress ends as it would anyway (within `MAX_ROUND_SPINS` times
+    /// `spin`), so stopping costs the spinning nothing.
+    pub async fn run(self: Arc<Self>, spin: Duration, stop: impl Future<Output = ()>) {
         let longest = spin.saturating_mul(MAX_ROUND_SPINS);
         let mut pacing = Pacing::default();
+        let mut stop = std::pin::pin!(stop);
         loop {
             self.waiting.store(true, Ordering::Release);
-            self.wake.notified().await;
+            tokio::select! {
+                biased;
+                () = &mut stop => return,
+                () = self.wake.notified() => {}
+            }
             self.waiting.store(false, Ordering::Release);
             self.rounds.fetch_add(1, Ordering::Relaxed);
             if pacing.spin_now() {
@@ -152,10 +163,12 @@ async fn spin_round(spin: Duration, longest: Duration) -> bool {
 
 /// A multi-thread tokio runtime with `workers` threads that, after each
 /// wake-up, polls for I/O for `idle_spin` of idle time before sleeping
-/// again (zero: sleeps at once). Returns the spinner too, for tests.
+/// again (zero: sleeps at once). The spinner is a task of `owner`, and
+/// ends when `owner` stops. Returns the spinner too, for tests.
 pub(crate) fn build(
     workers: usize,
     idle_spin: Duration,
+    owner: &Tasks,
 ) -> std::io::Result<(tokio::runtime::Runtime, Option<Arc<Spinner>>)> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(workers).enable_all();
@@ -165,7 +178,11 @@ pub(crate) fn build(
     let spinner = Arc::new(Spinner::default());
     let hook = Arc::clone(&spinner);
     let runtime = builder.on_thread_unpark(move || hook.unparked()).build()?;
-    runtime.spawn(Arc::clone(&spinner).run(idle_spin));
+    let _in_runtime = runtime.enter();
+    owner.spawn_graceful(
+        "idle spinner",
+        Arc::clone(&spinner).run(idle_spin, owner.stopping()),
+    );
     Ok((runtime, Some(spinner)))
 }
 
@@ -185,7 +202,8 @@ mod tests {
 
     #[test]
     fn a_wake_up_starts_a_round_that_ends_when_idle() {
-        let (runtime, spinner) = build(1, Duration::from_micros(500)).expect("runtime");
+        let owner = Tasks::new("test");
+        let (runtime, spinner) = build(1, Duration::from_micros(500), &owner).expect("runtime");
         let spinner = spinner.expect("a spinner");
         wait_for(10, "the spinner to wait", || {
             spinner.waiting.load(Ordering::Acquire)
@@ -193,7 +211,7 @@ mod tests {
         let rounds = spinner.rounds.load(Ordering::Relaxed);
         // Work from outside wakes the worker: a round starts, then ends
         // (500 us idle, 10 ms at most) with the runtime idle again.
-        let answer = runtime.block_on(async { tokio::spawn(async { 7 }).await });
+        let answer = runtime.block_on(runtime.spawn(async { 7 }));
         assert_eq!(answer.expect("task"), 7);
         wait_for(10, "a new round", || {
             spinner.rounds.load(Ordering::Relaxed) > rounds
@@ -205,7 +223,8 @@ mod tests {
 
     #[test]
     fn a_timer_still_fires_while_it_spins() {
-        let (runtime, spinner) = build(1, Duration::from_millis(5)).expect("runtime");
+        let owner = Tasks::new("test");
+        let (runtime, spinner) = build(1, Duration::from_millis(5), &owner).expect("runtime");
         assert!(spinner.is_some());
         let started = Instant::now();
         runtime.block_on(async {
@@ -242,9 +261,29 @@ mod tests {
 
     #[test]
     fn no_spin_means_no_spinner() {
-        let (runtime, spinner) = build(2, Duration::ZERO).expect("runtime");
+        let owner = Tasks::new("test");
+        let (runtime, spinner) = build(2, Duration::ZERO, &owner).expect("runtime");
         assert!(spinner.is_none());
-        let n = runtime.block_on(async { tokio::spawn(async { 1 + 1 }).await });
+        assert_eq!(owner.running(), 0);
+        let n = runtime.block_on(runtime.spawn(async { 1 + 1 }));
         assert_eq!(n.expect("task"), 2);
+    }
+
+    #[test]
+    fn the_spinner_ends_when_its_owner_stops() {
+        let owner = Tasks::new("test");
+        let (runtime, spinner) = build(1, Duration::from_micros(500), &owner).expect("runtime");
+        let spinner = spinner.expect("a spinner");
+        assert_eq!(owner.running(), 1);
+        // Mid-round or waiting, the stop ends it within the round's bound.
+        runtime
+            .block_on(owner.stop(Duration::from_secs(5)))
+            .expect("the spinner ends");
+        assert_eq!(owner.running(), 0);
+        // It is gone for good: wake-ups start no more rounds.
+        let rounds = spinner.rounds.load(Ordering::Relaxed);
+        let n = runtime.block_on(runtime.spawn(async { 2 + 2 }));
+        assert_eq!(n.expect("task"), 4);
+        assert_eq!(spinner.rounds.load(Ordering::Relaxed), rounds);
     }
 }

@@ -4,6 +4,8 @@
 //! test target of its own it has no tests.
 
 #![allow(dead_code)]
+// The fake server runs on tasks of the test's runtime, ended with it.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;

@@ -390,3 +390,61 @@ async fn a_server_that_never_answers_telemetry_costs_a_bounded_wait() {
     producer.shutdown().await;
     server.stop().await;
 }
+
+/// Waits until the runtime runs no more tasks than `baseline`.
+async fn tasks_back_to(baseline: usize, what: &str) {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while metrics.num_alive_tasks() > baseline {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {} tasks alive, {baseline} before",
+            metrics.num_alive_tasks()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A producer that has sent (so it runs heartbeats, a Telemetry reader and
+/// a group sender) and the count of tasks alive before it started.
+async fn a_producer_that_sent(fake: &Fake, addr: &str) -> (Producer, usize) {
+    let baseline = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    let producer = bounded(Producer::start(config(addr), &["T"]))
+        .await
+        .expect("producer");
+    bounded(producer.send(Message::new("T", "one")))
+        .await
+        .expect("sent");
+    fake.wait_until("the settings", |s| !s.settings.is_empty())
+        .await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    assert!(
+        metrics.num_alive_tasks() > baseline,
+        "the producer runs tasks"
+    );
+    (producer, baseline)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_producer_leaves_no_task_running() {
+    let fake = Fake::new(1);
+    let server = fake.serve(&[]).await;
+    let (producer, baseline) = a_producer_that_sent(&fake, &server.addr).await;
+    drop(producer);
+    // Its tasks, its connections' tasks, and the server's for them.
+    tasks_back_to(baseline, "after the drop").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_shut_down_leaves_no_task_running() {
+    let fake = Fake::new(1);
+    let server = fake.serve(&[]).await;
+    let (producer, baseline) = a_producer_that_sent(&fake, &server.addr).await;
+    bounded(producer.shutdown()).await;
+    tasks_back_to(baseline, "after the shutdown").await;
+    assert_eq!(fake.lock().terminations, 1);
+    server.stop().await;
+}

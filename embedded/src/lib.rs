@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use raftmq_nameserver::{NameServer, NamesrvConf};
 use raftmq_store::FlushMode;
+use raftmq_tasks::Tasks;
 use tokio::net::TcpListener;
 
 use raftmq_broker::conf::{BrokerConf, DLedgerConf};
@@ -35,7 +36,8 @@ pub struct LocalOptions {
     pub group: String,
     /// The nameserver's expiry of silent members.
     pub expiry: Duration,
-    /// `faultInjectionEnable` on every member.
+    /// `faultInjectionEnable` on every member: needs raftmq-broker's
+    /// `failpoints` feature (test builds), else the members refuse to start.
     pub fault_injection: bool,
     /// `autoCreateTopicEnable` on every member.
     pub auto_create_topics: bool,
@@ -64,6 +66,9 @@ impl Default for LocalOptions {
 /// A running nameserver and group; stopped by [`LocalDeployment::shutdown`]
 /// (or, less tidily, on drop).
 pub struct LocalDeployment {
+    /// The owner of the deployment's tasks: the nameserver's and the
+    /// brokers'.
+    tasks: Tasks,
     namesrv: NameServer,
     brokers: BTreeMap<u64, Broker>,
     confs: BTreeMap<u64, BrokerConf>,
@@ -78,6 +83,10 @@ impl std::fmt::Debug for LocalDeployment {
             .finish_non_exhaustive()
     }
 }
+
+/// How long [`LocalDeployment::shutdown`] waits for the deployment's tasks
+/// left once its members and nameserver have stopped.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
 
 fn io(what: &str, source: std::io::Error) -> BrokerError {
     BrokerError::Bind {
@@ -103,6 +112,7 @@ impl LocalDeployment {
         let ns_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| io("the nameserver port", e))?;
+        let tasks = Tasks::new("local");
         let namesrv = NameServer::start(
             &NamesrvConf {
                 expiry: opts.expiry,
@@ -110,6 +120,7 @@ impl LocalDeployment {
                 ..NamesrvConf::default()
             },
             Some(ns_listener),
+            &tasks,
         )
         .await
         .map_err(|e| BrokerError::Conf(e.to_string()))?;
@@ -151,6 +162,7 @@ impl LocalDeployment {
             confs.insert(*id, conf);
         }
         let mut d = LocalDeployment {
+            tasks,
             namesrv,
             brokers: BTreeMap::new(),
             confs,
@@ -172,7 +184,7 @@ impl LocalDeployment {
         let Some(conf) = self.confs.get(&id).cloned() else {
             return Err(BrokerError::Conf(format!("no member n{id}")));
         };
-        let broker = Broker::start(conf, Listeners { client, raft }).await?;
+        let broker = Broker::start(conf, Listeners { client, raft }, &self.tasks).await?;
         // A restarted member comes back on the same client port.
         if let Some(c) = self.confs.get_mut(&id) {
             c.listen_port = broker.client_addr().port();
@@ -227,12 +239,14 @@ impl LocalDeployment {
         self.start_member(id, None, None).await
     }
 
-    /// Stops everything cleanly.
+    /// Stops everything cleanly; tasks that did not end in time are
+    /// logged by name.
     pub async fn shutdown(mut self) {
         let brokers = std::mem::take(&mut self.brokers);
         for (_, b) in brokers {
             b.stop().await;
         }
-        self.namesrv.stop().await;
+        let _ = self.namesrv.stop().await;
+        let _ = self.tasks.stop(STOP_WITHIN).await;
     }
 }

@@ -112,9 +112,7 @@ async fn isolation_and_a_full_disk_are_injected_and_undone() {
         let leaders: Vec<u64> = (0..3)
             .filter(|id| d.broker(*id).unwrap().node().is_leader())
             .collect();
-        if leaders.len() == 1
-            && d.broker(leaders[0]).unwrap().node().leader().await == Some(leaders[0])
-        {
+        if leaders.len() == 1 && d.broker(leaders[0]).unwrap().node().leader() == Some(leaders[0]) {
             break leaders[0];
         }
         assert!(Instant::now() < deadline, "no single leader after healing");
@@ -147,9 +145,19 @@ async fn isolation_and_a_full_disk_are_injected_and_undone() {
     };
     // The deployment refuses at 100% (`LocalOptions`).
     set_disk(100).await;
-    let (status, _) = send(&mut c, "M2").await;
-    assert_ne!(status.code, v2::Code::Ok as i32);
-    assert!(status.message.contains("disk"), "{}", status.message);
+    let (status, entries) = send(&mut c, "M2").await;
+    // A refusal the clients do not retry (a 4xxxx code, not an internal
+    // error), naming the disk and what to do.
+    let refused = entries[0].status.clone().expect("an entry status");
+    assert_eq!(
+        refused.code,
+        v2::Code::PreconditionFailed as i32,
+        "{refused:?}"
+    );
+    assert_eq!(status.code, refused.code, "{status:?}");
+    for part in ["disk full", "% used", "diskSpaceWarningLevelRatio"] {
+        assert!(refused.message.contains(part), "{}", refused.message);
+    }
     set_disk(-1).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

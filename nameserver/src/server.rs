@@ -9,22 +9,27 @@
 //!
 //! [`NameServer::start`] is the embedded API: tests and `LocalCluster` start
 //! one on a loopback listener; `mqnamesrv` is a thin binary around it.
+//!
+//! Its two tasks belong to a child of the owner it is given: the server,
+//! which ends when the owner stops (new connections refused at once, open
+//! ones given [`DRAIN`] to finish their calls), and the scan, dropped at
+//! once. [`NameServer::stop`] stops that child only.
 
 // tonic handlers speak `Status`; boxing it at every conversion buys nothing.
 #![allow(clippy::result_large_err)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use raftmq_proto::namesrv::v1 as pb;
 use raftmq_proto::namesrv::v1::name_server_server::{
     NameServer as NameServerRpc, NameServerServer,
 };
+use raftmq_tasks::{Tasks, Unfinished};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic::{Request, Response, Status};
 
 use crate::client_service::ClientService;
@@ -206,28 +211,41 @@ pub enum StartError {
     },
 }
 
+/// How long open connections get, once a stop is asked for, to finish the
+/// calls they carry. Calls here are short; what is left after it is a
+/// stream that ends only when its client does (an SDK's Telemetry): the
+/// server task stops waiting for it. (tonic runs each connection as a task
+/// of its own, not ours: such a stream ends with its client or the
+/// runtime.)
+pub const DRAIN: Duration = Duration::from_secs(1);
+
+/// How long [`NameServer::stop`] waits for its tasks: the drain and some.
+pub const STOP_WITHIN: Duration = Duration::from_secs(5);
+
 /// A running nameserver.
 pub struct NameServer {
     addr: SocketAddr,
     registry: Arc<Mutex<Registry>>,
-    stop: Option<oneshot::Sender<()>>,
-    server: JoinHandle<()>,
-    scanner: JoinHandle<()>,
+    tasks: Tasks,
 }
 
 impl std::fmt::Debug for NameServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NameServer")
             .field("addr", &self.addr)
+            .field("tasks", &self.tasks)
             .finish_non_exhaustive()
     }
 }
 
 impl NameServer {
-    /// Starts serving on `listener`, or on `bindAddress:listenPort`.
+    /// Starts serving on `listener`, or on `bindAddress:listenPort`, with
+    /// its tasks under `owner` (they end when `owner` stops, or at
+    /// [`NameServer::stop`]).
     pub async fn start(
         conf: &NamesrvConf,
         listener: Option<TcpListener>,
+        owner: &Tasks,
     ) -> Result<NameServer, StartError> {
         let listener = match listener {
             Some(l) => l,
@@ -242,37 +260,27 @@ impl NameServer {
             addr: "the given listener".into(),
             source,
         })?;
+        let tasks = owner.child("namesrv");
         let registry = Arc::new(Mutex::new(Registry::new(conf.expiry)));
         let service = NameServerService::new(Arc::clone(&registry));
         let clients = MessagingServiceServer::new(ClientService::new(Arc::clone(&registry)));
         let clock = service.clock;
-        let (stop, stopped) = oneshot::channel::<()>();
         let incoming = raftmq_proto::serve::incoming_nodelay(listener);
-        let server = tokio::spawn(async move {
-            let served = tonic::transport::Server::builder()
-                .tcp_nodelay(true)
-                .add_service(NameServerServer::new(service))
-                .add_service(clients)
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "nameserver stopped serving");
-            }
-        });
-        let scanner = tokio::spawn(scan_silent_members(
-            Arc::clone(&registry),
-            clock,
-            conf.scan_interval,
-        ));
+        let serve = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(NameServerServer::new(service))
+            .add_service(clients)
+            .serve_with_incoming_shutdown(incoming, tasks.stopping());
+        tasks.spawn_graceful("grpc server", drained(serve, tasks.stopping()));
+        tasks.spawn(
+            "silent member scan",
+            scan_silent_members(Arc::clone(&registry), clock, conf.scan_interval),
+        );
         tracing::info!(%addr, expiry_ms = conf.expiry.as_millis() as u64, "nameserver serving");
         Ok(NameServer {
             addr,
             registry,
-            stop: Some(stop),
-            server,
-            scanner,
+            tasks,
         })
     }
 
@@ -286,20 +294,37 @@ impl NameServer {
         Arc::clone(&self.registry)
     }
 
-    /// Stops serving; returns once the server has ended.
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.scanner.abort();
-        let _ = (&mut self.server).await;
+    /// Stops serving and waits, at most [`STOP_WITHIN`], for its tasks to
+    /// end; names (and logs) those that did not.
+    pub async fn stop(self) -> Result<(), Unfinished> {
+        self.tasks.stop(STOP_WITHIN).await
     }
 }
 
 impl Drop for NameServer {
     fn drop(&mut self) {
-        self.scanner.abort();
-        self.server.abort();
+        self.tasks.cancel();
+    }
+}
+
+/// Runs `serve` (a server that stops accepting once `stopping` resolves,
+/// then waits for its connections) to its end, or until [`DRAIN`] after
+/// `stopping`: the connections still open then are cut.
+async fn drained<E: std::fmt::Display>(
+    serve: impl Future<Output = Result<(), E>>,
+    stopping: impl Future<Output = ()>,
+) {
+    let cut = async {
+        stopping.await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::select! {
+        served = serve => {
+            if let Err(e) = served {
+                tracing::error!(error = %e, "nameserver stopped serving");
+            }
+        }
+        () = cut => tracing::info!(drain = ?DRAIN, "stopped waiting for connections still open after the drain"),
     }
 }
 

@@ -6,12 +6,15 @@ use std::time::Duration;
 use raftmq_nameserver::{NameServer, NamesrvConf};
 use raftmq_proto::namesrv::v1 as pb;
 use raftmq_proto::namesrv::v1::name_server_client::NameServerClient;
+use raftmq_tasks::Tasks;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
 async fn start(conf: NamesrvConf) -> (NameServer, NameServerClient<Channel>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = NameServer::start(&conf, Some(listener)).await.unwrap();
+    let server = NameServer::start(&conf, Some(listener), &Tasks::new("test"))
+        .await
+        .unwrap();
     let client = NameServerClient::connect(format!("http://{}", server.addr()))
         .await
         .unwrap();
@@ -113,7 +116,7 @@ async fn registrations_make_the_cluster_list_and_routes() {
         .into_inner()
         .topics;
     assert!(topics.is_empty());
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -138,7 +141,7 @@ async fn bad_registrations_are_refused_and_change_nothing() {
         .into_inner()
         .rows;
     assert!(rows.is_empty());
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -193,7 +196,7 @@ async fn silent_members_expire_and_unregistered_ones_leave_at_once() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -204,7 +207,9 @@ async fn a_port_in_use_is_named() {
         bind_address: "127.0.0.1".into(),
         ..NamesrvConf::default()
     };
-    let e = NameServer::start(&conf, None).await.unwrap_err();
+    let e = NameServer::start(&conf, None, &Tasks::new("test"))
+        .await
+        .unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("listenPort"), "{msg}");
     assert!(msg.contains(&conf.listen_port.to_string()), "{msg}");
@@ -259,5 +264,56 @@ async fn write_permission_is_wiped_and_added_back() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound);
-    server.stop().await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn stop_ends_every_task_even_with_a_stream_left_open() {
+    use raftmq_proto::rocketmq::v2;
+    use raftmq_proto::rocketmq::v2::messaging_service_client::MessagingServiceClient;
+
+    let owner = Tasks::new("test");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = NameServer::start(&NamesrvConf::default(), Some(listener), &owner)
+        .await
+        .unwrap();
+    // A Telemetry stream, as every SDK client opens: it ends only when the
+    // client ends it, and this one never does.
+    let mut client = MessagingServiceClient::connect(format!("http://{}", server.addr()))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(v2::TelemetryCommand {
+        status: None,
+        command: Some(v2::telemetry_command::Command::Settings(
+            v2::Settings::default(),
+        )),
+    })
+    .await
+    .unwrap();
+    let mut answers = client
+        .telemetry(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        answers.message().await.unwrap().is_some(),
+        "settings answered"
+    );
+
+    let server_addr = server.addr();
+    let started = std::time::Instant::now();
+    server.stop().await.expect("every task ends");
+    assert!(
+        started.elapsed() < raftmq_nameserver::server::STOP_WITHIN,
+        "the open stream held the stop past the drain: {:?}",
+        started.elapsed()
+    );
+    // Nothing listens any more.
+    let refused = tokio::net::TcpStream::connect(server_addr).await;
+    assert!(refused.is_err(), "still accepting after stop");
+    drop((tx, answers));
+    // The owner is left running; the server was its child.
+    assert!(!owner.is_stopping());
+    owner.stop(Duration::from_secs(1)).await.unwrap();
 }

@@ -33,7 +33,7 @@ pub const MAGIC: [u8; 8] = [0xF7, b'R', b'M', b'Q', b'A', b'P', b'P', 1];
 /// The largest frame either side accepts: a request of entries joined up
 /// to a segment's size, with room to spare. A peer that announces more is
 /// refused before anything is allocated for it.
-pub const MAX_FRAME: usize = crate::node::MAX_RPC_BYTES;
+pub const MAX_FRAME: usize = crate::limits::MAX_RPC_BYTES;
 
 /// How much a read asks the kernel for at least.
 const READ_CHUNK: usize = 64 << 10;
@@ -182,6 +182,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 }
 
 #[cfg(test)]
+// The test's writer is awaited before the test ends.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

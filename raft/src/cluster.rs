@@ -1,18 +1,19 @@
 //! A whole group in one process, on free loopback ports and a temporary
-//! directory: for tests, benchmarks and applications that embed raftmq.
+//! directory: for tests and benchmarks (`test-util` builds only).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use raftmq_store::fault::Faults;
 use raftmq_store::message_store::PutResult;
 use raftmq_store::record::message::Message;
 use raftmq_store::{FlushMode, StoreConfig};
 use tokio::net::TcpListener;
 
-use crate::network::{Partition, ReplicationTransport};
-use crate::node::{NodeConfig, RaftNode, StartError, Timing};
-use crate::proposer::{Batching, WriteError};
+use crate::error::{StartError, WriteError};
+use crate::network::ReplicationTransport;
+use crate::node::{FaultHooks, NodeConfig, RaftNode, Timing};
+use crate::partition::Partition;
+use crate::proposer::Batching;
 use crate::types::NodeId;
 
 /// How to build the group.
@@ -120,16 +121,15 @@ impl LocalCluster {
                     store,
                     timing: opts.timing,
                     batching: Batching::default(),
-                    partition: partition.clone(),
-                    faults: Faults::default(),
                     preferred_leader: opts.preferred_leader,
                     replication: opts.replication,
+                    client_addr: None,
                 },
             );
         }
         let starts = configs.values().cloned().map(|cfg| {
             let l = listeners.remove(&cfg.id);
-            RaftNode::start(cfg, l)
+            RaftNode::start_with_hooks(cfg, l, self_hooks(&partition))
         });
         let mut nodes = BTreeMap::new();
         for node in futures_util::future::join_all(starts).await {
@@ -188,7 +188,7 @@ impl LocalCluster {
         loop {
             let mut seen = Vec::new();
             for n in self.nodes.values().filter(|n| Some(n.id()) != excluding) {
-                seen.push(n.leader().await);
+                seen.push(n.leader());
             }
             if let Some(Some(l)) = seen.first().copied() {
                 let agreed = seen.iter().all(|s| *s == Some(l));
@@ -285,8 +285,11 @@ impl LocalCluster {
             .configs
             .get(&id)
             .cloned()
-            .ok_or_else(|| StartError::Config(format!("no member n{id}")))?;
-        let node = RaftNode::start(cfg, None).await?;
+            .ok_or_else(|| StartError::NotAPeer {
+                id,
+                peers: self.ids(),
+            })?;
+        let node = RaftNode::start_with_hooks(cfg, None, self_hooks(&self.partition)).await?;
         self.nodes.insert(id, node);
         Ok(())
     }
@@ -297,5 +300,13 @@ impl LocalCluster {
         for n in nodes {
             n.stop(true).await;
         }
+    }
+}
+
+/// A member's switches: the group's shared partition, its own store faults.
+fn self_hooks(partition: &Partition) -> FaultHooks {
+    FaultHooks {
+        partition: partition.clone(),
+        ..FaultHooks::default()
     }
 }

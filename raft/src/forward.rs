@@ -13,8 +13,6 @@
 // tonic handlers speak `Status`; boxing it at every conversion buys nothing.
 #![allow(clippy::result_large_err)]
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use openraft::type_config::async_runtime::WatchReceiver;
 use openraft::Raft;
@@ -23,8 +21,10 @@ use raftmq_store::message_store::PutResult;
 use raftmq_store::{LogPos, QueueOffset};
 use tonic::Status;
 
-use crate::network::{Channels, Partition};
-use crate::proposer::{Proposer, WriteError};
+use crate::channels::never_sent;
+use crate::error::{Refusal, WriteError};
+use crate::members::Members;
+use crate::proposer::Proposer;
 use crate::state_machine::StateMachine;
 use crate::types::{DataKind, LogData, NodeId, TypeConfig};
 
@@ -43,12 +43,20 @@ pub(crate) struct LocalWriter {
 }
 
 impl LocalWriter {
-    fn raft_store_disk_check(&self) -> Result<(), String> {
-        self.store
-            .commitlog()
-            .disk()
-            .check()
-            .map_err(|e| e.to_string())
+    /// Admission: messages are refused here, before Raft, when the disk is
+    /// too full; replication itself never refuses.
+    fn disk_check(&self) -> Result<(), WriteError> {
+        match self.store.commitlog().disk().check() {
+            Ok(()) => Ok(()),
+            Err(
+                e @ (raftmq_store::StoreError::DiskFull { .. }
+                | raftmq_store::StoreError::NoSpace { .. }),
+            ) => Err(Refusal::DiskFull {
+                detail: e.to_string(),
+            }
+            .into()),
+            Err(e) => Err(WriteError::unknown("checking the disk", e)),
+        }
     }
 
     /// Proposes `body` here: messages through the group commit, commands
@@ -61,19 +69,16 @@ impl LocalWriter {
     ) -> Result<Vec<PutResult>, WriteError> {
         match kind {
             DataKind::Messages => {
-                // Admission: messages are refused here, before Raft, when the
-                // disk is too full; replication itself never refuses.
-                if let Err(e) = self.raft_store_disk_check() {
-                    return Err(WriteError::Refused(e));
-                }
+                self.disk_check()?;
                 // An entry larger than a segment would stop Raft (a log
                 // write that can never succeed); refuse it here instead.
                 let max = self.store.commitlog().max_entry_body();
                 if body.len() as u64 > max {
-                    return Err(WriteError::Refused(format!(
-                        "a batch of {} bytes does not fit in a commitlog segment (at most {max} bytes); send smaller batches or raise mappedFileSizeCommitLog",
-                        body.len()
-                    )));
+                    return Err(Refusal::TooLarge {
+                        size: body.len(),
+                        max,
+                    }
+                    .into());
                 }
                 self.proposer.write(body, count).await
             }
@@ -86,7 +91,7 @@ impl LocalWriter {
                     Some(f) => WriteError::NotLeader {
                         leader: f.leader_id,
                     },
-                    None => WriteError::Unknown(e.to_string()),
+                    None => WriteError::unknown("proposing the command", e),
                 }),
         }
     }
@@ -105,7 +110,8 @@ pub(crate) async fn serve(
     let count = usize::try_from(r.count).unwrap_or(usize::MAX);
     // Once committed, an entry is applied by every member, forever: one
     // that does not decode would stop them all, restarts included.
-    check_body(kind, &r.body, count).map_err(Status::invalid_argument)?;
+    check_body(kind, &r.body, count)
+        .map_err(|what| Status::invalid_argument(Refusal::Malformed { what }.to_string()))?;
     match local.propose(kind, r.body, count).await {
         Ok(results) => Ok(pb::ProposeResponse {
             stored: results
@@ -126,11 +132,60 @@ pub(crate) async fn serve(
             }
             Err(s)
         }
-        Err(WriteError::Stopped) => Err(Status::unavailable("the member is stopping")),
-        Err(WriteError::Refused(e)) => Err(Status::resource_exhausted(e)),
-        Err(WriteError::Unknown(e)) => Err(Status::unknown(e)),
+        Err(e @ WriteError::Stopped) => Err(Status::unavailable(e.to_string())),
+        Err(e @ WriteError::Failed { .. }) => Err(Status::unavailable(e.to_string())),
+        Err(WriteError::Refused(refusal)) => Err(refusal_status(&refusal)),
+        Err(e @ WriteError::Unknown { .. }) => Err(Status::unknown(e.to_string())),
     }
 }
+
+/// A refusal on the wire: its kind in the code (and a detail key), so the
+/// forwarding member rebuilds the same [`Refusal`].
+fn refusal_status(refusal: &Refusal) -> Status {
+    let (code, kind) = match refusal {
+        Refusal::DiskFull { .. } => (tonic::Code::ResourceExhausted, "disk-full"),
+        Refusal::TooLarge { .. } => (tonic::Code::OutOfRange, "too-large"),
+        Refusal::Malformed { .. } => (tonic::Code::InvalidArgument, "malformed"),
+    };
+    let mut s = Status::new(code, refusal.to_string());
+    s.metadata_mut().insert(
+        REFUSAL_KEY,
+        tonic::metadata::MetadataValue::from_static(kind),
+    );
+    if let Refusal::TooLarge { size, max } = refusal {
+        if let Ok(v) = format!("{size}/{max}").parse() {
+            s.metadata_mut().insert(SIZE_KEY, v);
+        }
+    }
+    s
+}
+
+/// The [`Refusal`] a forwarded write came back with, if it was one.
+fn refusal_of(s: &Status) -> Option<Refusal> {
+    let kind = s.metadata().get(REFUSAL_KEY)?.to_str().ok()?;
+    let message = s.message().to_owned();
+    Some(match kind {
+        "disk-full" => Refusal::DiskFull {
+            detail: message
+                .strip_prefix("disk full: ")
+                .map_or(message.clone(), str::to_owned),
+        },
+        "too-large" => {
+            let (size, max) = s.metadata().get(SIZE_KEY)?.to_str().ok()?.split_once('/')?;
+            Refusal::TooLarge {
+                size: size.parse().ok()?,
+                max: max.parse().ok()?,
+            }
+        }
+        "malformed" => Refusal::Malformed { what: message },
+        _ => return None,
+    })
+}
+
+/// The metadata key naming a refusal's kind.
+const REFUSAL_KEY: &str = "raftmq-refusal";
+/// The metadata key holding a too-large refusal's `size/max`.
+const SIZE_KEY: &str = "raftmq-refusal-size";
 
 /// Whether a forwarded body is what its kind says and names only legal
 /// topics and groups: exactly `count` whole message records, or one control
@@ -149,14 +204,12 @@ fn check_body(kind: DataKind, body: &[u8], count: usize) -> Result<(), String> {
     }
 }
 
-/// Sends writes to the leader's Raft port.
+/// Sends writes to the leader's Raft port, found in the group's address
+/// book.
 #[derive(Clone, Debug)]
 pub(crate) struct Forwarder {
-    pub(crate) me: NodeId,
     pub(crate) raft: Raft<TypeConfig, StateMachine>,
-    pub(crate) peers: BTreeMap<NodeId, String>,
-    pub(crate) channels: Channels,
-    pub(crate) partition: Partition,
+    pub(crate) members: Members,
 }
 
 impl Forwarder {
@@ -169,16 +222,19 @@ impl Forwarder {
         count: usize,
     ) -> Result<Vec<PutResult>, WriteError> {
         let unreachable = || WriteError::NotLeader { leader: None };
-        if self.partition.is_cut(self.me, leader) {
+        let me = self.members.me();
+        if self.members.partition().is_cut(me, leader) {
             return Err(unreachable());
         }
-        let addr = self.peers.get(&leader).ok_or_else(unreachable)?;
+        let addr = self.members.raft_addr(leader).ok_or_else(unreachable)?;
+        // A bad address never sends anything: as unreachable.
         let mut client = self
-            .channels
-            .client_for(addr)
-            .map_err(WriteError::Unknown)?;
+            .members
+            .channels()
+            .client_for(&addr)
+            .map_err(|_| unreachable())?;
         let request = pb::ProposeRequest {
-            from: self.me,
+            from: me,
             kind: match kind {
                 DataKind::Messages => pb::EntryKind::Messages,
                 DataKind::Command => pb::EntryKind::Command,
@@ -199,7 +255,7 @@ impl Forwarder {
                 ))),
             },
             _ = moved => {
-                return Err(WriteError::Unknown(format!(
+                return Err(WriteError::unknown_because(format!(
                     "the leader changed from n{leader} while it had the write"
                 )))
             }
@@ -216,7 +272,10 @@ impl Forwarder {
                 })
                 .collect()),
             Err(s) => Err(match s.code() {
-                tonic::Code::ResourceExhausted => WriteError::Refused(s.message().to_owned()),
+                _ if s.metadata().contains_key(REFUSAL_KEY) => match refusal_of(&s) {
+                    Some(refusal) => WriteError::Refused(refusal),
+                    None => WriteError::unknown(format!("forwarded to n{leader}"), s),
+                },
                 tonic::Code::FailedPrecondition => WriteError::NotLeader {
                     leader: s
                         .metadata()
@@ -225,19 +284,13 @@ impl Forwarder {
                         .and_then(|v| v.parse().ok()),
                 },
                 // Not connected: the write never left this member.
-                tonic::Code::Unavailable if is_connect_error(&s) => unreachable(),
-                tonic::Code::Unavailable => WriteError::Unknown(format!(
-                    "the leader n{leader} went away during the write: {}",
-                    s.message()
-                )),
-                _ => WriteError::Unknown(format!("forwarded to n{leader}: {}", s.message())),
+                tonic::Code::Unavailable if never_sent(&s) => unreachable(),
+                tonic::Code::Unavailable => WriteError::unknown(
+                    format!("the leader n{leader} went away during the write"),
+                    s,
+                ),
+                _ => WriteError::unknown(format!("forwarded to n{leader}"), s),
             }),
         }
     }
-}
-
-/// Whether `s` says the connection was never made (so nothing was sent).
-fn is_connect_error(s: &Status) -> bool {
-    let text = format!("{s:?}").to_ascii_lowercase();
-    text.contains("connect") || text.contains("refused") || text.contains("partitioned")
 }

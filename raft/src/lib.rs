@@ -19,21 +19,32 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod append_wire;
+pub mod channels;
+#[cfg(feature = "test-util")]
 pub mod cluster;
 pub mod codec;
 pub mod convert;
+pub mod error;
 mod forward;
+pub mod hold;
+pub mod limits;
 pub mod log_store;
+mod members;
 pub mod meta;
 pub mod network;
 pub mod node;
+pub mod partition;
 pub mod peers;
 pub mod proposer;
 pub mod server;
 pub mod state_machine;
 pub mod types;
 
+#[cfg(feature = "test-util")]
 pub use cluster::{ClusterOptions, LocalCluster};
+pub use error::{Refusal, StartError, WriteError};
 pub use network::ReplicationTransport;
-pub use node::{NodeConfig, RaftNode, Timing};
+#[cfg(feature = "test-util")]
+pub use node::FaultHooks;
+pub use node::{Leadership, NodeConfig, Progress, RaftNode, RaftStatus, Role, Timing};
 pub use types::{LogData, NodeId, TypeConfig};

@@ -32,6 +32,8 @@ pub fn to_io(e: StoreError) -> io::Error {
 /// The log storage (and, cloned, its reader).
 #[derive(Clone, Debug)]
 pub struct LogStore {
+    /// Tells the member's stop when openraft let go of this (hold.rs).
+    _hold: Option<crate::hold::StoreHold>,
     store: Arc<MessageStore>,
     meta: Arc<RaftMeta>,
     recent: Arc<Mutex<Recent>>,
@@ -99,9 +101,18 @@ impl LogStore {
     /// Log storage over `store`, with its Raft files in `meta`.
     pub fn new(store: Arc<MessageStore>, meta: Arc<RaftMeta>) -> Self {
         Self {
+            _hold: None,
             store,
             meta,
             recent: Arc::default(),
+        }
+    }
+
+    /// The same, counted by `hold` until every copy is dropped.
+    pub fn with_hold(self, hold: crate::hold::StoreHold) -> Self {
+        Self {
+            _hold: Some(hold),
+            ..self
         }
     }
 
@@ -304,7 +315,7 @@ fn checked_crc(record: &[u8], kind: EntryKind, index: u64, term: u64) -> Option<
 #[cfg(test)]
 mod tests {
     use openraft::EntryPayload;
-    use raftmq_store::message_store::{Mode, OpenOptions};
+    use raftmq_store::message_store::OpenOptions;
     use raftmq_store::StoreConfig;
 
     use super::*;
@@ -314,7 +325,6 @@ mod tests {
         let store = MessageStore::open_with(
             StoreConfig::small(dir.join("store")),
             OpenOptions {
-                mode: Mode::Replicated,
                 no_background: true,
                 ..OpenOptions::default()
             },

@@ -1,10 +1,11 @@
 //! The client side of the Raft RPCs: one tonic channel per peer, reused by
 //! every RPC to it, connected lazily, and for replication one TCP
 //! connection per session in raftmq's own framing ([`append_wire`], ADR
-//! 0009) or, configured so, a gRPC call per session. A [`Partition`] switchboard lets tests drop RPCs between chosen
-//! members, as a network partition would.
+//! 0009) or, configured so, a gRPC call per session. A [`Partition`]
+//! (tests only) drops RPCs between chosen members, as a network partition
+//! would.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,43 +26,20 @@ use openraft::OptionalSend;
 use parking_lot::Mutex;
 use raftmq_proto::raft::v1 as pb;
 use raftmq_proto::raft::v1::raft_service_client::RaftServiceClient;
+use raftmq_tasks::Tasks;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use raftmq_store::MessageStore;
 
 use crate::append_wire;
+use crate::channels::{BadAddress, Channels, CONNECT_WAIT};
 use crate::codec;
 use crate::convert;
+use crate::partition::Partition;
 use crate::state_machine::SnapshotData;
 use crate::types::{LogId, NodeId, TypeConfig};
-
-/// Pairs of members whose RPCs are dropped (both directions are listed
-/// separately). Shared by every member of an in-process cluster.
-#[derive(Clone, Debug, Default)]
-pub struct Partition(Arc<Mutex<HashSet<(NodeId, NodeId)>>>);
-
-impl Partition {
-    /// Drops every RPC between `node` and the others in `all`.
-    pub fn isolate(&self, node: NodeId, all: &[NodeId]) {
-        let mut cut = self.0.lock();
-        for &other in all.iter().filter(|o| **o != node) {
-            cut.insert((node, other));
-            cut.insert((other, node));
-        }
-    }
-
-    /// Lets every RPC through again.
-    pub fn heal(&self) {
-        self.0.lock().clear();
-    }
-
-    /// Whether RPCs from `from` to `to` are dropped.
-    pub fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
-        self.0.lock().contains(&(from, to))
-    }
-}
 
 /// How a leader carries its replication sessions (`raftReplicationTransport`).
 /// Members of this build answer both; members of builds before ADR 0009
@@ -75,36 +53,6 @@ pub enum ReplicationTransport {
     Grpc,
 }
 
-/// One long-lived, lazily connected channel per peer address, shared by
-/// replication and forwarded writes.
-#[derive(Clone, Debug, Default)]
-pub struct Channels(Arc<Mutex<HashMap<String, Channel>>>);
-
-impl Channels {
-    fn channel(&self, addr: &str) -> Result<Channel, String> {
-        let mut channels = self.0.lock();
-        if let Some(c) = channels.get(addr) {
-            return Ok(c.clone());
-        }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| format!("bad peer address {addr}: {e}"))?
-            .tcp_nodelay(true)
-            .connect_timeout(std::time::Duration::from_millis(500));
-        let channel = endpoint.connect_lazy();
-        channels.insert(addr.to_owned(), channel.clone());
-        Ok(channel)
-    }
-
-    /// A client on the channel to `addr`.
-    pub fn client_for(&self, addr: &str) -> Result<RaftServiceClient<Channel>, String> {
-        self.channel(addr).map(|c| {
-            RaftServiceClient::new(c)
-                .max_decoding_message_size(crate::node::MAX_RPC_BYTES)
-                .max_encoding_message_size(crate::node::MAX_RPC_BYTES)
-        })
-    }
-}
-
 /// Makes clients for the peers of one member.
 #[derive(Clone, Debug)]
 pub struct NetworkFactory {
@@ -113,17 +61,20 @@ pub struct NetworkFactory {
     partition: Partition,
     store: Arc<MessageStore>,
     transport: ReplicationTransport,
+    tasks: Tasks,
 }
 
 impl NetworkFactory {
     /// Clients from member `me` over `channels`; store snapshots are read
-    /// from `store`; replication sessions go over `transport`.
-    pub fn new(
+    /// from `store`; replication sessions go over `transport`, their writers
+    /// owned by `tasks`.
+    pub(crate) fn new(
         me: NodeId,
         partition: Partition,
         store: Arc<MessageStore>,
         channels: Channels,
         transport: ReplicationTransport,
+        tasks: Tasks,
     ) -> Self {
         Self {
             me,
@@ -131,6 +82,7 @@ impl NetworkFactory {
             partition,
             store,
             transport,
+            tasks,
         }
     }
 }
@@ -147,6 +99,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             partition: self.partition.clone(),
             store: Arc::clone(&self.store),
             transport: self.transport,
+            tasks: self.tasks.clone(),
         }
     }
 }
@@ -158,10 +111,11 @@ pub struct PeerClient {
     target: NodeId,
     /// The peer's Raft address, for replication sessions.
     addr: String,
-    client: Result<RaftServiceClient<Channel>, String>,
+    client: Result<RaftServiceClient<Channel>, BadAddress>,
     partition: Partition,
     store: Arc<MessageStore>,
     transport: ReplicationTransport,
+    tasks: Tasks,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,9 +130,7 @@ impl PeerClient {
                 self.target
             ))));
         }
-        self.client
-            .clone()
-            .map_err(|e| Unreachable::new(&Message(e)))
+        self.client.clone().map_err(|e| Unreachable::new(&e))
     }
 }
 
@@ -245,7 +197,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                 });
             let answers = match self.transport {
                 ReplicationTransport::Framed => {
-                    Answers::Framed(framed_session(&self.addr, requests).await?)
+                    Answers::Framed(framed_session(&self.addr, requests, &self.tasks).await?)
                 }
                 // No grpc-timeout: the call lives as long as the session.
                 // Each answer has its own deadline instead (`next_answer`).
@@ -344,14 +296,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     }
 }
 
-/// How long connecting a replication session may take.
-const CONNECT_WAIT: Duration = Duration::from_millis(500);
-
 /// Opens a session in our own framing to `addr` and starts writing
 /// `requests` to it.
 async fn framed_session(
     addr: &str,
     requests: impl Stream<Item = pb::AppendEntriesRequest> + Send + 'static,
+    tasks: &Tasks,
 ) -> Result<FramedAnswers, RPCError<TypeConfig>> {
     let unreachable = |e: &dyn std::fmt::Display| {
         RPCError::Unreachable(Unreachable::new(&Message(format!(
@@ -370,7 +320,7 @@ async fn framed_session(
         .write_all(&append_wire::MAGIC)
         .await
         .map_err(|e| unreachable(&e))?;
-    let writer = tokio::spawn(async move {
+    let writer = tasks.spawn("replication-writer", async move {
         let mut requests = std::pin::pin!(requests);
         while let Some(req) = requests.next().await {
             if let Err(e) = append_wire::write_request(&mut write, req).await {

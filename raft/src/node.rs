@@ -2,6 +2,7 @@
 //! from configuration alone and stopped as a whole.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,24 +10,27 @@ use openraft::impls::BasicNode;
 use openraft::type_config::async_runtime::WatchReceiver;
 use openraft::{Config, Raft, SnapshotPolicy};
 use raftmq_proto::raft::v1::raft_service_server::RaftServiceServer;
-use raftmq_store::fault::Faults;
-use raftmq_store::message_store::{Mode, PutResult};
+use raftmq_store::message_store::PutResult;
 use raftmq_store::record::message::Message;
 use raftmq_store::{MessageStore, OpenOptions, StoreConfig};
+use raftmq_tasks::Tasks;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
+use crate::channels::Channels;
+pub use crate::error::{Refusal, StartError, WriteError};
 use crate::forward::{Forwarder, LocalWriter};
+use crate::limits::MAX_RPC_BYTES;
 use crate::log_store::LogStore;
+pub use crate::members::AddressError;
+use crate::members::Members;
 use crate::meta::RaftMeta;
-use crate::network::{Channels, NetworkFactory, Partition, ReplicationTransport};
-use crate::proposer::{Batching, Proposer, WriteError};
+use crate::network::{NetworkFactory, ReplicationTransport};
+use crate::partition::Partition;
+use crate::proposer::{Batching, Proposer};
 use crate::server::RaftServer;
 use crate::state_machine::StateMachine;
 use crate::types::{DataKind, NodeId, TypeConfig};
-
-/// Largest gRPC message between members (an AppendEntries of many batches).
-pub const MAX_RPC_BYTES: usize = 256 << 20;
 
 /// Election timing. The defaults give a new leader well under a second
 /// after the old one dies: followers notice within 150-300 ms.
@@ -63,62 +67,135 @@ pub struct NodeConfig {
     pub timing: Timing,
     /// Group commit limits.
     pub batching: Batching,
-    /// RPC drops between members (tests).
-    pub partition: Partition,
-    /// Store fault switches (tests).
-    pub faults: Faults,
     /// `preferredLeaderIds`: the member that should lead when it is up and
     /// caught up; the leader hands over to it.
     pub preferred_leader: Option<NodeId>,
     /// `raftReplicationTransport`: how this member, leading, replicates.
     pub replication: ReplicationTransport,
+    /// Where this member's clients reach it (`brokerIP1:listenPort`), told
+    /// to the other members when they ask; `None` for a bare Raft member.
+    pub client_addr: Option<String>,
 }
 
-/// Why a member could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The configuration is inconsistent.
-    #[error("{0}")]
-    Config(String),
-    /// The store would not open.
-    #[error(transparent)]
-    Store(#[from] raftmq_store::StoreError),
-    /// An I/O error (Raft files, the listening socket).
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// openraft refused to start.
-    #[error("raft: {0}")]
-    Raft(String),
+/// Test switches a member is started with (`test-util` builds only): RPC
+/// drops between members and the store's fault switchboard.
+#[cfg(feature = "test-util")]
+#[derive(Clone, Debug, Default)]
+pub struct FaultHooks {
+    /// RPC drops between members.
+    pub partition: Partition,
+    /// Store fault switches.
+    pub store: raftmq_store::fault::Faults,
 }
 
-/// A running member.
+/// What a member is in its group now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// It leads: writes are proposed here.
+    Leader,
+    /// It stands for election.
+    Candidate,
+    /// It follows a leader (or waits for one).
+    Follower,
+    /// It replicates without a vote.
+    Learner,
+    /// Its Raft has stopped (on request, or by itself: see
+    /// [`RaftNode::failure`]).
+    Stopped,
+}
+
+/// Who leads, as this member sees it. Changes with the term, the role or
+/// the leader only, never with a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leadership {
+    /// The term this member is in.
+    pub term: u64,
+    /// Its role in that term.
+    pub role: Role,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+}
+
+impl Leadership {
+    fn of(m: &openraft::metrics::RaftServerMetrics<TypeConfig>) -> Self {
+        use openraft::ServerState;
+        Self {
+            term: m.vote.leader_id.term,
+            role: match m.state {
+                ServerState::Leader => Role::Leader,
+                ServerState::Candidate => Role::Candidate,
+                ServerState::Follower => Role::Follower,
+                ServerState::Learner => Role::Learner,
+                ServerState::Shutdown => Role::Stopped,
+            },
+            leader: m.current_leader,
+        }
+    }
+}
+
+/// This member's Raft state, for status pages and route registration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// Who leads.
+    pub leadership: Leadership,
+    /// The last entry in this member's log.
+    pub last_log_index: Option<u64>,
+    /// The last entry applied here.
+    pub applied_index: Option<u64>,
+    /// Why its Raft stopped by itself, if it did.
+    pub failure: Option<String>,
+}
+
+/// Wakes its holder when this member appends, commits or applies entries
+/// (long polls waiting for new messages).
+pub struct Progress(
+    openraft::type_config::alias::WatchReceiverOf<TypeConfig, openraft::RaftMetrics<TypeConfig>>,
+);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+/// The member's Raft stopped: it makes no more progress.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error("the member's Raft stopped")]
+pub struct Stopped;
+
+impl Progress {
+    /// Resolves at this member's next step.
+    pub async fn changed(&mut self) -> Result<(), Stopped> {
+        use openraft::type_config::async_runtime::WatchReceiver as _;
+        self.0.changed().await.map_err(|_| Stopped)
+    }
+}
+
+/// A running member: the narrow handle the broker holds. Writes, commands,
+/// who leads, and status; openraft stays inside this crate.
 pub struct RaftNode {
     id: NodeId,
     raft: Raft<TypeConfig, StateMachine>,
     store: Arc<MessageStore>,
     local: LocalWriter,
     forwarder: Forwarder,
+    members: Members,
+    leadership: watch::Receiver<Leadership>,
     /// How long a write waits for a leader to be elected.
     leader_wait: Duration,
-    /// Taken by the first [`RaftNode::shutdown`].
-    tasks: parking_lot::Mutex<Option<Tasks>>,
+    /// Every task of this member: server, connections, proposer,
+    /// replication writers, retention, leadership.
+    tasks: Tasks,
+    /// Set by the first [`RaftNode::shutdown`].
+    stopped: AtomicBool,
+    /// Resolves once openraft let go of the store; taken by the first stop.
+    released: parking_lot::Mutex<Option<crate::hold::Released>>,
+    #[cfg(feature = "test-util")]
+    hooks: FaultHooks,
 }
 
-/// The tasks a member owns.
-struct Tasks {
-    proposer: JoinHandle<()>,
-    preference: Option<JoinHandle<()>>,
-    retention: JoinHandle<()>,
-    server: JoinHandle<()>,
-    /// Set to true on shutdown: stops the server and ends the
-    /// replication streams it serves.
-    stop_server: tokio::sync::watch::Sender<bool>,
-}
+/// How long a member's stop waits for its tasks.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for RaftNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,20 +205,71 @@ impl std::fmt::Debug for RaftNode {
     }
 }
 
+/// Test switches, or nothing in a build without `test-util`.
+#[cfg(feature = "test-util")]
+type Hooks = FaultHooks;
+/// No test switches: a build without `test-util` has none.
+#[cfg(not(feature = "test-util"))]
+#[derive(Debug)]
+struct Hooks;
+
 impl RaftNode {
     /// Starts the member: opens the store, starts openraft and the Raft
     /// server (on `listener`, or bound to this member's peer address), and
     /// on first start forms the group from `peers` with no manual step.
     pub async fn start(cfg: NodeConfig, listener: Option<TcpListener>) -> Result<Self, StartError> {
+        Self::start_owned(cfg, listener, None).await
+    }
+
+    /// [`RaftNode::start`] with the member's tasks under `owner` (a
+    /// process's), so that stopping the owner stops them too. Without one
+    /// the member owns its tasks alone.
+    pub async fn start_owned(
+        cfg: NodeConfig,
+        listener: Option<TcpListener>,
+        owner: Option<&Tasks>,
+    ) -> Result<Self, StartError> {
+        #[cfg(feature = "test-util")]
+        let hooks = FaultHooks::default();
+        #[cfg(not(feature = "test-util"))]
+        let hooks = Hooks;
+        Self::start_hooked(cfg, listener, hooks, owner).await
+    }
+
+    /// [`RaftNode::start`] with test switches.
+    #[cfg(feature = "test-util")]
+    pub async fn start_with_hooks(
+        cfg: NodeConfig,
+        listener: Option<TcpListener>,
+        hooks: FaultHooks,
+    ) -> Result<Self, StartError> {
+        Self::start_hooked(cfg, listener, hooks, None).await
+    }
+
+    async fn start_hooked(
+        cfg: NodeConfig,
+        listener: Option<TcpListener>,
+        hooks: Hooks,
+        owner: Option<&Tasks>,
+    ) -> Result<Self, StartError> {
         let Some(my_addr) = cfg.peers.get(&cfg.id).cloned() else {
-            return Err(StartError::Config(format!(
-                "self id n{} is not one of the peers {:?}",
-                cfg.id,
-                cfg.peers
-                    .keys()
-                    .map(|k| format!("n{k}"))
-                    .collect::<Vec<_>>()
-            )));
+            return Err(StartError::NotAPeer {
+                id: cfg.id,
+                peers: cfg.peers.keys().copied().collect(),
+            });
+        };
+        #[cfg(feature = "test-util")]
+        let (partition, store_options) = (
+            hooks.partition.clone(),
+            OpenOptions {
+                faults: hooks.store.clone(),
+                ..OpenOptions::default()
+            },
+        );
+        #[cfg(not(feature = "test-util"))]
+        let (partition, store_options) = {
+            let Hooks = hooks;
+            (Partition, OpenOptions::default())
         };
         let listener = match listener {
             Some(l) => l,
@@ -152,14 +280,7 @@ impl RaftNode {
                     source,
                 })?,
         };
-        let store = MessageStore::open_with(
-            cfg.store.clone(),
-            OpenOptions {
-                mode: Mode::Replicated,
-                faults: cfg.faults.clone(),
-                no_background: false,
-            },
-        )?;
+        let store = MessageStore::open_with(cfg.store.clone(), store_options)?;
         let meta = Arc::new(
             RaftMeta::open(&cfg.store.root.join("raft")).map_err(|source| StartError::Io {
                 what: "opening the Raft state files".into(),
@@ -189,23 +310,32 @@ impl RaftNode {
             ..Config::default()
         }
         .validate()
-        .map_err(|e| StartError::Config(e.to_string()))?;
+        .map_err(|e| StartError::Config {
+            source: Box::new(e),
+        })?;
+        let name = format!("raft n{}", cfg.id);
+        let tasks = owner.map_or_else(|| Tasks::new(name.clone()), |o| o.child(&name));
+        let (hold, released) = crate::hold::hold();
         let channels = Channels::default();
         let raft = Raft::new(
             cfg.id,
             Arc::new(raft_config),
             NetworkFactory::new(
                 cfg.id,
-                cfg.partition.clone(),
+                partition.clone(),
                 Arc::clone(&store),
                 channels.clone(),
                 cfg.replication,
+                tasks.child("replication"),
             ),
-            LogStore::new(Arc::clone(&store), Arc::clone(&meta)),
-            StateMachine::new(Arc::clone(&store), meta),
+            LogStore::new(Arc::clone(&store), Arc::clone(&meta)).with_hold(hold.clone()),
+            StateMachine::new(Arc::clone(&store), meta).with_hold(hold),
         )
         .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+        .map_err(|e| StartError::Raft {
+            while_doing: "starting",
+            reason: e.to_string(),
+        })?;
 
         // Joined writes must still fit in a segment (see `LocalWriter::propose`).
         let max_entry = usize::try_from(store.commitlog().max_entry_body()).unwrap_or(usize::MAX);
@@ -213,48 +343,59 @@ impl RaftNode {
             max_bytes: cfg.batching.max_bytes.min(max_entry),
             ..cfg.batching
         };
-        let (proposer, proposer_task) = Proposer::start(raft.clone(), batching);
-        let (stop_server, stopping) = tokio::sync::watch::channel(false);
-        let mut stopped = stopping.clone();
+        let proposer = Proposer::start(raft.clone(), batching, &tasks);
         let raft_server = RaftServer::new(
             cfg.id,
             raft.clone(),
-            cfg.partition.clone(),
+            partition.clone(),
             proposer.clone(),
             Arc::clone(&store),
-            stopping,
+            cfg.client_addr.clone(),
+            tasks.child("raft-port"),
         );
         let service = RaftServiceServer::new(raft_server.clone())
             .max_decoding_message_size(MAX_RPC_BYTES)
             .max_encoding_message_size(MAX_RPC_BYTES);
         let incoming = crate::server::accept(listener, raft_server);
-        let server = tokio::spawn(async move {
+        let stopping = tasks.stopping();
+        tasks.spawn_graceful("raft-server", async move {
             let served = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .max_frame_size(Some(raftmq_proto::serve::MAX_FRAME_SIZE))
                 .initial_stream_window_size(Some(8 << 20))
                 .initial_connection_window_size(Some(16 << 20))
                 .add_service(service)
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
+                .serve_with_incoming_shutdown(incoming, stopping)
                 .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "raft server stopped");
             }
         });
 
-        let preference_task = cfg
+        if let Some(p) = cfg
             .preferred_leader
             .filter(|p| *p != cfg.id && cfg.peers.contains_key(p))
-            .map(|p| tokio::spawn(hand_over_to_preferred(raft.clone(), cfg.id, p)));
-        let retention_task = tokio::spawn(retention_loop(raft.clone(), Arc::downgrade(&store)));
-        let forwarder = Forwarder {
-            me: cfg.id,
-            raft: raft.clone(),
-            peers: cfg.peers.clone(),
+        {
+            tasks.spawn(
+                "preferred-leader",
+                hand_over_to_preferred(raft.clone(), cfg.id, p),
+            );
+        }
+        tasks.spawn(
+            "retention",
+            retention_loop(raft.clone(), Arc::downgrade(&store)),
+        );
+        let leadership = watch_leadership(&raft, &tasks);
+        let members = Members::new(
+            cfg.id,
+            cfg.client_addr.clone(),
+            raft.clone(),
             channels,
-            partition: cfg.partition.clone(),
+            partition,
+        );
+        let forwarder = Forwarder {
+            raft: raft.clone(),
+            members: members.clone(),
         };
         let local = LocalWriter {
             raft: raft.clone(),
@@ -267,14 +408,14 @@ impl RaftNode {
             store,
             local,
             forwarder,
+            members,
+            leadership,
             leader_wait: Duration::from_millis(cfg.timing.election_max_ms.saturating_mul(4)),
-            tasks: parking_lot::Mutex::new(Some(Tasks {
-                proposer: proposer_task,
-                preference: preference_task,
-                retention: retention_task,
-                server,
-                stop_server,
-            })),
+            tasks,
+            stopped: AtomicBool::new(false),
+            released: parking_lot::Mutex::new(Some(released)),
+            #[cfg(feature = "test-util")]
+            hooks,
         };
         if let Err(e) = node.form_group(&cfg.peers).await {
             node.stop(false).await;
@@ -287,8 +428,9 @@ impl RaftNode {
     /// member forming it first is fine; openraft stopping (it could not
     /// write its first entry: a full disk) is a failed start.
     async fn form_group(&self, peers: &BTreeMap<NodeId, String>) -> Result<(), StartError> {
-        let stopped = |e: &dyn std::fmt::Display| {
-            StartError::Raft(format!("stopped while forming the group: {e}"))
+        let stopped = |e: &dyn std::fmt::Display| StartError::Raft {
+            while_doing: "forming the group",
+            reason: e.to_string(),
         };
         if self.raft.is_initialized().await.map_err(|e| stopped(&e))? {
             return Ok(());
@@ -339,9 +481,16 @@ impl RaftNode {
         self.id
     }
 
-    /// The openraft handle.
+    /// The openraft handle, for tests that drive openraft directly.
+    #[cfg(feature = "test-util")]
     pub fn raft(&self) -> &Raft<TypeConfig, StateMachine> {
         &self.raft
+    }
+
+    /// The test switches this member was started with.
+    #[cfg(feature = "test-util")]
+    pub fn hooks(&self) -> &FaultHooks {
+        &self.hooks
     }
 
     /// The store.
@@ -354,9 +503,59 @@ impl RaftNode {
         self.local.proposer.load().now()
     }
 
+    /// Who leads, as this member sees it, now and as it changes.
+    pub fn leadership(&self) -> watch::Receiver<Leadership> {
+        self.leadership.clone()
+    }
+
     /// Whether this member leads now.
     pub fn is_leader(&self) -> bool {
         self.raft.is_leader()
+    }
+
+    /// The term this member is in.
+    pub fn term(&self) -> u64 {
+        self.leadership.borrow().term
+    }
+
+    /// The leader this member knows of.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leadership.borrow().leader
+    }
+
+    /// This member's Raft state now.
+    pub fn status(&self) -> RaftStatus {
+        let m = self.raft.metrics().borrow_watched().clone();
+        RaftStatus {
+            leadership: *self.leadership.borrow(),
+            last_log_index: m.last_log_index,
+            applied_index: m.last_applied.map(|l| l.index),
+            failure: failure_of(&m),
+        }
+    }
+
+    /// A watch that wakes at each step of this member's log (appended,
+    /// committed, applied): what long polls wait on for new messages.
+    pub fn progress(&self) -> Progress {
+        Progress(self.raft.metrics())
+    }
+
+    /// Every member of the group with its Raft address, from the log's
+    /// membership.
+    pub fn members(&self) -> BTreeMap<NodeId, String> {
+        self.members.raft_addrs()
+    }
+
+    /// Where the clients of member `id` reach it, as that member says
+    /// (asked over its Raft port, then remembered).
+    pub async fn client_addr(&self, id: NodeId) -> Result<String, AddressError> {
+        self.members.client_addr(id).await
+    }
+
+    /// Forgets what member `id` said of its client address, after a call to
+    /// it could not connect.
+    pub fn forget_client_addr(&self, id: NodeId) {
+        self.members.forget_client_addr(id);
     }
 
     /// Waits (up to four election timeouts) until this member leads and has
@@ -388,30 +587,28 @@ impl RaftNode {
         }
     }
 
-    /// The leader this member knows of.
-    pub async fn leader(&self) -> Option<NodeId> {
-        self.raft.current_leader().await
-    }
-
     /// Stores messages through Raft; returns once a majority has them and
     /// they are applied on the leader, with their queue offsets. On a member
     /// that does not lead, the write is forwarded to the leader.
     pub async fn write(&self, msgs: &[Message]) -> Result<Vec<PutResult>, WriteError> {
-        let body = self
-            .store
-            .encode_batch(msgs, usize::MAX)
-            .map_err(|e| WriteError::Unknown(e.to_string()))?;
+        let body = self.encode(msgs)?;
         self.propose(DataKind::Messages, bytes::Bytes::from(body), msgs.len())
             .await
+    }
+
+    fn encode(&self, msgs: &[Message]) -> Result<Vec<u8>, WriteError> {
+        self.store.encode_batch(msgs, usize::MAX).map_err(|e| {
+            Refusal::Malformed {
+                what: e.to_string(),
+            }
+            .into()
+        })
     }
 
     /// Stores messages through Raft on this member only: `NotLeader` if it
     /// does not lead (no forwarding).
     pub async fn write_here(&self, msgs: &[Message]) -> Result<Vec<PutResult>, WriteError> {
-        let body = self
-            .store
-            .encode_batch(msgs, usize::MAX)
-            .map_err(|e| WriteError::Unknown(e.to_string()))?;
+        let body = self.encode(msgs)?;
         self.local
             .propose(DataKind::Messages, bytes::Bytes::from(body), msgs.len())
             .await
@@ -428,9 +625,7 @@ impl RaftNode {
     ) -> Result<Vec<PutResult>, WriteError> {
         const ATTEMPTS: usize = 4;
         if let Some(why) = self.failure() {
-            return Err(WriteError::Refused(format!(
-                "this member's Raft stopped ({why}); restart the broker"
-            )));
+            return Err(WriteError::Failed { why });
         }
         let mut last = WriteError::NotLeader { leader: None };
         let mut target = self.raft.metrics().borrow_watched().current_leader;
@@ -493,9 +688,9 @@ impl RaftNode {
     /// Applies a control command (topic change, offset commit) through Raft,
     /// forwarded to the leader when this member does not lead.
     pub async fn command(&self, cmd: &raftmq_store::meta_state::Command) -> Result<(), WriteError> {
-        let body = cmd
-            .encode()
-            .map_err(|e| WriteError::Unknown(e.to_string()))?;
+        let body = cmd.encode().map_err(|e| Refusal::Malformed {
+            what: e.to_string(),
+        })?;
         self.propose(DataKind::Command, bytes::Bytes::from(body), 0)
             .await
             .map(|_| ())
@@ -507,40 +702,37 @@ impl RaftNode {
             .trigger()
             .transfer_leader(to)
             .await
-            .map_err(|e| WriteError::Unknown(e.to_string()))
+            .map_err(|e| WriteError::unknown(format!("moving leadership to n{to}"), e))
     }
 
-    /// Stops the member: the server, openraft, and the store's threads.
+    /// Stops the member: its tasks, openraft, and the store's threads.
     /// With `flush`, the store is flushed as on a clean stop; without, it is
     /// left as a crash of the process would.
     pub async fn stop(self, flush: bool) {
         self.shutdown(flush).await;
-        // Wait until openraft's tasks dropped their handles, so that the
-        // store is closed before a restart opens the same directory.
-        let store = Arc::clone(&self.store);
-        drop(self);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while Arc::strong_count(&store) > 1 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
     }
 
-    /// [`RaftNode::stop`] through a shared handle: the member stops (server,
-    /// tasks, openraft, the store's threads) even if others still hold it;
-    /// what they call afterwards fails. Later calls do nothing.
+    /// [`RaftNode::stop`] through a shared handle: the member stops (tasks,
+    /// openraft, the store's threads) even if others still hold it; what
+    /// they call afterwards fails. Later calls do nothing. Bounded: tasks
+    /// still running after a few seconds are named in the log.
     pub async fn shutdown(&self, flush: bool) {
-        let Some(mut t) = self.tasks.lock().take() else {
+        if self.stopped.swap(true, Ordering::SeqCst) {
             return;
-        };
-        let _ = t.stop_server.send(true);
-        t.server.abort();
-        let _ = (&mut t.server).await;
-        t.proposer.abort();
-        if let Some(p) = t.preference.take() {
-            p.abort();
         }
-        t.retention.abort();
+        // Tasks first: no new write reaches openraft, and replication
+        // sessions and connections let go of this member's handles.
+        let _ = self.tasks.stop(STOP_WAIT).await;
         let _ = self.raft.shutdown().await;
+        // openraft's state-machine worker may still finish what it was
+        // given: wait until it let go, so that a restart on the same files
+        // never races it.
+        let released = self.released.lock().take();
+        if let Some(released) = released {
+            if !released.wait(STOP_WAIT).await {
+                tracing::warn!("openraft still holds the store after {STOP_WAIT:?}");
+            }
+        }
         if flush {
             if let Err(e) = self.store.close() {
                 tracing::error!(error = %e, "store close failed");
@@ -548,6 +740,26 @@ impl RaftNode {
         }
         self.store.stop_background();
     }
+}
+
+/// Keeps a [`Leadership`] watch in step with openraft's server metrics,
+/// which change with the term, role, leader or membership only, not with
+/// every write.
+fn watch_leadership(
+    raft: &Raft<TypeConfig, StateMachine>,
+    tasks: &Tasks,
+) -> watch::Receiver<Leadership> {
+    let mut server = raft.server_metrics();
+    let (tx, rx) = watch::channel(Leadership::of(&server.borrow_watched()));
+    tasks.spawn("leadership", async move {
+        while server.changed().await.is_ok() {
+            let now = Leadership::of(&server.borrow_watched());
+            tx.send_if_modified(|seen| std::mem::replace(seen, now) != now);
+        }
+        // openraft is gone.
+        tx.send_modify(|l| l.role = Role::Stopped);
+    });
+    rx
 }
 
 /// How often [`RaftNode::failed`] looks.
@@ -623,7 +835,7 @@ async fn retention_pass(
     now: std::time::SystemTime,
     hour: Option<raftmq_store::message_store::HourOrManual>,
 ) -> Result<Option<u64>, WriteError> {
-    let unknown = |e: &dyn std::fmt::Display| WriteError::Unknown(e.to_string());
+    let unknown = |e: &dyn std::fmt::Display| WriteError::unknown_because(e.to_string());
     let Some(purge_to) = store
         .expired_purge_index(now, hour)
         .map_err(|e| unknown(&e))?
@@ -645,8 +857,8 @@ async fn retention_pass(
             break;
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(WriteError::Unknown(
-                "snapshot for retention not built in time".into(),
+            return Err(WriteError::unknown_because(
+                "snapshot for retention not built in time",
             ));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -5,37 +5,21 @@
 //! entry and proposes it, without waiting for the previous proposal to
 //! commit (up to a bound of proposals in flight). When nothing else is
 //! queued a write goes out at once: no linger is added to a lone writer.
+//!
+//! One task does it all: it takes writes and drives the proposals in flight
+//! side by side, so no proposal has a task of its own to outlive the member.
 
 use std::sync::Arc;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use openraft::Raft;
 use raftmq_store::message_store::PutResult;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use raftmq_tasks::Tasks;
+use tokio::sync::{mpsc, oneshot};
 
+pub use crate::error::WriteError;
 use crate::state_machine::StateMachine;
-use crate::types::{ApplyResult, DataKind, LogData, NodeId, TypeConfig};
-
-/// Why a write failed.
-#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
-pub enum WriteError {
-    /// This member is not the leader; send to `leader` (when known).
-    #[error("not the leader; the leader is {leader:?}")]
-    NotLeader {
-        /// The leader, if this member knows it.
-        leader: Option<NodeId>,
-    },
-    /// The write may or may not have been stored (the leader changed, or a
-    /// store error); retrying may store it twice.
-    #[error("write outcome unknown: {0}")]
-    Unknown(String),
-    /// The member is shutting down.
-    #[error("the member is stopping")]
-    Stopped,
-    /// Refused before it was proposed (nothing stored), e.g. the disk is
-    /// fuller than `diskSpaceWarningLevelRatio`.
-    #[error("refused, nothing stored: {0}")]
-    Refused(String),
-}
+use crate::types::{ApplyResult, DataKind, LogData, TypeConfig};
 
 /// Limits of one group commit.
 #[derive(Clone, Copy, Debug)]
@@ -107,15 +91,13 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Proposer {
-    /// Starts the proposer task for `raft`.
-    pub fn start(
-        raft: Raft<TypeConfig, StateMachine>,
-        batching: Batching,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the proposer task for `raft`, owned by `tasks`: it ends when
+    /// they stop, failing the writes it holds with [`WriteError::Stopped`].
+    pub fn start(raft: Raft<TypeConfig, StateMachine>, batching: Batching, tasks: &Tasks) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let load = Arc::new(Load::default());
-        let task = tokio::spawn(run(raft, rx, batching, Arc::clone(&load)));
-        (Self { tx, load }, task)
+        tasks.spawn("proposer", run(raft, rx, batching, Arc::clone(&load)));
+        Self { tx, load }
     }
 
     /// Its load now.
@@ -159,18 +141,30 @@ async fn run(
     b: Batching,
     load: Arc<Load>,
 ) {
-    let in_flight = Arc::new(Semaphore::new(b.max_in_flight));
+    let max_in_flight = b.max_in_flight.max(1);
+    let mut in_flight = FuturesUnordered::new();
     // A write that would have taken the group past `max_bytes` starts the
     // next one: an entry never grows past it by joining (only a single
     // write that is larger by itself goes alone).
     let mut carried: Option<Pending> = None;
+    let mut open = true;
     loop {
-        let first = match carried.take() {
-            Some(p) => p,
-            None => match rx.recv().await {
-                Some(p) => p,
-                None => return,
-            },
+        let room = in_flight.len() < max_in_flight;
+        let first = tokio::select! {
+            // Answers first: they free room for the next proposal.
+            biased;
+            Some(seq) = in_flight.next(), if !in_flight.is_empty() => {
+                load.in_flight.lock().remove(&seq);
+                continue;
+            }
+            p = async { carried.take() }, if room && carried.is_some() => p,
+            p = rx.recv(), if room && open && carried.is_none() => p,
+            else => return,
+        };
+        let Some(first) = first else {
+            // Every handle is gone: answer what is in flight, then end.
+            open = false;
+            continue;
         };
         let mut bytes = first.body.len();
         let mut group = vec![first];
@@ -187,17 +181,12 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
-            return;
-        };
-        let raft = raft.clone();
-        let load = Arc::clone(&load);
         let seq = load.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         load.in_flight.lock().insert(seq, group[0].since);
-        tokio::spawn(async move {
+        let raft = raft.clone();
+        in_flight.push(async move {
             propose(&raft, group).await;
-            load.in_flight.lock().remove(&seq);
-            drop(permit);
+            seq
         });
     }
 }
@@ -220,7 +209,8 @@ async fn propose(raft: &Raft<TypeConfig, StateMachine>, group: Vec<Pending>) {
             let mut results = match resp.data {
                 ApplyResult::Stored(r) => r.into_iter(),
                 other => {
-                    let e = WriteError::Unknown(format!("unexpected apply result {other:?}"));
+                    let e =
+                        WriteError::unknown_because(format!("unexpected apply result {other:?}"));
                     for p in group {
                         let _ = p.reply.send(Err(e.clone()));
                     }
@@ -237,7 +227,7 @@ async fn propose(raft: &Raft<TypeConfig, StateMachine>, group: Vec<Pending>) {
                 Some(f) => WriteError::NotLeader {
                     leader: f.leader_id,
                 },
-                None => WriteError::Unknown(e.to_string()),
+                None => WriteError::unknown("proposing the entry", e),
             };
             for p in group {
                 let _ = p.reply.send(Err(err.clone()));

@@ -10,6 +10,7 @@ use openraft::type_config::alias::SnapshotOf;
 use openraft::{Raft, SnapshotMeta};
 use raftmq_proto::raft::v1 as pb;
 use raftmq_proto::raft::v1::raft_service_server::RaftService;
+use raftmq_tasks::Tasks;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -17,7 +18,7 @@ use crate::append_wire;
 use crate::codec;
 use crate::convert;
 use crate::forward::{self, LocalWriter};
-use crate::network::Partition;
+use crate::partition::Partition;
 use crate::proposer::Proposer;
 use crate::state_machine::{SnapshotData, StateMachine};
 use crate::types::{NodeId, StoredMembership, TypeConfig};
@@ -29,23 +30,26 @@ pub struct RaftServer {
     raft: Raft<TypeConfig, StateMachine>,
     partition: Partition,
     local: LocalWriter,
-    /// True once the member stops: open replication streams then end (a
+    /// This member's client address, for `Describe`.
+    client_addr: Option<String>,
+    /// The member's tasks: once they stop, open replication streams end (a
     /// leader keeps its stream open while idle, holding this member's Raft
     /// handles).
-    stopping: tokio::sync::watch::Receiver<bool>,
+    tasks: Tasks,
 }
 
 impl RaftServer {
     /// Serves `raft`; RPCs from peers cut off from `me` by `partition` are
-    /// refused, as if they never arrived.
-    /// Forwarded writes are proposed through `proposer`.
-    pub fn new(
+    /// refused, as if they never arrived. Forwarded writes are proposed
+    /// through `proposer`. Connections and sessions are `tasks`'s.
+    pub(crate) fn new(
         me: NodeId,
         raft: Raft<TypeConfig, StateMachine>,
         partition: Partition,
         proposer: Proposer,
         store: std::sync::Arc<raftmq_store::MessageStore>,
-        stopping: tokio::sync::watch::Receiver<bool>,
+        client_addr: Option<String>,
+        tasks: Tasks,
     ) -> Self {
         let local = LocalWriter {
             raft: raft.clone(),
@@ -57,7 +61,8 @@ impl RaftServer {
             raft,
             partition,
             local,
-            stopping,
+            client_addr,
+            tasks,
         }
     }
 
@@ -129,10 +134,7 @@ impl RaftServer {
 
     /// Resolves once this member stops.
     fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut stopping = self.stopping.clone();
-        async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        }
+        self.tasks.stopping()
     }
 
     /// A replication session's request as openraft takes it, whichever
@@ -175,15 +177,10 @@ pub(crate) fn accept(
     server: RaftServer,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
     let (grpc, incoming) = tokio::sync::mpsc::channel(16);
-    let stopped = server.stopped();
-    tokio::spawn(async move {
-        tokio::pin!(stopped);
+    let tasks = server.tasks.clone();
+    tasks.spawn("raft-accept", async move {
         loop {
-            let accepted = tokio::select! {
-                () = &mut stopped => return,
-                accepted = listener.accept() => accepted,
-            };
-            let stream = match accepted {
+            let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     // Out of file descriptors, say: try again shortly.
@@ -195,14 +192,9 @@ pub(crate) fn accept(
             // Best effort: a socket without it still works, only slower.
             let _ = stream.set_nodelay(true);
             let (grpc, server) = (grpc.clone(), server.clone());
-            tokio::spawn(async move {
+            server.tasks.clone().spawn("raft-connection", async move {
                 let mut first = [0u8; 1];
-                // A silent connection must not hold this member's Raft
-                // handles past its stop.
-                let peeked = tokio::select! {
-                    () = server.stopped() => return,
-                    peeked = tokio::time::timeout(FIRST_BYTE_WAIT, stream.peek(&mut first)) => peeked,
-                };
+                let peeked = tokio::time::timeout(FIRST_BYTE_WAIT, stream.peek(&mut first)).await;
                 match peeked {
                     Ok(Ok(1)) if first[0] == append_wire::MAGIC[0] => {
                         server.serve_raw_append(stream).await;
@@ -391,6 +383,16 @@ impl RaftService for RaftServer {
         let r = request.into_inner();
         self.admit(Some(r.from))?;
         forward::serve(&self.local, r).await.map(Response::new)
+    }
+
+    async fn describe(
+        &self,
+        _request: Request<pb::DescribeRequest>,
+    ) -> Result<Response<pb::DescribeResponse>, Status> {
+        Ok(Response::new(pb::DescribeResponse {
+            id: self.me,
+            client_addr: self.client_addr.clone().unwrap_or_default(),
+        }))
     }
 }
 

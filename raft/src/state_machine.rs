@@ -30,6 +30,8 @@ use crate::types::{log_id, ApplyResult, DataKind, LogId, StoredMembership, TypeC
 /// The state machine over a store.
 #[derive(Clone, Debug)]
 pub struct StateMachine {
+    /// Tells the member's stop when openraft let go of this (hold.rs).
+    _hold: Option<crate::hold::StoreHold>,
     store: Arc<MessageStore>,
     meta: Arc<RaftMeta>,
 }
@@ -46,7 +48,19 @@ pub struct SnapshotData {
 impl StateMachine {
     /// The state machine of `store`.
     pub fn new(store: Arc<MessageStore>, meta: Arc<RaftMeta>) -> Self {
-        Self { store, meta }
+        Self {
+            _hold: None,
+            store,
+            meta,
+        }
+    }
+
+    /// The same, counted by `hold` until every copy is dropped.
+    pub fn with_hold(self, hold: crate::hold::StoreHold) -> Self {
+        Self {
+            _hold: Some(hold),
+            ..self
+        }
     }
 
     fn applied(&self) -> Result<Option<LogId>, io::Error> {
@@ -170,9 +184,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.meta.save_membership(&meta.last_membership)
     }
 
+    /// The snapshot of everything applied so far (a marker: see
+    /// [`SnapshotData`]); none before the first entry is applied, as
+    /// there is nothing to hand a member then.
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
-        Ok(Some(self.snapshot_of()?))
+        let snapshot = self.snapshot_of()?;
+        Ok(snapshot.meta.last_log_id.is_some().then_some(snapshot))
     }
 }

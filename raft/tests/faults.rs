@@ -6,6 +6,9 @@
 //! only polling intervals inside such waits, or the random time writers are
 //! given to run before a kill.
 
+// Writers and watchers are this test's own, aborted on every way out (AbortOnDrop).
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
@@ -23,6 +26,7 @@ use raftmq_store::message_store::now_ms;
 use raftmq_store::record::entry::EntryKind;
 use raftmq_store::record::message::Message;
 use raftmq_store::{MessageStore, OpenOptions, QueueOffset};
+use raftmq_tasks::Tasks;
 use tokio::task::JoinHandle;
 
 const QUEUES: u32 = 4;
@@ -276,14 +280,11 @@ struct Outcomes {
 
 /// Gives writers a proposer for `node` (the same group-commit path
 /// `RaftNode::write` takes, on a handle to the same openraft instance) and
-/// watches its metrics for leadership. Returns the proposer task.
-fn attach(
-    node: &RaftNode,
-    dir: &Directory,
-    leaders: &Leaders,
-    tasks: &mut AbortOnDrop,
-) -> JoinHandle<()> {
-    let (proposer, task) = Proposer::start(node.raft().clone(), Batching::default());
+/// watches its metrics for leadership. Returns the owner of the proposer
+/// task: stopping it ends the proposer.
+fn attach(node: &RaftNode, dir: &Directory, leaders: &Leaders, tasks: &mut AbortOnDrop) -> Tasks {
+    let task = Tasks::new(format!("proposer n{}", node.id()));
+    let proposer = Proposer::start(node.raft().clone(), Batching::default(), &task);
     dir.lock().expect("directory").insert(node.id(), proposer);
 
     let id = node.id();
@@ -387,7 +388,7 @@ async fn killing_the_leader_repeatedly_loses_no_acknowledged_write() {
     let dir: Directory = Arc::default();
     let leaders: Leaders = Arc::default();
     let mut watchers = AbortOnDrop::default();
-    let mut proposers: BTreeMap<NodeId, JoinHandle<()>> = BTreeMap::new();
+    let mut proposers: BTreeMap<NodeId, Tasks> = BTreeMap::new();
     for id in &ids {
         let node = c.node(*id).expect("running");
         let task = attach(node, &dir, &leaders, &mut watchers);
@@ -429,7 +430,9 @@ async fn killing_the_leader_repeatedly_loses_no_acknowledged_write() {
 
         dir.lock().expect("directory").remove(&leader);
         if let Some(t) = proposers.remove(&leader) {
-            t.abort();
+            t.stop(Duration::from_secs(5))
+                .await
+                .expect("proposer stops");
         }
         c.kill(leader).await;
         let next = c
@@ -457,7 +460,9 @@ async fn killing_the_leader_repeatedly_loses_no_acknowledged_write() {
         outcomes.push(o);
     }
     for t in proposers.values() {
-        t.abort();
+        t.stop(Duration::from_secs(5))
+            .await
+            .expect("proposer stops");
     }
     c.wait_for_leader(Duration::from_secs(10), None)
         .await
@@ -820,7 +825,6 @@ async fn a_follower_repairs_from_its_peers(damage: Damage) {
         let store = MessageStore::open_with(
             cfg.clone(),
             OpenOptions {
-                mode: raftmq_store::message_store::Mode::Replicated,
                 no_background: true,
                 ..OpenOptions::default()
             },

@@ -9,10 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use raftmq_raft::network::Partition;
-use raftmq_raft::node::StartError;
-use raftmq_raft::proposer::{Batching, WriteError};
-use raftmq_raft::{NodeConfig, RaftNode, Timing};
+use raftmq_raft::proposer::Batching;
+use raftmq_raft::{FaultHooks, NodeConfig, RaftNode, Refusal, StartError, Timing, WriteError};
 use raftmq_store::fault::Faults;
 use raftmq_store::record::message::Message;
 use raftmq_store::StoreConfig;
@@ -22,7 +20,7 @@ use tokio::net::TcpListener;
 const BOUND: Duration = Duration::from_secs(30);
 
 /// A group of one on a fresh loopback port, storing under `root`.
-async fn single(root: &Path, faults: &Faults) -> (NodeConfig, TcpListener) {
+async fn single(root: &Path, faults: &Faults) -> (NodeConfig, TcpListener, FaultHooks) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let cfg = NodeConfig {
@@ -31,12 +29,11 @@ async fn single(root: &Path, faults: &Faults) -> (NodeConfig, TcpListener) {
         store: StoreConfig::small(root),
         timing: Timing::default(),
         batching: Batching::default(),
-        partition: Partition::default(),
-        faults: faults.clone(),
         preferred_leader: None,
         replication: Default::default(),
+        client_addr: None,
     };
-    (cfg, listener)
+    (cfg, listener, hooks(faults))
 }
 
 fn msg(n: usize, len: usize) -> Message {
@@ -49,10 +46,22 @@ fn msg(n: usize, len: usize) -> Message {
     }
 }
 
-async fn start(cfg: NodeConfig, listener: TcpListener) -> Result<RaftNode, StartError> {
-    tokio::time::timeout(BOUND, RaftNode::start(cfg, Some(listener)))
-        .await
-        .expect("start answers within the bound")
+fn hooks(faults: &Faults) -> FaultHooks {
+    FaultHooks {
+        store: faults.clone(),
+        ..FaultHooks::default()
+    }
+}
+
+async fn start(
+    (cfg, listener, hooks): (NodeConfig, TcpListener, FaultHooks),
+) -> Result<RaftNode, StartError> {
+    tokio::time::timeout(
+        BOUND,
+        RaftNode::start_with_hooks(cfg, Some(listener), hooks),
+    )
+    .await
+    .expect("start answers within the bound")
 }
 
 async fn wait_leading(node: &RaftNode) {
@@ -71,13 +80,12 @@ async fn a_member_that_cannot_write_its_first_entry_fails_to_start_and_says_why(
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults::default();
     faults.set_allocation_fails(true);
-    let (cfg, listener) = single(dir.path(), &faults).await;
-    let err = match start(cfg, listener).await {
+    let err = match start(single(dir.path(), &faults).await).await {
         Ok(_) => panic!("a member whose log cannot be written started"),
         Err(e) => e,
     };
     let text = err.to_string();
-    assert!(matches!(err, StartError::Raft(_)), "{text}");
+    assert!(matches!(err, StartError::Raft { .. }), "{text}");
     assert!(
         text.contains("forming the group") && text.contains("disk full"),
         "{text}"
@@ -85,8 +93,7 @@ async fn a_member_that_cannot_write_its_first_entry_fails_to_start_and_says_why(
     // The failed start let go of the store: with space back, the same
     // member starts on the same directory and takes writes.
     faults.set_allocation_fails(false);
-    let (cfg, listener) = single(dir.path(), &faults).await;
-    let node = start(cfg, listener)
+    let node = start(single(dir.path(), &faults).await)
         .await
         .expect("starts once space is back");
     wait_leading(&node).await;
@@ -103,15 +110,18 @@ async fn a_member_that_cannot_write_its_first_entry_fails_to_start_and_says_why(
 async fn a_member_whose_log_write_fails_reports_it_and_refuses_writes_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults::default();
-    let (cfg, listener) = single(dir.path(), &faults).await;
-    let node = start(cfg, listener).await.expect("start");
+    let node = start(single(dir.path(), &faults).await)
+        .await
+        .expect("start");
     wait_leading(&node).await;
     node.write(&[msg(0, 100)]).await.expect("first write");
     // A batch larger than a segment (the small store's are 64 KiB) could
     // never be written: refused before Raft, which goes on.
     let too_big: Vec<Message> = (1..4).map(|n| msg(n, 30_000)).collect();
     match node.write(&too_big).await {
-        Err(WriteError::Refused(r)) => assert!(r.contains("does not fit"), "{r}"),
+        Err(WriteError::Refused(r @ Refusal::TooLarge { .. })) => {
+            assert!(r.to_string().contains("does not fit"), "{r}")
+        }
         other => panic!("{other:?}"),
     }
     node.write(&[msg(4, 100)])
@@ -146,8 +156,12 @@ async fn a_member_whose_log_write_fails_reports_it_and_refuses_writes_at_once() 
         .await
         .expect("refused at once");
     match again {
-        Err(WriteError::Refused(r)) => {
-            assert!(r.contains("Raft stopped") && r.contains("disk full"), "{r}")
+        Err(e @ WriteError::Failed { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("Raft stopped") && text.contains("disk full"),
+                "{text}"
+            )
         }
         other => panic!("{other:?}"),
     }

@@ -154,33 +154,47 @@ impl StoreConfig {
     pub fn validate(&self) -> Result<()> {
         let min_segment = 4096;
         if self.segment_size < min_segment {
-            return Err(StoreError::Config(format!(
-                "mappedFileSizeCommitLog must be at least {min_segment} bytes, got {}",
-                self.segment_size
-            )));
+            return Err(StoreError::BadConfig {
+                key: "mappedFileSizeCommitLog",
+                value: self.segment_size.to_string(),
+                why: "it must be at least 4096 bytes",
+            });
         }
-        if self.index_entries_per_file == 0 || self.queue_entries_per_file == 0 {
-            return Err(StoreError::Config(
-                "entries per file must be positive".into(),
-            ));
+        if self.index_entries_per_file == 0 {
+            return Err(StoreError::BadConfig {
+                key: "index entries per file",
+                value: "0".into(),
+                why: "it must be positive",
+            });
+        }
+        if self.queue_entries_per_file == 0 {
+            return Err(StoreError::BadConfig {
+                key: "mappedFileSizeConsumeQueue",
+                value: "0".into(),
+                why: "it must hold at least one entry",
+            });
         }
         let r = &self.retention;
         if r.disk_max_used_ratio == 0 || r.disk_max_used_ratio > 100 {
-            return Err(StoreError::Config(format!(
-                "diskMaxUsedSpaceRatio must be 1..=100, got {}",
-                r.disk_max_used_ratio
-            )));
+            return Err(StoreError::BadConfig {
+                key: "diskMaxUsedSpaceRatio",
+                value: r.disk_max_used_ratio.to_string(),
+                why: "it must be 1..=100",
+            });
         }
         if r.disk_refuse_ratio == 0 || r.disk_refuse_ratio > 100 {
-            return Err(StoreError::Config(format!(
-                "diskSpaceWarningLevelRatio must be 1..=100, got {}",
-                r.disk_refuse_ratio
-            )));
+            return Err(StoreError::BadConfig {
+                key: "diskSpaceWarningLevelRatio",
+                value: r.disk_refuse_ratio.to_string(),
+                why: "it must be 1..=100",
+            });
         }
         if let Some(h) = r.delete_hours.iter().find(|h| **h > 23) {
-            return Err(StoreError::Config(format!(
-                "deleteWhen hour {h} is not 0-23"
-            )));
+            return Err(StoreError::BadConfig {
+                key: "deleteWhen",
+                value: h.to_string(),
+                why: "every hour must be 0-23",
+            });
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::error::{Result, StoreError};
+#[cfg(feature = "failpoints")]
 use crate::fault::Faults;
 
 /// How long a reading of the disk is trusted.
@@ -32,23 +33,33 @@ pub fn used_percent(path: &Path) -> Result<f64> {
 pub struct DiskGuard {
     path: PathBuf,
     refuse_percent: u8,
+    #[cfg(feature = "failpoints")]
     faults: Faults,
     last: Mutex<Option<(Instant, f64)>>,
 }
 
 impl DiskGuard {
     /// A gate for the file system holding `path`.
-    pub fn new(path: &Path, refuse_percent: u8, faults: Faults) -> Self {
+    pub fn new(path: &Path, refuse_percent: u8) -> Self {
         Self {
             path: path.to_owned(),
             refuse_percent,
-            faults,
+            #[cfg(feature = "failpoints")]
+            faults: Faults::default(),
             last: Mutex::new(None),
         }
     }
 
+    /// Consults `faults` for an overriding figure.
+    #[cfg(feature = "failpoints")]
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
     /// Used percent, read at most every 100 ms.
     pub fn used_percent(&self) -> Result<f64> {
+        #[cfg(feature = "failpoints")]
         if let Some(p) = self.faults.disk_used_percent() {
             return Ok(f64::from(p));
         }
@@ -74,11 +85,9 @@ impl DiskGuard {
         let used = self.used_percent()?;
         if used >= f64::from(self.refuse_percent) {
             return Err(StoreError::DiskFull {
-                detail: format!(
-                    "{} is {used:.1}% used, at or above the {}% limit; free space or raise diskSpaceWarningLevelRatio",
-                    self.path.display(),
-                    self.refuse_percent
-                ),
+                path: self.path.clone(),
+                used_percent: used,
+                limit_percent: self.refuse_percent,
             });
         }
         Ok(())

@@ -36,12 +36,25 @@ pub enum StoreError {
         /// What failed to check out.
         reason: String,
     },
-    /// The disk is fuller than the configured ratio, or a new file could not
-    /// be allocated: the write was refused and nothing was written.
-    #[error("disk full: {detail}")]
+    /// The disk holding `path` is fuller than `diskSpaceWarningLevelRatio`:
+    /// the write was refused and nothing was written. Not fatal: writes
+    /// succeed again once space is freed.
+    #[error("disk full: {} is {used_percent:.1}% used, at or above the {limit_percent}% limit; free space on that disk or raise diskSpaceWarningLevelRatio", path.display())]
     DiskFull {
-        /// Usage figures or the failed allocation.
-        detail: String,
+        /// A path on the full file system (the commitlog directory).
+        path: PathBuf,
+        /// How full it is.
+        used_percent: f64,
+        /// The configured limit.
+        limit_percent: u8,
+    },
+    /// The file system had no space left for `path` (a block reservation or
+    /// a write failed with ENOSPC): the write was refused and nothing was
+    /// written. Not fatal.
+    #[error("disk full: no space left for {}; free space on its disk", path.display())]
+    NoSpace {
+        /// The file that could not grow.
+        path: PathBuf,
     },
     /// The asked-for entry was removed by retention or by a purge.
     #[error("log index {index} is below the log start {start}")]
@@ -134,8 +147,48 @@ pub enum StoreError {
         #[source]
         source: MessageCodecError,
     },
+    /// A message, or a batch, is larger than the limit.
+    #[error("{what} of {size} bytes exceeds the limit of {max} bytes; send smaller messages or raise maxMessageSize")]
+    TooLarge {
+        /// What was too large ("message", "batch").
+        what: &'static str,
+        /// Its encoded size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A sync was asked for past the end of what was written.
+    #[error("sync to position {pos} asked, past the log end {end}")]
+    SyncPastEnd {
+        /// The asked-for position.
+        pos: u64,
+        /// The log's end.
+        end: u64,
+    },
+    /// A segment would be created before the last one of its list: a bug in
+    /// the caller's positions, not bad input.
+    #[error("segment {base} would be created before the last one {last} in {}", dir.display())]
+    SegmentOutOfOrder {
+        /// The list's directory.
+        dir: PathBuf,
+        /// The base asked for.
+        base: u64,
+        /// The last segment's base.
+        last: u64,
+    },
     /// A configuration value is out of range.
-    #[error("invalid store configuration: {0}")]
+    #[error("invalid store configuration: {key} = {value}: {why}")]
+    BadConfig {
+        /// The setting at fault, as named in the conf file.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What it must be.
+        why: &'static str,
+    },
+    /// A value the store was given is not acceptable (a name, a setting of
+    /// a part of the store); the text says which and why.
+    #[error("invalid input: {0}")]
     Config(String),
     /// An earlier fatal error (fsync failure, corruption) stopped the store.
     #[error("store stopped after a fatal error: {0}")]

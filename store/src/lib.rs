@@ -15,11 +15,25 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+/// Stops a multi-step operation at the named step, as if the process died
+/// there, when a test set that crash point on the switchboard of `$fs` (a
+/// [`mapped::FileSystem`]). Compiles to nothing without the `failpoints`
+/// feature.
+macro_rules! crash_point {
+    ($fs:expr, $point:literal) => {
+        #[cfg(feature = "failpoints")]
+        $fs.faults().crash_here($point)?;
+        #[cfg(not(feature = "failpoints"))]
+        let _ = &$fs;
+    };
+}
+
 pub mod commitlog;
 pub mod config;
 pub mod consume_queue;
 pub mod disk;
 pub mod error;
+#[cfg(feature = "failpoints")]
 pub mod fault;
 pub mod key_index;
 pub mod mapped;

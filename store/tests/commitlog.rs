@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use raftmq_store::commitlog::{CommitLog, CommitLogConfig, NewEntry};
 use raftmq_store::fault::Faults;
+use raftmq_store::mapped::FileSystem;
 use raftmq_store::record::entry::EntryKind;
 use raftmq_store::StoreError;
 
@@ -25,11 +26,11 @@ fn config(root: &Path) -> CommitLogConfig {
 }
 
 fn open(root: &Path) -> CommitLog {
-    CommitLog::open(config(root), Faults::default()).expect("open")
+    CommitLog::open(config(root), FileSystem::disk()).expect("open")
 }
 
 fn open_with(root: &Path, faults: &Faults) -> CommitLog {
-    CommitLog::open(config(root), faults.clone()).expect("open")
+    CommitLog::open(config(root), FileSystem::with_faults(faults.clone())).expect("open")
 }
 
 fn body(index: u64, len: usize) -> Vec<u8> {
@@ -405,7 +406,7 @@ fn a_flipped_byte_in_the_middle_is_a_named_error() {
     durable_then_tail(dir.path());
     let (path, off) = position_of(dir.path(), 20);
     flip(&path, off + 40);
-    let err = CommitLog::open(config(dir.path()), Faults::default()).expect_err("corruption");
+    let err = CommitLog::open(config(dir.path()), FileSystem::disk()).expect_err("corruption");
     match &err {
         StoreError::Corrupt {
             path: p, offset, ..
@@ -440,42 +441,22 @@ fn without_a_checkpoint_a_torn_tail_is_cut_and_middle_damage_is_named() {
     let (path, off) = position_of(dir.path(), 12);
     flip(&path, off + 60);
     std::fs::remove_file(dir.path().join("checkpoint")).expect("remove checkpoint");
-    let err = CommitLog::open(config(dir.path()), Faults::default()).expect_err("corruption");
+    let err = CommitLog::open(config(dir.path()), FileSystem::disk()).expect_err("corruption");
     assert!(
         matches!(&err, StoreError::Corrupt { path: p, offset, .. } if *p == path && *offset == off),
         "{err}"
     );
 }
 
+/// Above the used-space ratio (the process-level switch), an append is
+/// refused with a typed error naming the disk; fsync and allocation
+/// failures are tested on the in-memory file system (tests/file_faults.rs).
 #[test]
-fn an_fsync_failure_poisons_the_log() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::default();
-    let log = open_with(dir.path(), &faults);
-    append_range(&log, 0, 3, |_| 10);
-    faults.set_fsync_fails(true);
-    assert!(log.flush().is_err());
-    faults.set_fsync_fails(false);
-    let again = log.append(&[NewEntry {
-        index: 3,
-        term: 1,
-        kind: EntryKind::Blank,
-        body: &[],
-        crc: None,
-    }]);
-    assert!(matches!(again, Err(StoreError::Poisoned(_))), "{again:?}");
-    assert!(matches!(log.flush(), Err(StoreError::Poisoned(_))));
-}
-
-#[test]
-fn a_full_disk_refuses_appends_whole_and_they_resume() {
+fn above_the_disk_ratio_appends_are_refused_and_they_resume() {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults::default();
     let log = open_with(dir.path(), &faults);
     append_range(&log, 0, 5, |_| 1000);
-    // No block can be reserved: an append that needs a new segment fails
-    // before writing anything, even when its first entries would fit.
-    faults.set_allocation_fails(true);
     let bodies: Vec<Vec<u8>> = (5..12).map(|i| body(i, 1000)).collect();
     let entries: Vec<NewEntry<'_>> = bodies
         .iter()
@@ -488,18 +469,15 @@ fn a_full_disk_refuses_appends_whole_and_they_resume() {
             crc: None,
         })
         .collect();
-    let refused = log.append(&entries);
-    assert!(
-        matches!(refused, Err(StoreError::DiskFull { .. })),
-        "{refused:?}"
-    );
-    assert_matches(&log, &model_of(0, 5, |_| 1000));
-    faults.set_allocation_fails(false);
-    // Above the used-space ratio: refused with a clear message.
     faults.set_disk_used_percent(Some(100));
-    let refused = log.append(&entries);
-    let text = refused.expect_err("refused").to_string();
+    let refused = log.append(&entries).expect_err("refused");
+    assert!(
+        matches!(&refused, StoreError::DiskFull { path, limit_percent: 100, .. } if path.ends_with("commitlog")),
+        "{refused}"
+    );
+    let text = refused.to_string();
     assert!(text.contains("disk full") && text.contains("100"), "{text}");
+    assert_matches(&log, &model_of(0, 5, |_| 1000));
     faults.set_disk_used_percent(None);
     log.append(&entries).expect("space is back");
     let mut model = model_of(0, 5, |_| 1000);
@@ -584,12 +562,12 @@ fn large_entries_written_through_the_file_read_back_after_reopen() {
     };
     let len = |i: u64| 16_384 + (i as usize * 7_919) % 60_000;
     {
-        let log = CommitLog::open(cfg.clone(), Faults::default()).expect("open");
+        let log = CommitLog::open(cfg.clone(), FileSystem::disk()).expect("open");
         append_range(&log, 0, 30, len);
         assert_matches(&log, &model_of(0, 30, len));
         log.close().expect("close");
     }
-    let log = CommitLog::open(cfg, Faults::default()).expect("reopen");
+    let log = CommitLog::open(cfg, FileSystem::disk()).expect("reopen");
     assert_matches(&log, &model_of(0, 30, len));
 }
 
@@ -601,7 +579,7 @@ fn an_entry_of_an_unknown_version_is_refused_not_cut() {
     let mut bytes = std::fs::read(&path).expect("read");
     bytes[off as usize + 4] = 2;
     std::fs::write(&path, bytes).expect("write");
-    let err = CommitLog::open(config(dir.path()), Faults::default()).expect_err("refused");
+    let err = CommitLog::open(config(dir.path()), FileSystem::disk()).expect_err("refused");
     assert!(err.to_string().contains("version 2"), "{err}");
 }
 
@@ -633,7 +611,7 @@ fn cold_pages_leave_resident_memory_and_read_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = config(dir.path());
     cfg.segment_size = 1 << 20;
-    let log = CommitLog::open(cfg, Faults::default()).expect("open");
+    let log = CommitLog::open(cfg, FileSystem::disk()).expect("open");
     // 4 MiB in 4 segments; each entry read once through the mapping, as
     // replication and dispatch do, so that all of it is mapped in.
     append_range(&log, 1, 1025, |_| 4000);
@@ -671,7 +649,7 @@ fn segment_blocks_are_reserved_a_step_at_a_time_as_the_writer_reaches_them() {
     };
     let segment = cfg.data_dir.join("00000000000000000000");
     let index = cfg.index_dir.join("00000000000000000000");
-    let log = CommitLog::open(cfg.clone(), Faults::default()).expect("open");
+    let log = CommitLog::open(cfg.clone(), FileSystem::disk()).expect("open");
     append_range(&log, 0, 10, |_| 1000);
     // A store with one small append holds one step of its segment, not the
     // segment, and one step of its entry index, not the file.
@@ -707,7 +685,7 @@ fn segment_blocks_are_reserved_a_step_at_a_time_as_the_writer_reaches_them() {
     drop(log);
     // Reopened, recovery's cut at the end gives back the blocks reserved
     // past it; the writer reserves again, a step at a time.
-    let log = CommitLog::open(cfg, Faults::default()).expect("reopen");
+    let log = CommitLog::open(cfg, FileSystem::disk()).expect("reopen");
     assert!(allocated(&segment) < 2 * STEP, "{}", allocated(&segment));
     append_range(&log, 13, 20, |_| 1000);
     assert_eq!(

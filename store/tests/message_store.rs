@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use raftmq_store::config::FlushMode;
 use raftmq_store::consume_queue::TagFilter;
 use raftmq_store::fault::Faults;
-use raftmq_store::message_store::HourOrManual;
+use raftmq_store::message_store::{testing, HourOrManual};
 use raftmq_store::record::message::Message;
 use raftmq_store::{MessageStore, OpenOptions, QueueOffset, StoreConfig, StoreError};
 
@@ -59,7 +59,7 @@ fn msg(topic: &str, queue_id: u32, n: u64) -> Message {
 type Model = BTreeMap<(String, u32), Vec<Message>>;
 
 fn put_all(store: &MessageStore, msgs: &[Message], model: &mut Model) {
-    let results = store.put(msgs).expect("put");
+    let results = testing::put(store, msgs).expect("put");
     assert_eq!(results.len(), msgs.len());
     for (m, r) in msgs.iter().zip(&results) {
         let q = model.entry((m.topic.clone(), m.queue_id)).or_default();
@@ -170,7 +170,7 @@ fn bad_topics_are_refused_and_change_nothing() {
     let store = open(dir.path());
     let before = store.commitlog().bounds();
     for topic in ["", "../etc", "a/b", "sp ace", &"x".repeat(128)] {
-        let err = store.put(&[msg(topic, 0, 1)]).expect_err("refused");
+        let err = testing::put(&store, &[msg(topic, 0, 1)]).expect_err("refused");
         assert!(err.to_string().contains("topic"), "{err}");
     }
     assert_eq!(store.commitlog().bounds(), before);
@@ -239,7 +239,7 @@ fn a_torn_log_tail_takes_its_messages_out_of_queues_and_index() {
             .is_none());
     }
     // Offsets continue densely from the cut.
-    let r = store.put(&[msg("T", 0, 200)]).expect("put");
+    let r = testing::put(&store, &[msg("T", 0, 200)]).expect("put");
     assert_eq!(
         r[0].queue_offset,
         QueueOffset(model[&("T".to_owned(), 0)].len() as u64)
@@ -257,7 +257,7 @@ fn sync_flush_group_commits_concurrent_writers() {
             let store = Arc::clone(&store);
             std::thread::spawn(move || {
                 for n in 0..50u64 {
-                    let r = store.put(&[msg("S", t, n)]).expect("put");
+                    let r = testing::put(&store, &[msg("S", t, n)]).expect("put");
                     // Returned only once durable.
                     let durable = store.commitlog().durable().0;
                     assert!(
@@ -379,8 +379,12 @@ fn a_full_disk_refuses_puts_cleanly_and_they_resume() {
     put_all(&store, &[msg("D", 0, 0)], &mut model);
     // `StoreConfig::small` refuses at 100%.
     faults.set_disk_used_percent(Some(100));
-    let err = store.put(&[msg("D", 0, 1)]).expect_err("refused");
-    assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
+    let err = testing::put(&store, &[msg("D", 0, 1)]).expect_err("refused");
+    assert!(
+        matches!(&err, StoreError::DiskFull { path, used_percent, limit_percent: 100 }
+            if path.ends_with("commitlog") && *used_percent >= 100.0),
+        "{err}"
+    );
     assert!(err.to_string().contains("disk full"));
     faults.set_disk_used_percent(None);
     put_all(&store, &[msg("D", 0, 1)], &mut model);
@@ -405,9 +409,7 @@ fn a_message_cut_off_between_its_keys_gets_the_rest_on_replay() {
     put_all(&store, &[msg("K", 0, 0)], &mut model);
     faults.set_crash_point(Some("key-index:roll"));
     let cut = msg("K", 0, 1);
-    store
-        .put(std::slice::from_ref(&cut))
-        .expect_err("crash at the roll");
+    testing::put(&store, std::slice::from_ref(&cut)).expect_err("crash at the roll");
     model.entry(("K".to_owned(), 0)).or_default().push(cut);
     drop(store);
 
@@ -475,9 +477,9 @@ fn open_replicated_with(faults: &Faults, cfg: StoreConfig) -> Arc<MessageStore> 
     MessageStore::open_with(
         cfg,
         OpenOptions {
-            mode: raftmq_store::message_store::Mode::Replicated,
             faults: faults.clone(),
             no_background: true,
+            ..OpenOptions::default()
         },
     )
     .expect("open")
@@ -722,21 +724,26 @@ fn topics_and_offsets_survive_restarts_and_crashes() {
     };
     {
         let store = open(dir.path());
-        store.put_command(&topic(4)).expect("command");
-        store.put_command(&commit(5)).expect("command");
+        testing::put_command(&store, &topic(4)).expect("command");
+        testing::put_command(&store, &commit(5)).expect("command");
         store.flush().expect("flush");
         // After the last checkpoint: must come back by replay.
-        store.put_command(&topic(8)).expect("command");
-        store.put_command(&commit(9)).expect("command");
+        testing::put_command(&store, &topic(8)).expect("command");
+        testing::put_command(&store, &commit(9)).expect("command");
     }
     let store = open(dir.path());
+    // Past the checkpoint, Raft applies the committed entries again.
+    assert_eq!(store.topic("Orders").map(|c| c.read_queues), Some(4));
+    testing::apply_committed(&store).expect("apply");
     assert_eq!(store.topic("Orders").map(|c| c.read_queues), Some(8));
     assert_eq!(store.consumer_offset("g", "Orders", 0), Some(9));
-    store
-        .put_command(&Command::DeleteTopic {
+    testing::put_command(
+        &store,
+        &Command::DeleteTopic {
             topic: "Orders".parse().expect("legal"),
-        })
-        .expect("command");
+        },
+    )
+    .expect("command");
     store.close().expect("close");
     drop(store);
     let store = open(dir.path());

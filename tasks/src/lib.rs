@@ -7,9 +7,9 @@
 //! ```
 //!
 //! Every task in raftmq's libraries is spawned through a [`Tasks`]: it has a
-//! name, it ends when its owner stops (dropped at its next await by
-//! [`Tasks::spawn`], or told through [`Tasks::stopping`] when it must finish
-//! by itself, [`Tasks::spawn_graceful`]), and the owner's [`Tasks::stop`]
+//! name, it ends when its owner stops (aborted, so dropped at its next
+//! await, by [`Tasks::spawn`]; or told through [`Tasks::stopping`] when it
+//! must finish by itself, [`Tasks::spawn_graceful`]), and the owner's [`Tasks::stop`]
 //! returns once all of them ended or its deadline passed, logging the names
 //! of those still running. `tokio::spawn` is refused by clippy in library
 //! code (`clippy.toml` at the workspace root).
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
 
@@ -37,8 +37,9 @@ struct Owner {
     name: String,
     token: CancellationToken,
     tracker: TaskTracker,
-    /// The tasks still running, by spawn number, for the stop report.
-    running: Mutex<BTreeMap<u64, &'static str>>,
+    /// The tasks still running, by spawn number: their names for the stop
+    /// report, and how to abort those that end by abort.
+    running: Mutex<BTreeMap<u64, Entry>>,
     next: AtomicU64,
     /// Owners made by [`Tasks::child`], stopped and waited for with this one.
     children: Mutex<Vec<Tasks>>,
@@ -66,6 +67,11 @@ impl std::fmt::Display for Unfinished {
 }
 
 impl std::error::Error for Unfinished {}
+
+struct Entry {
+    name: &'static str,
+    abort: Option<AbortHandle>,
+}
 
 /// Removes a task from its owner's `running` list however it ends
 /// (completion, cancellation, panic).
@@ -128,15 +134,23 @@ impl Tasks {
         self.0.token.clone().cancelled_owned()
     }
 
-    /// Spawns `fut` as task `name`: it is dropped at its next await once
-    /// this owner stops. The handle's output is `None` when it was.
-    pub fn spawn<F>(&self, name: &'static str, fut: F) -> JoinHandle<Option<F::Output>>
+    /// Spawns `fut` as task `name`: it is aborted (dropped at its next
+    /// await) once this owner stops; its handle then answers a cancelled
+    /// `JoinError`. Costs nothing per poll: the task is not wrapped.
+    pub fn spawn<F>(&self, name: &'static str, fut: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let token = self.0.token.clone();
-        self.spawn_graceful(name, async move { token.run_until_cancelled(fut).await })
+        let (id, handle) = self.spawn_tracked(name, fut);
+        if let Some(entry) = self.0.running.lock().get_mut(&id) {
+            entry.abort = Some(handle.abort_handle());
+        }
+        // A stop that ran its abort pass before the entry had its handle.
+        if self.is_stopping() {
+            handle.abort();
+        }
+        handle
     }
 
     /// Spawns `fut` as task `name` and lets it run to its end: it must watch
@@ -147,16 +161,49 @@ impl Tasks {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_tracked(name, fut).1
+    }
+
+    fn spawn_tracked<F>(&self, name: &'static str, fut: F) -> (u64, JoinHandle<F::Output>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let id = self.0.next.fetch_add(1, Ordering::Relaxed);
-        self.0.running.lock().insert(id, name);
+        self.0
+            .running
+            .lock()
+            .insert(id, Entry { name, abort: None });
         let running = Running {
             owner: Arc::clone(&self.0),
             id,
         };
-        self.0.tracker.spawn(async move {
+        let handle = self.0.tracker.spawn(async move {
             let _running = running;
             fut.await
-        })
+        });
+        (id, handle)
+    }
+
+    /// Aborts the tasks of this owner and its children that end by abort.
+    fn abort_all(&self) {
+        for entry in self.0.running.lock().values() {
+            if let Some(abort) = &entry.abort {
+                abort.abort();
+            }
+        }
+        let children: Vec<Tasks> = self.0.children.lock().clone();
+        for child in &children {
+            child.abort_all();
+        }
+    }
+
+    /// Asks every task of this owner and of its children to stop, without
+    /// waiting for them: for `Drop`, where nothing can be awaited.
+    /// [`Tasks::stop`] asks the same, then waits.
+    pub fn cancel(&self) {
+        self.0.token.cancel();
+        self.abort_all();
     }
 
     /// Asks every task of this owner and of its children to stop, then waits
@@ -164,7 +211,7 @@ impl Tasks {
     /// are dropped at their first await. On time-out, logs and returns the
     /// names of those still running. Calling it again waits again.
     pub async fn stop(&self, within: Duration) -> Result<(), Unfinished> {
-        self.0.token.cancel();
+        self.cancel();
         let deadline = tokio::time::Instant::now() + within;
         if tokio::time::timeout_at(deadline, self.wait()).await.is_ok() {
             return Ok(());
@@ -196,7 +243,7 @@ impl Tasks {
                 .running
                 .lock()
                 .values()
-                .map(|task| format!("{}/{task}", self.0.name)),
+                .map(|task| format!("{}/{}", self.0.name, task.name)),
         );
         for child in self.0.children.lock().iter() {
             child.collect_running(into);

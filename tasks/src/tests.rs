@@ -22,7 +22,7 @@ async fn stop_drops_a_pending_task_and_waits_for_it() {
     assert_eq!(tasks.running(), 1);
     tasks.stop(Duration::from_secs(5)).await.unwrap();
     assert!(dropped.load(Ordering::SeqCst));
-    assert_eq!(handle.await.unwrap(), None);
+    assert!(handle.await.unwrap_err().is_cancelled());
     assert_eq!(tasks.running(), 0);
 }
 
@@ -30,7 +30,7 @@ async fn stop_drops_a_pending_task_and_waits_for_it() {
 async fn a_finished_task_returns_its_output() {
     let tasks = Tasks::new("test");
     let handle = tasks.spawn("answer", async { 42 });
-    assert_eq!(handle.await.unwrap(), Some(42));
+    assert_eq!(handle.await.unwrap(), 42);
     assert_eq!(tasks.running(), 0);
 }
 
@@ -64,11 +64,11 @@ async fn a_child_stops_alone_and_with_its_parent() {
     let a = first.spawn("a", std::future::pending::<()>());
     let b = second.spawn("b", std::future::pending::<()>());
     first.stop(Duration::from_secs(5)).await.unwrap();
-    assert_eq!(a.await.unwrap(), None);
+    assert!(a.await.unwrap_err().is_cancelled());
     assert!(!second.is_stopping());
     parent.stop(Duration::from_secs(5)).await.unwrap();
     assert!(second.is_stopping());
-    assert_eq!(b.await.unwrap(), None);
+    assert!(b.await.unwrap_err().is_cancelled());
 }
 
 #[tokio::test]
@@ -76,5 +76,24 @@ async fn a_task_spawned_after_stop_is_dropped_at_once() {
     let tasks = Tasks::new("test");
     tasks.stop(Duration::from_secs(1)).await.unwrap();
     let late = tasks.spawn("late", std::future::pending::<()>());
-    assert_eq!(late.await.unwrap(), None);
+    assert!(late.await.unwrap_err().is_cancelled());
+}
+
+#[tokio::test]
+async fn cancel_asks_without_waiting_and_stop_then_waits() {
+    let tasks = Tasks::new("test");
+    let child = tasks.child("c");
+    let stopping = child.stopping();
+    let graceful = child.spawn_graceful("drainer", async move {
+        stopping.await;
+        tokio::task::yield_now().await;
+        "drained"
+    });
+    let dropped = tasks.spawn("forever", std::future::pending::<()>());
+    tasks.cancel();
+    assert!(tasks.is_stopping() && child.is_stopping());
+    assert!(dropped.await.unwrap_err().is_cancelled());
+    assert_eq!(graceful.await.unwrap(), "drained");
+    tasks.stop(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(tasks.running() + child.running(), 0);
 }

@@ -51,6 +51,10 @@ pub fn bins() -> &'static Path {
                 "mqbroker",
                 "--bin",
                 "mqadmin",
+                // The fault suite injects faults (faultInjectionEnable):
+                // test builds of mqbroker only.
+                "--features",
+                "raftmq-broker/failpoints",
             ])
             .output()
             .expect("run cargo build");

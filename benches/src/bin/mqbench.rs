@@ -15,6 +15,9 @@
 //! report to stdout, or one JSON object with `--json`. `--server-pids`
 //! adds the CPU the broker processes spent per acknowledged message.
 
+// A load generator: its senders and progress printer are joined or aborted by the run that spawns them.
+#![allow(clippy::disallowed_methods)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

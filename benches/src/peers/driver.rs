@@ -2,6 +2,9 @@
 //! awaiting its acknowledgement before sending the next, until `messages` were
 //! sent or the time limit passed. Progress goes to stderr every second.
 
+// A load generator: its workers and progress printer are joined or aborted by the run that spawns them.
+#![allow(clippy::disallowed_methods)]
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use raftmq_broker::{conf, Broker, Listeners};
-use raftmq_cli::process::{init_logging, runtime, wait_for_stop_signal};
+use raftmq_cli::process::{init_logging, wait_for_stop_signal, Process};
 
 // Many small allocations per request; mimalloc keeps them cheap and the
 // heap compact.
@@ -66,16 +66,16 @@ fn main() -> ExitCode {
         .and_then(|n| usize::try_from(n).ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let idle_spin = std::time::Duration::from_micros(u64::from(conf.server_idle_spin_micros));
-    let runtime = match runtime(workers, idle_spin) {
-        Ok(rt) => rt,
+    let process = match Process::new("mqbroker", workers, idle_spin) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("mqbroker: cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async move {
+    process.run(|tasks| async move {
         let name = conf.broker_name.clone();
-        let broker = match Broker::start(conf, Listeners::default()).await {
+        let broker = match Broker::start(conf, Listeners::default(), &tasks).await {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("mqbroker: {}: {e}", args.config.display());

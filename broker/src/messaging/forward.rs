@@ -1,7 +1,8 @@
 //! Calls that need the leader, made on a member that does not lead: sent on
 //! to the leader's client port as they came (headers included), once. The
-//! leader's client address comes from the nameservers' answers to this
-//! member's registrations (every member's, by id).
+//! leader's client address comes from the group's own address book
+//! ([`RaftNode::client_addr`]: asked of the leader over its Raft port), never
+//! from a nameserver.
 //!
 //! A forwarded call carries `x-raftmq-forwarded`; a member that receives one
 //! and does not lead either answers UNAVAILABLE instead of forwarding again,
@@ -13,7 +14,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use openraft::type_config::async_runtime::WatchReceiver;
 use parking_lot::Mutex;
 use raftmq_proto::rocketmq::v2;
 use raftmq_proto::rocketmq::v2::messaging_service_client::MessagingServiceClient;
@@ -48,23 +48,48 @@ impl LeaderClients {
     }
 }
 
+/// The leader a call goes on to: its id, and its client address or why
+/// that is not known.
+pub(super) struct Leader {
+    id: u64,
+    addr: Result<String, Status>,
+}
+
 /// Where this member sends calls that need the leader: `None` when it
-/// leads (handle here), else the leader's client address.
-pub(super) fn leader_addr(inner: &Inner) -> Option<Result<String, Status>> {
+/// leads (handle here), else the leader.
+pub(super) async fn leader_addr(inner: &Inner) -> Option<Result<Leader, Status>> {
     if inner.node.is_leader() {
         return None;
     }
-    let leader = inner.node.raft().metrics().borrow_watched().current_leader;
-    Some(match leader {
-        Some(l) => inner.member_addrs.read().get(&l).cloned().ok_or_else(|| {
-            Status::unavailable(format!(
-                "the leader n{l} has not registered its client address yet; retry"
-            ))
-        }),
-        None => Err(Status::unavailable(
+    let Some(id) = inner.node.leader() else {
+        return Some(Err(Status::unavailable(
             "the group is electing a leader; retry in a moment",
-        )),
-    })
+        )));
+    };
+    let addr = inner
+        .node
+        .client_addr(id)
+        .await
+        .map_err(|e| Status::unavailable(format!("cannot forward to the leader: {e}; retry")));
+    Some(Ok(Leader { id, addr }))
+}
+
+impl Leader {
+    /// A client on the leader's client port.
+    fn client(&self, inner: &Inner) -> Result<MessagingServiceClient<Channel>, Status> {
+        let addr = self.addr.as_ref().map_err(Clone::clone)?;
+        inner.leaders.client(addr)
+    }
+
+    /// Passes a failed call's status on; one that never reached the leader
+    /// makes this member ask the leader for its address again next time (it
+    /// may have restarted elsewhere).
+    fn failed(&self, inner: &Inner, status: Status) -> Status {
+        if raftmq_raft::channels::never_sent(&status) {
+            inner.node.forget_client_addr(self.id);
+        }
+        status
+    }
 }
 
 /// The request as it goes on: same body and headers, marked forwarded.
@@ -84,12 +109,14 @@ macro_rules! unary {
     ($name:ident, $req:ty, $resp:ty) => {
         pub(super) async fn $name(
             inner: &Inner,
-            to: &Result<String, Status>,
+            to: &Result<Leader, Status>,
             request: Request<$req>,
         ) -> Result<Response<$resp>, Status> {
             let to = to.as_ref().map_err(Clone::clone)?;
-            let mut c = inner.leaders.client(to)?;
-            c.$name(onward(request)?).await
+            let mut c = to.client(inner)?;
+            c.$name(onward(request)?)
+                .await
+                .map_err(|s| to.failed(inner, s))
         }
     };
 }
@@ -126,12 +153,16 @@ macro_rules! streaming {
     ($name:ident, $req:ty, $item:ty) => {
         pub(super) async fn $name(
             inner: &Inner,
-            to: &Result<String, Status>,
+            to: &Result<Leader, Status>,
             request: Request<$req>,
         ) -> Result<Response<ResponseStream<$item>>, Status> {
             let to = to.as_ref().map_err(Clone::clone)?;
-            let mut c = inner.leaders.client(to)?;
-            let stream = c.$name(onward(request)?).await?.into_inner();
+            let mut c = to.client(inner)?;
+            let stream = c
+                .$name(onward(request)?)
+                .await
+                .map_err(|s| to.failed(inner, s))?
+                .into_inner();
             let boxed: ResponseStream<$item> = Box::pin(stream.map(|r| r));
             Ok(Response::new(boxed))
         }

@@ -35,8 +35,6 @@ use raftmq_proto::rocketmq::v2::messaging_service_server::MessagingService;
 use raftmq_raft::RaftNode;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::registrar::MemberAddrs;
-
 pub use receive::PopState;
 
 /// What the service needs to know of its broker.
@@ -63,7 +61,6 @@ pub struct Messaging {
 struct Inner {
     node: Arc<RaftNode>,
     conf: MessagingConf,
-    member_addrs: MemberAddrs,
     pops: PopState,
     leaders: forward::LeaderClients,
     routes: routes::RouteClient,
@@ -71,13 +68,12 @@ struct Inner {
 
 impl Messaging {
     /// The service of `node`.
-    pub fn new(node: Arc<RaftNode>, conf: MessagingConf, member_addrs: MemberAddrs) -> Self {
+    pub fn new(node: Arc<RaftNode>, conf: MessagingConf) -> Self {
         let routes = routes::RouteClient::new(&conf.namesrvs);
         Self {
             inner: Arc::new(Inner {
                 node,
                 conf,
-                member_addrs,
                 pops: PopState::default(),
                 leaders: forward::LeaderClients::default(),
                 routes,
@@ -111,7 +107,7 @@ fn refused(code: v2::Code, message: impl Into<String>) -> v2::Status {
 /// The calls forwarded to the leader when this member does not lead.
 macro_rules! lead_or_forward {
     ($self:ident, $request:ident, $method:ident) => {
-        if let Some(to) = forward::leader_addr(&$self.inner) {
+        if let Some(to) = forward::leader_addr(&$self.inner).await {
             return forward::$method(&$self.inner, &to, $request).await;
         }
     };

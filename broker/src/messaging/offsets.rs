@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use openraft::type_config::async_runtime::WatchReceiver;
 use raftmq_model::TopicName;
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
@@ -99,7 +98,7 @@ pub(super) async fn pull(
     if let Some(d) = call_deadline {
         deadline = deadline.min(started + d.saturating_sub(DEADLINE_MARGIN));
     }
-    let mut metrics = inner.node.raft().metrics();
+    let mut progress = inner.node.progress();
     let batch = loop {
         let batch = match store.read_messages(&topic, q, QueueOffset(from), batch_max, &filter) {
             Ok(b) => b,
@@ -115,7 +114,7 @@ pub(super) async fn pull(
             break batch;
         }
         tokio::select! {
-            r = metrics.changed() => if r.is_err() { break batch },
+            r = progress.changed() => if r.is_err() { break batch },
             _ = tokio::time::sleep_until(deadline.into()) => {}
         }
     };

@@ -15,7 +15,6 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use openraft::type_config::async_runtime::WatchReceiver;
 use parking_lot::Mutex;
 use raftmq_model::{GroupName, Perm, TopicName};
 use raftmq_proto::client_protocol::{self as cp, MAX_DELIVERY_ATTEMPTS};
@@ -59,7 +58,7 @@ struct Pops {
 }
 
 fn term(inner: &Inner) -> u64 {
-    inner.node.raft().metrics().borrow_watched().current_term
+    inner.node.term()
 }
 
 impl Pops {
@@ -307,7 +306,7 @@ pub(super) async fn receive(
     let n = config.read_queues.max(1);
     let first = u32::try_from(mq.id).map_or(0, |id| id % n);
     let queues: Vec<u32> = (0..n).map(|i| (first + i) % n).collect();
-    let mut metrics = inner.node.raft().metrics();
+    let mut progress = inner.node.progress();
     let out = loop {
         let mut dead = Vec::new();
         let out = pop_some(
@@ -323,7 +322,7 @@ pub(super) async fn receive(
         let wake =
             next_deadline(inner, &group, &topic, &queues).map_or(deadline, |d| d.min(deadline));
         tokio::select! {
-            r = metrics.changed() => if r.is_err() { break out },
+            r = progress.changed() => if r.is_err() { break out },
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
     };

@@ -57,18 +57,21 @@ impl RouteClient {
 }
 
 /// This group alone, as a route for a topic it would create.
-fn own_route(inner: &Inner, topic: &str, queues: u32) -> ns::TopicRouteResponse {
-    let leader = inner.node.raft().metrics().borrow_watched().current_leader;
-    let addrs = inner.member_addrs.read().clone();
-    let mut members: Vec<ns::RouteMember> = addrs
-        .iter()
-        .map(|(id, addr)| ns::RouteMember {
-            bid: if Some(*id) == leader { 0 } else { id + 1 },
-            member_id: *id,
-            client_addr: addr.clone(),
-            ..Default::default()
-        })
-        .collect();
+async fn own_route(inner: &Inner, topic: &str, queues: u32) -> ns::TopicRouteResponse {
+    let leader = inner.node.leader();
+    let mut members: Vec<ns::RouteMember> = Vec::new();
+    // From the group's address book; a member that cannot be asked now is
+    // left out of this answer.
+    for id in inner.node.members().into_keys() {
+        if let Ok(addr) = inner.node.client_addr(id).await {
+            members.push(ns::RouteMember {
+                bid: if Some(id) == leader { 0 } else { id + 1 },
+                member_id: id,
+                client_addr: addr,
+                ..Default::default()
+            });
+        }
+    }
     members.sort_by_key(|m| m.bid);
     ns::TopicRouteResponse {
         topic: topic.to_owned(),
@@ -84,8 +87,6 @@ fn own_route(inner: &Inner, topic: &str, queues: u32) -> ns::TopicRouteResponse 
     }
 }
 
-use openraft::type_config::async_runtime::WatchReceiver;
-
 /// The route of the request's topic, or the status to answer.
 async fn resolve<T>(
     inner: &Inner,
@@ -100,7 +101,7 @@ async fn resolve<T>(
     match inner.routes.route(topic).await {
         Ok(Some(r)) => Ok(r),
         Ok(None) => match inner.conf.auto_create_queues {
-            Some(n) if creatable => Ok(own_route(inner, topic, n)),
+            Some(n) if creatable => Ok(own_route(inner, topic, n).await),
             _ => Err(cp::status(
                 v2::Code::TopicNotFound,
                 format!("topic {topic:?} does not exist: create it with mqadmin updateTopic"),

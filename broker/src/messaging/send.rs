@@ -8,6 +8,7 @@
 
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
+use raftmq_raft::WriteError;
 use raftmq_store::message_store::StoredMessage;
 use raftmq_store::meta_state::{Command, Perm, TopicConfig, TopicName};
 use raftmq_store::record::message::Message;
@@ -59,10 +60,8 @@ pub(super) async fn topic_or_create(inner: &Inner, topic: &str) -> Result<TopicC
         })
         .await
         .map_err(|e| {
-            (
-                v2::Code::InternalServerError,
-                format!("creating topic {topic:?} failed: {e}"),
-            )
+            let (code, why) = write_refusal(&e);
+            (code, format!("creating topic {topic:?} failed: {why}"))
         })?;
     tracing::info!(%topic, queues = n, "topic created on first send");
     Ok(config)
@@ -181,26 +180,20 @@ pub(super) async fn send(
         (batch, slots) = (fresh, fresh_slots);
     }
     if !batch.is_empty() {
-        match inner.node.write(&batch).await {
+        // This member led when the call began (the call was forwarded
+        // otherwise): it writes here only. Had leadership moved since, the
+        // client retries with the same ids and the new leader's dedup
+        // answers any that were stored.
+        match inner.node.write_here(&batch).await {
             Ok(stored) => {
                 for ((slot, m), r) in slots.iter().zip(batch).zip(stored) {
                     results[*slot] = Some(entry(m.message_id, Ok(r.queue_offset.0)));
                 }
             }
             Err(e) => {
-                let why = match e {
-                    raftmq_raft::proposer::WriteError::Refused(r) => {
-                        format!("refused, nothing stored: {r}")
-                    }
-                    e => {
-                        format!("the write was not confirmed ({e}); retry with the same message id")
-                    }
-                };
+                let refusal = write_refusal(&e);
                 for (slot, m) in slots.iter().zip(batch) {
-                    results[*slot] = Some(entry(
-                        m.message_id,
-                        Err((v2::Code::InternalServerError, why.clone())),
-                    ));
+                    results[*slot] = Some(entry(m.message_id, Err(refusal.clone())));
                 }
             }
         }
@@ -211,4 +204,29 @@ pub(super) async fn send(
         status: Some(status),
         entries,
     }
+}
+
+/// What a send's entries say when the write failed: a refusal (nothing
+/// stored, the same send fails the same way) with a code the clients do not
+/// retry; a lost leadership or an unknown outcome with one they retry, with
+/// the same message ids so dedup answers what was stored.
+fn write_refusal(e: &WriteError) -> Refusal {
+    let code = match e {
+        WriteError::Refused(raftmq_raft::Refusal::DiskFull { .. }) => v2::Code::PreconditionFailed,
+        WriteError::Refused(raftmq_raft::Refusal::TooLarge { .. }) => v2::Code::PayloadTooLarge,
+        WriteError::Refused(raftmq_raft::Refusal::Malformed { .. }) => v2::Code::BadRequest,
+        WriteError::NotLeader { .. } | WriteError::Stopped | WriteError::Failed { .. } => {
+            v2::Code::HaNotAvailable
+        }
+        WriteError::Unknown { .. } => v2::Code::InternalServerError,
+    };
+    let message = match e {
+        WriteError::Refused(_) => e.to_string(),
+        WriteError::NotLeader { .. } => {
+            "leadership moved during the send; nothing stored: retry with the same message ids"
+                .to_owned()
+        }
+        e => format!("the write was not confirmed ({e}); retry with the same message id"),
+    };
+    (code, message)
 }

@@ -2,16 +2,21 @@
 //! its route cache, its Telemetry streams and heartbeats, and the two ways
 //! to call out (to the nameservers, to a broker group), both failing over
 //! between addresses and marking routes stale when that does not help.
+//!
+//! Every task of a client belongs to its [`ClientCore::tasks`]: the
+//! heartbeats, the Telemetry readers, a producer's group senders, a push
+//! consumer's loops and workers. `shutdown` stops them all and waits
+//! (bounded); dropping the client stops them without waiting.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use raftmq_model::{GroupName, TopicName};
 use raftmq_proto::client_protocol;
 use raftmq_proto::rocketmq::v2;
-use tokio::task::JoinHandle;
+use raftmq_tasks::Tasks;
 use tonic::transport::Channel;
 
 use super::convert::{duration, resource};
@@ -33,12 +38,19 @@ pub(crate) struct ClientCore {
     pub links: Links,
     pub routes: RouteCache,
     pub telemetry: Telemetry,
+    /// The owner of every task of this client.
+    pub tasks: Tasks,
+    /// The heartbeats' owner, a child of `tasks` stopped first at shutdown.
+    heartbeat: Tasks,
     namesrv: GroupLink,
     client_type: v2::ClientType,
     group: Option<String>,
-    heartbeat: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
 }
+
+/// How long `shutdown` waits for each set of tasks it stops. Those left
+/// are named in the log.
+pub(crate) const STOP_WITHIN: Duration = Duration::from_secs(5);
 
 impl ClientCore {
     /// Checks `config`, and starts a client of `client_type` (of consumer
@@ -54,6 +66,8 @@ impl ClientCore {
             GroupName::new(g).map_err(|e| invalid_name("consumer group", e))?;
         }
         let client_id = ids::client_id();
+        let tasks = Tasks::new(format!("sdk client {client_id}"));
+        let heartbeat = tasks.child("heartbeat");
         let links = Links::new(&client_id, config.connect_timeout)?;
         let settings = v2::Settings {
             client_type: Some(client_type.into()),
@@ -72,19 +86,20 @@ impl ClientCore {
         };
         let core = Arc::new(Self {
             namesrv: GroupLink::new("nameserver", config.namesrv.clone()),
-            telemetry: Telemetry::new(settings, config.telemetry_timeout),
+            telemetry: Telemetry::new(settings, config.telemetry_timeout, tasks.child("telemetry")),
             routes: RouteCache::new(config.route_refresh),
             born_host: ids::hostname(),
             links,
             client_id,
             client_type,
             group: group.map(str::to_owned),
-            heartbeat: Mutex::new(None),
+            tasks,
+            heartbeat,
             closed: AtomicBool::new(false),
             config,
         });
-        let task = tokio::spawn(heartbeats(Arc::downgrade(&core)));
-        *core.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        core.heartbeat
+            .spawn("heartbeats", heartbeats(Arc::downgrade(&core)));
         Ok(core)
     }
 
@@ -224,20 +239,14 @@ impl ClientCore {
     }
 
     /// Stops heartbeats, tells every endpoint in use that this client is
-    /// going, and closes the Telemetry streams. Idempotent.
+    /// going, closes the Telemetry streams, and stops every task of the
+    /// client that is left (each step bounded; what did not end is logged).
+    /// Idempotent.
     pub async fn shutdown(&self) {
         if self.closed.swap(true, Ordering::Relaxed) {
             return;
         }
-        let task = self
-            .heartbeat
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(t) = task {
-            t.abort();
-            let _ = t.await;
-        }
+        let _ = self.heartbeat.stop(STOP_WITHIN).await;
         let group = self.group.as_deref().map(resource);
         let timeout = self.config.request_timeout;
         for addr in self.telemetry.endpoints() {
@@ -253,19 +262,13 @@ impl ClientCore {
             let _ = tokio::time::timeout(timeout, stub.notify_client_termination(req)).await;
         }
         self.telemetry.close().await;
+        let _ = self.tasks.stop(STOP_WITHIN).await;
     }
 }
 
 impl Drop for ClientCore {
     fn drop(&mut self) {
-        let task = self
-            .heartbeat
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(t) = task {
-            t.abort();
-        }
+        self.tasks.cancel();
     }
 }
 

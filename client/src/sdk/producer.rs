@@ -351,10 +351,9 @@ fn receipt(message: Message, id: String, queue: MessageQueue, offset: i64) -> Se
 }
 
 impl Drop for Inner {
+    /// The last handle is gone: every task of the client stops (the group
+    /// senders hold the core, so its own `Drop` would not come first).
     fn drop(&mut self) {
-        let senders = self.senders.get_mut().unwrap_or_else(|e| e.into_inner());
-        for s in senders.iter().flat_map(|m| m.values()) {
-            s.abort();
-        }
+        self.core.tasks.cancel();
     }
 }

@@ -8,8 +8,11 @@
 //! receive loop --(bounded channel)--> N workers: listener(m) -> Ack | ChangeInvisibleDuration | DLQ
 //! ```
 //!
-//! Every task is owned: `shutdown` stops the receive loops, lets each
-//! worker finish the message it holds, and joins them all.
+//! Every task is owned, by a child of the client's tasks: `shutdown` drops
+//! the supervisor and the receive loops at once, lets each worker finish
+//! the message it holds (for at most the invisible duration: past it the
+//! message is delivered again anyway), and waits for them all.
+//! Dropping the consumer stops them without waiting.
 
 use std::collections::{BTreeMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,8 +21,8 @@ use std::time::Duration;
 
 use raftmq_proto::client_protocol;
 use raftmq_proto::rocketmq::v2;
-use tokio::sync::{mpsc, watch, Mutex as AsyncMutex};
-use tokio::task::{JoinHandle, JoinSet};
+use raftmq_tasks::Tasks;
+use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
 use super::consume::{self, ReceiveSpec};
 use super::convert::resource;
@@ -146,18 +149,23 @@ impl PushConsumerBuilder {
             listener: Arc::new(listener),
             opts: self.opts,
         });
-        let (stop, stop_rx) = watch::channel(false);
+        let tasks = core.tasks.child("push consumer");
         let (tx, rx) = mpsc::channel(shared.opts.concurrency);
         let rx = Arc::new(AsyncMutex::new(rx));
-        let workers = (0..shared.opts.concurrency)
-            .map(|_| tokio::spawn(worker(shared.clone(), rx.clone(), stop_rx.clone())))
-            .collect();
-        let supervisor = tokio::spawn(supervise(shared.clone(), self.subscriptions, tx, stop_rx));
+        for _ in 0..shared.opts.concurrency {
+            tasks.spawn_graceful(
+                "listener worker",
+                worker(shared.clone(), rx.clone(), tasks.clone()),
+            );
+        }
+        tasks.spawn(
+            "assignment supervisor",
+            supervise(shared.clone(), self.subscriptions, tx, tasks.clone()),
+        );
         Ok(PushConsumer {
             core,
-            stop,
-            supervisor: Some(supervisor),
-            workers,
+            drain: shared.opts.invisible,
+            tasks,
         })
     }
 }
@@ -188,9 +196,10 @@ struct Shared {
 #[derive(Debug)]
 pub struct PushConsumer {
     core: Arc<ClientCore>,
-    stop: watch::Sender<bool>,
-    supervisor: Option<JoinHandle<()>>,
-    workers: Vec<JoinHandle<()>>,
+    /// The supervisor, receive loops and workers.
+    tasks: Tasks,
+    /// How long `shutdown` lets the workers finish their messages.
+    drain: Duration,
 }
 
 impl PushConsumer {
@@ -226,36 +235,23 @@ impl PushConsumer {
         &self.core.client_id
     }
 
-    /// Stops receiving, lets each worker finish its message, joins every
-    /// task and tells the servers this consumer is gone. Messages received
-    /// but not yet handled are delivered again after their invisible time.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(s) = self.supervisor.take() {
-            let _ = s.await;
-        }
-        for w in std::mem::take(&mut self.workers) {
-            let _ = w.await;
-        }
+    /// Stops receiving, lets each worker finish its message (for at most
+    /// the invisible duration; a listener still busy then is named in the
+    /// log), waits for every task and tells the servers this consumer is
+    /// gone. Messages received but not yet handled are delivered again
+    /// after their invisible time.
+    pub async fn shutdown(self) {
+        let _ = self.tasks.stop(self.drain).await;
         self.core.shutdown().await;
     }
 }
 
 impl Drop for PushConsumer {
+    /// Stops every task of the client without waiting (the workers hold
+    /// the core, so its own `Drop` would not come first).
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(s) = &self.supervisor {
-            s.abort();
-        }
-        for w in &self.workers {
-            w.abort();
-        }
+        self.core.tasks.cancel();
     }
-}
-
-/// Resolves once `stop` is set.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// The broker groups assigned to this consumer for `topic`; the topic's
@@ -316,9 +312,8 @@ async fn supervise(
     shared: Arc<Shared>,
     subscriptions: BTreeMap<String, FilterExpression>,
     tx: mpsc::Sender<ReceivedMessage>,
-    mut stop: watch::Receiver<bool>,
+    tasks: Tasks,
 ) {
-    let mut loops = JoinSet::new();
     let mut running: HashSet<(String, String)> = HashSet::new();
     loop {
         for (topic, filter) in &subscriptions {
@@ -327,33 +322,31 @@ async fn supervise(
             };
             for link in groups {
                 if running.insert((topic.clone(), link.name().to_owned())) {
-                    loops.spawn(receive_loop(
-                        shared.clone(),
-                        topic.clone(),
-                        filter.clone(),
-                        link,
-                        tx.clone(),
-                        stop.clone(),
-                    ));
+                    tasks.spawn(
+                        "receive loop",
+                        receive_loop(
+                            shared.clone(),
+                            topic.clone(),
+                            filter.clone(),
+                            link,
+                            tx.clone(),
+                        ),
+                    );
                 }
             }
         }
-        tokio::select! {
-            _ = stopped(&mut stop) => break,
-            _ = tokio::time::sleep(shared.opts.assignment_refresh) => {}
-        }
+        tokio::time::sleep(shared.opts.assignment_refresh).await;
     }
-    loops.shutdown().await;
 }
 
-/// Receives from one group into the workers' channel until stopped.
+/// Receives from one group into the workers' channel until dropped (at
+/// the stop of its owner) or the workers are gone.
 async fn receive_loop(
     shared: Arc<Shared>,
     topic: String,
     filter: FilterExpression,
     link: Arc<GroupLink>,
     tx: mpsc::Sender<ReceivedMessage>,
-    mut stop: watch::Receiver<bool>,
 ) {
     let spec = ReceiveSpec {
         topic: &topic,
@@ -365,17 +358,12 @@ async fn receive_loop(
     };
     let mut failures: u32 = 0;
     loop {
-        let received = tokio::select! {
-            r = consume::receive(&shared.core, &link, &spec) => r,
-            _ = stopped(&mut stop) => return,
-        };
-        match received {
+        match consume::receive(&shared.core, &link, &spec).await {
             Ok(messages) => {
                 failures = 0;
                 for m in messages {
-                    tokio::select! {
-                        sent = tx.send(m) => if sent.is_err() { return },
-                        _ = stopped(&mut stop) => return,
+                    if tx.send(m).await.is_err() {
+                        return;
                     }
                 }
             }
@@ -384,27 +372,26 @@ async fn receive_loop(
                 let pause = Duration::from_millis(100)
                     .saturating_mul(2u32.saturating_pow(failures.min(6)))
                     .min(Duration::from_secs(5));
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = stopped(&mut stop) => return,
-                }
+                tokio::time::sleep(pause).await;
             }
         }
     }
 }
 
-/// Runs the listener on messages from the channel until stopped.
+/// Runs the listener on messages from the channel until its owner stops;
+/// the message in hand is finished first (listener, then ack or retry).
 async fn worker(
     shared: Arc<Shared>,
     rx: Arc<AsyncMutex<mpsc::Receiver<ReceivedMessage>>>,
-    mut stop: watch::Receiver<bool>,
+    owner: Tasks,
 ) {
     loop {
         let next = {
             let mut rx = rx.lock().await;
             tokio::select! {
+                biased;
+                () = owner.stopping() => None,
                 m = rx.recv() => m,
-                _ = stopped(&mut stop) => None,
             }
         };
         let Some(m) = next else {

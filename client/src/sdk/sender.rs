@@ -10,6 +10,9 @@
 //!
 //! Nothing waits for company: a lone send finds a free slot and goes at
 //! once; sends made while requests are in flight go together in the next.
+//!
+//! The task lives as long as the producer and belongs to the client's
+//! tasks: nothing is spawned per send or per request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,9 +62,14 @@ pub(crate) struct GroupSender {
 }
 
 impl GroupSender {
+    /// Starts the sender of `link`'s group, a task of the client's; it
+    /// ends when closed or when the client's tasks stop (sends in flight
+    /// then fail with `Shutdown`).
     pub fn spawn(core: Arc<ClientCore>, link: Arc<GroupLink>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(core, link, rx));
+        let task = core
+            .tasks
+            .spawn("group sender", run(Arc::clone(&core), link, rx));
         Self { tx, task }
     }
 
@@ -74,11 +82,6 @@ impl GroupSender {
     pub async fn close(self) {
         drop(self.tx);
         let _ = self.task.await;
-    }
-
-    /// Ends the task at once (sends in flight fail with `Shutdown`).
-    pub fn abort(&self) {
-        self.task.abort();
     }
 }
 

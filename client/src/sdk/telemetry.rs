@@ -2,7 +2,8 @@
 //! carries the client's `Settings` first and brings back the server's
 //! choices (retry policy, max body size, long polling). The first answer is
 //! awaited for a bounded time only; a server that never answers costs that
-//! bound once per endpoint, not a hang.
+//! bound once per endpoint, not a hang. The readers are tasks of the
+//! client's `telemetry` owner.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use raftmq_proto::rocketmq::v2;
+use raftmq_tasks::Tasks;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,6 +24,7 @@ use super::link::Links;
 struct Session {
     id: u64,
     tx: Option<mpsc::Sender<v2::TelemetryCommand>>,
+    /// The reader, awaited by `close` (it is owned by `Telemetry::tasks`).
     task: Option<JoinHandle<()>>,
 }
 
@@ -35,11 +38,15 @@ pub(crate) struct Telemetry {
     server: Arc<Mutex<Option<v2::Settings>>>,
     timeout: Duration,
     next_id: AtomicU64,
+    /// The owner of the readers.
+    tasks: Tasks,
 }
 
 impl Telemetry {
-    pub fn new(settings: v2::Settings, timeout: Duration) -> Self {
+    /// Streams that will carry `settings`, their readers owned by `tasks`.
+    pub fn new(settings: v2::Settings, timeout: Duration, tasks: Tasks) -> Self {
         Self {
+            tasks,
             settings: Mutex::new(settings),
             sessions: Sessions::default(),
             server: Arc::default(),
@@ -119,7 +126,7 @@ impl Telemetry {
         let server = self.server.clone();
         let sessions = self.sessions.clone();
         let key = addr.to_owned();
-        let task = tokio::spawn(async move {
+        let task = self.tasks.spawn("telemetry reader", async move {
             let mut first = Some(first_tx);
             if let Ok(response) = stub.telemetry(request).await {
                 let mut answers = response.into_inner();
@@ -136,9 +143,10 @@ impl Telemetry {
         });
         {
             let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            match sessions.get_mut(addr) {
-                Some(s) if s.id == id => s.task = Some(task),
-                _ => task.abort(),
+            // Otherwise the reader has already ended: it forgets its
+            // session as its last step.
+            if let Some(s) = sessions.get_mut(addr).filter(|s| s.id == id) {
+                s.task = Some(task);
             }
         }
         let _ = tokio::time::timeout(self.timeout, first_rx).await;
@@ -160,8 +168,8 @@ impl Telemetry {
         }
     }
 
-    /// Ends every stream (our side first) and waits, bounded, for the
-    /// readers to finish.
+    /// Ends every stream (our side first), waits, bounded, for the readers
+    /// to finish, then stops those left.
     pub async fn close(&self) {
         let tasks: Vec<JoinHandle<()>> = {
             let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -173,11 +181,9 @@ impl Telemetry {
                 })
                 .collect()
         };
-        for mut t in tasks {
-            if tokio::time::timeout(self.timeout, &mut t).await.is_err() {
-                t.abort();
-            }
-        }
+        let ended = futures_util::future::join_all(tasks);
+        let _ = tokio::time::timeout(self.timeout, ended).await;
+        let _ = self.tasks.stop(self.timeout).await;
     }
 }
 
@@ -186,16 +192,5 @@ fn forget(sessions: &Sessions, addr: &str, id: u64) {
     let mut sessions = sessions.lock().unwrap_or_else(|e| e.into_inner());
     if sessions.get(addr).is_some_and(|s| s.id == id) {
         sessions.remove(addr);
-    }
-}
-
-impl Drop for Telemetry {
-    fn drop(&mut self) {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        for s in sessions.values_mut() {
-            if let Some(t) = s.task.take() {
-                t.abort();
-            }
-        }
     }
 }

@@ -3,6 +3,8 @@
 //! told.
 
 #![allow(dead_code)]
+// The fake servers run on tasks of the test's runtime, ended with it.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use raftmq_cli::process::{init_logging, runtime, wait_for_stop_signal};
+use raftmq_cli::process::{init_logging, wait_for_stop_signal, Process};
 use raftmq_nameserver::{NameServer, NamesrvConf};
 
 /// The raftmq nameserver: brokers register with it, clients ask it for routes.
@@ -37,15 +37,15 @@ fn main() -> ExitCode {
         },
     };
     // Routes are asked for seldom: no spinning while idle.
-    let runtime = match runtime(2, std::time::Duration::ZERO) {
-        Ok(rt) => rt,
+    let process = match Process::new("mqnamesrv", 2, std::time::Duration::ZERO) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("mqnamesrv: cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async move {
-        let server = match NameServer::start(&conf, None).await {
+    process.run(|tasks| async move {
+        let server = match NameServer::start(&conf, None, &tasks).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("mqnamesrv: {e}");
@@ -57,7 +57,8 @@ fn main() -> ExitCode {
             server.addr()
         );
         wait_for_stop_signal().await;
-        server.stop().await;
+        // What did not end in time is logged; the process ends regardless.
+        let _ = server.stop().await;
         ExitCode::SUCCESS
     })
 }

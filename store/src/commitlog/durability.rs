@@ -98,10 +98,10 @@ impl Durability {
             self.done.notify_all();
             if s.durable_pos < pos {
                 // Our own flush covered everything written: `pos` is past it.
-                return Err(StoreError::Config(format!(
-                    "sync to {pos} asked, past the log end {}",
-                    s.durable_pos
-                )));
+                return Err(StoreError::SyncPastEnd {
+                    pos,
+                    end: s.durable_pos,
+                });
             }
         }
     }

@@ -29,8 +29,7 @@ pub use waiters::DurableCallback;
 
 use crate::disk::DiskGuard;
 use crate::error::{Result, StoreError};
-use crate::fault::Faults;
-use crate::mapped::{segment_base, SegmentList};
+use crate::mapped::{segment_base, FileSystem, SegmentList};
 use crate::record::entry::{self, EntryKind, HEADER_LEN};
 use crate::types::{LogIndex, LogPos, Term};
 use entry_index::IndexRecord;
@@ -167,7 +166,7 @@ pub struct CommitLog {
     /// Serialises checkpoint writes; holds how far the entry index is synced.
     checkpoint_lock: Mutex<u64>,
     disk: DiskGuard,
-    faults: Faults,
+    fs: FileSystem,
     waiters: waiters::Waiters,
 }
 
@@ -175,27 +174,30 @@ impl CommitLog {
     /// Opens the log, recovering it: unfinished truncations and purges are
     /// finished, the tail is validated by CRC from the checkpoint and a torn
     /// tail is cut. Damage before the durable point is an error.
-    pub fn open(cfg: CommitLogConfig, faults: Faults) -> Result<Self> {
+    pub fn open(cfg: CommitLogConfig, fs: FileSystem) -> Result<Self> {
         if cfg.segment_size > u64::from(u32::MAX) || cfg.segment_size < 4096 {
-            return Err(StoreError::Config(format!(
-                "commitlog segment size {} must be between 4 KiB and 4 GiB",
-                cfg.segment_size
-            )));
+            return Err(StoreError::BadConfig {
+                key: "mappedFileSizeCommitLog",
+                value: cfg.segment_size.to_string(),
+                why: "it must be between 4 KiB and 4 GiB",
+            });
         }
         // Blocks are reserved as the writer reaches them, a step at a time
         // (`layout::SEGMENT_RESERVE_STEP`), not whole at creation.
-        let mut data = SegmentList::open(&cfg.data_dir, cfg.segment_size, faults.clone())?;
+        let mut data = SegmentList::open(&cfg.data_dir, cfg.segment_size, &fs)?;
         if cfg.no_readahead_while_writing {
             data = data.no_readahead_while_writing();
         }
         let index = SegmentList::open(
             &cfg.index_dir,
             cfg.index_entries_per_file * entry_index::RECORD_LEN,
-            faults.clone(),
+            &fs,
         )?;
         let ckpt = Checkpoint::load(&cfg.checkpoint_path)?;
         let rec = recovery::recover(&data, &index, ckpt)?;
-        let disk = DiskGuard::new(&cfg.data_dir, cfg.disk_refuse_percent, faults.clone());
+        let disk = DiskGuard::new(&cfg.data_dir, cfg.disk_refuse_percent);
+        #[cfg(feature = "failpoints")]
+        let disk = disk.with_faults(fs.faults().clone());
         let log = Self {
             data,
             index,
@@ -205,7 +207,7 @@ impl CommitLog {
             durability: Durability::new(rec.durable_pos, rec.durable_next_index),
             checkpoint_lock: Mutex::new(0),
             disk,
-            faults,
+            fs,
             waiters: waiters::Waiters::default(),
             cfg,
         };

@@ -10,7 +10,7 @@
 //!    the middle, not a tail, and is reported instead of cut.
 
 use crate::error::{Result, StoreError};
-use crate::fault::Faults;
+use crate::mapped::FileSystem;
 use crate::mapped::{segment_base, MappedFile, SegmentList};
 use crate::record::entry::{self, EntryDefect, EntryHeader, HEADER_LEN};
 
@@ -87,7 +87,7 @@ pub(super) fn recover(
 ) -> Result<Recovered> {
     if let Some((pos, idx)) = ckpt.and_then(|c| c.truncating) {
         tracing::info!(pos, index = idx, "finishing an interrupted truncation");
-        truncate::cut(data, index, pos, idx, &Faults::default())?;
+        truncate::cut(data, index, pos, idx, &FileSystem::disk())?;
     }
     let (start_index, start_pos) = match ckpt {
         Some(c) => (c.start_index, c.start_pos),
@@ -184,7 +184,7 @@ pub(super) fn recover(
     };
     // The end is the end of the last entry, never past an end marker that
     // nothing follows.
-    truncate::cut(data, index, tail_at, scan.next, &Faults::default())?;
+    truncate::cut(data, index, tail_at, scan.next, &FileSystem::disk())?;
     if scan.last_term == 0 && scan.next > start_index {
         scan.last_term = entry_index::read_existing(index, scan.next - 1)?.term;
     }

@@ -11,8 +11,7 @@
 //! on open.
 
 use crate::error::{Result, StoreError};
-use crate::fault::Faults;
-use crate::mapped::{segment_base, SegmentList};
+use crate::mapped::{segment_base, FileSystem, SegmentList};
 use crate::types::LogIndex;
 
 use super::{entry_index, CommitLog};
@@ -25,20 +24,20 @@ pub(super) fn cut(
     index: &SegmentList,
     pos: u64,
     next_index: u64,
-    faults: &Faults,
+    fs: &FileSystem,
 ) -> Result<()> {
     let size = data.segment_size();
     match data.find(pos) {
         Some(file) => {
             file.zero_from(pos - file.base())?;
-            faults.crash_here("truncate:zeroed")?;
+            crash_point!(fs, "truncate:zeroed");
             data.remove_from(file.base() + size)?;
         }
         None => {
             data.remove_from(pos)?;
         }
     }
-    faults.crash_here("truncate:segments-removed")?;
+    crash_point!(fs, "truncate:segments-removed");
     entry_index::truncate_from(index, next_index)
 }
 
@@ -71,7 +70,7 @@ impl CommitLog {
         };
         self.durability.lower_to(cut_pos, next_index);
         self.write_checkpoint(Some((cut_pos, next_index)))?;
-        self.faults.crash_here("truncate:recorded")?;
+        crash_point!(self.fs, "truncate:recorded");
         {
             let _gate = self.read_gate.write();
             {
@@ -80,13 +79,13 @@ impl CommitLog {
                 bounds.end_pos = cut_pos;
                 bounds.last_term = last_term;
             }
-            let done = cut(&self.data, &self.index, cut_pos, next_index, &self.faults);
+            let done = cut(&self.data, &self.index, cut_pos, next_index, &self.fs);
             if let Err(e) = done {
                 self.poison(format!("truncation failed: {e}"));
                 return Err(e);
             }
         }
-        self.faults.crash_here("truncate:cut")?;
+        crash_point!(self.fs, "truncate:cut");
         self.write_checkpoint(None)
     }
 
@@ -112,9 +111,9 @@ impl CommitLog {
             bounds.start_pos = start_pos;
         }
         self.write_checkpoint(None)?;
-        self.faults.crash_here("purge:recorded")?;
+        crash_point!(self.fs, "purge:recorded");
         self.data.remove_before(start_pos)?;
-        self.faults.crash_here("purge:segments-removed")?;
+        crash_point!(self.fs, "purge:segments-removed");
         self.index.remove_before(index * entry_index::RECORD_LEN)?;
         Ok(())
     }

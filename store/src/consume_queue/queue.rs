@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 use super::entry::{CqEntry, ENTRY_LEN};
 use super::filter::TagFilter;
 use crate::error::{Result, StoreError};
-use crate::fault::Faults;
+use crate::mapped::FileSystem;
 use crate::mapped::{MappedFile, SegmentList};
 use crate::types::QueueOffset;
 
@@ -46,9 +46,9 @@ impl ConsumeQueue {
         topic: &str,
         queue_id: u32,
         entries_per_file: u64,
-        faults: Faults,
+        fs: FileSystem,
     ) -> Result<Self> {
-        let files = SegmentList::open(dir, entries_per_file * ENTRY_LEN, faults)?;
+        let files = SegmentList::open(dir, entries_per_file * ENTRY_LEN, &fs)?;
         let (min, next) = match (files.first(), files.last()) {
             (Some(first), Some(last)) => {
                 let mut next = last.base() / ENTRY_LEN;

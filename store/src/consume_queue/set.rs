@@ -9,7 +9,7 @@ use raftmq_model::TopicName;
 
 use super::ConsumeQueue;
 use crate::error::{Result, StoreError};
-use crate::fault::Faults;
+use crate::mapped::FileSystem;
 
 /// Checks a topic name with the one rule, [`TopicName`]. Consume-queue
 /// directories are named by topic, so the rule also keeps every path inside
@@ -23,13 +23,13 @@ pub fn validate_topic(topic: &str) -> std::result::Result<(), String> {
 pub struct ConsumeQueueSet {
     dir: PathBuf,
     entries_per_file: u64,
-    faults: Faults,
+    fs: FileSystem,
     queues: RwLock<HashMap<String, HashMap<u32, Arc<ConsumeQueue>>>>,
 }
 
 impl ConsumeQueueSet {
     /// Opens every queue found under `dir`.
-    pub fn open(dir: &Path, entries_per_file: u64, faults: Faults) -> Result<Self> {
+    pub fn open(dir: &Path, entries_per_file: u64, fs: FileSystem) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, "create_dir_all", e))?;
         let mut queues: HashMap<String, HashMap<u32, Arc<ConsumeQueue>>> = HashMap::new();
         for topic_dir in read_dir(dir)? {
@@ -51,13 +51,8 @@ impl ConsumeQueueSet {
                 else {
                     continue;
                 };
-                let q = ConsumeQueue::open(
-                    &queue_dir,
-                    &topic,
-                    queue_id,
-                    entries_per_file,
-                    faults.clone(),
-                )?;
+                let q =
+                    ConsumeQueue::open(&queue_dir, &topic, queue_id, entries_per_file, fs.clone())?;
                 queues
                     .entry(topic.clone())
                     .or_default()
@@ -67,7 +62,7 @@ impl ConsumeQueueSet {
         Ok(Self {
             dir: dir.to_owned(),
             entries_per_file,
-            faults,
+            fs,
             queues: RwLock::new(queues),
         })
     }
@@ -93,7 +88,7 @@ impl ConsumeQueueSet {
             topic,
             queue_id,
             self.entries_per_file,
-            self.faults.clone(),
+            self.fs.clone(),
         )?);
         queues
             .entry(topic.to_owned())

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use parking_lot::RwLock;
 
 use crate::error::{Result, StoreError};
-use crate::fault::Faults;
+use crate::mapped::FileSystem;
 use crate::mapped::MappedFile;
 
 use super::KeyPut;
@@ -188,7 +188,7 @@ impl IndexFile {
         max_entries: u32,
         begin_pos: u64,
         begin_ts: i64,
-        faults: &Faults,
+        fs: &FileSystem,
     ) -> Result<Self> {
         let name = file_name(begin_pos);
         let path = dir.join(&name);
@@ -201,7 +201,7 @@ impl IndexFile {
         let len = file_len(slot_count, max_entries);
         let entries_off = HEADER_LEN + u64::from(slot_count) * SLOT_LEN;
         {
-            let map = MappedFile::create(&tmp, begin_pos, len, faults.clone())?;
+            let map = MappedFile::create(&tmp, begin_pos, len, fs)?;
             let init = map.reserve(entries_off).and_then(|()| {
                 let mut h = [0u8; HEADER_LEN as usize];
                 set(&mut h, OFF_MAGIC, &MAGIC.to_le_bytes());
@@ -225,7 +225,7 @@ impl IndexFile {
             return Err(StoreError::io(&path, "rename", e));
         }
         crate::mapped::sync_dir(dir)?;
-        let map = MappedFile::open(&path, begin_pos, entries_off, faults.clone())?;
+        let map = MappedFile::open(&path, begin_pos, entries_off, fs)?;
         Ok(Self {
             map,
             slot_count,
@@ -242,8 +242,8 @@ impl IndexFile {
     /// Maps an existing file and checks its header. The count is the header's
     /// (durable) count; call [`IndexFile::recover`] on the last file to find
     /// entries written after it.
-    pub(super) fn open(path: &Path, base: u64, faults: &Faults) -> Result<Self> {
-        let map = MappedFile::open(path, base, 0, faults.clone())?;
+    pub(super) fn open(path: &Path, base: u64, fs: &FileSystem) -> Result<Self> {
+        let map = MappedFile::open(path, base, 0, fs)?;
         let corrupt = |offset: u64, reason: String| StoreError::Corrupt {
             path: path.to_owned(),
             offset,

@@ -25,7 +25,7 @@
 //!
 //! Disk blocks are reserved (fallocate) before they are written, for the
 //! header and slots when a file is created and for entries 64 KiB at a time,
-//! so a full disk makes a put fail with [`StoreError::DiskFull`] instead of
+//! so a full disk makes a put fail with [`StoreError::NoSpace`] instead of
 //! killing the process with SIGBUS.
 
 mod file;
@@ -39,8 +39,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Result, StoreError};
-use crate::fault::Faults;
 use crate::mapped::sync_dir;
+use crate::mapped::FileSystem;
 use file::IndexFile;
 
 /// Sizes of the key-index files created from now on (existing files keep the
@@ -123,7 +123,7 @@ struct Writer {
 pub struct KeyIndex {
     dir: PathBuf,
     cfg: KeyIndexConfig,
-    faults: Faults,
+    fs: FileSystem,
     writer: Mutex<Writer>,
     flush_lock: Mutex<()>,
     readers: RwLock<()>,
@@ -139,7 +139,7 @@ impl KeyIndex {
     /// `<root>/index`; created if missing), validating every file's header
     /// and recovering the last file's unflushed entries. An empty directory
     /// gives an empty index.
-    pub fn open(dir: &Path, cfg: KeyIndexConfig, faults: Faults) -> Result<KeyIndex> {
+    pub fn open(dir: &Path, cfg: KeyIndexConfig, fs: FileSystem) -> Result<KeyIndex> {
         if cfg.slot_count == 0 || cfg.max_entries == 0 {
             return Err(StoreError::Config(format!(
                 "key index needs at least one slot and one entry per file (got {} slots, {} entries)",
@@ -176,7 +176,7 @@ impl KeyIndex {
         let mut files = Vec::with_capacity(bases.len());
         for base in bases {
             let path = dir.join(file::file_name(base));
-            files.push(Arc::new(IndexFile::open(&path, base, &faults)?));
+            files.push(Arc::new(IndexFile::open(&path, base, &fs)?));
         }
         let mut removed = !leftovers.is_empty();
         // Only the last file can hold entries past its header's count. A last
@@ -202,7 +202,7 @@ impl KeyIndex {
         Ok(KeyIndex {
             dir: dir.to_owned(),
             cfg,
-            faults,
+            fs,
             writer: Mutex::new(writer),
             flush_lock: Mutex::new(()),
             readers: RwLock::new(()),
@@ -288,14 +288,14 @@ impl KeyIndex {
             let _flush = self.flush_lock.lock();
             old.flush()?;
         }
-        self.faults.crash_here("key-index:roll")?;
+        crash_point!(self.fs, "key-index:roll");
         let file = Arc::new(IndexFile::create(
             &self.dir,
             self.cfg.slot_count,
             self.cfg.max_entries,
             pos,
             ts,
-            &self.faults,
+            &self.fs,
         )?);
         self.files.write().push(Arc::clone(&file));
         Ok(file)

@@ -16,7 +16,7 @@ fn cfg(slot_count: u32, max_entries: u32) -> KeyIndexConfig {
 }
 
 fn open(dir: &Path, c: KeyIndexConfig) -> KeyIndex {
-    KeyIndex::open(dir, c, Faults::default()).unwrap()
+    KeyIndex::open(dir, c, FileSystem::disk()).unwrap()
 }
 
 /// What was indexed under which name.
@@ -157,11 +157,11 @@ fn empty_directory_gives_empty_index() {
 fn bad_config_and_position_zero_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     assert!(matches!(
-        KeyIndex::open(tmp.path(), cfg(0, 8), Faults::default()),
+        KeyIndex::open(tmp.path(), cfg(0, 8), FileSystem::disk()),
         Err(StoreError::Config(_))
     ));
     assert!(matches!(
-        KeyIndex::open(tmp.path(), cfg(8, 0), Faults::default()),
+        KeyIndex::open(tmp.path(), cfg(8, 0), FileSystem::disk()),
         Err(StoreError::Config(_))
     ));
     let idx = open(tmp.path(), cfg(8, 8));
@@ -576,7 +576,7 @@ fn corrupt_magic_names_the_file() {
     drop(idx);
     let first = tmp.path().join(format!("{:020}", 10));
     poke(&first, 0, b"XXXX");
-    match KeyIndex::open(tmp.path(), c, Faults::default()) {
+    match KeyIndex::open(tmp.path(), c, FileSystem::disk()) {
         Err(StoreError::Corrupt { path, offset, .. }) => {
             assert_eq!(path, first);
             assert_eq!(offset, 0);
@@ -591,7 +591,7 @@ fn corrupt_magic_names_the_file() {
         .unwrap();
     f.set_len(100).unwrap();
     assert!(matches!(
-        KeyIndex::open(tmp.path(), c, Faults::default()),
+        KeyIndex::open(tmp.path(), c, FileSystem::disk()),
         Err(StoreError::Corrupt { path, .. }) if path == first
     ));
     std::fs::remove_file(&first).unwrap();
@@ -599,7 +599,7 @@ fn corrupt_magic_names_the_file() {
     let renamed = tmp.path().join(format!("{:020}", 75));
     std::fs::rename(&second, &renamed).unwrap();
     assert!(matches!(
-        KeyIndex::open(tmp.path(), c, Faults::default()),
+        KeyIndex::open(tmp.path(), c, FileSystem::disk()),
         Err(StoreError::Corrupt { path, offset: 36, .. }) if path == renamed
     ));
 }
@@ -617,12 +617,14 @@ fn leftover_temporary_files_are_removed_and_strangers_kept() {
     assert_eq!(idx.lookup_key("T", "k", 5), vec![5]);
 }
 
+#[cfg(feature = "failpoints")]
 #[test]
 fn allocation_failure_gives_disk_full_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let c = cfg(16, 64);
-    let faults = Faults::default();
-    let idx = KeyIndex::open(tmp.path(), c, faults.clone()).unwrap();
+    let faults = crate::fault::Faults::default();
+    let fs = FileSystem::with_faults(faults.clone());
+    let idx = KeyIndex::open(tmp.path(), c, fs.clone()).unwrap();
     let mut model = Model::default();
     let all = names();
 
@@ -630,7 +632,7 @@ fn allocation_failure_gives_disk_full_and_changes_nothing() {
     faults.set_allocation_fails(true);
     assert!(matches!(
         idx.put_key("TopicA", "k0", 10, 0),
-        Err(StoreError::DiskFull { .. })
+        Err(StoreError::NoSpace { .. })
     ));
     assert_eq!(idx.file_count(), 0);
     assert!(index_files(tmp.path()).is_empty());
@@ -647,7 +649,7 @@ fn allocation_failure_gives_disk_full_and_changes_nothing() {
             Name::Key(t, k) => idx.put_key(t, k, 100, 0),
             Name::Id(id) => idx.put_message_id(id, 100, 0),
         };
-        assert!(matches!(r, Err(StoreError::DiskFull { .. })), "{r:?}");
+        assert!(matches!(r, Err(StoreError::NoSpace { .. })), "{r:?}");
     }
     assert_eq!(idx.file_count(), 1);
     assert_eq!(index_files(tmp.path()).len(), 1);
@@ -659,11 +661,11 @@ fn allocation_failure_gives_disk_full_and_changes_nothing() {
     // After a reopen, entry blocks are reserved again before use.
     idx.flush().unwrap();
     drop(idx);
-    let idx = KeyIndex::open(tmp.path(), c, faults.clone()).unwrap();
+    let idx = KeyIndex::open(tmp.path(), c, fs).unwrap();
     faults.set_allocation_fails(true);
     assert!(matches!(
         idx.put_key("TopicA", "k1", 101, 0),
-        Err(StoreError::DiskFull { .. })
+        Err(StoreError::NoSpace { .. })
     ));
     check(&idx, &model);
     faults.set_allocation_fails(false);
@@ -671,11 +673,13 @@ fn allocation_failure_gives_disk_full_and_changes_nothing() {
     check(&idx, &model);
 }
 
+#[cfg(feature = "failpoints")]
 #[test]
 fn flush_failure_is_reported() {
     let tmp = tempfile::tempdir().unwrap();
-    let faults = Faults::default();
-    let idx = KeyIndex::open(tmp.path(), cfg(16, 64), faults.clone()).unwrap();
+    let faults = crate::fault::Faults::default();
+    let fs = FileSystem::with_faults(faults.clone());
+    let idx = KeyIndex::open(tmp.path(), cfg(16, 64), fs).unwrap();
     idx.put_key("T", "k", 10, 0).unwrap();
     faults.set_fsync_fails(true);
     assert!(matches!(idx.flush(), Err(StoreError::Io { .. })));

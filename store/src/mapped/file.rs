@@ -1,15 +1,13 @@
 //! One fixed-size mapped file.
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::{MmapOptions, MmapRaw};
-
+use super::fs::{Access, Backing, FileSystem, SegmentFile};
 use crate::error::{Result, StoreError};
-use crate::fault::Faults;
 
-/// A file of fixed length mapped into memory.
+/// A file of fixed length whose bytes are in memory (a shared mapping of a
+/// file on disk, or, in tests, a [`super::MemFs`] file).
 ///
 /// Concurrency contract: the owner guarantees that a byte range is never
 /// written while it is being read or written elsewhere. In the store this
@@ -18,15 +16,14 @@ use crate::fault::Faults;
 pub struct MappedFile {
     path: PathBuf,
     base: u64,
-    map: MmapRaw,
-    file: File,
+    backing: Backing,
+    fs: FileSystem,
     /// Bytes from the start whose disk blocks are reserved.
     allocated: AtomicU64,
     /// Held while blocks are reserved or given back, so that a reservation
     /// (the background thread's, ahead of the writer) and a cut cannot
     /// interleave into a mark that claims blocks the cut gave back.
     reserving: parking_lot::Mutex<()>,
-    faults: Faults,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -40,66 +37,56 @@ impl std::fmt::Debug for MappedFile {
 }
 
 impl MappedFile {
-    /// Creates a new file of `len` bytes (zeros) and maps it. No block is
-    /// reserved: writers reserve what they are about to write with
-    /// [`MappedFile::reserve`] first.
-    pub fn create(path: &Path, base: u64, len: u64, faults: Faults) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
+    /// Creates a new file of `len` bytes (zeros) on `fs` and maps it. No
+    /// block is reserved: writers reserve what they are about to write with
+    /// [`MappedFile::reserve`] first. Nothing is left behind on failure.
+    pub fn create(path: &Path, base: u64, len: u64, fs: &FileSystem) -> Result<Self> {
+        let backing = fs
+            .create_file(path, len)
             .map_err(|e| StoreError::io(path, "create", e))?;
-        let created = file
-            .set_len(len)
-            .map_err(|e| StoreError::io(path, "set_len", e))
-            .and_then(|()| Self::map(path, file, base, 0, faults));
-        if created.is_err() {
-            // Nothing may be left half made: a file of the wrong size would
-            // stop the next start.
-            let _ = std::fs::remove_file(path);
-        }
-        created
+        Self::wrap(path, base, backing, 0, fs)
     }
 
     /// Opens and maps an existing file; its length is the file's length. The
     /// blocks of an existing file count as reserved up to `reserved`.
-    pub fn open(path: &Path, base: u64, reserved: u64, faults: Faults) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| StoreError::io(path, "open", e))?;
-        Self::map(path, file, base, reserved, faults)
+    pub fn open(path: &Path, base: u64, reserved: u64, fs: &FileSystem) -> Result<Self> {
+        let backing = match fs.open_file(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_owned(),
+                    offset: 0,
+                    reason: "file is empty".into(),
+                })
+            }
+            Err(e) => return Err(StoreError::io(path, "open", e)),
+        };
+        Self::wrap(path, base, backing, reserved, fs)
     }
 
-    fn map(path: &Path, file: File, base: u64, reserved: u64, faults: Faults) -> Result<Self> {
-        let len = file
-            .metadata()
-            .map_err(|e| StoreError::io(path, "stat", e))?
-            .len();
-        let len_usize = usize::try_from(len)
-            .map_err(|_| StoreError::Config(format!("{} is too large to map", path.display())))?;
-        if len_usize == 0 {
-            return Err(StoreError::Corrupt {
-                path: path.to_owned(),
-                offset: 0,
-                reason: "file is empty".into(),
-            });
-        }
-        let map = MmapOptions::new()
-            .len(len_usize)
-            .map_raw(&file)
-            .map_err(|e| StoreError::io(path, "mmap", e))?;
+    fn wrap(
+        path: &Path,
+        base: u64,
+        backing: Backing,
+        reserved: u64,
+        fs: &FileSystem,
+    ) -> Result<Self> {
+        let len = backing.len();
         Ok(Self {
             path: path.to_owned(),
             base,
-            map,
-            file,
+            backing,
+            fs: fs.clone(),
             allocated: AtomicU64::new(reserved.min(len)),
             reserving: parking_lot::Mutex::new(()),
-            faults,
         })
+    }
+
+    /// The error for a reservation or write refused for want of space.
+    fn no_space(&self) -> StoreError {
+        StoreError::NoSpace {
+            path: self.path.clone(),
+        }
     }
 
     /// The file's path.
@@ -107,10 +94,12 @@ impl MappedFile {
         &self.path
     }
 
-    /// Renames the file on disk (the mapping is unchanged). The directory
-    /// is not synced.
+    /// Renames the file (the memory is unchanged). The directory is not
+    /// synced.
     pub fn rename_to(&mut self, path: &Path) -> Result<()> {
-        std::fs::rename(&self.path, path).map_err(|e| StoreError::io(path, "rename", e))?;
+        self.fs
+            .rename(&self.path, path)
+            .map_err(|e| StoreError::io(path, "rename", e))?;
         self.path = path.to_owned();
         Ok(())
     }
@@ -121,13 +110,14 @@ impl MappedFile {
     }
 
     /// The file's length in bytes.
+    #[inline]
     pub fn len(&self) -> u64 {
-        self.map.len() as u64
+        self.backing.len()
     }
 
     /// Whether the file has no bytes (never true for a mapped file).
     pub fn is_empty(&self) -> bool {
-        self.map.len() == 0
+        self.len() == 0
     }
 
     /// Reserves disk blocks for bytes `[0, upto)`. Cheap when already done.
@@ -141,38 +131,22 @@ impl MappedFile {
         if upto <= done {
             return Ok(());
         }
-        if self.faults.allocation_fails() {
-            return Err(StoreError::DiskFull {
-                detail: format!(
-                    "reserving blocks of {} failed (injected); free space on its disk",
-                    self.path.display()
-                ),
-            });
+        #[cfg(feature = "failpoints")]
+        if self.fs.injected_allocation_failure() {
+            return Err(self.no_space());
         }
-        match rustix::fs::fallocate(
-            &self.file,
-            rustix::fs::FallocateFlags::empty(),
-            done,
-            upto - done,
-        ) {
+        match self.backing.allocate(done, upto - done) {
             Ok(()) => {}
-            Err(rustix::io::Errno::NOSPC) => {
-                return Err(StoreError::DiskFull {
-                    detail: format!(
-                        "no space to reserve {} bytes of {}; free space on its disk",
-                        upto - done,
-                        self.path.display()
-                    ),
-                })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => return Err(self.no_space()),
             // A file system without fallocate: go on sparse, as RocketMQ does.
-            Err(rustix::io::Errno::OPNOTSUPP) => {}
-            Err(e) => return Err(StoreError::io(&self.path, "fallocate", e.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(e) => return Err(StoreError::io(&self.path, "fallocate", e)),
         }
         self.allocated.fetch_max(upto, Ordering::AcqRel);
         Ok(())
     }
 
+    #[inline]
     fn check_range(&self, pos: u64, len: usize) -> Option<usize> {
         let end = pos.checked_add(len as u64)?;
         (end <= self.len()).then_some(pos as usize)
@@ -182,6 +156,7 @@ impl MappedFile {
     ///
     /// Panics if the range is outside the file: callers compute positions from
     /// the file's own length, so that is a bug, never bad input.
+    #[inline]
     pub fn write(&self, pos: u64, data: &[u8]) {
         let start = self.check_range(pos, data.len()).unwrap_or_else(|| {
             panic!(
@@ -191,13 +166,13 @@ impl MappedFile {
                 self.path.display()
             )
         });
-        // SAFETY: the range is inside the mapping (checked above), and by the
-        // type's contract no one reads or writes it concurrently. `data` cannot
-        // overlap the mapping's writable range that we own.
+        // SAFETY: the range is inside the file's memory (checked above), and
+        // by the type's contract no one reads or writes it concurrently.
+        // `data` cannot overlap the writable range that we own.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 data.as_ptr(),
-                self.map.as_mut_ptr().add(start),
+                self.backing.as_ptr().add(start),
                 data.len(),
             );
         }
@@ -218,51 +193,21 @@ impl MappedFile {
                 self.path.display()
             );
         }
-        let mut done = 0usize;
-        while done < total {
-            // Skip what was written already, part by part.
-            let mut skip = done;
-            let mut slices = Vec::with_capacity(parts.len());
-            for p in parts {
-                if skip >= p.len() {
-                    skip -= p.len();
-                    continue;
-                }
-                slices.push(std::io::IoSlice::new(&p[skip..]));
-                skip = 0;
-            }
-            match rustix::io::pwritev(&self.file, &slices, pos + done as u64) {
-                Ok(0) => {
-                    return Err(StoreError::io(
-                        &self.path,
-                        "pwritev",
-                        std::io::Error::from(std::io::ErrorKind::WriteZero),
-                    ))
-                }
-                Ok(n) => done += n,
-                Err(rustix::io::Errno::INTR) => {}
-                Err(rustix::io::Errno::NOSPC) => {
-                    return Err(StoreError::DiskFull {
-                        detail: format!(
-                            "writing {} failed: no space; free space on its disk",
-                            self.path.display()
-                        ),
-                    })
-                }
-                Err(e) => return Err(StoreError::io(&self.path, "pwritev", e.into())),
-            }
+        match self.backing.write_at(pos, parts) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => Err(self.no_space()),
+            Err(e) => Err(StoreError::io(&self.path, "pwritev", e)),
         }
-        Ok(())
     }
 
     /// Fills `[pos, pos + len)` with zeros (clipped to the file).
     pub fn zero(&self, pos: u64, len: u64) {
         let pos = pos.min(self.len());
         let len = len.min(self.len() - pos) as usize;
-        // SAFETY: `[pos, pos + len)` was clipped to the mapping, and by the
-        // type's contract no one reads or writes it concurrently.
+        // SAFETY: `[pos, pos + len)` was clipped to the file's memory, and by
+        // the type's contract no one reads or writes it concurrently.
         unsafe {
-            std::ptr::write_bytes(self.map.as_mut_ptr().add(pos as usize), 0, len);
+            std::ptr::write_bytes(self.backing.as_ptr().add(pos as usize), 0, len);
         }
     }
 
@@ -281,15 +226,14 @@ impl MappedFile {
         if len == 0 {
             return Ok(());
         }
-        use rustix::fs::FallocateFlags as F;
         let reserving = self.reserving.lock();
-        if rustix::fs::fallocate(&self.file, F::PUNCH_HOLE | F::KEEP_SIZE, pos, len).is_ok() {
+        if self.backing.punch_hole(pos, len) {
             self.allocated.fetch_min(pos, Ordering::AcqRel);
             drop(reserving);
             return self.sync_data();
         }
         drop(reserving);
-        if rustix::fs::fallocate(&self.file, F::ZERO_RANGE | F::KEEP_SIZE, pos, len).is_err() {
+        if !self.backing.zero_range(pos, len) {
             // No ZERO_RANGE here (tmpfs): zero by hand the pages that hold
             // data. They are found by reading through the file, not the
             // mapping: on tmpfs a read fault on a hole allocates a page, so
@@ -302,7 +246,11 @@ impl MappedFile {
             while at < self.len() {
                 let chunk = (page - at % page).min(self.len() - at);
                 let part = &mut buf[..chunk as usize];
-                if self.pread_exact(at, part)? && part.iter().any(|&b| b != 0) {
+                let read = self
+                    .backing
+                    .read_at(at, part)
+                    .map_err(|e| StoreError::io(&self.path, "pread", e))?;
+                if read && part.iter().any(|&b| b != 0) {
                     self.zero(at, chunk);
                 }
                 at += chunk;
@@ -312,31 +260,24 @@ impl MappedFile {
         self.sync_data()
     }
 
-    /// Fills `out` from the file (not the mapping) at `pos`; false if the
-    /// file ends first.
-    fn pread_exact(&self, pos: u64, out: &mut [u8]) -> Result<bool> {
-        let mut done = 0;
-        while done < out.len() {
-            match rustix::io::pread(&self.file, &mut out[done..], pos + done as u64) {
-                Ok(0) => return Ok(false),
-                Ok(n) => done += n,
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(StoreError::io(&self.path, "pread", e.into())),
-            }
+    /// An injected sync failure, if the switchboard says so.
+    #[cfg(feature = "failpoints")]
+    fn injected_sync_failure(&self, op: &'static str) -> Result<()> {
+        if self.fs.injected_fsync_failure() {
+            return Err(StoreError::io(
+                &self.path,
+                op,
+                std::io::Error::other("injected fsync failure"),
+            ));
         }
-        Ok(true)
+        Ok(())
     }
 
     /// fdatasync of the file: its data and the metadata needed to read it.
     pub fn sync_data(&self) -> Result<()> {
-        if self.faults.fsync_fails() {
-            return Err(StoreError::io(
-                &self.path,
-                "fdatasync",
-                std::io::Error::other("injected fsync failure"),
-            ));
-        }
-        self.file
+        #[cfg(feature = "failpoints")]
+        self.injected_sync_failure("fdatasync")?;
+        self.backing
             .sync_data()
             .map_err(|e| StoreError::io(&self.path, "fdatasync", e))
     }
@@ -347,11 +288,11 @@ impl MappedFile {
         let Some(start) = self.check_range(pos, out.len()) else {
             return false;
         };
-        // SAFETY: the range is inside the mapping, and by the type's contract
-        // no one writes it while it is read.
+        // SAFETY: the range is inside the file's memory, and by the type's
+        // contract no one writes it while it is read.
         unsafe {
             std::ptr::copy_nonoverlapping(
-                self.map.as_ptr().add(start),
+                self.backing.as_ptr().add(start),
                 out.as_mut_ptr(),
                 out.len(),
             );
@@ -365,27 +306,23 @@ impl MappedFile {
     /// No one may write the range while the slice lives.
     pub unsafe fn slice(&self, pos: u64, len: usize) -> Option<&[u8]> {
         let start = self.check_range(pos, len)?;
-        // SAFETY: in bounds (checked); the caller guarantees no concurrent
-        // writes for the slice's lifetime.
-        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(start), len) })
+        // SAFETY: in bounds (checked), and the memory lives as long as
+        // `self`; the caller guarantees no concurrent writes for the slice's
+        // lifetime.
+        Some(unsafe { std::slice::from_raw_parts(self.backing.as_ptr().add(start), len) })
     }
 
     /// Forces `[pos, pos + len)` to disk (msync).
     pub fn flush_range(&self, pos: u64, len: u64) -> Result<()> {
-        if self.faults.fsync_fails() {
-            return Err(StoreError::io(
-                &self.path,
-                "msync",
-                std::io::Error::other("injected fsync failure"),
-            ));
-        }
+        #[cfg(feature = "failpoints")]
+        self.injected_sync_failure("msync")?;
         let pos = pos.min(self.len());
         let len = len.min(self.len() - pos);
         if len == 0 {
             return Ok(());
         }
-        self.map
-            .flush_range(pos as usize, len as usize)
+        self.backing
+            .sync_range(pos, len)
             .map_err(|e| StoreError::io(&self.path, "msync", e))
     }
 
@@ -397,18 +334,7 @@ impl MappedFile {
         let start = pos.div_ceil(page) * page;
         let end = (pos + len).min(self.len()) / page * page;
         if end > start {
-            // SAFETY: the mapping is a shared mapping of a file, so
-            // MADV_DONTNEED only drops this process's page-table entries: the
-            // data stays in the page cache (dirty pages are kept dirty) and the
-            // next access faults it back in. The range is inside the mapping.
-            // Advice only: a failure changes nothing we rely on.
-            let _ = unsafe {
-                self.map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    start as usize,
-                    (end - start) as usize,
-                )
-            };
+            self.backing.release_pages(start, end - start);
         }
     }
 
@@ -417,20 +343,20 @@ impl MappedFile {
     /// kernel builds large folios there, and every msync then writes back
     /// whole folios instead of the few pages that changed.
     pub fn advise_no_readahead(&self) {
-        // Advice only: a failure changes nothing we rely on.
-        let _ = self.map.advise(memmap2::Advice::Random);
+        self.backing.advise(Access::Random);
     }
 
     /// Restores normal readahead, for a file no longer written (readers of
     /// cold data then read ahead as usual).
     pub fn advise_normal(&self) {
-        // Advice only: a failure changes nothing we rely on.
-        let _ = self.map.advise(memmap2::Advice::Normal);
+        self.backing.advise(Access::Normal);
     }
 
-    /// Removes the file from disk. The mapping stays valid until the last
-    /// handle is dropped.
+    /// Removes the file. Its memory stays valid until the last handle is
+    /// dropped.
     pub fn remove(&self) -> Result<()> {
-        std::fs::remove_file(&self.path).map_err(|e| StoreError::io(&self.path, "remove", e))
+        self.fs
+            .remove_file(&self.path)
+            .map_err(|e| StoreError::io(&self.path, "remove", e))
     }
 }

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::MappedFile;
+use super::{FileSystem, MappedFile};
 use crate::error::{Result, StoreError};
-use crate::fault::Faults;
 
 /// The base of the segment of `size` bytes that holds global position `pos`.
 pub fn segment_base(pos: u64, size: u64) -> u64 {
@@ -35,7 +34,7 @@ const SPARE_SUFFIX: &str = ".spare";
 pub struct SegmentList {
     dir: PathBuf,
     segment_size: u64,
-    faults: Faults,
+    fs: FileSystem,
     segments: RwLock<Vec<Arc<MappedFile>>>,
     /// The segment being written is synced often (SYNC_FLUSH): keep
     /// readahead off it, see [`MappedFile::advise_no_readahead`].
@@ -52,24 +51,27 @@ impl SegmentList {
     /// Opens (creating if needed) the directory and maps every segment in it.
     /// Files whose names are not 20 digits are left alone; a segment of the
     /// wrong size is an error naming it.
-    pub fn open(dir: &Path, segment_size: u64, faults: Faults) -> Result<Self> {
+    pub fn open(dir: &Path, segment_size: u64, fs: &FileSystem) -> Result<Self> {
         if segment_size == 0 {
-            return Err(StoreError::Config(format!(
-                "segment size of {} must be positive",
-                dir.display()
-            )));
+            return Err(StoreError::BadConfig {
+                key: "segment size",
+                value: format!("0 (for {})", dir.display()),
+                why: "it must be positive",
+            });
         }
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, "create_dir_all", e))?;
+        fs.create_dir_all(dir)
+            .map_err(|e| StoreError::io(dir, "create_dir_all", e))?;
         let mut bases = Vec::new();
-        for item in std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, "read_dir", e))? {
-            let item = item.map_err(|e| StoreError::io(dir, "read_dir", e))?;
-            let name = item.file_name();
-            let Some(name) = name.to_str() else { continue };
+        let listed = fs
+            .list_dir(dir)
+            .map_err(|e| StoreError::io(dir, "read_dir", e))?;
+        for (name, path) in listed {
+            let name = name.as_str();
             if name.strip_suffix(SPARE_SUFFIX).is_some_and(is_segment_name) {
                 // Made ahead of need before a stop and never used: it holds
                 // nothing.
-                let path = item.path();
-                std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, "remove", e))?;
+                fs.remove_file(&path)
+                    .map_err(|e| StoreError::io(&path, "remove", e))?;
                 continue;
             }
             if is_segment_name(name) {
@@ -93,9 +95,9 @@ impl SegmentList {
                 });
             }
             if Some(base) == last_base {
-                extend_short_last(&path, segment_size)?;
+                extend_short_last(fs, &path, segment_size)?;
             }
-            let file = MappedFile::open(&path, base, 0, faults.clone())?;
+            let file = MappedFile::open(&path, base, 0, fs)?;
             if file.len() != segment_size {
                 return Err(StoreError::Corrupt {
                     path,
@@ -111,7 +113,7 @@ impl SegmentList {
         Ok(Self {
             dir: dir.to_owned(),
             segment_size,
-            faults,
+            fs: fs.clone(),
             segments: RwLock::new(segments),
             no_readahead_while_writing: false,
             dir_unsynced: AtomicBool::new(false),
@@ -189,12 +191,11 @@ impl SegmentList {
         let mut segments = self.segments.write();
         if let Some(last) = segments.last() {
             if last.base() >= base {
-                return Err(StoreError::Config(format!(
-                    "segment {} would be created before the last one {} in {}",
+                return Err(StoreError::SegmentOutOfOrder {
+                    dir: self.dir.clone(),
                     base,
-                    last.base(),
-                    self.dir.display()
-                )));
+                    last: last.base(),
+                });
             }
         }
         let path = self.dir.join(segment_file_name(base));
@@ -208,7 +209,7 @@ impl SegmentList {
                 if let Some(stale) = other {
                     remove_spare(&stale);
                 }
-                MappedFile::create(&path, base, self.segment_size, self.faults.clone())?
+                MappedFile::create(&path, base, self.segment_size, &self.fs)?
             }
         };
         if self.no_readahead_while_writing {
@@ -251,8 +252,8 @@ impl SegmentList {
             .dir
             .join(format!("{}{SPARE_SUFFIX}", segment_file_name(base)));
         // A spare left by an earlier failed attempt.
-        let _ = std::fs::remove_file(&path);
-        let file = MappedFile::create(&path, base, self.segment_size, self.faults.clone())?;
+        let _ = self.fs.remove_file(&path);
+        let file = MappedFile::create(&path, base, self.segment_size, &self.fs)?;
         *spare = Some(file);
         Ok(true)
     }
@@ -262,7 +263,7 @@ impl SegmentList {
     /// new segment is declared durable.
     pub fn sync_dir_if_needed(&self) -> Result<()> {
         if self.dir_unsynced.swap(false, Ordering::AcqRel) {
-            if let Err(e) = sync_dir(&self.dir) {
+            if let Err(e) = self.sync_dir() {
                 self.dir_unsynced.store(true, Ordering::Release);
                 return Err(e);
             }
@@ -309,7 +310,7 @@ impl SegmentList {
         let doomed: Vec<_> = self.segments.write().drain(..).collect();
         self.drop_spare();
         self.remove_files(&doomed)?;
-        match std::fs::remove_dir(&self.dir) {
+        match self.fs.remove_dir(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             // Something else lives there: leave the directory.
@@ -329,7 +330,13 @@ impl SegmentList {
                 Err(e) => return Err(e),
             }
         }
-        sync_dir(&self.dir)
+        self.sync_dir()
+    }
+
+    fn sync_dir(&self) -> Result<()> {
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| StoreError::io(&self.dir, "fsync dir", e))
     }
 }
 
@@ -357,11 +364,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     // A full disk is not a broken one: the caller may try again later.
     let full_or_io = |e: std::io::Error, op| {
         if e.kind() == std::io::ErrorKind::StorageFull {
-            StoreError::DiskFull {
-                detail: format!(
-                    "writing {} failed: no space; free space on its disk",
-                    path.display()
-                ),
+            StoreError::NoSpace {
+                path: path.to_owned(),
             }
         } else {
             StoreError::io(&tmp, op, e)
@@ -381,19 +385,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// A last segment cut short (a copy gone wrong, a file system that lost the
 /// end of it) gets its length back with zeros: what is missing is a torn
 /// tail, which recovery then cuts cleanly.
-fn extend_short_last(path: &Path, segment_size: u64) -> Result<()> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| StoreError::io(path, "stat", e))?
-        .len();
+fn extend_short_last(fs: &FileSystem, path: &Path, segment_size: u64) -> Result<()> {
+    let len = fs
+        .file_len(path)
+        .map_err(|e| StoreError::io(path, "stat", e))?;
     if len < segment_size {
         tracing::warn!(path = %path.display(), len, segment_size, "last segment is short; extending it with zeros");
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| StoreError::io(path, "open", e))?;
-        f.set_len(segment_size)
+        fs.extend_file(path, segment_size)
             .map_err(|e| StoreError::io(path, "set_len", e))?;
-        f.sync_all().map_err(|e| StoreError::io(path, "fsync", e))?;
     }
     Ok(())
 }
@@ -422,7 +421,7 @@ mod tests {
     #[test]
     fn the_next_segment_is_made_ahead_and_taken_at_the_roll() {
         let dir = tempfile::tempdir().unwrap();
-        let list = SegmentList::open(dir.path(), SEG, Faults::default()).unwrap();
+        let list = SegmentList::open(dir.path(), SEG, &FileSystem::disk()).unwrap();
         assert!(!list.prepare_next(0).unwrap(), "no segment yet to follow");
         list.find_or_create(0).unwrap();
         assert!(
@@ -463,11 +462,11 @@ mod tests {
     fn a_spare_left_behind_is_removed_at_open_and_a_cut_drops_it() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let list = SegmentList::open(dir.path(), SEG, Faults::default()).unwrap();
+            let list = SegmentList::open(dir.path(), SEG, &FileSystem::disk()).unwrap();
             list.find_or_create(0).unwrap();
             assert!(list.prepare_next(SEG - 1).unwrap());
         }
-        let list = SegmentList::open(dir.path(), SEG, Faults::default()).unwrap();
+        let list = SegmentList::open(dir.path(), SEG, &FileSystem::disk()).unwrap();
         assert_eq!(names(dir.path()), [segment_file_name(0)]);
         assert_eq!(list.count(), 1);
 
@@ -482,7 +481,7 @@ mod tests {
     #[test]
     fn a_spare_for_another_position_is_not_taken() {
         let dir = tempfile::tempdir().unwrap();
-        let list = SegmentList::open(dir.path(), SEG, Faults::default()).unwrap();
+        let list = SegmentList::open(dir.path(), SEG, &FileSystem::disk()).unwrap();
         list.find_or_create(0).unwrap();
         assert!(list.prepare_next(SEG - 1).unwrap());
         // The log was cut inside segment 0, then restarted further on.
@@ -495,7 +494,7 @@ mod tests {
     #[test]
     fn created_segments_leave_the_directory_to_be_synced() {
         let dir = tempfile::tempdir().unwrap();
-        let list = SegmentList::open(dir.path(), SEG, Faults::default()).unwrap();
+        let list = SegmentList::open(dir.path(), SEG, &FileSystem::disk()).unwrap();
         assert!(!list.dir_unsynced.load(Ordering::Acquire));
         list.find_or_create(0).unwrap();
         assert!(list.dir_unsynced.load(Ordering::Acquire));

@@ -10,11 +10,23 @@
 //! the mapping. Writing to a hole of a sparse mapped file on a full disk kills
 //! the process with SIGBUS; reserving first turns that into an ordinary
 //! "disk full" error returned before anything was written.
+//!
+//! Under the files is a seam ([`FileSystem`], [`SegmentFile`]): the real
+//! disk, or, with the `failpoints` feature, memory ([`MemFs`]) that tests
+//! make fail, tear or lose what was not synced.
 
+mod disk_file;
 mod file;
+mod fs;
 mod list;
+#[cfg(feature = "failpoints")]
+mod mem;
 
+pub use disk_file::DiskFile;
 pub use file::MappedFile;
+pub use fs::{Access, Backing, FileSystem, SegmentFile};
 pub(crate) use list::sync_dir;
 pub use list::write_atomic;
 pub use list::{segment_base, segment_file_name, SegmentList};
+#[cfg(feature = "failpoints")]
+pub use mem::{MemFile, MemFs};

@@ -13,9 +13,6 @@ use crate::config::{FlushMode, FlushPacing, StoreConfig};
 use crate::error::{Result, StoreError};
 use crate::retention::{self, SegmentAge, Trigger};
 
-/// How often retention looks (upstream `cleanResourceInterval`).
-const CLEAN_INTERVAL: Duration = Duration::from_secs(10);
-
 /// How often cold commitlog pages are released, and how much of the log's
 /// tail stays mapped in (consumers that keep up read there).
 const RELEASE_INTERVAL: Duration = Duration::from_secs(1);
@@ -104,7 +101,6 @@ impl Background {
 
 fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing, mode: FlushMode) {
     let mut last_full = Instant::now();
-    let mut last_clean = Instant::now();
     let mut last_durable = 0u64;
     let mut last_dispatched = 0u64;
     let mut last_derived = Instant::now();
@@ -155,12 +151,9 @@ fn run(store: Weak<StoreCore>, stopped: mpsc::Receiver<()>, pacing: FlushPacing,
                 last_release = Instant::now();
                 log.release_cold_pages(HOT_TAIL_BYTES);
             }
-            // A replicated store purges through Raft (the raft layer asks
-            // `expired_purge_index`), so that Raft knows what is gone.
-            if store.mode == super::Mode::Standalone && last_clean.elapsed() >= CLEAN_INTERVAL {
-                last_clean = Instant::now();
-                store.delete_expired(SystemTime::now(), None)?;
-            }
+            // Retention is not done here: the store purges through Raft (the
+            // raft layer asks `expired_purge_index`), so that Raft knows what
+            // is gone.
             Ok(())
         })();
         if let Err(e) = outcome {

@@ -1,17 +1,19 @@
 //! The store as the rest of raftmq sees it: the commitlog plus everything
 //! derived from it, kept in step.
 //!
-//! Two ways to write:
-//! - standalone (`MessageStore::put`): append a batch entry and dispatch it
-//!   at once, then wait for durability per the flush mode;
-//! - replicated (the Raft layer): `MessageStore::append_entries` to the
-//!   log, and `MessageStore::dispatch_to` once entries are committed, so
-//!   that queue offsets are assigned in log order on every node.
+//! One way to write, the Raft layer's: `StoreCore::append_entries` puts
+//! entries in the log, and `StoreCore::apply_entry` (or
+//! `StoreCore::dispatch_to`) dispatches them once they are committed, so
+//! that queue offsets are assigned in log order on every node. Benches and
+//! tests drive the same two calls through [`testing::put`] (feature
+//! `test-util`).
 
 mod background;
 mod dispatch;
 mod read;
 mod snapshot;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,40 +26,55 @@ pub use read::{ReadBatch, StoredMessage};
 pub use snapshot::SnapshotPlan;
 
 use crate::commitlog::{CommitLog, CommitLogConfig, EntryLocation, NewEntry};
-use crate::config::{FlushMode, StoreConfig};
+use crate::config::StoreConfig;
 use crate::consume_queue::{validate_topic, ConsumeQueueSet};
 use crate::error::{Result, StoreError};
+#[cfg(feature = "failpoints")]
 use crate::fault::Faults;
 use crate::key_index::{KeyIndex, KeyIndexConfig};
-use crate::meta_state::{Command, MetaState, TopicConfig};
+use crate::mapped::FileSystem;
+#[cfg(feature = "failpoints")]
+use crate::mapped::MemFs;
+use crate::meta_state::{MetaState, TopicConfig};
 use crate::record::entry::EntryKind;
 use crate::record::message::{self, Message};
 use crate::types::LogIndex;
 use background::Background;
 use dispatch::{DispatchCheckpoint, Dispatcher};
 
-/// The term standalone stores write their entries with.
-pub const STANDALONE_TERM: u64 = 1;
-
-/// How the store is driven.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Entries are dispatched as soon as they are appended, and on open.
-    #[default]
-    Standalone,
-    /// Entries are dispatched when the Raft layer says they are committed.
-    Replicated,
-}
-
 /// Options beyond [`StoreConfig`].
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
-    /// Standalone or replicated.
-    pub mode: Mode,
-    /// Fault switches, for tests.
+    /// Fault switches, for tests (feature `failpoints`).
+    #[cfg(feature = "failpoints")]
     pub faults: Faults,
+    /// Keep the commitlog's segments and entry index in this in-memory
+    /// file system rather than on disk (feature `failpoints`). The consume
+    /// queues, the key index and the small state files stay under the
+    /// root on disk.
+    #[cfg(feature = "failpoints")]
+    pub memory: Option<std::sync::Arc<MemFs>>,
     /// Run no flusher or cleaner thread (tests that drive them by hand).
     pub no_background: bool,
+}
+
+impl OpenOptions {
+    /// The file system of the consume queues and the key index.
+    fn disk(&self) -> FileSystem {
+        #[cfg(feature = "failpoints")]
+        return FileSystem::with_faults(self.faults.clone());
+        #[cfg(not(feature = "failpoints"))]
+        FileSystem::disk()
+    }
+
+    /// The file system of the commitlog.
+    fn log_fs(&self) -> FileSystem {
+        #[cfg(feature = "failpoints")]
+        if let Some(m) = &self.memory {
+            return FileSystem::memory(std::sync::Arc::clone(m));
+        }
+        self.disk()
+    }
 }
 
 /// The store. See the module docs. Everything it does is on
@@ -74,7 +91,6 @@ pub struct MessageStore {
 #[derive(Debug)]
 pub struct StoreCore {
     cfg: StoreConfig,
-    mode: Mode,
     log: Arc<CommitLog>,
     queues: ConsumeQueueSet,
     keys: KeyIndex,
@@ -93,7 +109,7 @@ impl std::ops::Deref for MessageStore {
 }
 
 impl MessageStore {
-    /// Opens a standalone store with default options.
+    /// Opens the store with default options.
     pub fn open(cfg: StoreConfig) -> Result<Arc<Self>> {
         Self::open_with(cfg, OpenOptions::default())
     }
@@ -113,15 +129,14 @@ impl MessageStore {
                 segment_size: cfg.segment_size,
                 index_entries_per_file: cfg.index_entries_per_file,
                 disk_refuse_percent: cfg.retention.disk_refuse_ratio,
-                no_readahead_while_writing: cfg.flush_mode == FlushMode::Sync
-                    || opts.mode == Mode::Replicated,
+                no_readahead_while_writing: true,
             },
-            opts.faults.clone(),
+            opts.log_fs(),
         )?);
         let queues = ConsumeQueueSet::open(
             &cfg.root.join("consumequeue"),
             cfg.queue_entries_per_file,
-            opts.faults.clone(),
+            opts.disk(),
         )?;
         let keys = KeyIndex::open(
             &cfg.root.join("index"),
@@ -129,7 +144,7 @@ impl MessageStore {
                 slot_count: cfg.key_index_slots,
                 max_entries: cfg.key_index_entries,
             },
-            opts.faults.clone(),
+            opts.disk(),
         )?;
         let b = log.bounds();
         // Derived data never points past the log's end or before its start.
@@ -148,7 +163,6 @@ impl MessageStore {
             .min(state_from.max(b.start_index))
             .clamp(b.start_index, b.next_index);
         let core = Arc::new(StoreCore {
-            mode: opts.mode,
             log,
             queues,
             keys,
@@ -157,13 +171,10 @@ impl MessageStore {
             messages_read: std::sync::atomic::AtomicU64::new(0),
             cfg,
         });
-        let replay_end = match core.mode {
-            Mode::Standalone => core.log.bounds().next_index,
-            // Only committed entries were ever dispatched: replay up to the
-            // last one the queues or the index already point into, so that
-            // the next apply does not add them twice.
-            Mode::Replicated => core.last_dispatched_on_disk()?.map_or(0, |i| i + 1),
-        };
+        // Only committed entries were ever dispatched: replay up to the last
+        // one the queues or the index already point into, so that the next
+        // apply does not add them twice.
+        let replay_end = core.last_dispatched_on_disk()?.map_or(0, |i| i + 1);
         core.replay_to(replay_end)?;
         let bg = Background::start(
             Arc::downgrade(&core),
@@ -235,9 +246,11 @@ impl StoreCore {
             })?;
             let len = body.len() - start;
             if len > max_message_size {
-                return Err(StoreError::Config(format!(
-                    "message of {len} bytes exceeds maxMessageSize {max_message_size}"
-                )));
+                return Err(StoreError::TooLarge {
+                    what: "message",
+                    size: len,
+                    max: max_message_size,
+                });
             }
             if m.store_timestamp_ms == 0 {
                 let at = start + message::STORE_TIMESTAMP_OFFSET;
@@ -247,104 +260,10 @@ impl StoreCore {
         Ok(body)
     }
 
-    /// Standalone write: stores the messages as one entry, assigns their
-    /// queue offsets, and returns once they are stored per the flush mode.
-    /// Either all are stored or none.
-    pub fn put(&self, msgs: &[Message]) -> Result<Vec<PutResult>> {
-        if self.mode != Mode::Standalone {
-            return Err(StoreError::Config(
-                "put is for standalone stores; replicated stores append through Raft".into(),
-            ));
-        }
-        if msgs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let body = self.encode_batch(msgs, usize::MAX)?;
-        let (results, end) = self.append_and_dispatch(&body)?;
-        if self.cfg.flush_mode == FlushMode::Sync {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            self.log.when_durable(
-                end,
-                Box::new(move |r| {
-                    let _ = tx.send(r);
-                }),
-            );
-            rx.recv()
-                .map_err(|_| StoreError::Poisoned("the sync flusher stopped".into()))??;
-        }
-        Ok(results)
-    }
-
-    /// `MessageStore::put` for async callers: the append happens now (it
-    /// is short and never waits on I/O); the returned future resolves once
-    /// the messages are durable per the flush mode.
-    pub fn put_async(
-        &self,
-        msgs: &[Message],
-    ) -> impl std::future::Future<Output = Result<Vec<PutResult>>> + Send + 'static {
-        let appended = self
-            .encode_batch(msgs, usize::MAX)
-            .and_then(|body| self.append_and_dispatch(&body));
-        let wait = match &appended {
-            Ok((_, end)) if self.cfg.flush_mode == FlushMode::Sync => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                self.log.when_durable(
-                    *end,
-                    Box::new(move |r| {
-                        let _ = tx.send(r);
-                    }),
-                );
-                Some(rx)
-            }
-            _ => None,
-        };
-        async move {
-            let (results, _) = appended?;
-            if let Some(rx) = wait {
-                rx.await
-                    .map_err(|_| StoreError::Poisoned("the sync flusher stopped".into()))??;
-            }
-            Ok(results)
-        }
-    }
-
-    /// Appends one batch entry and dispatches it. The dispatcher's lock
-    /// orders standalone writers; it is held for a copy, never for I/O.
-    fn append_and_dispatch(&self, body: &[u8]) -> Result<(Vec<PutResult>, u64)> {
-        let mut d = self.dispatcher.lock();
-        let index = self.log.bounds().next_index;
-        let loc = self.log.append(&[NewEntry {
-            index,
-            term: STANDALONE_TERM,
-            kind: EntryKind::Messages,
-            body,
-            crc: None,
-        }])?[0];
-        let mut results = Vec::new();
-        if let Err(e) = d.dispatch(
-            self,
-            &loc,
-            EntryKind::Messages,
-            body,
-            false,
-            Some(&mut results),
-        ) {
-            // The entry is in the log but not in the queues: stop, and let
-            // the replay on the next open put it there.
-            self.log
-                .poison(format!("dispatch of entry {index} failed: {e}"));
-            return Err(e);
-        }
-        Ok((results, loc.end()))
-    }
-
-    /// Replicated write: appends entries to the log without dispatching.
+    /// Appends entries to the log without dispatching them. They were
+    /// admitted by the Raft leader (see `CommitLog::append_replicated`).
     pub fn append_entries(&self, entries: &[NewEntry<'_>]) -> Result<Vec<EntryLocation>> {
-        match self.mode {
-            Mode::Standalone => self.log.append(entries),
-            // Admitted by the leader (see `CommitLog::append_replicated`).
-            Mode::Replicated => self.log.append_replicated(entries),
-        }
+        self.log.append_replicated(entries)
     }
 
     /// Dispatches every entry up to and including `index` (committed), in
@@ -522,33 +441,6 @@ impl StoreCore {
             .offsets
             .get(&(group.to_owned(), topic.to_owned(), queue_id))
             .copied()
-    }
-
-    /// Standalone: stores a command as its own entry and applies it.
-    pub fn put_command(&self, cmd: &Command) -> Result<()> {
-        if self.mode != Mode::Standalone {
-            return Err(StoreError::Config(
-                "put_command is for standalone stores; replicated stores apply commands through Raft".into(),
-            ));
-        }
-        let body = cmd.encode()?;
-        let end = {
-            let mut d = self.dispatcher.lock();
-            let index = self.log.bounds().next_index;
-            let loc = self.log.append(&[NewEntry {
-                index,
-                term: STANDALONE_TERM,
-                kind: EntryKind::Command,
-                body: &body,
-                crc: None,
-            }])?[0];
-            d.dispatch(self, &loc, EntryKind::Command, &body, false, None)?;
-            loc.end()
-        };
-        if self.cfg.flush_mode == FlushMode::Sync {
-            self.log.sync_to(end)?;
-        }
-        Ok(())
     }
 }
 

@@ -3,6 +3,9 @@
 //! with a body built by hand over its own HTTP/2 connection ([`call`], with
 //! the `h2` crate), each bounded by [`CALL_DEADLINE`].
 
+// A test helper: the connection driver is aborted and awaited after its one call.
+#![allow(clippy::disallowed_methods)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
