@@ -74,9 +74,10 @@ impl WriteError {
 pub enum Refusal {
     /// The disk under the commitlog is too full (`diskSpaceWarningLevelRatio`)
     /// or could not give the blocks a write needs. `detail` names the disk.
-    #[error("disk full: {detail}")]
+    #[error("{detail}")]
     DiskFull {
-        /// The disk's path and figures, and what to do.
+        /// The store's account: "disk full: ", the disk's path and figures,
+        /// and what to do.
         detail: String,
     },
     /// The write is larger than one log entry can be.

@@ -165,11 +165,7 @@ fn refusal_of(s: &Status) -> Option<Refusal> {
     let kind = s.metadata().get(REFUSAL_KEY)?.to_str().ok()?;
     let message = s.message().to_owned();
     Some(match kind {
-        "disk-full" => Refusal::DiskFull {
-            detail: message
-                .strip_prefix("disk full: ")
-                .map_or(message.clone(), str::to_owned),
-        },
+        "disk-full" => Refusal::DiskFull { detail: message },
         "too-large" => {
             let (size, max) = s.metadata().get(SIZE_KEY)?.to_str().ok()?.split_once('/')?;
             Refusal::TooLarge {

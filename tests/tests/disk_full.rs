@@ -422,7 +422,9 @@ fn a_full_disk_refuses_sends_cleanly_and_they_resume_when_space_returns() {
             "with the disks full, sends failed otherwise than refused: {other:?}"
         );
         assert!(
-            example.contains("SendMessage refused by the server: INTERNAL_SERVER_ERROR")
+            // A refusal the clients do not retry (issue 18), not an
+            // internal error.
+            example.contains("SendMessage refused by the server: PRECONDITION_FAILED")
                 && example.contains("refused, nothing stored"),
             "unexpected refusal: {example}"
         );
