@@ -210,12 +210,23 @@ mod tests {
         });
         let rounds = spinner.rounds.load(Ordering::Relaxed);
         // Work from outside wakes the worker: a round starts, then ends
-        // (500 us idle, 10 ms at most) with the runtime idle again.
-        let answer = runtime.block_on(runtime.spawn(async { 7 }));
-        assert_eq!(answer.expect("task"), 7);
-        wait_for(10, "a new round", || {
-            spinner.rounds.load(Ordering::Relaxed) > rounds
-        });
+        // (500 us idle, 10 ms at most) with the runtime idle again. The
+        // spinner says it waits just before the worker parks, so work sent
+        // in between finds the worker awake and wakes nothing: send work
+        // until a round starts (each attempt after a pause to park in).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for attempt in 0u32.. {
+            let answer = runtime.block_on(runtime.spawn(async { 7 }));
+            assert_eq!(answer.expect("task"), 7);
+            if spinner.rounds.load(Ordering::Relaxed) > rounds {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new round after {attempt} wake-ups"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         wait_for(10, "the round to end", || {
             spinner.waiting.load(Ordering::Acquire)
         });
