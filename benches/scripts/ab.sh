@@ -54,22 +54,24 @@ print(" ".join(str(s.getsockname()[1]) for s in held))
 export RAFTMQ_STORE_ROOT=$work/store RAFTMQ_NAMESRV_PORT=$ns
 export RAFTMQ_BROKER_PORTS="$b0 $b1 $b2" RAFTMQ_RAFT_PORTS="$r0 $r1 $r2"
 
-# start_group DIR: a fresh group from DIR's binaries; prints the brokers' pids.
+# start_group DIR: a fresh group from DIR's binaries; sets `pids` to the
+# brokers' pids (comma-separated).
+pids=
 start_group() {
   rm -rf "$work/store"
-  RAFTMQ_BIN_DIR=$1 "$repo/bin/dledger/fast-try.sh" start >&2
   running=1
-  cat "$work/store"/fast-try/broker-n{0,1,2}.pid | paste -sd,
+  RAFTMQ_BIN_DIR=$1 "$repo/bin/dledger/fast-try.sh" start >&2
+  pids=$(cat "$work/store"/fast-try/broker-n{0,1,2}.pid | paste -sd,)
 }
 
 # one LABEL DIR ROUND: the three runs of one build.
 one() {
-  local label=$1 dir=$2 round=$3 pids out=$work/results
-  pids=$(start_group "$dir")
+  local label=$1 dir=$2 round=$3 out=$work/results
+  start_group "$dir"
   "$dir/mqbench" produce --namesrv "127.0.0.1:$ns" --topic AbOne --size "$size" \
     --messages "$n_1" --inflight 1 --server-pids "$pids" --json | tail -n 1 >"$out/$label-1-$round.json"
   stop_group
-  pids=$(start_group "$dir")
+  start_group "$dir"
   "$dir/mqbench" produce --namesrv "127.0.0.1:$ns" --topic Ab --size "$size" \
     --messages "$n_256" --inflight 256 --server-pids "$pids" --json | tail -n 1 >"$out/$label-256-$round.json"
   "$dir/mqbench" consume --namesrv "127.0.0.1:$ns" --topic Ab --group AbDrain \

@@ -48,6 +48,9 @@ fn build_bins() -> PathBuf {
         "mqbroker",
         "--bin",
         "mqadmin",
+        // faultInjectionEnable needs a test build of mqbroker.
+        "--features",
+        "raftmq-broker/failpoints",
     ]);
     if dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
