@@ -25,11 +25,10 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn message(n: u64) -> Message {
     Message {
-        topic: "Bench".into(),
         queue_id: (n % 8) as u32,
         body: Bytes::from(vec![b'x'; 1024]),
         message_id: format!("{n:032X}"),
-        ..Message::default()
+        ..Message::new("Bench".parse().expect("legal topic"))
     }
 }
 

@@ -33,7 +33,6 @@ fn bench_dir() -> tempfile::TempDir {
 
 fn message(n: u64, queues: u32) -> Message {
     Message {
-        topic: "BenchTopic".into(),
         queue_id: (n % u64::from(queues)) as u32,
         tag: Some("TagA".into()),
         keys: vec![format!("k{n}")],
@@ -43,7 +42,7 @@ fn message(n: u64, queues: u32) -> Message {
         store_host: "127.0.0.1:30911".into(),
         born_timestamp_ms: 1_700_000_000_000,
         store_timestamp_ms: 1_700_000_000_000 + n as i64,
-        ..Message::default()
+        ..Message::new("BenchTopic".parse().expect("legal topic"))
     }
 }
 

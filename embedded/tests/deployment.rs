@@ -159,10 +159,9 @@ async fn the_group_registers_is_administered_through_any_member_and_fails_over()
     // Writes show as InTPS on the next beats.
     let msgs: Vec<Message> = (0..50)
         .map(|i| Message {
-            topic: "TopicTest".into(),
             queue_id: i % 4,
             body: bytes::Bytes::from_static(b"hello"),
-            ..Message::default()
+            ..Message::new("TopicTest".parse().expect("legal topic"))
         })
         .collect();
     d.broker(follower)

@@ -13,12 +13,11 @@ use raftmq_store::record::message::Message;
 
 fn msg(n: u64, size: usize) -> Message {
     Message {
-        topic: "C".into(),
         queue_id: (n % 3) as u32,
         body: Bytes::from(format!("{n:08}-").repeat(size / 9 + 1)),
         message_id: format!("C{n:08}"),
         keys: vec![format!("key{n}")],
-        ..Message::default()
+        ..Message::new("C".parse().expect("legal topic"))
     }
 }
 

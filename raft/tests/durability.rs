@@ -11,11 +11,10 @@ use raftmq_store::{FlushMode, QueueOffset};
 
 fn msg(n: u64) -> Message {
     Message {
-        topic: "D".into(),
         queue_id: 0,
         body: Bytes::from(format!("v{n}")),
         message_id: format!("D{n:08}"),
-        ..Message::default()
+        ..Message::new("D".parse().expect("legal topic"))
     }
 }
 

@@ -35,12 +35,11 @@ const QUEUES: u32 = 4;
 /// store would stamp it (`MessageStore::encode_batch`).
 fn message(topic: &str, queue: u32, body: impl Into<String>) -> Message {
     Message {
-        topic: topic.into(),
         queue_id: queue,
         tag: Some("T".into()),
         body: Bytes::from(body.into()),
         store_timestamp_ms: now_ms(),
-        ..Message::default()
+        ..Message::new(topic.parse().expect("legal topic"))
     }
 }
 

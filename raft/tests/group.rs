@@ -11,13 +11,12 @@ use raftmq_store::QueueOffset;
 
 fn msg(n: u64) -> Message {
     Message {
-        topic: "G".into(),
         queue_id: (n % 4) as u32,
         tag: Some("T".into()),
         body: Bytes::from(format!("value-{n}")),
         message_id: format!("M{n:08}"),
         keys: vec![format!("k{n}")],
-        ..Message::default()
+        ..Message::new("G".parse().expect("legal topic"))
     }
 }
 

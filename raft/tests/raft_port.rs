@@ -19,10 +19,9 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn msg(n: u64) -> Message {
     Message {
-        topic: "P".into(),
         body: Bytes::from(format!("value-{n}")),
         message_id: format!("P{n:08}"),
-        ..Message::default()
+        ..Message::new("P".parse().expect("legal topic"))
     }
 }
 

@@ -38,11 +38,10 @@ async fn single(root: &Path, faults: &Faults) -> (NodeConfig, TcpListener, Fault
 
 fn msg(n: usize, len: usize) -> Message {
     Message {
-        topic: "S".into(),
         queue_id: 0,
         body: Bytes::from(vec![b'x'; len]),
         message_id: format!("M{n:08}"),
-        ..Message::default()
+        ..Message::new("S".parse().expect("legal topic"))
     }
 }
 

@@ -87,7 +87,7 @@ pub fn to_store(m: v2::Message, max_body: usize, store_host: &str) -> Result<Mes
         .unwrap_or(MessageType::Unspecified);
     let gzip = sp.body_encoding == v2::Encoding::Gzip as i32;
     Ok(Message {
-        topic: topic.into_string(),
+        topic,
         queue_id: u32::try_from(sp.queue_id).unwrap_or(0),
         tag: sp.tag,
         keys: sp.keys,

@@ -76,7 +76,7 @@ fn already_stored(inner: &Inner, batch: &[Message]) -> Vec<Option<u64>> {
     let offset = |m: &Message, found: Result<Option<_>, _>| {
         let found: StoredMessage = found.ok()??;
         let view = found.view().ok()?;
-        if view.topic() != m.topic {
+        if view.topic() != m.topic.as_str() {
             return None;
         }
         let q = store.queues().get(&m.topic, view.queue_id())?;
@@ -116,7 +116,7 @@ pub(super) async fn send(
     let mut results: Vec<Option<v2::SendResultEntry>> = vec![None; messages.len()];
     let mut batch: Vec<Message> = Vec::with_capacity(messages.len());
     let mut slots: Vec<usize> = Vec::with_capacity(messages.len());
-    let mut topics: Vec<(String, TopicConfig)> = Vec::new();
+    let mut topics: Vec<(TopicName, TopicConfig)> = Vec::new();
     for (i, m) in messages.into_iter().enumerate() {
         let id = m
             .system_properties

@@ -54,7 +54,7 @@ pub fn send_messages(messages: Vec<v2::Message>) {
             Bytes::copy_from_slice(view.body()),
             &Delivery::default(),
         );
-        assert_eq!(wire.topic.map(|t| t.name), Some(stored.topic.clone()));
+        assert_eq!(wire.topic.map(|t| t.name), Some(stored.topic.to_string()));
         assert_eq!(wire.body, original.body);
         assert_eq!(wire.user_properties, original.user_properties);
         let sp = wire.system_properties.unwrap_or_default();

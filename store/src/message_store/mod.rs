@@ -27,7 +27,7 @@ pub use snapshot::SnapshotPlan;
 
 use crate::commitlog::{CommitLog, CommitLogConfig, EntryLocation, NewEntry};
 use crate::config::StoreConfig;
-use crate::consume_queue::{validate_topic, ConsumeQueueSet};
+use crate::consume_queue::ConsumeQueueSet;
 use crate::error::{Result, StoreError};
 #[cfg(feature = "failpoints")]
 use crate::fault::Faults;
@@ -224,8 +224,12 @@ impl StoreCore {
         LogIndex(self.dispatcher.lock().next_index())
     }
 
-    /// Encodes messages into one batch entry body, checking topics and
-    /// sizes, and stamping a store time on records that have none.
+    /// Encodes messages into one batch entry body, checking sizes and
+    /// stamping a store time on records that have none. Topics are not
+    /// checked again: a [`Message`]'s topic is a
+    /// [`TopicName`](raftmq_model::TopicName), checked where the name entered
+    /// the process (a Propose from a peer is checked by
+    /// [`check_batch`](crate::record::message::check_batch) instead).
     pub fn encode_batch(&self, msgs: &[Message], max_message_size: usize) -> Result<Vec<u8>> {
         let now = now_ms();
         let mut total = 0usize;
@@ -238,7 +242,6 @@ impl StoreCore {
         }
         let mut body = Vec::with_capacity(total);
         for m in msgs {
-            validate_topic(&m.topic).map_err(StoreError::Config)?;
             let start = body.len();
             m.encode(&mut body).map_err(|source| StoreError::Message {
                 pos: crate::types::LogPos(0),

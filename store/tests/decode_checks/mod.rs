@@ -5,6 +5,7 @@
 //! thing.
 
 use bytes::Bytes;
+use raftmq_model::TopicName;
 use raftmq_store::meta_state::Command;
 use raftmq_store::record::entry::{self, EntryKind, HEADER_LEN};
 use raftmq_store::record::message::{
@@ -104,16 +105,19 @@ pub fn command(body: &[u8]) {
     }
 }
 
+fn legal(name: &str) -> TopicName {
+    name.parse().expect("legal topic")
+}
+
 /// Message records of every shape: bare, with every optional field, with
 /// keys, properties and a body; each is one input.
 pub fn valid_records() -> Vec<Vec<u8>> {
     let bare = Message {
-        topic: "T".into(),
         message_id: "id-0".into(),
-        ..Message::default()
+        ..Message::new(legal("T"))
     };
     let full = Message {
-        topic: "TopicTest".into(),
+        topic: legal("TopicTest"),
         queue_id: 3,
         tag: Some("TagA".into()),
         keys: vec!["k1".into(), "k2".into()],
@@ -132,12 +136,11 @@ pub fn valid_records() -> Vec<Vec<u8>> {
         reconsume_count: 2,
     };
     let fifo = Message {
-        topic: "Orders".into(),
         message_type: MessageType::Fifo,
         message_group: Some("customer-7".into()),
         body: Bytes::from(vec![0u8; 40]),
         message_id: "id-2".into(),
-        ..Message::default()
+        ..Message::new(legal("Orders"))
     };
     let mut out = Vec::new();
     for m in [&bare, &full, &fifo] {

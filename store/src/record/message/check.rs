@@ -71,10 +71,10 @@ mod tests {
     fn body(topics: &[&str]) -> Vec<u8> {
         let batch: Vec<Message> = topics
             .iter()
+            // As stored: the check under test is what refuses the illegal ones.
             .map(|t| Message {
-                topic: (*t).to_owned(),
                 message_id: "id".into(),
-                ..Message::default()
+                ..Message::new(TopicName::from_stored((*t).to_owned()))
             })
             .collect();
         let mut out = Vec::new();

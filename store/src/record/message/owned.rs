@@ -2,6 +2,7 @@
 //! [`Message::encoded_len`] and [`encode_batch`].
 
 use bytes::Bytes;
+use raftmq_model::TopicName;
 
 use super::{
     MessageCodecError, MessageType, FIXED_LEN, FLAG_BODY_GZIP, PRESENT_DELIVERY_TIMESTAMP,
@@ -10,10 +11,14 @@ use super::{
 
 /// One message, owned: what a producer sends and what [`Message::encode`]
 /// turns into a record.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// There is no `Default`: a message always names a real [`TopicName`]. Use
+/// [`Message::new`] for a message with every other field at its zero value.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
-    /// The topic.
-    pub topic: String,
+    /// The topic: checked where the name entered the process, or taken as
+    /// stored when the message was decoded from the log.
+    pub topic: TopicName,
     /// The queue within the topic.
     pub queue_id: u32,
     /// The tag, if any (`Some("")` and `None` are distinct).
@@ -102,6 +107,32 @@ fn put_str16(out: &mut Vec<u8>, s: &str) {
 }
 
 impl Message {
+    /// A message to `topic` with every other field at its zero value: queue
+    /// 0, no tag, keys or properties, an empty body, [`MessageType::Normal`],
+    /// no flags, zero timestamps, empty hosts and id, no message group or
+    /// trace context.
+    pub fn new(topic: TopicName) -> Self {
+        Message {
+            topic,
+            queue_id: 0,
+            tag: None,
+            keys: Vec::new(),
+            properties: Vec::new(),
+            body: Bytes::new(),
+            message_type: MessageType::default(),
+            flags: 0,
+            born_timestamp_ms: 0,
+            store_timestamp_ms: 0,
+            delivery_timestamp_ms: None,
+            born_host: String::new(),
+            store_host: String::new(),
+            message_id: String::new(),
+            message_group: None,
+            trace_context: None,
+            reconsume_count: 0,
+        }
+    }
+
     /// Whether the body is gzip-encoded ([`FLAG_BODY_GZIP`] is set).
     #[inline]
     pub fn is_body_gzip(&self) -> bool {
@@ -137,7 +168,7 @@ impl Message {
     /// whole record would be longer than `u32::MAX` bytes.
     pub fn encoded_len(&self) -> Result<usize, MessageCodecError> {
         let mut len = FIXED_LEN as u64;
-        len += str16_len("topic", &self.topic)?;
+        len += str16_len("topic", self.topic.as_str())?;
         len += opt_str16_len("tag", self.tag.as_deref())?;
         len += str16_len("message_id", &self.message_id)?;
         len += str16_len("born_host", &self.born_host)?;
@@ -224,7 +255,7 @@ impl Message {
         out.extend_from_slice(&self.store_timestamp_ms.to_le_bytes());
         out.extend_from_slice(&self.delivery_timestamp_ms.unwrap_or(0).to_le_bytes());
 
-        put_str16(out, &self.topic);
+        put_str16(out, self.topic.as_str());
         if let Some(tag) = &self.tag {
             put_str16(out, tag);
         }

@@ -1,6 +1,7 @@
 //! The zero-copy [`MessageView`] and its decoder, [`MessageView::decode`].
 
 use bytes::Bytes;
+use raftmq_model::TopicName;
 
 use super::reader::{peek_len, Reader};
 use super::{
@@ -304,10 +305,12 @@ impl<'a> MessageView<'a> {
         self.reconsume_count
     }
 
-    /// Copies the view into an owned [`Message`].
+    /// Copies the view into an owned [`Message`]. The topic is taken as
+    /// stored ([`TopicName::from_stored`]): a record an older version wrote
+    /// may name a topic today's rule refuses, and it must still read back.
     pub fn to_message(&self) -> Message {
         Message {
-            topic: self.topic.to_owned(),
+            topic: TopicName::from_stored(self.topic.to_owned()),
             queue_id: self.queue_id,
             tag: self.tag.map(str::to_owned),
             keys: self.keys().map(str::to_owned).collect(),
