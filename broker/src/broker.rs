@@ -4,7 +4,7 @@
 //! ```text
 //!   BrokerConf ─► bind listenPort ─► bind Raft port ─► RaftNode (store + Raft)
 //!                       │                                   │
-//!                       └─ client server: BrokerAdmin ◄─────┤
+//!                       └─ client server: Messaging, Admin ◄┤
 //!                                                           └─► registrar ─► every nameserver
 //! ```
 //!

@@ -10,9 +10,10 @@
 //!                      └──────────► dledger (group, peers, self id) ──► raftmq_raft::NodeConfig
 //! ```
 //!
-//! [`Broker::start`] runs one member: its Raft node, its client port
-//! (`BrokerAdmin` now; the RocketMQ 5 client protocol next) and its
-//! registration with every nameserver. `mqbroker` is a thin binary around it.
+//! [`Broker::start`] runs one member: its Raft node, its client port (the
+//! RocketMQ 5 client protocol, `MessagingService`, and `BrokerAdmin`) and
+//! its registration with every nameserver. `mqbroker` is a thin binary
+//! around it.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

@@ -6,7 +6,8 @@
 //! - [`admin`]: the nameserver and broker-admin calls `mqadmin` makes, and
 //!   the text it prints, usable from other tools and tests.
 //!
-//! The library depends on `raftmq-proto` only among raftmq's crates.
+//! Among raftmq's crates the library depends only on `raftmq-proto`,
+//! `raftmq-model` (names) and `raftmq-tasks` (its tasks' owner).
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

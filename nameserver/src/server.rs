@@ -7,8 +7,8 @@
 //!   WipeWritePerm / AddWritePerm ──────┘   (Mutex, never held across an await)
 //! ```
 //!
-//! [`NameServer::start`] is the embedded API: tests and `LocalCluster` start
-//! one on a loopback listener; `mqnamesrv` is a thin binary around it.
+//! [`NameServer::start`] is the embedded API: tests and `LocalDeployment`
+//! start one on a loopback listener; `mqnamesrv` is a thin binary around it.
 //!
 //! Its two tasks belong to a child of the owner it is given: the server,
 //! which ends when the owner stops (new connections refused at once, open

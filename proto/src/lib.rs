@@ -1,7 +1,8 @@
 //! The RocketMQ 5 gRPC contract (`apache.rocketmq.v2`) and raftmq's internal services.
 //!
 //! Every crate that speaks gRPC takes its types from here, so dependencies point
-//! one way: `proto` <- `store` <- `raft` <- `broker`, and `client` needs only `proto`.
+//! one way: `proto` <- `raft` <- `broker` (the store speaks no gRPC), and
+//! `client` needs `proto`, `model` and `tasks` only.
 //!
 //! The `.proto` sources live under `proto/` in this crate and are compiled at build
 //! time with `protox` (no system `protoc` needed) and `tonic-build`. Protobuf

@@ -3,7 +3,8 @@
 //! Applying a messages entry dispatches it into the consume queues and the
 //! key index, which assigns queue offsets in log order, identical on every
 //! member. Membership entries are remembered for restarts. Commands (topic
-//! changes, consumer offsets) have room here and come with the broker.
+//! changes, consumer offsets) are applied to the store's meta state in the
+//! same order.
 //!
 //! A snapshot is how a member that lost its data, or fell behind what the
 //! leader's log still holds, gets every retained message: the sender streams

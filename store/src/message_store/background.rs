@@ -1,5 +1,7 @@
-//! The store's one background thread: the flusher (ASYNC_FLUSH pacing, and
-//! checkpoints in both modes) and the cleaner (retention every 10 s).
+//! The store's background threads: the flusher (ASYNC_FLUSH pacing,
+//! checkpoints in both modes, derived files, cold pages given back), and
+//! under SYNC_FLUSH the one that answers durability waiters. Retention is
+//! not here: the raft layer purges through Raft.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
