@@ -84,6 +84,7 @@ impl BrokerAdmin for AdminService {
                 read_queues: r.read_queues,
                 write_queues: r.write_queues,
                 perm,
+                message_type: Default::default(),
             },
         };
         self.node.command(&cmd).await.map_err(write_status)?;

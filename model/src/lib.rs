@@ -18,12 +18,14 @@
 
 mod group;
 mod ids;
+mod message_type;
 mod name;
 mod perm;
 mod topic;
 
 pub use group::GroupName;
 pub use ids::{LogIndex, NodeId, QueueId, QueueOffset};
+pub use message_type::{TopicMessageType, UnknownMessageType};
 pub use name::{NameError, NameOf};
 pub use perm::{Perm, PermError};
 pub use topic::{TopicKind, TopicName};

@@ -270,7 +270,8 @@ pub fn decode_membership(b: &[u8]) -> Result<Membership, CodecError> {
 }
 
 /// Snapshot plan: `u64 start_index`, `u32 queues`, each `u16 len`, topic,
-/// `u32 queue id`, `u64 base offset`. Little-endian.
+/// `u32 queue id`, `u64 base offset`, then the state in its own format,
+/// whose next index is the plan's `state_index`. Little-endian.
 pub fn encode_plan(plan: &SnapshotPlan) -> Result<Bytes, raftmq_store::StoreError> {
     let mut out = BytesMut::new();
     out.put_u64_le(plan.start_index);
@@ -283,7 +284,7 @@ pub fn encode_plan(plan: &SnapshotPlan) -> Result<Bytes, raftmq_store::StoreErro
         out.put_u64_le(*base);
     }
     // The state ends the plan; its own format carries its CRC.
-    out.put_slice(&plan.state.encode(plan.start_index)?);
+    out.put_slice(&plan.state.encode(plan.state_index)?);
     Ok(out.freeze())
 }
 
@@ -300,11 +301,12 @@ pub fn decode_plan(b: &[u8]) -> Result<SnapshotPlan, CodecError> {
             .to_owned();
         queue_bases.push((topic, r.u32()?, r.u64()?));
     }
-    let (state, _) = MetaState::decode(&b[r.at..]).map_err(CodecError::Membership)?;
+    let (state, state_index) = MetaState::decode(&b[r.at..]).map_err(CodecError::Membership)?;
     Ok(SnapshotPlan {
         start_index,
         queue_bases,
         state,
+        state_index,
     })
 }
 

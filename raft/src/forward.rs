@@ -17,7 +17,7 @@ use bytes::Bytes;
 use openraft::type_config::async_runtime::WatchReceiver;
 use openraft::Raft;
 use raftmq_proto::raft::v1 as pb;
-use raftmq_store::message_store::PutResult;
+use raftmq_store::message_store::{Placed, PutResult};
 use raftmq_store::{LogPos, QueueOffset};
 use tonic::Status;
 
@@ -120,6 +120,11 @@ pub(crate) async fn serve(
                     index: p.index,
                     queue_offset: p.queue_offset.0,
                     pos: p.pos.0,
+                    placed: match p.placed {
+                        Placed::Queued => 0,
+                        Placed::Held => 1,
+                        Placed::Dropped => 2,
+                    },
                 })
                 .collect(),
         }),
@@ -265,6 +270,11 @@ impl Forwarder {
                     index: s.index,
                     queue_offset: QueueOffset(s.queue_offset),
                     pos: LogPos(s.pos),
+                    placed: match s.placed {
+                        1 => Placed::Held,
+                        2 => Placed::Dropped,
+                        _ => Placed::Queued,
+                    },
                 })
                 .collect()),
             Err(s) => Err(match s.code() {

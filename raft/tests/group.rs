@@ -228,6 +228,7 @@ async fn a_member_that_does_not_lead_forwards_writes_to_the_leader() {
         read_queues: 4,
         write_queues: 4,
         perm: Perm::READ_WRITE,
+        message_type: Default::default(),
     };
     f.command(&Command::UpsertTopic {
         topic: "Forwarded".parse().expect("legal"),

@@ -36,6 +36,7 @@ fn upsert(topic: &str) -> Bytes {
             read_queues: 1,
             write_queues: 1,
             perm: Perm::READ_WRITE,
+            message_type: Default::default(),
         },
     };
     Bytes::from(cmd.encode().expect("encode"))

@@ -716,6 +716,7 @@ fn topics_and_offsets_survive_restarts_and_crashes() {
             read_queues: q,
             write_queues: q,
             perm: Perm::READ_WRITE,
+            message_type: Default::default(),
         },
     };
     let commit = |o| Command::CommitOffsets {

@@ -576,6 +576,7 @@ async fn ensure_dlq(inner: &Inner, dlq: &TopicName) -> bool {
                 read_queues: 1,
                 write_queues: 1,
                 perm: Perm::READ_WRITE,
+                message_type: Default::default(),
             },
         })
         .await

@@ -51,6 +51,7 @@ pub(super) async fn topic_or_create(inner: &Inner, topic: &str) -> Result<TopicC
         read_queues: n,
         write_queues: n,
         perm: Perm::READ_WRITE,
+        message_type: Default::default(),
     };
     inner
         .node

@@ -87,6 +87,7 @@ pub fn valid_entries() -> Vec<Entry> {
             read_queues: 8,
             write_queues: 8,
             perm: Perm::READ_WRITE,
+            message_type: Default::default(),
         },
     }
     .encode()
@@ -134,6 +135,7 @@ pub fn valid_plan() -> SnapshotPlan {
             read_queues: 4,
             write_queues: 4,
             perm: Perm::READ_WRITE,
+            message_type: Default::default(),
         },
     });
     state.apply(Command::CommitOffsets {
@@ -144,5 +146,6 @@ pub fn valid_plan() -> SnapshotPlan {
         start_index: 17,
         queue_bases: vec![("TopicTest".into(), 0, 5), ("TopicTest".into(), 1, 3)],
         state,
+        state_index: 20,
     }
 }

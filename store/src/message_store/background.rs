@@ -250,7 +250,9 @@ impl StoreCore {
             .log
             .first_index_in_segment(ages[n].base)
             .unwrap_or(b.next_index)
-            .min(self.dispatched().0);
+            .min(self.dispatched().0)
+            // Held records stay until released (ADR 0012).
+            .min(self.held().oldest_index().unwrap_or(u64::MAX));
         Ok((index > b.start_index).then_some(index))
     }
 

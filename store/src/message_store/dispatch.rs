@@ -1,6 +1,12 @@
 //! Dispatch: turning committed entries into consume-queue entries and key
 //! index entries, in log order. Queue offsets are assigned here, so every
 //! node that applies the same log assigns the same offsets.
+//!
+//! Held records (ADR 0012) go into the held index instead of a queue: a
+//! timed message until a released copy of it is dispatched, a half message
+//! until its transaction is committed (a released copy) or ended by a
+//! command. A released copy is enqueued only if its record is still held;
+//! otherwise it is dropped, and every member drops it alike.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,9 +17,11 @@ use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::error::{Result, StoreError};
 use crate::key_index::{key_hash, message_id_hash, KeyPut};
 use crate::mapped::write_atomic;
-use crate::meta_state::{Command, MetaState};
+use crate::meta_state::{Command, Half, HeldId, MetaState, Outcome};
 use crate::record::entry::EntryKind;
-use crate::record::message::iter_batch;
+use crate::record::message::{
+    iter_batch, MessageView, FLAGS_HELD, FLAG_HALF, FLAG_RELEASE, RELEASES_PROPERTY,
+};
 use crate::types::{LogPos, QueueOffset};
 
 /// Where one stored message went (results come in the order of the
@@ -26,6 +34,45 @@ pub struct PutResult {
     pub queue_offset: QueueOffset,
     /// Its record's commitlog position.
     pub pos: LogPos,
+    /// Where it went.
+    pub placed: Placed,
+}
+
+/// Where a dispatched message went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Placed {
+    /// Into its queue at `queue_offset`.
+    #[default]
+    Queued,
+    /// Into the held index (a timed or half message); `queue_offset` is 0.
+    Held,
+    /// Nowhere: a released copy of a record that was no longer held
+    /// (released or ended before); `queue_offset` is 0.
+    Dropped,
+}
+
+/// What a held-message record means for the held index.
+enum HeldRule {
+    /// An ordinary message.
+    None,
+    /// Hold it.
+    Hold,
+    /// A released copy of the record named.
+    Release(Option<HeldId>),
+}
+
+fn held_rule(view: &MessageView<'_>) -> HeldRule {
+    let flags = view.flags();
+    if flags & FLAGS_HELD == 0 {
+        HeldRule::None
+    } else if flags & FLAG_RELEASE != 0 {
+        HeldRule::Release(
+            view.property(RELEASES_PROPERTY)
+                .and_then(|v| v.parse().ok()),
+        )
+    } else {
+        HeldRule::Hold
+    }
 }
 
 /// How many queues the dispatcher keeps at hand.
@@ -43,6 +90,10 @@ pub(super) struct Dispatcher {
     /// Commands before this index are already in `state` (it was loaded
     /// from a file newer than the dispatch checkpoint).
     state_from: u64,
+    /// Held records and releases before this index are already in
+    /// `state.held` (as `state_from` after a restart; the sender's dispatch
+    /// point after a snapshot, whose commands are replayed over it).
+    held_from: u64,
     /// Bumped whenever the topic table may have changed (this member's
     /// own count, not replicated: a data version for the nameservers).
     pub(super) topics_version: u64,
@@ -62,6 +113,7 @@ impl Dispatcher {
             recent: Vec::with_capacity(RECENT_QUEUES),
             state,
             state_from,
+            held_from: state_from,
             topics_version: 1,
             messages: 0,
             puts: Vec::new(),
@@ -74,18 +126,73 @@ impl Dispatcher {
     }
 
     /// Sets the next index outright (a snapshot replaced the log), with
-    /// the state as of it.
-    pub(super) fn reset_to(&mut self, next_index: u64, state: MetaState) {
+    /// the state as of `state_index` (its held index is exact there; its
+    /// commands are replayed from `next_index`).
+    pub(super) fn reset_to(&mut self, next_index: u64, state: MetaState, state_index: u64) {
         self.next_index = next_index;
         self.recent.clear();
         self.state = state;
         self.state_from = next_index;
+        self.held_from = state_index;
         self.topics_version += 1;
     }
 
     /// Moves past entries that are no longer in the log.
     pub(super) fn skip_to(&mut self, start_index: u64) {
         self.next_index = self.next_index.max(start_index);
+        self.state.held.forget_dropped_before(start_index);
+    }
+
+    /// Applies a held record's rule to the held index (when `track`, else
+    /// the index has it already) and says where the record goes.
+    fn place(&mut self, view: &MessageView<'_>, id: HeldId, track: bool) -> Placed {
+        let held = &mut self.state.held;
+        match held_rule(view) {
+            HeldRule::None => Placed::Queued,
+            HeldRule::Hold => {
+                if track {
+                    if view.flags() & FLAG_HALF != 0 {
+                        let half = Half {
+                            topic: view.topic().to_owned(),
+                            stored_ms: view.store_timestamp_ms(),
+                            checks: 0,
+                            last_check_ms: 0,
+                        };
+                        held.halves.insert(id, half);
+                    } else {
+                        let due = view
+                            .delivery_timestamp_ms()
+                            .unwrap_or_else(|| view.store_timestamp_ms());
+                        held.timers.insert((due, id));
+                    }
+                }
+                Placed::Held
+            }
+            HeldRule::Release(origin) => {
+                let live = if !track {
+                    !held.dropped.contains(&id)
+                } else if let Some(origin) = origin {
+                    if view.flags() & FLAG_HALF != 0 {
+                        held.end(origin, Outcome::Committed)
+                    } else {
+                        let due = view
+                            .delivery_timestamp_ms()
+                            .unwrap_or_else(|| view.store_timestamp_ms());
+                        held.timers.remove(&(due, origin)).is_some()
+                    }
+                } else {
+                    false
+                };
+                if live {
+                    Placed::Queued
+                } else {
+                    if track {
+                        held.dropped.insert(id);
+                    }
+                    Placed::Dropped
+                }
+            }
+        }
     }
 
     fn queue(
@@ -140,8 +247,14 @@ impl Dispatcher {
         if kind == EntryKind::Messages {
             // Dispatched again after failing part way, an entry is a replay.
             let replay = replay || self.failed == Some(loc.index);
+            // The held index changes with the entry's records: put back if
+            // the entry fails part way, so that its retry applies them once.
+            let held = self.state.held.clone();
             let result = self.dispatch_messages(store, loc, body, replay, out);
             self.failed = result.is_err().then_some(loc.index);
+            if result.is_err() {
+                self.state.held = held;
+            }
             result?;
         }
         self.next_index = loc.index + 1;
@@ -158,26 +271,36 @@ impl Dispatcher {
     ) -> Result<()> {
         self.puts.clear();
         let keys_end = if replay { store.keys.end_pos() } else { None };
-        for item in iter_batch(body) {
+        let track = loc.index >= self.held_from;
+        for (slot, item) in iter_batch(body).enumerate() {
             let (off, view) = item.map_err(|source| StoreError::Message {
                 pos: LogPos(loc.body_pos()),
                 source,
             })?;
             let pos = loc.body_pos() + off as u64;
-            let q = self.queue(store, view.topic(), view.queue_id())?;
             let ts = view.store_timestamp_ms();
-            let held = replay && q.last_pos()?.is_some_and(|last| last >= pos);
-            let queue_offset = if held {
-                q.offset_at_pos(pos)?
-            } else {
-                q.append(&CqEntry {
-                    pos,
-                    size: view.encoded_len() as u32,
-                    tag_hash: view.tag_hash(),
-                    store_ts_ms: ts,
-                })?
+            let id = HeldId {
+                index: loc.index,
+                slot: u32::try_from(slot).unwrap_or(u32::MAX),
             };
-            if keys_end.is_none_or(|end| end <= pos) {
+            let placed = self.place(&view, id, track);
+            let queue_offset = if placed != Placed::Queued {
+                QueueOffset(0)
+            } else {
+                let q = self.queue(store, view.topic(), view.queue_id())?;
+                let in_queue = replay && q.last_pos()?.is_some_and(|last| last >= pos);
+                if in_queue {
+                    q.offset_at_pos(pos)?
+                } else {
+                    q.append(&CqEntry {
+                        pos,
+                        size: view.encoded_len() as u32,
+                        tag_hash: view.tag_hash(),
+                        store_ts_ms: ts,
+                    })?
+                }
+            };
+            if placed != Placed::Dropped && keys_end.is_none_or(|end| end <= pos) {
                 let first = self.puts.len();
                 self.puts.extend(view.keys().map(|key| KeyPut {
                     hash: key_hash(view.topic(), key),
@@ -205,6 +328,7 @@ impl Dispatcher {
                     index: loc.index,
                     queue_offset,
                     pos: LogPos(pos),
+                    placed,
                 });
             }
         }

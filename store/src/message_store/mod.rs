@@ -10,6 +10,7 @@
 
 mod background;
 mod dispatch;
+mod held;
 mod read;
 mod snapshot;
 #[cfg(any(test, feature = "test-util"))]
@@ -21,7 +22,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 pub use background::{HourOrManual, RetentionOutcome};
-pub use dispatch::PutResult;
+pub use dispatch::{Placed, PutResult};
+pub use held::TimerProgress;
 pub use read::{ReadBatch, StoredMessage};
 pub use snapshot::SnapshotPlan;
 

@@ -18,8 +18,11 @@ pub struct SnapshotPlan {
     /// (topic, queue id, queue offset of its first retained message).
     pub queue_bases: Vec<(String, u32, u64)>,
     /// Topics and consumer offsets as of `start_index` (commands from it on
-    /// come with the entries).
+    /// come with the entries), and the held index as of `state_index`.
     pub state: MetaState,
+    /// The sender's dispatch point when the plan was made: `state`'s held
+    /// index includes every entry before it.
+    pub state_index: u64,
 }
 
 impl StoreCore {
@@ -44,6 +47,7 @@ impl StoreCore {
             start_index,
             queue_bases,
             state: d.state.clone(),
+            state_index: d.next_index(),
         }
     }
 
@@ -93,7 +97,7 @@ impl StoreCore {
                 .get_or_create(topic, *queue_id)?
                 .start_at(*base)?;
         }
-        d.reset_to(plan.start_index, plan.state.clone());
+        d.reset_to(plan.start_index, plan.state.clone(), plan.state_index);
         let end = plan.start_index + entries.len() as u64;
         self.dispatch_locked(&mut d, end, false, None)?;
         Ok(end.checked_sub(1).filter(|_| !entries.is_empty()))

@@ -3,12 +3,18 @@
 //! ```text
 //!  u8 type, then
 //!  1 UpsertTopic:   str16 topic, u32 read queues, u32 write queues, u32 perm
+//!                   (written before topics had a message type; still read)
 //!  2 DeleteTopic:   str16 topic
 //!  3 CommitOffsets: str16 group, u32 n, n x (str16 topic, u32 queue id, u64 offset)
+//!  4 EndTransactions:   u32 n, n x (u64 index, u32 slot, u8 outcome)
+//!  5 CheckTransactions: i64 at ms, u32 n, n x (u64 index, u32 slot, u32 checks)
+//!  6 UpsertTopic:   as 1, then u8 message type
 //! ```
 //! `str16` is a u16 length and UTF-8 bytes; integers little-endian.
 
-use raftmq_model::{GroupName, NameError, Perm, PermError, TopicName};
+use raftmq_model::{GroupName, NameError, Perm, PermError, TopicMessageType, TopicName};
+
+use super::held::{HeldId, Outcome};
 
 use crate::error::{Result, StoreError};
 
@@ -21,6 +27,21 @@ pub struct TopicConfig {
     pub write_queues: u32,
     /// Permission bits, stored as their `u32`.
     pub perm: Perm,
+    /// The messages it takes (`message.type`).
+    pub message_type: TopicMessageType,
+}
+
+impl TopicConfig {
+    /// A topic of `queues` read and write queues, readable and writable,
+    /// of no declared message type.
+    pub fn new(queues: u32) -> Self {
+        Self {
+            read_queues: queues,
+            write_queues: queues,
+            perm: Perm::READ_WRITE,
+            message_type: TopicMessageType::Unspecified,
+        }
+    }
 }
 
 /// One control command.
@@ -45,6 +66,20 @@ pub enum Command {
         /// (topic, queue id, next offset to consume).
         offsets: Vec<(TopicName, u32, u64)>,
     },
+    /// End transactions without a copy: rolled back or discarded (a commit
+    /// is a released copy, ADR 0012). Ids no longer open are skipped.
+    EndTransactions {
+        /// (half message, outcome).
+        ended: Vec<(HeldId, Outcome)>,
+    },
+    /// A round of check-backs: each half message's check count, set.
+    CheckTransactions {
+        /// When the round was decided, ms since the epoch (the leader's
+        /// clock: the next round is due `transactionCheckInterval` later).
+        at_ms: i64,
+        /// (half message, checks including this round).
+        checks: Vec<(HeldId, u32)>,
+    },
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
@@ -55,17 +90,27 @@ fn put_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
     Ok(())
 }
 
+fn len32(n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| StoreError::Config(format!("{n} items in one command")))
+}
+
+fn put_id(out: &mut Vec<u8>, id: HeldId) {
+    out.extend_from_slice(&id.index.to_le_bytes());
+    out.extend_from_slice(&id.slot.to_le_bytes());
+}
+
 impl Command {
     /// Encodes the command.
     pub fn encode(&self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         match self {
             Command::UpsertTopic { topic, config } => {
-                out.push(1);
+                out.push(6);
                 put_str(&mut out, topic)?;
                 for v in [config.read_queues, config.write_queues, config.perm.bits()] {
                     out.extend_from_slice(&v.to_le_bytes());
                 }
+                out.push(config.message_type.as_u8());
             }
             Command::DeleteTopic { topic } => {
                 out.push(2);
@@ -81,6 +126,23 @@ impl Command {
                     out.extend_from_slice(&o.to_le_bytes());
                 }
             }
+            Command::EndTransactions { ended } => {
+                out.push(4);
+                out.extend_from_slice(&len32(ended.len())?.to_le_bytes());
+                for (id, outcome) in ended {
+                    put_id(&mut out, *id);
+                    out.push(outcome.as_u8());
+                }
+            }
+            Command::CheckTransactions { at_ms, checks } => {
+                out.push(5);
+                out.extend_from_slice(&at_ms.to_le_bytes());
+                out.extend_from_slice(&len32(checks.len())?.to_le_bytes());
+                for (id, n) in checks {
+                    put_id(&mut out, *id);
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+            }
         }
         Ok(out)
     }
@@ -91,12 +153,17 @@ impl Command {
     pub fn decode(b: &[u8]) -> std::result::Result<Self, String> {
         let mut r = Reader { b, at: 0 };
         let cmd = match r.u8()? {
-            1 => Command::UpsertTopic {
+            t @ (1 | 6) => Command::UpsertTopic {
                 topic: TopicName::from_stored(r.str()?),
                 config: TopicConfig {
                     read_queues: r.u32()?,
                     write_queues: r.u32()?,
                     perm: Perm::from_bits_retain(r.u32()?),
+                    message_type: if t == 6 {
+                        TopicMessageType::from_u8(r.u8()?)
+                    } else {
+                        TopicMessageType::Unspecified
+                    },
                 },
             },
             2 => Command::DeleteTopic {
@@ -110,6 +177,27 @@ impl Command {
                     offsets.push((TopicName::from_stored(r.str()?), r.u32()?, r.u64()?));
                 }
                 Command::CommitOffsets { group, offsets }
+            }
+            4 => {
+                let n = r.u32()?;
+                let mut ended = Vec::new();
+                for _ in 0..n {
+                    let id = r.id()?;
+                    let v = r.u8()?;
+                    let outcome = Outcome::from_u8(v)
+                        .ok_or_else(|| format!("unknown transaction outcome {v}"))?;
+                    ended.push((id, outcome));
+                }
+                Command::EndTransactions { ended }
+            }
+            5 => {
+                let at_ms = r.i64()?;
+                let n = r.u32()?;
+                let mut checks = Vec::new();
+                for _ in 0..n {
+                    checks.push((r.id()?, r.u32()?));
+                }
+                Command::CheckTransactions { at_ms, checks }
             }
             t => return Err(format!("unknown command type {t}")),
         };
@@ -160,6 +248,7 @@ impl Command {
                     TopicName::new(topic.as_str())?;
                 }
             }
+            Command::EndTransactions { .. } | Command::CheckTransactions { .. } => {}
         }
         Ok(())
     }
@@ -197,6 +286,17 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(a))
     }
 
+    pub(super) fn i64(&mut self) -> std::result::Result<i64, String> {
+        Ok(self.u64()? as i64)
+    }
+
+    pub(super) fn id(&mut self) -> std::result::Result<HeldId, String> {
+        Ok(HeldId {
+            index: self.u64()?,
+            slot: self.u32()?,
+        })
+    }
+
     pub(super) fn str(&mut self) -> std::result::Result<String, String> {
         let s = self.take(2)?;
         let len = u16::from_le_bytes([s[0], s[1]]) as usize;
@@ -223,9 +323,20 @@ mod tests {
                     read_queues: 8,
                     write_queues: 8,
                     perm: Perm::READ_WRITE,
+                    message_type: TopicMessageType::Delay,
                 },
             },
             Command::DeleteTopic { topic: topic("T") },
+            Command::EndTransactions {
+                ended: vec![
+                    (HeldId { index: 7, slot: 0 }, Outcome::RolledBack),
+                    (HeldId { index: 9, slot: 3 }, Outcome::Discarded),
+                ],
+            },
+            Command::CheckTransactions {
+                at_ms: 1_700_000_000_000,
+                checks: vec![(HeldId { index: 7, slot: 1 }, 4)],
+            },
             Command::CommitOffsets {
                 group: GroupName::new("g").expect("legal"),
                 offsets: vec![(topic("T"), 0, 42), (topic("T"), 1, 7)],
@@ -250,8 +361,22 @@ mod tests {
                 read_queues: 1,
                 write_queues: 1,
                 perm: Perm::from_bits_retain(perm),
+                message_type: TopicMessageType::Unspecified,
             },
         }
+    }
+
+    #[test]
+    fn an_upsert_written_before_message_types_reads_as_undeclared() {
+        let mut old = vec![1u8, 1, 0, b'T'];
+        for v in [1u32, 1, 6] {
+            old.extend_from_slice(&v.to_le_bytes());
+        }
+        assert_eq!(Command::decode(&old), Ok(upsert("T", 6)));
+        assert!(Command::decode(&[5, 0, 0]).is_err(), "cut short");
+        let bad_outcome = [4, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        let e = Command::decode(&bad_outcome).expect_err("outcome 9");
+        assert!(e.contains("outcome 9"), "{e}");
     }
 
     #[test]

@@ -8,19 +8,32 @@
 //!
 //! ```text
 //!  magic "RMQM" u32, version u8, u64 next_index (commands before it are in),
-//!  u32 topics, each: str16 name, u32 read, u32 write, u32 perm
+//!  u32 topics, each: str16 name, u32 read, u32 write, u32 perm,
+//!                    u8 message type (version 2)
 //!  u32 offsets, each: str16 group, str16 topic, u32 queue id, u64 offset
+//!  version 2, the held index (ADR 0012):
+//!  u32 timers,  each: i64 due ms, u64 index, u32 slot
+//!  u32 halves,  each: u64 index, u32 slot, str16 topic, i64 stored ms,
+//!                     u32 checks, i64 last check ms
+//!  u32 ended,   each: u64 index, u32 slot, u8 outcome
+//!  u32 dropped, each: u64 index, u32 slot
 //!  crc32 of all before it
 //! ```
+//!
+//! Held records enter and leave the held index as their entries are
+//! dispatched (see `message_store::dispatch`); the commands here end and
+//! check transactions.
 
 mod command;
+mod held;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use command::{Command, CommandError, TopicConfig};
+pub use held::{BadHeldId, Half, HeldId, HeldIndex, Outcome, ENDED_KEPT};
 
-pub use raftmq_model::{GroupName, Perm, TopicName};
+pub use raftmq_model::{GroupName, Perm, TopicMessageType, TopicName};
 
 use crate::error::{Result, StoreError};
 use crate::mapped::write_atomic;
@@ -34,7 +47,11 @@ pub struct MetaState {
     pub topics: BTreeMap<String, TopicConfig>,
     /// Consumer offsets by (group, topic, queue id).
     pub offsets: BTreeMap<(String, String, u32), u64>,
+    /// Timed and half messages not yet in their queues.
+    pub held: HeldIndex,
 }
+
+const VERSION: u8 = 2;
 
 impl MetaState {
     /// Applies one command.
@@ -53,6 +70,19 @@ impl MetaState {
                         .insert((group.to_string(), topic.into_string(), queue_id), offset);
                 }
             }
+            Command::EndTransactions { ended } => {
+                for (id, outcome) in ended {
+                    self.held.end(id, outcome);
+                }
+            }
+            Command::CheckTransactions { at_ms, checks } => {
+                for (id, n) in checks {
+                    if let Some(half) = self.held.halves.get_mut(&id) {
+                        half.checks = n;
+                        half.last_check_ms = at_ms;
+                    }
+                }
+            }
         }
     }
 
@@ -60,7 +90,7 @@ impl MetaState {
     pub fn encode(&self, next_index: u64) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         out.extend_from_slice(&MAGIC.to_le_bytes());
-        out.push(1);
+        out.push(VERSION);
         out.extend_from_slice(&next_index.to_le_bytes());
         out.extend_from_slice(&(self.topics.len() as u32).to_le_bytes());
         for (name, c) in &self.topics {
@@ -82,6 +112,7 @@ impl MetaState {
             out.extend_from_slice(&q.to_le_bytes());
             out.extend_from_slice(&o.to_le_bytes());
         }
+        self.encode_held(&mut out)?;
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         Ok(out)
@@ -101,7 +132,7 @@ impl MetaState {
             return Err("metadata file has a bad magic".into());
         }
         let v = r.u8()?;
-        if v != 1 {
+        if v != 1 && v != VERSION {
             return Err(format!(
                 "metadata format version {v} is not one this build reads"
             ));
@@ -114,6 +145,11 @@ impl MetaState {
                 read_queues: r.u32()?,
                 write_queues: r.u32()?,
                 perm: Perm::from_bits_retain(r.u32()?),
+                message_type: if v >= 2 {
+                    TopicMessageType::from_u8(r.u8()?)
+                } else {
+                    TopicMessageType::Unspecified
+                },
             };
             state.topics.insert(name, config);
         }
@@ -121,10 +157,80 @@ impl MetaState {
             let key = (r.str()?, r.str()?, r.u32()?);
             state.offsets.insert(key, r.u64()?);
         }
+        if v >= 2 {
+            state.held = Self::decode_held(&mut r)?;
+        }
         if r.at != body.len() {
             return Err("metadata file has trailing bytes".into());
         }
         Ok((state, next_index))
+    }
+
+    fn encode_held(&self, out: &mut Vec<u8>) -> Result<()> {
+        let h = &self.held;
+        let count = |n: usize| {
+            u32::try_from(n).map_err(|_| StoreError::Config(format!("{n} held records")))
+        };
+        let id = |out: &mut Vec<u8>, id: &HeldId| {
+            out.extend_from_slice(&id.index.to_le_bytes());
+            out.extend_from_slice(&id.slot.to_le_bytes());
+        };
+        out.reserve(h.timers.len() * 20);
+        out.extend_from_slice(&count(h.timers.len())?.to_le_bytes());
+        for (due, i) in &h.timers {
+            out.extend_from_slice(&due.to_le_bytes());
+            id(out, i);
+        }
+        out.extend_from_slice(&count(h.halves.len())?.to_le_bytes());
+        for (i, half) in &h.halves {
+            id(out, i);
+            let len = u16::try_from(half.topic.len())
+                .map_err(|_| StoreError::Config("topic name too long".into()))?;
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(half.topic.as_bytes());
+            out.extend_from_slice(&half.stored_ms.to_le_bytes());
+            out.extend_from_slice(&half.checks.to_le_bytes());
+            out.extend_from_slice(&half.last_check_ms.to_le_bytes());
+        }
+        out.extend_from_slice(&count(h.ended.len())?.to_le_bytes());
+        for (i, outcome) in &h.ended {
+            id(out, i);
+            out.push(outcome.as_u8());
+        }
+        out.extend_from_slice(&count(h.dropped.len())?.to_le_bytes());
+        for i in &h.dropped {
+            id(out, i);
+        }
+        Ok(())
+    }
+
+    fn decode_held(r: &mut command::Reader<'_>) -> std::result::Result<HeldIndex, String> {
+        let mut h = HeldIndex::default();
+        for _ in 0..r.u32()? {
+            let due = r.i64()?;
+            h.timers.insert((due, r.id()?));
+        }
+        for _ in 0..r.u32()? {
+            let id = r.id()?;
+            let half = Half {
+                topic: r.str()?,
+                stored_ms: r.i64()?,
+                checks: r.u32()?,
+                last_check_ms: r.i64()?,
+            };
+            h.halves.insert(id, half);
+        }
+        for _ in 0..r.u32()? {
+            let id = r.id()?;
+            let v = r.u8()?;
+            let outcome =
+                Outcome::from_u8(v).ok_or_else(|| format!("unknown transaction outcome {v}"))?;
+            h.ended.insert(id, outcome);
+        }
+        for _ in 0..r.u32()? {
+            h.dropped.insert(r.id()?);
+        }
+        Ok(h)
     }
 
     /// Loads the saved state, or None.
@@ -165,11 +271,7 @@ mod tests {
         let mut s = MetaState::default();
         s.apply(Command::UpsertTopic {
             topic: t(),
-            config: TopicConfig {
-                read_queues: 4,
-                write_queues: 4,
-                perm: Perm::READ_WRITE,
-            },
+            config: TopicConfig::new(4),
         });
         s.apply(Command::CommitOffsets {
             group: g(),
@@ -180,6 +282,39 @@ mod tests {
             offsets: vec![(t(), 1, 12)],
         });
         assert_eq!(s.offsets[&("g".into(), "T".into(), 1)], 12);
+        let id = |index, slot| HeldId { index, slot };
+        s.held.timers.insert((1_000, id(3, 0)));
+        s.held.timers.insert((900, id(4, 2)));
+        for i in [5, 6] {
+            s.held.halves.insert(
+                id(i, 0),
+                Half {
+                    topic: "T".into(),
+                    stored_ms: 10,
+                    checks: 0,
+                    last_check_ms: 0,
+                },
+            );
+        }
+        s.apply(Command::CheckTransactions {
+            at_ms: 50,
+            checks: vec![(id(5, 0), 2), (id(99, 0), 1)],
+        });
+        assert_eq!(
+            (
+                s.held.halves[&id(5, 0)].checks,
+                s.held.halves[&id(5, 0)].last_check_ms
+            ),
+            (2, 50)
+        );
+        s.apply(Command::EndTransactions {
+            ended: vec![
+                (id(6, 0), Outcome::RolledBack),
+                (id(99, 0), Outcome::Committed),
+            ],
+        });
+        assert_eq!(s.held.ended.len(), 1, "an unknown id ends nothing");
+        s.held.dropped.insert(id(8, 1));
         let b = s.encode(77).expect("encode");
         assert_eq!(MetaState::decode(&b), Ok((s.clone(), 77)));
         let mut bad = b.clone();
@@ -187,5 +322,29 @@ mod tests {
         assert!(MetaState::decode(&bad).is_err());
         s.apply(Command::DeleteTopic { topic: t() });
         assert!(s.topics.is_empty() && s.offsets.is_empty());
+    }
+
+    #[test]
+    fn a_version_1_file_reads_with_nothing_held() {
+        let mut s = MetaState::default();
+        s.apply(Command::UpsertTopic {
+            topic: t(),
+            config: TopicConfig::new(2),
+        });
+        // Version 1: no message type byte, no held index.
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(&MAGIC.to_le_bytes());
+        v1.push(1);
+        v1.extend_from_slice(&9u64.to_le_bytes());
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&1u16.to_le_bytes());
+        v1.push(b'T');
+        for v in [2u32, 2, 6] {
+            v1.extend_from_slice(&v.to_le_bytes());
+        }
+        v1.extend_from_slice(&0u32.to_le_bytes());
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(MetaState::decode(&v1), Ok((s, 9)));
     }
 }

@@ -94,6 +94,26 @@ pub const DELIVERY_TIMESTAMP_OFFSET: usize = 36;
 /// flag bits are opaque to the codec and preserved.
 pub const FLAG_BODY_GZIP: u32 = 1;
 
+/// Flag bit: a timed message, held out of its queue until its
+/// `delivery_timestamp` (ADR 0012). Set by the broker, never by a client.
+pub const FLAG_TIMER: u32 = 1 << 1;
+
+/// Flag bit: a transaction's half message, held out of its queue until the
+/// transaction is committed (ADR 0012).
+pub const FLAG_HALF: u32 = 1 << 2;
+
+/// Flag bit: this record is the released copy of a held one (with
+/// [`FLAG_TIMER`] or [`FLAG_HALF`] saying which kind); the held record's id
+/// is in the [`RELEASES_PROPERTY`] property.
+pub const FLAG_RELEASE: u32 = 1 << 3;
+
+/// The flag bits that put a record under the held-message rules.
+pub const FLAGS_HELD: u32 = FLAG_TIMER | FLAG_HALF | FLAG_RELEASE;
+
+/// The system property a released copy names its held record in
+/// (`<log index>.<slot>`). Never shown to clients.
+pub const RELEASES_PROPERTY: &str = "__RAFTMQ_RELEASES";
+
 /// Presence bit: the record has a tag.
 const PRESENT_TAG: u8 = 1 << 0;
 /// Presence bit: the record has a delivery timestamp.

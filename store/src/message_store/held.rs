@@ -1,0 +1,105 @@
+//! What the broker asks of the held index (ADR 0012): which timers are
+//! due, which half messages wait, how a transaction ended, and the held
+//! records themselves.
+
+use super::read::StoredMessage;
+use super::StoreCore;
+use crate::error::{Result, StoreError};
+use crate::meta_state::{Half, HeldId, HeldIndex, Outcome};
+use crate::record::entry::EntryKind;
+use crate::record::message::iter_batch;
+use crate::types::LogPos;
+
+/// Pending timers and how late the earliest is, for `clusterList`'s
+/// `#Timer(Progress)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerProgress {
+    /// Timers held.
+    pub pending: usize,
+    /// How far past its due time the earliest pending timer is, ms (0 when
+    /// none is overdue).
+    pub behind_ms: i64,
+}
+
+impl StoreCore {
+    /// The held index as applied so far (a copy that costs O(1)).
+    pub fn held(&self) -> HeldIndex {
+        self.dispatcher.lock().state.held.clone()
+    }
+
+    /// The earliest due time of a pending timer.
+    pub fn next_timer_due(&self) -> Option<i64> {
+        self.dispatcher
+            .lock()
+            .state
+            .held
+            .timers
+            .get_min()
+            .map(|(due, _)| *due)
+    }
+
+    /// Up to `max` timers due at or before `now_ms`, earliest first.
+    pub fn due_timers(&self, now_ms: i64, max: usize) -> Vec<(i64, HeldId)> {
+        let d = self.dispatcher.lock();
+        d.state
+            .held
+            .timers
+            .iter()
+            .take_while(|(due, _)| *due <= now_ms)
+            .take(max)
+            .copied()
+            .collect()
+    }
+
+    /// Pending timers and how late the earliest is at `now_ms`.
+    pub fn timer_progress(&self, now_ms: i64) -> TimerProgress {
+        let d = self.dispatcher.lock();
+        let timers = &d.state.held.timers;
+        TimerProgress {
+            pending: timers.len(),
+            behind_ms: timers
+                .get_min()
+                .map_or(0, |(due, _)| now_ms.saturating_sub(*due).max(0)),
+        }
+    }
+
+    /// The half message `id`, while its transaction is open.
+    pub fn half(&self, id: HeldId) -> Option<Half> {
+        self.dispatcher.lock().state.held.halves.get(&id).cloned()
+    }
+
+    /// How the transaction of half message `id` ended, if it did lately
+    /// (the newest [`crate::meta_state::ENDED_KEPT`] are remembered).
+    pub fn transaction_outcome(&self, id: HeldId) -> Option<Outcome> {
+        self.dispatcher.lock().state.held.ended.get(&id).copied()
+    }
+
+    /// The record `id` names: the `slot`th message of entry `index`. None
+    /// when the entry is no longer (or not yet) in the log, or holds no
+    /// such message.
+    pub fn read_held(&self, id: HeldId) -> Result<Option<StoredMessage>> {
+        let b = self.log.bounds();
+        if id.index < b.start_index || id.index >= b.next_index {
+            return Ok(None);
+        }
+        let entry = self.log.read_entry(id.index)?;
+        if entry.kind != EntryKind::Messages {
+            return Ok(None);
+        }
+        let body = entry.body();
+        let body_pos = entry.pos.0 + crate::record::entry::HEADER_LEN as u64;
+        let Some(item) = iter_batch(&body).nth(id.slot as usize) else {
+            return Ok(None);
+        };
+        let (off, view) = item.map_err(|source| StoreError::Message {
+            pos: LogPos(body_pos),
+            source,
+        })?;
+        let len = view.encoded_len();
+        Ok(Some(StoredMessage {
+            queue_offset: None,
+            pos: LogPos(body_pos + off as u64),
+            record: body.slice(off..off + len),
+        }))
+    }
+}
