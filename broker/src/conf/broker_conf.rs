@@ -99,6 +99,53 @@ pub struct BrokerConf {
     /// `grpc` (a gRPC call per session, which members of every build
     /// answer: for a rolling upgrade from a build before ADR 0009).
     pub raft_replication_transport: ReplicationTransport,
+    /// Timers and transactions (ADR 0012).
+    pub held: HeldConf,
+}
+
+/// Delay messages and transactions: upstream's keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldConf {
+    /// `timerWheelEnable` (true): false refuses delay messages.
+    pub timer_wheel_enable: bool,
+    /// `timerPrecisionMs` (raftmq: 10; upstream 1000): the longest the
+    /// timer task sleeps before it looks for a newly arrived timer due
+    /// sooner; timers already known fire at their due time.
+    pub timer_precision: Duration,
+    /// `timerMaxDelaySec` (3 days): a delivery time further ahead is
+    /// refused.
+    pub timer_max_delay: Duration,
+    /// `messageDelayLevel`: the delays of the `DELAY` property's levels,
+    /// level 1 first.
+    pub message_delay_level: Vec<Duration>,
+    /// `transactionTimeOut`, written in ms (6000): a half message this old
+    /// is checked back with a producer of its topic.
+    pub transaction_timeout: Duration,
+    /// `transactionCheckInterval`, written in ms (30000): between checks of
+    /// one half message.
+    pub transaction_check_interval: Duration,
+    /// `transactionCheckMax` (15): unanswered checks before a half message
+    /// is discarded.
+    pub transaction_check_max: u32,
+    /// `enableTopicMessageTypeCheck` (false): refuse a message whose type
+    /// is not its topic's `message.type` (an undeclared topic counts as
+    /// NORMAL).
+    pub enable_topic_message_type_check: bool,
+}
+
+impl Default for HeldConf {
+    fn default() -> Self {
+        Self {
+            timer_wheel_enable: d::TIMER_WHEEL_ENABLE,
+            timer_precision: Duration::from_millis(d::TIMER_PRECISION_MS),
+            timer_max_delay: Duration::from_secs(d::TIMER_MAX_DELAY_SEC),
+            message_delay_level: values::delay_levels(d::MESSAGE_DELAY_LEVEL).unwrap_or_default(),
+            transaction_timeout: Duration::from_millis(d::TRANSACTION_TIMEOUT_MS),
+            transaction_check_interval: Duration::from_millis(d::TRANSACTION_CHECK_INTERVAL_MS),
+            transaction_check_max: d::TRANSACTION_CHECK_MAX,
+            enable_topic_message_type_check: false,
+        }
+    }
 }
 
 /// The DLedger (Raft) group of a broker. Every raftmq broker is a member of
@@ -160,6 +207,7 @@ impl BrokerConf {
             raft_election_timeout_min_ms: d::RAFT_ELECTION_TIMEOUT_MIN_MS,
             raft_election_timeout_max_ms: d::RAFT_ELECTION_TIMEOUT_MAX_MS,
             raft_replication_transport: ReplicationTransport::default(),
+            held: HeldConf::default(),
         }
     }
 

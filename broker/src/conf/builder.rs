@@ -61,6 +61,14 @@ struct Partial {
     raft_election_timeout_min_ms: Option<u64>,
     raft_election_timeout_max_ms: Option<u64>,
     raft_replication_transport: Option<ReplicationTransport>,
+    timer_wheel_enable: Option<bool>,
+    timer_precision_ms: Option<u64>,
+    timer_max_delay_sec: Option<u64>,
+    message_delay_level: Option<Vec<Duration>>,
+    transaction_timeout_ms: Option<u64>,
+    transaction_check_interval_ms: Option<u64>,
+    transaction_check_max: Option<u32>,
+    enable_topic_message_type_check: Option<bool>,
 }
 
 /// Builds the conf of `path` from its entries.
@@ -297,6 +305,39 @@ impl Builder<'_> {
             Key::RaftReplicationTransport => {
                 p.raft_replication_transport = Some(v::replication_transport(val)?)
             }
+            Key::TimerWheelEnable => p.timer_wheel_enable = Some(v::boolean(val)?),
+            Key::TimerPrecisionMs => {
+                p.timer_precision_ms = Some(v::int_in(
+                    val,
+                    1,
+                    60_000,
+                    "a number of milliseconds from 1 to 60000",
+                )?)
+            }
+            Key::TimerMaxDelaySec => {
+                p.timer_max_delay_sec = Some(v::int_in(
+                    val,
+                    1,
+                    10 * 365 * 86_400,
+                    "a number of seconds (1 or more, at most ten years)",
+                )?)
+            }
+            Key::MessageDelayLevel => p.message_delay_level = Some(v::delay_levels(val)?),
+            Key::TransactionTimeOut => p.transaction_timeout_ms = Some(v::millis(val)?),
+            Key::TransactionCheckInterval => {
+                p.transaction_check_interval_ms = Some(v::millis(val)?)
+            }
+            Key::TransactionCheckMax => {
+                p.transaction_check_max = Some(v::int_in(
+                    val,
+                    1,
+                    u32::MAX,
+                    "a number of checks (1 or more)",
+                )?)
+            }
+            Key::EnableTopicMessageTypeCheck => {
+                p.enable_topic_message_type_check = Some(v::boolean(val)?)
+            }
         }
         Ok(())
     }
@@ -439,6 +480,31 @@ impl Builder<'_> {
         }
         if let Some(x) = p.raft_replication_transport {
             c.raft_replication_transport = x;
+        }
+        let h = &mut c.held;
+        if let Some(x) = p.timer_wheel_enable {
+            h.timer_wheel_enable = x;
+        }
+        if let Some(x) = p.timer_precision_ms {
+            h.timer_precision = Duration::from_millis(x);
+        }
+        if let Some(x) = p.timer_max_delay_sec {
+            h.timer_max_delay = Duration::from_secs(x);
+        }
+        if let Some(x) = p.message_delay_level {
+            h.message_delay_level = x;
+        }
+        if let Some(x) = p.transaction_timeout_ms {
+            h.transaction_timeout = Duration::from_millis(x);
+        }
+        if let Some(x) = p.transaction_check_interval_ms {
+            h.transaction_check_interval = Duration::from_millis(x);
+        }
+        if let Some(x) = p.transaction_check_max {
+            h.transaction_check_max = x;
+        }
+        if let Some(x) = p.enable_topic_message_type_check {
+            h.enable_topic_message_type_check = x;
         }
 
         self.check_ports(&conf)?;

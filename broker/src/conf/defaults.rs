@@ -45,3 +45,21 @@ pub const RAFT_HEARTBEAT_INTERVAL_MS: u64 = 50;
 pub const RAFT_ELECTION_TIMEOUT_MIN_MS: u64 = 150;
 /// `raftElectionTimeoutMaxMs` (raftmq).
 pub const RAFT_ELECTION_TIMEOUT_MAX_MS: u64 = 300;
+
+/// `timerWheelEnable`.
+pub const TIMER_WHEEL_ENABLE: bool = true;
+/// `timerPrecisionMs`, raftmq's (upstream 1000, its wheel's slot width):
+/// the longest the timer task sleeps before it looks for a timer due
+/// sooner than the one it waits for (ADR 0012).
+pub const TIMER_PRECISION_MS: u64 = 10;
+/// `timerMaxDelaySec`: 3 days.
+pub const TIMER_MAX_DELAY_SEC: u64 = 3 * 24 * 3600;
+/// `messageDelayLevel`: the delays of the 4.x `DELAY` property's levels
+/// 1 to 18.
+pub const MESSAGE_DELAY_LEVEL: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
+/// `transactionTimeOut`, ms: a half message this old is checked back.
+pub const TRANSACTION_TIMEOUT_MS: u64 = 6_000;
+/// `transactionCheckInterval`, ms (5.x).
+pub const TRANSACTION_CHECK_INTERVAL_MS: u64 = 30_000;
+/// `transactionCheckMax`.
+pub const TRANSACTION_CHECK_MAX: u32 = 15;

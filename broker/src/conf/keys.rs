@@ -41,6 +41,14 @@ pub(crate) enum Key {
     RaftElectionTimeoutMinMs,
     RaftElectionTimeoutMaxMs,
     RaftReplicationTransport,
+    TimerWheelEnable,
+    TimerPrecisionMs,
+    TimerMaxDelaySec,
+    MessageDelayLevel,
+    TransactionTimeOut,
+    TransactionCheckInterval,
+    TransactionCheckMax,
+    EnableTopicMessageTypeCheck,
 }
 
 /// Every spelling raftmq reads, and the key it sets. The first name of a key
@@ -92,6 +100,17 @@ pub(crate) const KNOWN: &[(&str, Key)] = &[
     ("raftElectionTimeoutMaxMs", Key::RaftElectionTimeoutMaxMs),
     ("raftReplicationTransport", Key::RaftReplicationTransport),
     ("serverIdleSpinMicros", Key::ServerIdleSpinMicros),
+    ("timerWheelEnable", Key::TimerWheelEnable),
+    ("timerPrecisionMs", Key::TimerPrecisionMs),
+    ("timerMaxDelaySec", Key::TimerMaxDelaySec),
+    ("messageDelayLevel", Key::MessageDelayLevel),
+    ("transactionTimeOut", Key::TransactionTimeOut),
+    ("transactionCheckInterval", Key::TransactionCheckInterval),
+    ("transactionCheckMax", Key::TransactionCheckMax),
+    (
+        "enableTopicMessageTypeCheck",
+        Key::EnableTopicMessageTypeCheck,
+    ),
 ];
 
 impl Key {
@@ -228,12 +247,8 @@ pub(crate) const IGNORED: &[(&str, &str)] = &[
     ("filterSupportRetry", "raftmq filters by tag only"),
     ("enableCalcFilterBitMap", "raftmq filters by tag only"),
     ("rejectTransactionMessage", UNSUPPORTED),
-    ("transactionTimeOut", UNSUPPORTED),
-    ("transactionCheckMax", UNSUPPORTED),
-    ("transactionCheckInterval", UNSUPPORTED),
     ("enableLmq", UNSUPPORTED),
     ("enableMultiDispatch", UNSUPPORTED),
-    ("timerWheelEnable", UNSUPPORTED),
     ("enableScheduleMessageStats", UNSUPPORTED),
     ("enableScheduleAsyncDeliver", UNSUPPORTED),
     ("storeReplyMessageEnable", UNSUPPORTED),

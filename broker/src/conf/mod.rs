@@ -65,7 +65,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use broker_conf::{BrokerConf, DLedgerConf};
+pub use broker_conf::{BrokerConf, DLedgerConf, HeldConf};
 pub use error::{ConfError, SyntaxProblem};
 
 /// The RocketMQ keys raftmq accepts and ignores, each with the reason its

@@ -621,3 +621,59 @@ fn load_reads_the_file_and_names_it() {
         Err(ConfError::NotUtf8 { .. })
     ));
 }
+
+#[test]
+fn timer_and_transaction_keys_take_upstream_names_and_defaults() {
+    let (c, warnings) = ok(&with(""));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let h = &c.held;
+    assert!(h.timer_wheel_enable && !h.enable_topic_message_type_check);
+    assert_eq!(h.timer_max_delay, Duration::from_secs(3 * 86_400));
+    assert_eq!(h.message_delay_level.len(), 18);
+    assert_eq!(h.message_delay_level[0], Duration::from_secs(1));
+    assert_eq!(h.message_delay_level[17], Duration::from_secs(7200));
+    assert_eq!(h.transaction_timeout, Duration::from_secs(6));
+    assert_eq!(h.transaction_check_interval, Duration::from_secs(30));
+    assert_eq!(h.transaction_check_max, 15);
+
+    let (c, warnings) = ok(&with(
+        "timerWheelEnable=false\ntimerPrecisionMs=100\ntimerMaxDelaySec=60\n\
+         messageDelayLevel=1s 2m 3h 1d\ntransactionTimeOut=1000\n\
+         transactionCheckInterval=500\ntransactionCheckMax=3\n\
+         enableTopicMessageTypeCheck=true\n",
+    ));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let h = &c.held;
+    assert!(!h.timer_wheel_enable && h.enable_topic_message_type_check);
+    assert_eq!(h.timer_precision, Duration::from_millis(100));
+    assert_eq!(h.timer_max_delay, Duration::from_secs(60));
+    assert_eq!(
+        h.message_delay_level,
+        [1, 120, 10_800, 86_400].map(Duration::from_secs).to_vec()
+    );
+    assert_eq!(
+        (
+            h.transaction_timeout,
+            h.transaction_check_interval,
+            h.transaction_check_max
+        ),
+        (Duration::from_millis(1000), Duration::from_millis(500), 3)
+    );
+
+    for (line, says) in [
+        ("messageDelayLevel=1s 5x", "level 2 `5x`"),
+        ("messageDelayLevel=", "no delay level"),
+        ("timerPrecisionMs=0", "from 1 to 60000"),
+        ("transactionCheckMax=0", "1 or more"),
+        ("enableTopicMessageTypeCheck=yes", "not true or false"),
+    ] {
+        let e = err(&with(&format!("{line}\n")));
+        let key = line.split('=').next().unwrap_or_default();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("{N0}:5: {key}: ")),
+            "{line}: {text}"
+        );
+        assert!(text.contains(says), "{line}: {text}");
+    }
+}

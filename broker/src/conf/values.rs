@@ -46,6 +46,37 @@ pub(crate) fn millis(v: &str) -> Result<u64, Reason> {
     int_in(v, 1, u64::MAX, "a number of milliseconds (1 or more)")
 }
 
+/// Delay levels, upstream's `messageDelayLevel`: space-separated numbers
+/// with a unit each, `s`, `m`, `h` or `d` (`1s 5s 10s 30s 1m ... 2h`).
+pub(crate) fn delay_levels(v: &str) -> Result<Vec<std::time::Duration>, Reason> {
+    let mut levels = Vec::new();
+    for (i, word) in v.split_whitespace().enumerate() {
+        let bad = || {
+            format!(
+                "level {} `{word}` is not a number with a unit s, m, h or d (e.g. `1s 5s 1m 2h`)",
+                i + 1
+            )
+        };
+        let unit = word.chars().last().ok_or_else(bad)?;
+        let n: u64 = word[..word.len() - unit.len_utf8()]
+            .parse()
+            .map_err(|_| bad())?;
+        let secs = match unit {
+            's' => Some(n),
+            'm' => n.checked_mul(60),
+            'h' => n.checked_mul(3600),
+            'd' => n.checked_mul(86_400),
+            _ => None,
+        }
+        .ok_or_else(bad)?;
+        levels.push(std::time::Duration::from_secs(secs));
+    }
+    if levels.is_empty() {
+        return Err("no delay level: give them like `1s 5s 10s 30s 1m 2h`".into());
+    }
+    Ok(levels)
+}
+
 /// `framed` or `grpc`, any case.
 pub(crate) fn replication_transport(v: &str) -> Result<raftmq_raft::ReplicationTransport, Reason> {
     use raftmq_raft::ReplicationTransport as T;
