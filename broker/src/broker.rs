@@ -209,10 +209,16 @@ impl Broker {
                     .auto_create_topic_enable
                     .then_some(conf.default_topic_queue_nums),
                 namesrvs: conf.namesrv_addr.clone(),
+                held: conf.held.clone(),
             },
         );
         let committer = tasks.child("committer");
         committer.spawn("committer", messaging.clone().run_committer());
+        committer.spawn("timers", messaging.clone().run_timers());
+        committer.spawn(
+            "transaction-checks",
+            messaging.clone().run_transaction_checks(),
+        );
         let progress = messaging.clone();
         let admin = BrokerAdminServer::new(AdminService::new(
             Arc::clone(&node),

@@ -118,6 +118,7 @@ pub(crate) async fn serve(
                 .into_iter()
                 .map(|p| pb::Stored {
                     index: p.index,
+                    slot: p.slot,
                     queue_offset: p.queue_offset.0,
                     pos: p.pos.0,
                     placed: match p.placed {
@@ -268,6 +269,7 @@ impl Forwarder {
                 .into_iter()
                 .map(|s| PutResult {
                     index: s.index,
+                    slot: s.slot,
                     queue_offset: QueueOffset(s.queue_offset),
                     pos: LogPos(s.pos),
                     placed: match s.placed {

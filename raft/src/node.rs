@@ -696,6 +696,22 @@ impl RaftNode {
             .map(|_| ())
     }
 
+    /// Applies a control command through Raft on this member only:
+    /// `NotLeader` if it does not lead (no forwarding), as
+    /// [`RaftNode::write_here`].
+    pub async fn write_here_command(
+        &self,
+        cmd: &raftmq_store::meta_state::Command,
+    ) -> Result<(), WriteError> {
+        let body = cmd.encode().map_err(|e| Refusal::Malformed {
+            what: e.to_string(),
+        })?;
+        self.local
+            .propose(DataKind::Command, bytes::Bytes::from(body), 0)
+            .await
+            .map(|_| ())
+    }
+
     /// Asks the group to move leadership to `to` (admin call).
     pub async fn transfer_leader(&self, to: NodeId) -> Result<(), WriteError> {
         self.raft

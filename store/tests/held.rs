@@ -13,7 +13,7 @@ use raftmq_store::meta_state::{Command, HeldId, Outcome};
 use raftmq_store::record::message::{
     Message, MessageType, FLAG_HALF, FLAG_RELEASE, FLAG_TIMER, RELEASES_PROPERTY,
 };
-use raftmq_store::{MessageStore, OpenOptions, StoreConfig};
+use raftmq_store::{LogPos, MessageStore, OpenOptions, StoreConfig};
 
 fn open(root: &Path) -> Arc<MessageStore> {
     let mut cfg = StoreConfig::small(root);
@@ -111,8 +111,13 @@ fn a_timer_is_held_until_its_first_release_and_a_second_is_dropped() {
         stored.store_timestamp_ms = read.view().expect("view").store_timestamp_ms();
         stored
     });
-    // A retried send of the same id finds it by message id.
-    assert!(store.query_by_id(&t.message_id).expect("query").is_some());
+    // A retried send of the same id finds it by message id, and its id.
+    let found = store
+        .query_by_id(&t.message_id)
+        .expect("query")
+        .expect("found");
+    assert_eq!(store.held_id_at(found.pos).expect("id"), Some(id));
+    assert_eq!(store.held_id_at(LogPos(found.pos.0 + 1)).expect("id"), None);
 
     put(&store, &msg(2));
     let (_, placed, offset) = put(&store, &release(&t, id));

@@ -6,7 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use raftmq_model::{GroupName, TopicName};
 use raftmq_proto::rocketmq::v2;
-use raftmq_store::record::message::{Message, MessageType, MessageView, FLAG_BODY_GZIP};
+use raftmq_store::record::message::{
+    Message, MessageType, MessageView, FLAG_BODY_GZIP, RELEASES_PROPERTY,
+};
 
 /// A refusal of one message: the code and what to do.
 pub type Refusal = (v2::Code, String);
@@ -80,6 +82,12 @@ pub fn to_store(m: v2::Message, max_body: usize, store_host: &str) -> Result<Mes
                 format!("tag {tag:?} is illegal: not empty, no `||`, no control characters"),
             ));
         }
+    }
+    if m.user_properties.contains_key(RELEASES_PROPERTY) {
+        return Err((
+            v2::Code::IllegalMessagePropertyKey,
+            format!("the property key {RELEASES_PROPERTY} is raftmq's own: use another name"),
+        ));
     }
     let mut properties: Vec<(String, String)> = m.user_properties.into_iter().collect();
     properties.sort();
@@ -162,8 +170,10 @@ pub fn to_wire(view: &MessageView<'_>, body: Bytes, d: &Delivery) -> v2::Message
             resource_namespace: String::new(),
             name: view.topic().to_owned(),
         }),
+        // A released copy's link to its held record is raftmq's own.
         user_properties: view
             .properties()
+            .filter(|(k, _)| *k != RELEASES_PROPERTY)
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
         system_properties: Some(sp),

@@ -144,6 +144,11 @@ unary!(
     v2::QueryOffsetResponse
 );
 unary!(
+    end_transaction,
+    v2::EndTransactionRequest,
+    v2::EndTransactionResponse
+);
+unary!(
     change_invisible_duration,
     v2::ChangeInvisibleDurationRequest,
     v2::ChangeInvisibleDurationResponse

@@ -8,6 +8,8 @@
 //!                ├─ send.rs      SendMessage: checks, dedup by message id, one Raft write per call
 //!                ├─ receive.rs   ReceiveMessage / Ack / ChangeInvisibleDuration / dead letters (pop.rs)
 //!                ├─ offsets.rs   PullMessage / UpdateOffset / GetOffset / QueryOffset
+//!                ├─ transactions.rs EndTransaction; check-backs (sessions.rs: Telemetry)
+//!  timers.rs: the leader releases due timers; held.rs: what a sent type asks
 //!                └─ routes       QueryRoute / QueryAssignment via the nameservers; Telemetry, Heartbeat here
 //! ```
 //!
@@ -19,12 +21,16 @@
 
 pub mod convert;
 mod forward;
+pub mod held;
 mod offsets;
 pub mod pop;
 pub mod receipt;
 mod receive;
 mod routes;
 mod send;
+mod sessions;
+mod timers;
+mod transactions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +56,8 @@ pub struct MessagingConf {
     pub auto_create_queues: Option<u32>,
     /// The nameservers, for routes.
     pub namesrvs: Vec<String>,
+    /// Timers and transactions.
+    pub held: crate::conf::HeldConf,
 }
 
 /// The service of one member.
@@ -64,6 +72,7 @@ struct Inner {
     pops: PopState,
     leaders: forward::LeaderClients,
     routes: routes::RouteClient,
+    sessions: Arc<sessions::Sessions>,
 }
 
 impl Messaging {
@@ -77,6 +86,7 @@ impl Messaging {
                 pops: PopState::default(),
                 leaders: forward::LeaderClients::default(),
                 routes,
+                sessions: Arc::default(),
             }),
         }
     }
@@ -84,6 +94,27 @@ impl Messaging {
     /// Commits the consumer progress not committed yet (a clean stop).
     pub async fn commit_now(&self) {
         receive::commit_progress(&self.inner).await;
+    }
+
+    /// Releases due timers while this member leads, until it stops.
+    pub async fn run_timers(self) {
+        timers::run(&self.inner).await;
+    }
+
+    /// Decides transaction check-back rounds while this member leads, and
+    /// sends every round to the producers connected here, until the member
+    /// stops.
+    pub async fn run_transaction_checks(self) {
+        tokio::join!(
+            transactions::run_checks(&self.inner),
+            transactions::run_check_sender(&self.inner)
+        );
+    }
+
+    /// Half messages discarded after `transactionCheckMax` checks since
+    /// this member started.
+    pub fn transactions_discarded() -> u64 {
+        transactions::DISCARDED.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Commits consumer progress through Raft until the member stops:
@@ -221,14 +252,10 @@ impl MessagingService for Messaging {
 
     async fn end_transaction(
         &self,
-        _request: Request<v2::EndTransactionRequest>,
+        request: Request<v2::EndTransactionRequest>,
     ) -> Result<Response<v2::EndTransactionResponse>, Status> {
-        Ok(Response::new(v2::EndTransactionResponse {
-            status: Some(refused(
-                v2::Code::Unsupported,
-                "transactional messages are not supported by raftmq yet",
-            )),
-        }))
+        lead_or_forward!(self, request, end_transaction);
+        Ok(Response::new(transactions::end(&self.inner, request).await))
     }
 
     type TelemetryStream = cp::TelemetryStream;
@@ -238,7 +265,12 @@ impl MessagingService for Messaging {
         request: Request<Streaming<v2::TelemetryCommand>>,
     ) -> Result<Response<Self::TelemetryStream>, Status> {
         let max = i32::try_from(self.inner.conf.max_message_size).unwrap_or(i32::MAX);
-        Ok(Response::new(cp::telemetry(request.into_inner(), max)))
+        let client_id = cp::client_id(request.metadata()).unwrap_or_default();
+        Ok(Response::new(self.inner.sessions.serve(
+            client_id,
+            request.into_inner(),
+            max,
+        )))
     }
 
     async fn notify_client_termination(

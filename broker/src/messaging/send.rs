@@ -10,19 +10,30 @@ use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use raftmq_raft::WriteError;
 use raftmq_store::message_store::StoredMessage;
-use raftmq_store::meta_state::{Command, Perm, TopicConfig, TopicName};
-use raftmq_store::record::message::Message;
+use raftmq_store::meta_state::{Command, HeldId, TopicConfig, TopicName};
+use raftmq_store::record::message::{Message, FLAG_HALF, FLAG_RELEASE, FLAG_TIMER};
 use tonic::Request;
 
 use super::convert::{self, Refusal};
-use super::Inner;
+use super::{held, Inner};
 
-fn entry(message_id: String, r: Result<u64, Refusal>) -> v2::SendResultEntry {
+/// Where a sent message is: its queue offset (0 while held), and for a
+/// transactional one, its transaction id.
+struct Sent {
+    offset: u64,
+    transaction_id: Option<HeldId>,
+}
+
+fn entry(message_id: String, r: Result<Sent, Refusal>) -> v2::SendResultEntry {
     match r {
-        Ok(offset) => v2::SendResultEntry {
+        Ok(sent) => v2::SendResultEntry {
             status: Some(cp::ok()),
             message_id,
-            offset: i64::try_from(offset).unwrap_or(i64::MAX),
+            offset: i64::try_from(sent.offset).unwrap_or(i64::MAX),
+            transaction_id: sent
+                .transaction_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
             ..Default::default()
         },
         Err((code, message)) => v2::SendResultEntry {
@@ -47,12 +58,7 @@ pub(super) async fn topic_or_create(inner: &Inner, topic: &str) -> Result<TopicC
     };
     // Creating a topic is new data entering the log: the user's rule.
     let name = TopicName::user_named(topic).map_err(|e| (v2::Code::IllegalTopic, e.to_string()))?;
-    let config = TopicConfig {
-        read_queues: n,
-        write_queues: n,
-        perm: Perm::READ_WRITE,
-        message_type: Default::default(),
-    };
+    let config = TopicConfig::new(n);
     inner
         .node
         .command(&Command::UpsertTopic {
@@ -68,22 +74,40 @@ pub(super) async fn topic_or_create(inner: &Inner, topic: &str) -> Result<TopicC
     Ok(config)
 }
 
-/// For each message, the stored offset of a message already stored under
-/// its id and topic.
-fn already_stored(inner: &Inner, batch: &[Message]) -> Vec<Option<u64>> {
+/// For each message, where a message already stored under its id and
+/// topic is: its queue offset, or its held record (a timed message, or a
+/// transaction's half message, whose id is answered again).
+fn already_stored(inner: &Inner, batch: &[Message]) -> Vec<Option<Sent>> {
     let store = inner.node.store();
     let ids: Vec<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
     let found = store.query_by_ids(&ids);
-    let offset = |m: &Message, found: Result<Option<_>, _>| {
+    let sent = |m: &Message, found: Result<Option<_>, _>| {
         let found: StoredMessage = found.ok()??;
         let view = found.view().ok()?;
         if view.topic() != m.topic.as_str() {
             return None;
         }
-        let q = store.queues().get(&m.topic, view.queue_id())?;
-        q.offset_at_pos(found.pos.0).ok().map(|o| o.0)
+        if let Some(q) = store.queues().get(&m.topic, view.queue_id()) {
+            if let Ok(offset) = q.offset_at_pos(found.pos.0) {
+                return Some(Sent {
+                    offset: offset.0,
+                    transaction_id: None,
+                });
+            }
+        }
+        // Not in its queue: held (or its released copy, found first).
+        let flags = view.flags();
+        let held = flags & FLAG_RELEASE == 0 && flags & (FLAG_TIMER | FLAG_HALF) != 0;
+        held.then(|| Sent {
+            offset: 0,
+            transaction_id: if flags & FLAG_HALF != 0 {
+                store.held_id_at(found.pos).ok().flatten()
+            } else {
+                None
+            },
+        })
     };
-    batch.iter().zip(found).map(|(m, f)| offset(m, f)).collect()
+    batch.iter().zip(found).map(|(m, f)| sent(m, f)).collect()
 }
 
 pub(super) async fn send(
@@ -124,8 +148,12 @@ pub(super) async fn send(
             .as_ref()
             .map(|s| s.message_id.clone())
             .unwrap_or_default();
-        let mut m = match convert::to_store(m, inner.conf.max_message_size, &inner.conf.store_host)
-        {
+        let prepared = convert::to_store(m, inner.conf.max_message_size, &inner.conf.store_host)
+            .and_then(|mut m| {
+                let sent_as = held::prepare(&mut m, &inner.conf.held, convert::now_ms())?;
+                Ok((m, sent_as))
+            });
+        let (mut m, sent_as) = match prepared {
             Ok(m) => m,
             Err(refusal) => {
                 results[i] = Some(entry(id, Err(refusal)));
@@ -160,6 +188,12 @@ pub(super) async fn send(
             ));
             continue;
         }
+        if inner.conf.held.enable_topic_message_type_check {
+            if let Err(refusal) = held::check_topic_type(&m.topic, topic.message_type, sent_as) {
+                results[i] = Some(entry(id, Err(refusal)));
+                continue;
+            }
+        }
         m.queue_id %= topic.write_queues;
         batch.push(m);
         slots.push(i);
@@ -169,9 +203,9 @@ pub(super) async fn send(
     if earlier.iter().any(Option::is_some) {
         let mut fresh = Vec::with_capacity(batch.len());
         let mut fresh_slots = Vec::with_capacity(batch.len());
-        for ((m, slot), offset) in batch.into_iter().zip(slots).zip(earlier) {
-            match offset {
-                Some(offset) => results[slot] = Some(entry(m.message_id, Ok(offset))),
+        for ((m, slot), sent) in batch.into_iter().zip(slots).zip(earlier) {
+            match sent {
+                Some(sent) => results[slot] = Some(entry(m.message_id, Ok(sent))),
                 None => {
                     fresh.push(m);
                     fresh_slots.push(slot);
@@ -188,7 +222,14 @@ pub(super) async fn send(
         match inner.node.write_here(&batch).await {
             Ok(stored) => {
                 for ((slot, m), r) in slots.iter().zip(batch).zip(stored) {
-                    results[*slot] = Some(entry(m.message_id, Ok(r.queue_offset.0)));
+                    let sent = Sent {
+                        offset: r.queue_offset.0,
+                        transaction_id: (m.flags & FLAG_HALF != 0).then_some(HeldId {
+                            index: r.index,
+                            slot: r.slot,
+                        }),
+                    };
+                    results[*slot] = Some(entry(m.message_id, Ok(sent)));
                 }
             }
             Err(e) => {
@@ -211,7 +252,7 @@ pub(super) async fn send(
 /// stored, the same send fails the same way) with a code the clients do not
 /// retry; a lost leadership or an unknown outcome with one they retry, with
 /// the same message ids so dedup answers what was stored.
-fn write_refusal(e: &WriteError) -> Refusal {
+pub(super) fn write_refusal(e: &WriteError) -> Refusal {
     let code = match e {
         WriteError::Refused(raftmq_raft::Refusal::DiskFull { .. }) => v2::Code::PreconditionFailed,
         WriteError::Refused(raftmq_raft::Refusal::TooLarge { .. }) => v2::Code::PayloadTooLarge,

@@ -30,6 +30,9 @@ use crate::types::{LogPos, QueueOffset};
 pub struct PutResult {
     /// The entry holding it.
     pub index: u64,
+    /// Its place among the entry's messages, from 0 (with `index`, the
+    /// [`HeldId`] of a held record).
+    pub slot: u32,
     /// Its offset in its queue.
     pub queue_offset: QueueOffset,
     /// Its record's commitlog position.
@@ -326,6 +329,7 @@ impl Dispatcher {
             if let Some(out) = out.as_deref_mut() {
                 out.push(PutResult {
                     index: loc.index,
+                    slot: id.slot,
                     queue_offset,
                     pos: LogPos(pos),
                     placed,

@@ -103,3 +103,43 @@ impl StoreCore {
         }))
     }
 }
+
+impl StoreCore {
+    /// The id of the record at `pos` (a message found by its message id),
+    /// if `pos` starts a message in the log.
+    pub fn held_id_at(&self, pos: LogPos) -> Result<Option<HeldId>> {
+        let b = self.log.bounds();
+        if pos.0 < b.start_pos || pos.0 >= b.end_pos || b.start_index >= b.next_index {
+            return Ok(None);
+        }
+        // The last entry that starts at or before `pos`.
+        let (mut lo, mut hi) = (b.start_index, b.next_index);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.log.location(mid)?.pos <= pos.0 {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let Some(index) = lo.checked_sub(1).filter(|i| *i >= b.start_index) else {
+            return Ok(None);
+        };
+        let entry = self.log.read_entry(index)?;
+        if entry.kind != EntryKind::Messages {
+            return Ok(None);
+        }
+        let body_pos = entry.pos.0 + crate::record::entry::HEADER_LEN as u64;
+        let body = entry.body();
+        for (slot, item) in iter_batch(&body).enumerate() {
+            let Ok((off, _)) = item else { break };
+            if body_pos + off as u64 == pos.0 {
+                return Ok(Some(HeldId {
+                    index,
+                    slot: u32::try_from(slot).unwrap_or(u32::MAX),
+                }));
+            }
+        }
+        Ok(None)
+    }
+}
