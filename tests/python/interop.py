@@ -28,9 +28,15 @@ Run by tests/tests/python_interop.rs, or by hand against a running cluster
              resolves those by their `outcome` property. Exactly the
              committed ones are received; a second end is checked. The
              broker needs a short transactionTimeOut/transactionCheckInterval.
+  tx_failover  COUNT half messages, then `PROGRESS halves=COUNT`; the caller
+             kills the leader and creates $HOME/go once a new one stands;
+             even ones are committed, odd ones rolled back (retried until
+             the route names the new leader). Exactly the committed ones
+             are received.
 
 Talks to the caller through stdout lines, flushed at once:
   PROGRESS sent=K       (failover: K messages acknowledged so far)
+  PROGRESS halves=N     (tx_failover: N half messages sent; kill, then go)
   INFO ...              free text
   SUMMARY key=value ... one per scenario, the numbers the caller asserts on
   PASS SCENARIO | FAIL SCENARIO: reason   the last line; exit code 0 / 1
@@ -49,6 +55,7 @@ from rocketmq import (ClientConfiguration, ConsumeResult, Credentials,
                       FilterExpression, Message, MessageListener, Producer,
                       PushConsumer, SimpleConsumer, TransactionChecker,
                       TransactionResolution)
+from rocketmq.grpc_protocol import TransactionSource
 
 INVISIBLE_SHORT = 2  # seconds: the redeliver scenario's invisible duration
 CODE_OK = 20000  # rocketmq.grpc_protocol.Code.OK
@@ -812,6 +819,124 @@ def scenario_transaction(namesrv, topic, group, count):
     check(not problems, "; ".join(problems))
 
 
+# ---- scenario g: transactions across a leader kill -------------------------------
+#
+# COUNT half messages sent; `PROGRESS halves=COUNT`; the caller kills the
+# leader and, once a new one stands, creates $HOME/go. Then even ones are
+# committed and odd ones rolled back. The official client ends a transaction
+# at the endpoints of its send receipt (the killed leader's), so the ends go
+# through Producer.end_transaction at the route's current endpoints,
+# retried until the client's route refresh (every 30 s) points at the new
+# leader. The broker is configured not to check back within the test.
+
+GO_WAIT = 90  # seconds the caller may take to kill the leader and see a new one
+FINAL_CODES = (40008, 50500)  # INVALID_TRANSACTION_ID, UNSUPPORTED: retrying won't help
+
+
+def scenario_tx_failover(namesrv, topic, group, count):
+    watchdog(240, "tx_failover")
+    problems = []
+    checker = Checker("the", answers=False)  # the ends are explicit
+    producer = Producer(config(namesrv), (topic,), checker)
+    producer.startup()
+    pending = []  # (message, receipt, commit?)
+    for i in range(count):
+        m = make_message(topic, i, "TagX")
+        m.add_property("outcome", "commit" if i % 2 == 0 else "rollback")
+        tx = producer.begin_transaction()
+        r = producer.send(m, tx)
+        pending.append((m, r, i % 2 == 0))
+    commit_ids = {m.message_id: i for i, (m, _, c) in enumerate(pending) if c}
+    rollback_ids = {m.message_id for m, _, c in pending if not c}
+    say(f"PROGRESS halves={count}")
+
+    go = os.path.join(os.environ["HOME"], "go")
+    go_deadline = time.time() + GO_WAIT
+    while not os.path.exists(go) and time.time() < go_deadline:
+        time.sleep(0.1)
+    check(os.path.exists(go), f"the caller did not say go within {GO_WAIT} s")
+    t_go = time.time()
+
+    final = {}  # message id -> status code of its end
+    transport_errors = 0
+    left = list(pending)
+    end_deadline = t_go + 60
+    while left and time.time() < end_deadline:
+        route = producer._retrieve_topic_route_data(topic)
+        endpoints = next(iter(route.all_endpoints().values()))
+        still = []
+        for m, r, commit in left:
+            resolution = TransactionResolution.COMMIT if commit else TransactionResolution.ROLLBACK
+            try:
+                res = producer.end_transaction(
+                    endpoints, m, r.transaction_id, resolution, TransactionSource.SOURCE_CLIENT
+                )
+                code = res.status.code
+            except Exception as e:
+                transport_errors += 1
+                if transport_errors <= 3:
+                    say(f"INFO end at {endpoints}: {one_line(e)}")
+                code = None
+            if code == CODE_OK or code in FINAL_CODES:
+                final[m.message_id] = code
+            else:
+                still.append((m, r, commit))
+        left = still
+        if left:
+            time.sleep(0.5)
+    t_ended = time.time() - t_go
+    shutdown(producer)
+    refused = [c for c in final.values() if c != CODE_OK]
+
+    consumer = SimpleConsumer(
+        config(namesrv), group, {topic: FilterExpression("*")}, await_duration=2
+    )
+    consumer.startup()
+    got = {}
+    wrong = 0
+    deadline = time.time() + 45
+    while time.time() < deadline and not set(got) >= set(commit_ids):
+        for m in receive(consumer, 32, 30):
+            if m.message_id in rollback_ids:
+                wrong += 1
+            else:
+                got[m.message_id] = got.get(m.message_id, 0) + 1
+            consumer.ack(m)
+    try:
+        for _ in range(2):
+            for m in consumer.receive(32, 30):
+                if m.message_id in rollback_ids:
+                    wrong += 1
+                else:
+                    got[m.message_id] = got.get(m.message_id, 0) + 1
+                consumer.ack(m)
+    except Exception as e:
+        say(f"INFO receive raised {one_line(e)}")
+    shutdown(consumer)
+    missing = sorted(commit_ids[mid] for mid in set(commit_ids) - set(got))
+    dup = sum(n - 1 for n in got.values())
+    unknown = len(set(got) - set(commit_ids))
+    say(
+        f"SUMMARY tx_failover halves={count} committed={len(commit_ids)} "
+        f"rolled_back={len(rollback_ids)} ended={len(final)} unended={len(left)} "
+        f"end_refused={len(refused)} end_code={refused[0] if refused else CODE_OK} "
+        f"transport_errors={transport_errors} end_s={t_ended:.1f} received={len(got)} "
+        f"missing={len(missing)} duplicates={dup} unknown_received={unknown} "
+        f"rolled_back_received={wrong} checks={len(checker.checked())}"
+    )
+    if wrong:
+        problems.append(f"{wrong} rolled-back message(s) delivered")
+    if left:
+        problems.append(f"{len(left)}/{count} transaction(s) not ended within 60 s")
+    if refused:
+        problems.append(f"{len(refused)}/{count} end(s) refused, status {refused[0]}")
+    if missing:
+        problems.append(f"{len(missing)} committed message(s) never received: #{missing[:10]}")
+    if dup or unknown:
+        problems.append(f"{dup} duplicate(s), {unknown} unknown message(s) received")
+    check(not problems, "; ".join(problems))
+
+
 SCENARIOS = {
     "tags": scenario_tags,
     "redeliver": scenario_redeliver,
@@ -819,6 +944,7 @@ SCENARIOS = {
     "failover": scenario_failover,
     "delay": scenario_delay,
     "transaction": scenario_transaction,
+    "tx_failover": scenario_tx_failover,
 }
 
 

@@ -311,6 +311,12 @@ impl Outcome {
     }
 }
 
+/// The script's `HOME` (its client logs there; tx_failover waits there for
+/// `go`).
+fn home_of(dir: &Path, scenario: &str) -> PathBuf {
+    dir.join(format!("home-{scenario}"))
+}
+
 /// Runs `interop.py NAMESRV scenario topic group count`, handing each stdout
 /// line to `on_line`; kills it after `timeout`.
 fn run_scenario(
@@ -322,7 +328,7 @@ fn run_scenario(
     mut on_line: impl FnMut(&str),
 ) -> Outcome {
     let scenario = args[0];
-    let home = dir.join(format!("home-{scenario}"));
+    let home = home_of(dir, scenario);
     std::fs::create_dir_all(&home).unwrap();
     let stderr = std::fs::File::create(dir.join(format!("{scenario}.stderr"))).unwrap();
     let started = Instant::now();
@@ -678,5 +684,70 @@ fn python_client_transactions() {
             ),
         ),
     ];
+    verdict(&out, checks, &cluster);
+}
+
+/// Half messages sent, the leader killed, then half committed and half
+/// rolled back through the new leader: the consumer gets exactly the
+/// committed ones. No check-back within the test (transactionTimeOut 60 s).
+#[test]
+fn python_client_transactions_across_failover() {
+    const COUNT: u32 = 20;
+    let _serial = serial();
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(
+        dir.path(),
+        "transactionTimeOut=60000\ntransactionCheckInterval=1000\n",
+    );
+    let go = home_of(dir.path(), "tx_failover").join("go");
+    let mut killed: Option<(usize, Option<usize>)> = None;
+    let out = run_scenario(
+        &python,
+        dir.path(),
+        &cluster.namesrv.clone(),
+        [
+            "tx_failover",
+            "InteropTxFailover",
+            "InteropTxFailoverGroup",
+            &COUNT.to_string(),
+        ],
+        Duration::from_secs(250),
+        |line| {
+            if !line.starts_with("PROGRESS halves=") || killed.is_some() {
+                return;
+            }
+            let old = cluster.leader().expect("a leader before the kill");
+            cluster.brokers[old].kill();
+            println!("killed the leader, broker n{old}");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let new = loop {
+                match cluster.leader().filter(|n| *n != old) {
+                    Some(n) => break Some(n),
+                    None if Instant::now() >= deadline => break None,
+                    None => std::thread::sleep(Duration::from_millis(100)),
+                }
+            };
+            println!("new leader: {new:?}");
+            killed = Some((old, new));
+            // Go either way: without a new leader the ends fail, and say so.
+            std::fs::write(&go, b"go").expect("write the go file");
+        },
+    );
+    let mut checks = vec![
+        eq(&out, "rolled_back_received", 0.0),
+        eq(&out, "ended", f64::from(COUNT)),
+        eq(&out, "end_refused", 0.0),
+        eq(&out, "received", f64::from(COUNT / 2)),
+        eq(&out, "missing", 0.0),
+        eq(&out, "duplicates", 0.0),
+    ];
+    match killed {
+        None => checks.push((false, "the leader was never killed".into())),
+        Some((old, new)) => checks.push((
+            new.is_some(),
+            format!("no new leader within 60 s of killing n{old}"),
+        )),
+    }
     verdict(&out, checks, &cluster);
 }
