@@ -5,7 +5,8 @@
 //! and a leader killed while a producer and a consumer run. Then delayed
 //! messages (none early, lateness bounded, a time past three days refused)
 //! and transactions (committed ones delivered, rolled-back ones never, open
-//! ones resolved by another producer's checker), each its own test.
+//! ones resolved by another producer's checker; and ended after a leader
+//! kill), each its own test.
 //!
 //! The scenarios are tests/python/interop.py; this side starts the cluster,
 //! runs one Python process per scenario, reads its stdout lines (kills the
