@@ -18,9 +18,25 @@ Run by tests/tests/python_interop.rs, or by hand against a running cluster
              failed sends) while a SimpleConsumer receives and acks; the
              caller kills the leader broker mid-run. Every acknowledged
              message must be received.
+  delay      COUNT messages with delivery times 2..8 s ahead and a few
+             normal ones: none received before its due time, each once,
+             lateness reported; a time 4 days ahead (and the client's
+             documented milliseconds, which it sends as seconds) refused.
+             Failures are collected and all reported.
+  transaction  COUNT transactions committed, COUNT rolled back, COUNT left
+             open by a producer that shuts down; a second producer's checker
+             resolves those by their `outcome` property. Exactly the
+             committed ones are received; a second end is checked. The
+             broker needs a short transactionTimeOut/transactionCheckInterval.
+  tx_failover  COUNT half messages, then `PROGRESS halves=COUNT`; the caller
+             kills the leader and creates $HOME/go once a new one stands;
+             even ones are committed, odd ones rolled back (retried until
+             the route names the new leader). Exactly the committed ones
+             are received.
 
 Talks to the caller through stdout lines, flushed at once:
   PROGRESS sent=K       (failover: K messages acknowledged so far)
+  PROGRESS halves=N     (tx_failover: N half messages sent; kill, then go)
   INFO ...              free text
   SUMMARY key=value ... one per scenario, the numbers the caller asserts on
   PASS SCENARIO | FAIL SCENARIO: reason   the last line; exit code 0 / 1
@@ -28,6 +44,7 @@ Every wait is bounded; a watchdog ends the process (exit 3) if a client call
 hangs. The client logs to ~/logs/rocketmq_python/ (set HOME to move it).
 """
 
+import math
 import os
 import sys
 import threading
@@ -36,9 +53,12 @@ import traceback
 
 from rocketmq import (ClientConfiguration, ConsumeResult, Credentials,
                       FilterExpression, Message, MessageListener, Producer,
-                      PushConsumer, SimpleConsumer)
+                      PushConsumer, SimpleConsumer, TransactionChecker,
+                      TransactionResolution)
+from rocketmq.grpc_protocol import TransactionSource
 
 INVISIBLE_SHORT = 2  # seconds: the redeliver scenario's invisible duration
+CODE_OK = 20000  # rocketmq.grpc_protocol.Code.OK
 UNICODE_VALUE = "wert-\u00e9\u4e2d\u6587-\u2713"
 
 
@@ -456,11 +476,475 @@ def scenario_failover(namesrv, topic, group, count):
     shutdown(consumer)
 
 
+# ---- scenario e: delayed messages ---------------------------------------------
+#
+# The 5.1.2 client documents Message.delivery_timestamp in milliseconds but
+# copies the value into the wire Timestamp's `seconds` field
+# (Producer.__send_req). A due time in ms therefore reaches the broker as a
+# date tens of millennia ahead. The scenario sets whole seconds, which the
+# wire carries faithfully, and also sends the documented millisecond value
+# once: a broker must refuse it like any time more than three days ahead.
+
+DELAY_SPREAD = 7  # due times 2..8 s ahead (whole seconds)
+FAR_AHEAD_S = 4 * 86400  # past RocketMQ's 3-day limit
+
+
+def error_code(e):
+    """The status code a client exception carries, -1 if none."""
+    code = getattr(e, "code", None)
+    return code if isinstance(code, int) else -1
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return -1
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))]
+
+
+def refused_send(producer, message, what):
+    """Sends `message`; returns (status code, message id). 20000 when the
+    broker accepted it."""
+    try:
+        producer.send(message)
+        code = CODE_OK
+    except Exception as e:
+        code = error_code(e)
+        say(f"INFO {what}: send refused: {one_line(e)}")
+    return code, message.message_id
+
+
+def scenario_delay(namesrv, topic, group, count):
+    watchdog(100, "delay")
+    problems = []
+    producer = start_producer(namesrv, topic)
+    controls = max(3, count // 10)
+    # Creates the topic; a control message like the others.
+    sent = send_all(producer, topic, [count], lambda i: "TagN")  # id -> index
+    is_control = {mid: True for mid in sent}
+    sent_at = {mid: time.time() for mid in sent}
+
+    # Too far ahead: refused, and never delivered.
+    far = make_message(topic, count + controls + 1, "TagFar")
+    far.delivery_timestamp = int(time.time()) + FAR_AHEAD_S
+    far_code, far_id = refused_send(producer, far, "4 days ahead")
+    misuse = make_message(topic, count + controls + 2, "TagFar")
+    misuse.delivery_timestamp = time.time_ns() // 1_000_000 + 5000  # as documented
+    ms_code, ms_id = refused_send(producer, misuse, "ms as seconds")
+    never = {far_id: "4 days ahead", ms_id: "ms as seconds"}
+
+    consumer = SimpleConsumer(
+        config(namesrv), group, {topic: FilterExpression("*")}, await_duration=2
+    )
+    consumer.startup()
+
+    due_ms = {}  # id -> due time, ms since the epoch
+    t0 = time.time()
+    for i in range(count):
+        m = make_message(topic, i, "TagD")
+        due_s = math.ceil(time.time() + 2) + i % DELAY_SPREAD
+        m.delivery_timestamp = due_s  # whole seconds: see above
+        r = producer.send(m)
+        check(r.message_id not in sent, f"send {i}: message id reused")
+        sent[r.message_id] = i
+        due_ms[r.message_id] = due_s * 1000
+    for i in range(count + 1, count + controls):
+        for mid in send_all(producer, topic, [i], lambda i: "TagN"):
+            sent[mid] = i
+            is_control[mid] = True
+            sent_at[mid] = time.time()
+    t_sent = time.time() - t0
+    shutdown(producer)
+    say(f"INFO sent {count} delayed and {len(is_control)} control message(s) in {t_sent:.1f} s")
+
+    late = {}  # id -> receive time - due time, ms
+    control_ms = {}  # id -> receive time - send time, ms
+    duplicates = 0
+    never_received = []
+    ts_mismatch = 0
+    early = []  # (ms early, index)
+
+    def take(batch):
+        nonlocal duplicates, ts_mismatch
+        now_ms = time.time_ns() // 1_000_000
+        for m in batch:
+            mid = m.message_id
+            if mid in never:
+                never_received.append(never[mid])
+                consumer.ack(m)
+                continue
+            check(mid in sent, f"received {mid}, which was never sent")
+            i = sent[mid]
+            if mid in late or mid in control_ms:
+                duplicates += 1
+            elif mid in is_control:
+                control_ms[mid] = now_ms - int(sent_at[mid] * 1000)
+            else:
+                tag = "TagD"
+                exp, act = expected_fields(topic, i, tag), actual_fields(m)
+                check(act == exp, f"message #{i} ({mid}) differs: got {act}, sent {exp}")
+                late[mid] = now_ms - due_ms[mid]
+                if now_ms < due_ms[mid] - 5:
+                    early.append((due_ms[mid] - now_ms, i))
+                if m.delivery_timestamp != due_ms[mid]:
+                    ts_mismatch += 1
+            consumer.ack(m)
+
+    want = set(sent)
+    deadline = max(due_ms.values(), default=0) / 1000 + 20
+    while not want <= set(late) | set(control_ms) and time.time() < deadline:
+        take(receive(consumer, 32, 30))
+    try:
+        # Nothing more: no second copy, and not the refused ones.
+        for _ in range(2):
+            take(consumer.receive(32, 30))
+    except Exception as e:
+        say(f"INFO receive raised {one_line(e)}")
+    missing = sorted(sent[mid] for mid in want - set(late) - set(control_ms))
+    lat = sorted(late.values())
+    early.sort(reverse=True)
+    say(
+        f"SUMMARY delay sent={count} controls={len(is_control)} received={len(late)} "
+        f"controls_received={len(control_ms)} early={len(early)} "
+        f"most_early_ms={early[0][0] if early else 0} duplicates={duplicates} "
+        f"missing={len(missing)} late_p50_ms={percentile(lat, 0.5)} "
+        f"late_p99_ms={percentile(lat, 0.99)} late_max_ms={lat[-1] if lat else -1} "
+        f"late_min_ms={lat[0] if lat else -1} "
+        f"control_max_ms={max(control_ms.values(), default=-1)} ts_mismatch={ts_mismatch} "
+        f"far_code={far_code} ms_as_seconds_code={ms_code} "
+        f"refused_received={len(never_received)} send_s={t_sent:.1f}"
+    )
+    if early:
+        problems.append(
+            f"{len(early)}/{count} delayed message(s) received before their delivery time, "
+            f"up to {early[0][0]} ms early (#{early[0][1]})"
+        )
+    if missing:
+        problems.append(f"{len(missing)} message(s) never received: #{missing[:10]}")
+    if duplicates:
+        problems.append(f"{duplicates} message(s) received twice")
+    if far_code == CODE_OK:
+        problems.append(f"a delivery time {FAR_AHEAD_S // 86400} days ahead was accepted")
+    if ms_code == CODE_OK:
+        problems.append("a delivery time ~50,000 years ahead (ms sent as seconds) was accepted")
+    if never_received:
+        problems.append(f"delivered what should have been refused: {never_received}")
+    check(not problems, "; ".join(problems))
+    shutdown(consumer)
+
+
+# ---- scenario f: transactions ---------------------------------------------------
+#
+# COUNT transactions committed, COUNT rolled back, COUNT left open by a
+# producer that then shuts down ("orphans": half say commit, half rollback
+# in their `outcome` property). A second producer of the topic stays up; its
+# checker answers what the property says. The first producer's checker
+# knows nothing (it raises, so the client sends no answer).
+
+
+class Checker(TransactionChecker):
+    def __init__(self, name, answers):
+        self.name = name
+        self.answers = answers
+        self.lock = threading.Lock()
+        self.calls = []  # (time, message id, outcome property)
+
+    def check(self, message):
+        outcome = message.properties.get("outcome")
+        with self.lock:
+            self.calls.append((time.time(), message.message_id, outcome))
+        if not self.answers:
+            raise RuntimeError(f"{self.name} producer does not know (it is going away)")
+        if outcome in ("commit", "orphan-commit"):
+            return TransactionResolution.COMMIT
+        return TransactionResolution.ROLLBACK
+
+    def checked(self):
+        with self.lock:
+            return list(self.calls)
+
+
+def end(tx, commit):
+    """Commits or rolls back; returns the status code (20000 when OK)."""
+    try:
+        if commit:
+            tx.commit()
+        else:
+            tx.rollback()
+        return CODE_OK
+    except Exception as e:
+        return error_code(e)
+
+
+def scenario_transaction(namesrv, topic, group, count):
+    watchdog(120, "transaction")
+    problems = []
+    first_checker = Checker("first", answers=False)
+    first = Producer(config(namesrv), (topic,), first_checker)
+    first.startup()
+
+    outcome_of = {}  # id -> commit | rollback | orphan-commit | orphan-rollback
+    index_of = {}
+    txs = {"commit": [], "rollback": []}
+    end_errors = {"commit": [], "rollback": []}  # status codes
+
+    def half(i, outcome):
+        m = make_message(topic, i, "TagT")
+        m.add_property("outcome", outcome)
+        tx = first.begin_transaction()
+        r = first.send(m, tx)
+        check(r.message_id and r.message_id not in outcome_of, f"send {i}: bad message id")
+        outcome_of[r.message_id] = outcome
+        index_of[r.message_id] = i
+        return tx
+
+    t0 = time.time()
+    for k in range(count):
+        for n, kind in ((2 * k, "commit"), (2 * k + 1, "rollback")):
+            tx = half(n, kind)
+            code = end(tx, kind == "commit")
+            if code != CODE_OK:
+                end_errors[kind].append(code)
+            txs[kind].append(tx)
+    # A second end of an ended transaction: the same answer again, and the
+    # other answer.
+    recommit = end(txs["commit"][0], True)
+    recommit_again = end(txs["commit"][0], True)
+    rollback_committed = end(txs["commit"][0], False)
+    commit_rolled_back = end(txs["rollback"][0], True)
+    say(
+        f"INFO second ends: commit again {recommit} and {recommit_again}, rollback of a "
+        f"committed one {rollback_committed}, commit of a rolled-back one {commit_rolled_back}"
+    )
+    # The producer that stays up, started once the topic has a route.
+    second_checker = Checker("second", answers=True)
+    second = Producer(config(namesrv), (topic,), second_checker)
+    second.startup()
+    for k in range(count):
+        half(2 * count + k, "orphan-commit" if k % 2 == 0 else "orphan-rollback")
+    t_orphans = time.time()
+    shutdown(first)  # the orphans stay open
+    say(
+        f"INFO {3 * count} transactions in {t_orphans - t0:.1f} s; end errors: "
+        f"commit {end_errors['commit'][:3]} rollback {end_errors['rollback'][:3]}"
+    )
+
+    want = {mid for mid, o in outcome_of.items() if o in ("commit", "orphan-commit")}
+    orphans = {mid for mid, o in outcome_of.items() if o.startswith("orphan")}
+    consumer = SimpleConsumer(
+        config(namesrv), group, {topic: FilterExpression("*")}, await_duration=2
+    )
+    consumer.startup()
+    got = {}  # id -> times received
+    wrong = []  # rolled-back ids received
+    unknown = 0
+
+    def take(batch):
+        nonlocal unknown
+        for m in batch:
+            mid = m.message_id
+            if mid not in outcome_of:
+                unknown += 1
+            elif mid in want:
+                got[mid] = got.get(mid, 0) + 1
+            else:
+                wrong.append(mid)
+            consumer.ack(m)
+
+    def orphans_answered():
+        return {mid for _, mid, _ in second_checker.checked()} >= orphans
+
+    deadline = t_orphans + 40
+    while time.time() < deadline and not (set(got) >= want and orphans_answered()):
+        take(receive(consumer, 32, 30))
+    t_done = time.time() - t_orphans
+    try:
+        # Nothing more: no rolled-back one, no second copy.
+        for _ in range(2):
+            take(consumer.receive(32, 30))
+    except Exception as e:
+        say(f"INFO receive raised {one_line(e)}")
+    shutdown(consumer)
+    second_calls = second_checker.checked()
+    shutdown(second)
+
+    answered = {mid for _, mid, _ in second_calls}
+    missing = sorted(index_of[mid] for mid in want - set(got))
+    dup = sum(n - 1 for n in got.values())
+    wrong_kinds = sorted({outcome_of[mid] for mid in wrong})
+    checked_ended = sum(1 for mid in answered if mid not in orphans)
+    say(
+        f"SUMMARY transaction committed={count} rolled_back={count} orphans={count} "
+        f"expected={len(want)} received={len(got)} missing={len(missing)} duplicates={dup} "
+        f"rolled_back_received={len(wrong)} unknown_received={unknown} "
+        f"commit_errors={len(end_errors['commit'])} rollback_errors={len(end_errors['rollback'])} "
+        f"end_code={(end_errors['commit'] + end_errors['rollback'] + [CODE_OK])[0]} "
+        f"recommit_code={recommit} recommit_again_code={recommit_again} "
+        f"rollback_committed_code={rollback_committed} "
+        f"commit_rolled_back_code={commit_rolled_back} "
+        f"checks_first={len(first_checker.checked())} checks_second={len(second_calls)} "
+        f"orphans_checked={len(answered & orphans)} checked_ended={checked_ended} "
+        f"resolve_s={t_done:.1f}"
+    )
+    if wrong:
+        problems.append(
+            f"{len(wrong)} rolled-back message(s) delivered ({', '.join(wrong_kinds)}), "
+            f"e.g. #{index_of[wrong[0]]} ({wrong[0]})"
+        )
+    for kind in ("commit", "rollback"):
+        if end_errors[kind]:
+            problems.append(
+                f"{len(end_errors[kind])}/{count} {kind}s refused, status {end_errors[kind][0]}"
+            )
+    if missing:
+        problems.append(f"{len(missing)} committed message(s) never received: #{missing[:10]}")
+    if dup:
+        problems.append(f"{dup} committed message(s) received twice")
+    if len(answered & orphans) < len(orphans):
+        problems.append(
+            f"only {len(answered & orphans)}/{len(orphans)} orphan(s) checked with the "
+            "second producer"
+        )
+    if recommit != recommit_again or recommit not in (CODE_OK, 40008):
+        problems.append(f"commit of a committed transaction: {recommit} then {recommit_again}")
+    if rollback_committed != 40008:
+        problems.append(
+            f"rollback of a committed transaction: status {rollback_committed}, "
+            "want 40008 INVALID_TRANSACTION_ID"
+        )
+    if commit_rolled_back != 40008:
+        problems.append(
+            f"commit of a rolled-back transaction: status {commit_rolled_back}, "
+            "want 40008 INVALID_TRANSACTION_ID"
+        )
+    check(not problems, "; ".join(problems))
+
+
+# ---- scenario g: transactions across a leader kill -------------------------------
+#
+# COUNT half messages sent; `PROGRESS halves=COUNT`; the caller kills the
+# leader and, once a new one stands, creates $HOME/go. Then even ones are
+# committed and odd ones rolled back. The official client ends a transaction
+# at the endpoints of its send receipt (the killed leader's), so the ends go
+# through Producer.end_transaction at the route's current endpoints,
+# retried until the client's route refresh (every 30 s) points at the new
+# leader. The broker is configured not to check back within the test.
+
+GO_WAIT = 90  # seconds the caller may take to kill the leader and see a new one
+FINAL_CODES = (40008, 50500)  # INVALID_TRANSACTION_ID, UNSUPPORTED: retrying won't help
+
+
+def scenario_tx_failover(namesrv, topic, group, count):
+    watchdog(240, "tx_failover")
+    problems = []
+    checker = Checker("the", answers=False)  # the ends are explicit
+    producer = Producer(config(namesrv), (topic,), checker)
+    producer.startup()
+    pending = []  # (message, receipt, commit?)
+    for i in range(count):
+        m = make_message(topic, i, "TagX")
+        m.add_property("outcome", "commit" if i % 2 == 0 else "rollback")
+        tx = producer.begin_transaction()
+        r = producer.send(m, tx)
+        pending.append((m, r, i % 2 == 0))
+    commit_ids = {m.message_id: i for i, (m, _, c) in enumerate(pending) if c}
+    rollback_ids = {m.message_id for m, _, c in pending if not c}
+    say(f"PROGRESS halves={count}")
+
+    go = os.path.join(os.environ["HOME"], "go")
+    go_deadline = time.time() + GO_WAIT
+    while not os.path.exists(go) and time.time() < go_deadline:
+        time.sleep(0.1)
+    check(os.path.exists(go), f"the caller did not say go within {GO_WAIT} s")
+    t_go = time.time()
+
+    final = {}  # message id -> status code of its end
+    transport_errors = 0
+    left = list(pending)
+    end_deadline = t_go + 60
+    while left and time.time() < end_deadline:
+        route = producer._retrieve_topic_route_data(topic)
+        endpoints = next(iter(route.all_endpoints().values()))
+        still = []
+        for m, r, commit in left:
+            resolution = TransactionResolution.COMMIT if commit else TransactionResolution.ROLLBACK
+            try:
+                res = producer.end_transaction(
+                    endpoints, m, r.transaction_id, resolution, TransactionSource.SOURCE_CLIENT
+                )
+                code = res.status.code
+            except Exception as e:
+                transport_errors += 1
+                if transport_errors <= 3:
+                    say(f"INFO end at {endpoints}: {one_line(e)}")
+                code = None
+            if code == CODE_OK or code in FINAL_CODES:
+                final[m.message_id] = code
+            else:
+                still.append((m, r, commit))
+        left = still
+        if left:
+            time.sleep(0.5)
+    t_ended = time.time() - t_go
+    shutdown(producer)
+    refused = [c for c in final.values() if c != CODE_OK]
+
+    consumer = SimpleConsumer(
+        config(namesrv), group, {topic: FilterExpression("*")}, await_duration=2
+    )
+    consumer.startup()
+    got = {}
+    wrong = 0
+    deadline = time.time() + 45
+    while time.time() < deadline and not set(got) >= set(commit_ids):
+        for m in receive(consumer, 32, 30):
+            if m.message_id in rollback_ids:
+                wrong += 1
+            else:
+                got[m.message_id] = got.get(m.message_id, 0) + 1
+            consumer.ack(m)
+    try:
+        for _ in range(2):
+            for m in consumer.receive(32, 30):
+                if m.message_id in rollback_ids:
+                    wrong += 1
+                else:
+                    got[m.message_id] = got.get(m.message_id, 0) + 1
+                consumer.ack(m)
+    except Exception as e:
+        say(f"INFO receive raised {one_line(e)}")
+    shutdown(consumer)
+    missing = sorted(commit_ids[mid] for mid in set(commit_ids) - set(got))
+    dup = sum(n - 1 for n in got.values())
+    unknown = len(set(got) - set(commit_ids))
+    say(
+        f"SUMMARY tx_failover halves={count} committed={len(commit_ids)} "
+        f"rolled_back={len(rollback_ids)} ended={len(final)} unended={len(left)} "
+        f"end_refused={len(refused)} end_code={refused[0] if refused else CODE_OK} "
+        f"transport_errors={transport_errors} end_s={t_ended:.1f} received={len(got)} "
+        f"missing={len(missing)} duplicates={dup} unknown_received={unknown} "
+        f"rolled_back_received={wrong} checks={len(checker.checked())}"
+    )
+    if wrong:
+        problems.append(f"{wrong} rolled-back message(s) delivered")
+    if left:
+        problems.append(f"{len(left)}/{count} transaction(s) not ended within 60 s")
+    if refused:
+        problems.append(f"{len(refused)}/{count} end(s) refused, status {refused[0]}")
+    if missing:
+        problems.append(f"{len(missing)} committed message(s) never received: #{missing[:10]}")
+    if dup or unknown:
+        problems.append(f"{dup} duplicate(s), {unknown} unknown message(s) received")
+    check(not problems, "; ".join(problems))
+
+
 SCENARIOS = {
     "tags": scenario_tags,
     "redeliver": scenario_redeliver,
     "push": scenario_push,
     "failover": scenario_failover,
+    "delay": scenario_delay,
+    "transaction": scenario_transaction,
+    "tx_failover": scenario_tx_failover,
 }
 
 

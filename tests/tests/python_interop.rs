@@ -2,20 +2,26 @@
 //! tests/python/requirements.txt) against a nameserver and a three-member
 //! group started from the real binaries: tags, keys and properties through a
 //! SimpleConsumer; redelivery after the invisible duration; a PushConsumer;
-//! and a leader killed while a producer and a consumer run.
+//! and a leader killed while a producer and a consumer run. Then delayed
+//! messages (none early, lateness bounded, a time past three days refused)
+//! and transactions (committed ones delivered, rolled-back ones never, open
+//! ones resolved by another producer's checker; and ended after a leader
+//! kill), each its own test.
 //!
 //! The scenarios are tests/python/interop.py; this side starts the cluster,
 //! runs one Python process per scenario, reads its stdout lines (kills the
 //! leader when the failover producer has sent a third of its messages) and
 //! asserts on its `SUMMARY` and `PASS`/`FAIL` lines. The virtualenv is made
 //! once under the target directory (`<target>/pyvenv-rocketmq-5.1.2`) and
-//! reused. Python 3 must be installed: without it the test fails.
+//! reused. Python 3 must be installed: without it the test fails. The tests
+//! take turns ([`serial`]): one cluster at a time, so that the delay test's
+//! lateness measures the broker rather than a crowded machine.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use raftmq_tests::{bin, bins, cluster_list, free_ports, repo_root, wait_for, MemberConf, Proc};
@@ -24,6 +30,25 @@ use raftmq_tests::{bin, bins, cluster_list, free_ports, repo_root, wait_for, Mem
 const CLIENT: &str = "rocketmq-5.1.2";
 /// How long `pip install` may take.
 const PIP_TIMEOUT: Duration = Duration::from_secs(300);
+/// The latest a delayed message may be received after its due time. The
+/// receive's long polling (2 s await) and the Raft commit of the release
+/// both add to it.
+const MAX_LATENESS_MS: f64 = 1500.0;
+/// `Code.ILLEGAL_DELIVERY_TIME`.
+const ILLEGAL_DELIVERY_TIME: f64 = 40012.0;
+/// `Code.INVALID_TRANSACTION_ID`.
+const INVALID_TRANSACTION_ID: f64 = 40008.0;
+/// `Code.OK`.
+const OK: f64 = 20000.0;
+
+/// Held by each test for its whole run: one cluster at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    // A test that panicked still released the cluster it held.
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 // ---- the virtualenv -----------------------------------------------------------
 
@@ -150,7 +175,9 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(dir: &Path) -> Cluster {
+    /// A nameserver and a three-member group; `extra` is appended to every
+    /// member's conf file (`key=value` lines).
+    fn start(dir: &Path, extra: &str) -> Cluster {
         let ports = free_ports(7);
         let namesrv = format!("127.0.0.1:{}", ports[0]);
         let conf = dir.join("namesrv.conf");
@@ -176,7 +203,7 @@ impl Cluster {
                     store: &store,
                 }
                 .text();
-                std::fs::write(&conf, text).unwrap();
+                std::fs::write(&conf, text + extra).unwrap();
                 let mut cmd = Command::new(bin("mqbroker"));
                 cmd.args(["-c", conf.to_str().unwrap()]);
                 Proc::spawn(
@@ -285,6 +312,12 @@ impl Outcome {
     }
 }
 
+/// The script's `HOME` (its client logs there; tx_failover waits there for
+/// `go`).
+fn home_of(dir: &Path, scenario: &str) -> PathBuf {
+    dir.join(format!("home-{scenario}"))
+}
+
 /// Runs `interop.py NAMESRV scenario topic group count`, handing each stdout
 /// line to `on_line`; kills it after `timeout`.
 fn run_scenario(
@@ -296,7 +329,7 @@ fn run_scenario(
     mut on_line: impl FnMut(&str),
 ) -> Outcome {
     let scenario = args[0];
-    let home = dir.join(format!("home-{scenario}"));
+    let home = home_of(dir, scenario);
     std::fs::create_dir_all(&home).unwrap();
     let stderr = std::fs::File::create(dir.join(format!("{scenario}.stderr"))).unwrap();
     let started = Instant::now();
@@ -379,11 +412,12 @@ fn tail(text: &str, n: usize) -> String {
 
 #[test]
 fn official_python_client_interop() {
+    let _serial = serial();
     let t0 = Instant::now();
     let python = venv_python();
     println!("virtualenv ready after {:.1}s", t0.elapsed().as_secs_f64());
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start(dir.path());
+    let mut cluster = Cluster::start(dir.path(), "");
     println!(
         "cluster ready after {:.1}s, nameserver {}",
         t0.elapsed().as_secs_f64(),
@@ -404,13 +438,6 @@ fn official_python_client_interop() {
             failures.push(format!("{}\n{}", why.join("; "), out.failure()));
         }
     };
-    let eq = |out: &Outcome, key: &str, want: f64| {
-        (
-            out.num(key) == Some(want),
-            format!("{} {key}: {:?}, want {want}", out.scenario, out.num(key)),
-        )
-    };
-
     // a. Tags, keys, user properties; only TagA; nothing after the acks.
     let out = run_scenario(
         &python,
@@ -522,4 +549,206 @@ fn official_python_client_interop() {
         failures.join("\n\n"),
         cluster.log_tails()
     );
+}
+
+// ---- delayed and transactional messages ----------------------------------------
+
+/// `(ok, why)`: the summary's `key` is `want`.
+fn eq(out: &Outcome, key: &str, want: f64) -> (bool, String) {
+    (
+        out.num(key) == Some(want),
+        format!("{} {key}: {:?}, want {want}", out.scenario, out.num(key)),
+    )
+}
+
+/// `(ok, why)`: the summary's `key` is at least 0 and below `max`.
+fn below(out: &Outcome, key: &str, max: f64) -> (bool, String) {
+    (
+        out.num(key).is_some_and(|v| (0.0..max).contains(&v)),
+        format!(
+            "{} {key}: {:?}, want below {max}",
+            out.scenario,
+            out.num(key)
+        ),
+    )
+}
+
+/// Panics naming every failed check, with the script's output and the
+/// brokers' logs, unless the scenario passed and every check holds.
+fn verdict(out: &Outcome, checks: Vec<(bool, String)>, cluster: &Cluster) {
+    let mut why: Vec<String> = checks
+        .into_iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, w)| w)
+        .collect();
+    if !out.passed() {
+        let last = out.lines.last().map_or("(no output)", String::as_str);
+        why.push(format!("the script did not PASS: {last}"));
+    }
+    assert!(
+        why.is_empty(),
+        "{}\n\n{}\n\n{}",
+        why.join("\n"),
+        out.failure(),
+        cluster.log_tails()
+    );
+}
+
+/// Messages with delivery times 2..8 s ahead: none received early, every one
+/// received once, no later than [`MAX_LATENESS_MS`]; a delivery time four
+/// days ahead refused with ILLEGAL_DELIVERY_TIME.
+#[test]
+fn python_client_delayed_messages() {
+    const COUNT: f64 = 40.0;
+    let _serial = serial();
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), "");
+    let out = run_scenario(
+        &python,
+        dir.path(),
+        &cluster.namesrv,
+        [
+            "delay",
+            "InteropDelay",
+            "InteropDelayGroup",
+            &COUNT.to_string(),
+        ],
+        Duration::from_secs(110),
+        |_| {},
+    );
+    println!(
+        "lateness after the due time: p50 {:?} ms, p99 {:?} ms, max {:?} ms (bound {MAX_LATENESS_MS} ms)",
+        out.num("late_p50_ms"),
+        out.num("late_p99_ms"),
+        out.num("late_max_ms"),
+    );
+    let checks = vec![
+        eq(&out, "early", 0.0),
+        eq(&out, "received", COUNT),
+        eq(&out, "missing", 0.0),
+        eq(&out, "duplicates", 0.0),
+        below(&out, "late_max_ms", MAX_LATENESS_MS),
+        eq(&out, "far_code", ILLEGAL_DELIVERY_TIME),
+        eq(&out, "ms_as_seconds_code", ILLEGAL_DELIVERY_TIME),
+        eq(&out, "refused_received", 0.0),
+    ];
+    verdict(&out, checks, &cluster);
+}
+
+/// Committed, rolled back, and left open by a producer that shuts down
+/// (resolved by a second producer's checker): the consumer gets exactly the
+/// committed ones; a second, different end is refused.
+#[test]
+fn python_client_transactions() {
+    const COUNT: u32 = 10;
+    let _serial = serial();
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(
+        dir.path(),
+        "transactionTimeOut=1000\ntransactionCheckInterval=1000\n",
+    );
+    let out = run_scenario(
+        &python,
+        dir.path(),
+        &cluster.namesrv,
+        [
+            "transaction",
+            "InteropTx",
+            "InteropTxGroup",
+            &COUNT.to_string(),
+        ],
+        Duration::from_secs(130),
+        |_| {},
+    );
+    let expected = f64::from(COUNT + COUNT.div_ceil(2));
+    let recommit = out.num("recommit_code");
+    let checks = vec![
+        eq(&out, "rolled_back_received", 0.0),
+        eq(&out, "commit_errors", 0.0),
+        eq(&out, "rollback_errors", 0.0),
+        eq(&out, "received", expected),
+        eq(&out, "missing", 0.0),
+        eq(&out, "duplicates", 0.0),
+        eq(&out, "unknown_received", 0.0),
+        eq(&out, "orphans_checked", f64::from(COUNT)),
+        eq(&out, "rollback_committed_code", INVALID_TRANSACTION_ID),
+        eq(&out, "commit_rolled_back_code", INVALID_TRANSACTION_ID),
+        (
+            recommit.is_some_and(|c| c == OK || c == INVALID_TRANSACTION_ID)
+                && recommit == out.num("recommit_again_code"),
+            format!(
+                "commit of a committed transaction, twice: {recommit:?} then {:?}, want \
+                 {OK} or {INVALID_TRANSACTION_ID} both times",
+                out.num("recommit_again_code")
+            ),
+        ),
+    ];
+    verdict(&out, checks, &cluster);
+}
+
+/// Half messages sent, the leader killed, then half committed and half
+/// rolled back through the new leader: the consumer gets exactly the
+/// committed ones. No check-back within the test (transactionTimeOut 60 s).
+#[test]
+fn python_client_transactions_across_failover() {
+    const COUNT: u32 = 20;
+    let _serial = serial();
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(
+        dir.path(),
+        "transactionTimeOut=60000\ntransactionCheckInterval=1000\n",
+    );
+    let go = home_of(dir.path(), "tx_failover").join("go");
+    let mut killed: Option<(usize, Option<usize>)> = None;
+    let out = run_scenario(
+        &python,
+        dir.path(),
+        &cluster.namesrv.clone(),
+        [
+            "tx_failover",
+            "InteropTxFailover",
+            "InteropTxFailoverGroup",
+            &COUNT.to_string(),
+        ],
+        Duration::from_secs(250),
+        |line| {
+            if !line.starts_with("PROGRESS halves=") || killed.is_some() {
+                return;
+            }
+            let old = cluster.leader().expect("a leader before the kill");
+            cluster.brokers[old].kill();
+            println!("killed the leader, broker n{old}");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let new = loop {
+                match cluster.leader().filter(|n| *n != old) {
+                    Some(n) => break Some(n),
+                    None if Instant::now() >= deadline => break None,
+                    None => std::thread::sleep(Duration::from_millis(100)),
+                }
+            };
+            println!("new leader: {new:?}");
+            killed = Some((old, new));
+            // Go either way: without a new leader the ends fail, and say so.
+            std::fs::write(&go, b"go").expect("write the go file");
+        },
+    );
+    let mut checks = vec![
+        eq(&out, "rolled_back_received", 0.0),
+        eq(&out, "ended", f64::from(COUNT)),
+        eq(&out, "end_refused", 0.0),
+        eq(&out, "received", f64::from(COUNT / 2)),
+        eq(&out, "missing", 0.0),
+        eq(&out, "duplicates", 0.0),
+    ];
+    match killed {
+        None => checks.push((false, "the leader was never killed".into())),
+        Some((old, new)) => checks.push((
+            new.is_some(),
+            format!("no new leader within 60 s of killing n{old}"),
+        )),
+    }
+    verdict(&out, checks, &cluster);
 }
