@@ -149,7 +149,11 @@ async fn a_delay_message_reaches_consumers_at_its_time_and_not_before() {
     let got = receive_until(&c, &want, &HashSet::new(), BOUND).await;
     for (id, due) in [(&soon_id, soon), (&later_id, later)] {
         let (m, at) = &got[id];
-        assert!(*at >= due, "{id} came {:?} early", due.duration_since(*at));
+        assert!(
+            *at >= due,
+            "{id} came {:?} early",
+            due.duration_since(*at).unwrap_or_default()
+        );
         let late = at.duration_since(due).unwrap_or_default();
         assert!(late < LATE, "{id} came {late:?} after its time");
         assert_eq!(
