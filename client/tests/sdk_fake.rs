@@ -68,6 +68,15 @@ pub struct State {
     pub route_queries: usize,
     /// NotifyClientTermination calls.
     pub terminations: usize,
+    /// Every EndTransaction request, in order of arrival.
+    pub ends: Vec<v2::EndTransactionRequest>,
+    /// EndTransaction requests still to refuse with HA_NOT_AVAILABLE.
+    pub fail_ends: usize,
+    /// Transactions by id: `None` while open, else how they ended.
+    pub transactions: HashMap<String, Option<v2::TransactionResolution>>,
+    /// The server's side of every Telemetry stream, to send commands
+    /// (weak: a stream ends when its client closes it).
+    pub streams: Vec<tokio::sync::mpsc::WeakSender<Result<v2::TelemetryCommand, Status>>>,
 }
 
 /// The fake service; cheap to clone.
@@ -169,6 +178,23 @@ impl Fake {
                 .await;
         });
         Served { addr, stop, task }
+    }
+
+    /// Sends `command` on every open Telemetry stream; returns how many
+    /// took it.
+    pub async fn tell(&self, command: v2::telemetry_command::Command) -> usize {
+        let streams = self.lock().streams.clone();
+        let mut told = 0;
+        for tx in streams.iter().filter_map(|w| w.upgrade()) {
+            let cmd = v2::TelemetryCommand {
+                status: Some(ok()),
+                command: Some(command.clone()),
+            };
+            if tx.send(Ok(cmd)).await.is_ok() {
+                told += 1;
+            }
+        }
+        told
     }
 
     /// Waits until `cond` holds on the state, or panics after BOUND.
@@ -317,10 +343,19 @@ impl MessagingService for Fake {
             sp.queue_offset = Some(offset);
             sp.store_timestamp = sp.born_timestamp;
             let id = sp.message_id.clone();
+            let transactional = sp.message_type == v2::MessageType::Transaction as i32;
             log.push(m);
+            let transaction_id = if transactional {
+                let tx = format!("tx-{id}");
+                s.transactions.insert(tx.clone(), None);
+                tx
+            } else {
+                String::new()
+            };
             entries.push(v2::SendResultEntry {
                 status: Some(ok()),
                 message_id: id,
+                transaction_id,
                 offset,
                 ..Default::default()
             });
@@ -556,11 +591,37 @@ impl MessagingService for Fake {
         }))
     }
 
+    /// Ends a transaction the fake's SendMessage opened: a repeat of the
+    /// same answer is OK, the other answer or an unknown id is
+    /// INVALID_TRANSACTION_ID.
     async fn end_transaction(
         &self,
-        _r: Request<v2::EndTransactionRequest>,
+        r: Request<v2::EndTransactionRequest>,
     ) -> Result<Response<v2::EndTransactionResponse>, Status> {
-        Err(Status::unimplemented("no transactions"))
+        self.record(&r);
+        let req = r.into_inner();
+        let answer = req.resolution();
+        let st = {
+            let mut s = self.lock();
+            s.ends.push(req.clone());
+            if s.fail_ends > 0 {
+                s.fail_ends -= 1;
+                status(v2::Code::HaNotAvailable)
+            } else {
+                match s.transactions.get_mut(&req.transaction_id) {
+                    Some(ended @ None) => {
+                        *ended = Some(answer);
+                        ok()
+                    }
+                    Some(Some(first)) if *first == answer => ok(),
+                    _ => status(v2::Code::InvalidTransactionId),
+                }
+            }
+        };
+        self.touch();
+        Ok(Response::new(v2::EndTransactionResponse {
+            status: Some(st),
+        }))
     }
 
     type TelemetryStream = client_protocol::TelemetryStream;
@@ -572,6 +633,7 @@ impl MessagingService for Fake {
         self.record(&r);
         let mut incoming = r.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
+        self.lock().streams.push(tx.downgrade());
         let me = self.clone();
         tokio::spawn(async move {
             while let Ok(Some(cmd)) = incoming.message().await {

@@ -120,6 +120,23 @@ pub enum ClientError {
         message_id: String,
     },
 
+    /// The broker does not know the transaction, or it has already ended
+    /// with the other answer (INVALID_TRANSACTION_ID, 40008); the first
+    /// answer stands.
+    #[error(
+        "transaction {transaction_id} (message {message_id}) cannot end that way: the broker \
+         does not know it, or it already ended with the other answer (a check-back may have \
+         answered, or it was given up after too many checks): {message}"
+    )]
+    InvalidTransaction {
+        /// The transaction id the send returned.
+        transaction_id: String,
+        /// The message sent in it.
+        message_id: String,
+        /// The server's explanation.
+        message: String,
+    },
+
     /// A call failed at the gRPC level for another reason than an
     /// unreachable server.
     #[error("{call} failed: {code:?}: {message}")]
@@ -191,6 +208,7 @@ impl ClientError {
             Self::TopicNotFound { .. } => Some(v2::Code::TopicNotFound),
             Self::ConsumerGroupNotFound { .. } => Some(v2::Code::ConsumerGroupNotFound),
             Self::InvalidReceiptHandle { .. } => Some(v2::Code::InvalidReceiptHandle),
+            Self::InvalidTransaction { .. } => Some(v2::Code::InvalidTransactionId),
             _ => None,
         }
     }

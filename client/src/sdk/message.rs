@@ -75,13 +75,29 @@ impl Message {
         self
     }
 
-    /// Makes this a delay message, delivered no earlier than `at`.
+    /// Makes this a delay (scheduled) message, delivered no earlier than
+    /// `at`.
+    ///
+    /// It is sent as `message_type = DELAY` with `delivery_timestamp = at`,
+    /// each message with its own time even when several sends share one
+    /// SendMessage request. The broker stores it at once (the send returns
+    /// when a majority of the group has it) and holds it out of its queue
+    /// until `at`; it is released within tens of milliseconds of that time,
+    /// and consumers then see it with its original message id. A time
+    /// already past is delivered at once.
+    ///
+    /// The broker refuses a time more than `timerMaxDelaySec` ahead (3 days
+    /// by default) with ILLEGAL_DELIVERY_TIME (40012): the send fails with
+    /// [`ClientError::Broker`] of that code and nothing is stored. A delay
+    /// message cannot have a message group, nor be sent in a transaction.
     pub fn with_delivery_time(mut self, at: SystemTime) -> Self {
         self.delivery_time = Some(at);
         self
     }
 
-    /// Makes this a delay message, delivered `delay` from now.
+    /// Makes this a delay message, delivered `delay` from now: as
+    /// [`Message::with_delivery_time`] with `now + delay`, the time fixed
+    /// here (a retry does not push it back).
     pub fn with_delivery_delay(self, delay: Duration) -> Self {
         self.with_delivery_time(SystemTime::now() + delay)
     }
@@ -166,6 +182,29 @@ impl Message {
         Ok(())
     }
 
+    /// Checks a message to be sent in a transaction: as
+    /// [`Message::validate`], and neither FIFO nor delayed (the broker holds
+    /// a transactional message until its transaction ends, nothing else).
+    pub(crate) fn validate_transactional(&self) -> Result<(), ClientError> {
+        self.validate()?;
+        let refuse = |what: &str| {
+            Err(ClientError::Invalid {
+                what: "transactional message",
+                reason: format!(
+                    "it has {what}: a message sent in a transaction cannot also be FIFO or \
+                     delayed; send it without, or with a plain Producer"
+                ),
+            })
+        };
+        if self.message_group.is_some() {
+            return refuse("a message group");
+        }
+        if self.delivery_time.is_some() {
+            return refuse("a delivery time");
+        }
+        Ok(())
+    }
+
     /// The message as sent, encoded as `apache.rocketmq.v2.Message`:
     /// `message_id` is kept across retries; `queue_id` is the queue the
     /// producer chose; `born` is when the send was made.
@@ -180,10 +219,24 @@ impl Message {
         born_host: &str,
         born: SystemTime,
     ) -> Bytes {
+        self.encode_as(self.message_type(), message_id, queue_id, born_host, born)
+    }
+
+    /// As [`Self::encode`], with `message_type` in place of the one the
+    /// message's fields imply (TRANSACTION for a send in a transaction).
+    pub(crate) fn encode_as(
+        &self,
+        message_type: v2::MessageType,
+        message_id: &str,
+        queue_id: i32,
+        born_host: &str,
+        born: SystemTime,
+    ) -> Bytes {
         let born = timestamp(born);
         let delivery = self.delivery_time.map(timestamp);
         let system = SystemFields {
             message: self,
+            message_type: message_type as i32,
             message_id,
             queue_id,
             born_host,
@@ -247,6 +300,19 @@ impl Message {
         born_host: &str,
         born: SystemTime,
     ) -> v2::Message {
+        self.to_proto_as(self.message_type(), message_id, queue_id, born_host, born)
+    }
+
+    /// What [`Self::encode_as`] writes, as a protobuf struct.
+    #[cfg(test)]
+    pub(crate) fn to_proto_as(
+        &self,
+        message_type: v2::MessageType,
+        message_id: &str,
+        queue_id: i32,
+        born_host: &str,
+        born: SystemTime,
+    ) -> v2::Message {
         v2::Message {
             topic: Some(super::convert::resource(&self.topic)),
             user_properties: self.properties.clone(),
@@ -255,7 +321,7 @@ impl Message {
                 keys: self.keys.clone(),
                 message_id: message_id.to_owned(),
                 body_encoding: v2::Encoding::Identity.into(),
-                message_type: self.message_type().into(),
+                message_type: message_type.into(),
                 born_timestamp: Some(timestamp(born)),
                 born_host: born_host.to_owned(),
                 delivery_timestamp: self.delivery_time.map(timestamp),
@@ -272,6 +338,7 @@ impl Message {
 /// proto3 (and prost) skip a default value.
 struct SystemFields<'a> {
     message: &'a Message,
+    message_type: i32,
     message_id: &'a str,
     queue_id: i32,
     born_host: &'a str,
@@ -289,7 +356,7 @@ impl SystemFields<'_> {
             + m.keys.iter().map(|k| str_len(2, k)).sum::<usize>()
             + nonempty_str_len(3, self.message_id)
             + pb::int32::encoded_len(5, &Self::ENCODING)
-            + nonzero_int32_len(6, m.message_type() as i32)
+            + nonzero_int32_len(6, self.message_type)
             + pb::message::encoded_len(7, self.born)
             + nonempty_str_len(8, self.born_host)
             + self.delivery.map_or(0, |d| pb::message::encoded_len(11, d))
@@ -309,9 +376,8 @@ impl SystemFields<'_> {
             put_str(3, self.message_id, buf);
         }
         pb::int32::encode(5, &Self::ENCODING, buf);
-        let message_type = m.message_type() as i32;
-        if message_type != 0 {
-            pb::int32::encode(6, &message_type, buf);
+        if self.message_type != 0 {
+            pb::int32::encode(6, &self.message_type, buf);
         }
         pb::message::encode(7, self.born, buf);
         if !self.born_host.is_empty() {
@@ -494,5 +560,77 @@ mod tests {
             let prost = m.to_proto(id, queue, host, born).encode_to_vec();
             assert_eq!(&ours[..], &prost[..], "{m:?}");
         }
+    }
+
+    #[test]
+    fn a_delay_message_is_sent_as_delay_with_its_own_time() {
+        let at = UNIX_EPOCH + Duration::new(1_900_000_000, 250_000_000);
+        let m = Message::new("T", "later").with_delivery_time(at);
+        assert_eq!(m.delivery_time(), Some(at));
+        let w = v2::Message::decode(m.encode("ID", 0, "h", SystemTime::now())).unwrap();
+        let sp = w.system_properties.unwrap();
+        assert_eq!(sp.message_type, v2::MessageType::Delay as i32);
+        let ts = sp.delivery_timestamp.expect("a delivery timestamp");
+        assert_eq!((ts.seconds, ts.nanos), (1_900_000_000, 250_000_000));
+        assert_eq!(sp.message_group, None);
+
+        // A delay fixes its time when set, not when (re)sent.
+        let before = SystemTime::now();
+        let m = Message::new("T", "x").with_delivery_delay(Duration::from_secs(60));
+        let due = m.delivery_time().expect("due");
+        assert!(due >= before + Duration::from_secs(60));
+        assert!(due <= SystemTime::now() + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_transactional_send_is_typed_transaction_without_group_or_time() {
+        let born = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let m = Message::new("T", "half")
+            .with_tag("A")
+            .with_keys(["order-7"])
+            .with_property("p", "v");
+        m.validate_transactional()
+            .expect("a plain message may go in a transaction");
+        let bytes = m.encode_as(v2::MessageType::Transaction, "ID", 2, "h", born);
+        let prost = m
+            .to_proto_as(v2::MessageType::Transaction, "ID", 2, "h", born)
+            .encode_to_vec();
+        assert_eq!(&bytes[..], &prost[..]);
+        let sp = v2::Message::decode(bytes)
+            .unwrap()
+            .system_properties
+            .unwrap();
+        assert_eq!(sp.message_type, v2::MessageType::Transaction as i32);
+        assert_eq!(sp.delivery_timestamp, None);
+        assert_eq!(sp.message_group, None);
+        assert_eq!(sp.message_id, "ID");
+        assert_eq!(sp.keys, ["order-7"]);
+    }
+
+    #[test]
+    fn fifo_or_delay_messages_are_refused_in_a_transaction() {
+        for (m, what) in [
+            (
+                Message::new("T", "b").with_message_group("g"),
+                "message group",
+            ),
+            (
+                Message::new("T", "b").with_delivery_delay(Duration::from_secs(5)),
+                "delivery time",
+            ),
+        ] {
+            match m.validate_transactional() {
+                Err(ClientError::Invalid { what: w, reason }) => {
+                    assert_eq!(w, "transactional message");
+                    assert!(reason.contains(what), "{reason}");
+                }
+                other => panic!("{m:?}: {other:?}"),
+            }
+        }
+        // The ordinary checks come first.
+        assert!(matches!(
+            Message::new("a b", "x").validate_transactional(),
+            Err(ClientError::Invalid { what: "topic", .. })
+        ));
     }
 }

@@ -24,17 +24,34 @@
 //! - [`PullConsumer`]: queues, positions and commits under the
 //!   application's control, resuming from the group's committed offsets.
 //!
+//! Held messages:
+//!
+//! - Delay (scheduled) messages: [`Message::with_delivery_time`] or
+//!   [`Message::with_delivery_delay`], sent by any producer as
+//!   `message_type = DELAY` with their own `delivery_timestamp` (coalesced
+//!   sends keep each message's time). The broker stores them at once and
+//!   releases them within tens of milliseconds of the due time; a time more
+//!   than `timerMaxDelaySec` (3 days by default) ahead is refused with
+//!   ILLEGAL_DELIVERY_TIME (40012).
+//! - [`TransactionProducer`]: `begin()` a [`Transaction`], `send` its one
+//!   message (held from consumers), then `commit()` or `rollback()`. The
+//!   broker asks about transactions left open over Telemetry; the
+//!   producer's [`TransactionChecker`] answers with a
+//!   [`TransactionResolution`].
+//!
 //! Every call is bounded in time; every error is a [`ClientError`] saying
 //! what to do. Each client sends `x-mq-client-id` (its own id) and the
 //! language, version and protocol headers with every request, and opens a
 //! Telemetry stream with its settings to each endpoint it uses.
 
+mod checker;
 mod coalesce;
 mod config;
 mod consume;
 mod convert;
 mod core;
 mod cork;
+mod end_transaction;
 mod error;
 mod filter;
 mod frames;
@@ -51,8 +68,10 @@ mod routes;
 mod sender;
 mod simple_consumer;
 mod telemetry;
+mod transaction;
 mod wire;
 
+pub use checker::{CheckFuture, TransactionChecker, TransactionResolution, TransactionalMessage};
 pub use config::{BatchLimits, ClientConfig, Retry, NAMESRV_ADDR_ENV};
 pub use error::ClientError;
 pub use filter::FilterExpression;
@@ -63,3 +82,4 @@ pub use pull_consumer::{PullConsumer, StartPosition};
 pub use push_consumer::{ConsumeResult, PushConsumer, PushConsumerBuilder};
 pub use received::{MessageQueue, ReceivedMessage};
 pub use simple_consumer::SimpleConsumer;
+pub use transaction::{Transaction, TransactionProducer};

@@ -59,16 +59,34 @@ impl Producer {
     /// Starts a producer for `topics` (more may be sent to later): reads
     /// their routes, so a missing topic fails here.
     pub async fn start(config: ClientConfig, topics: &[&str]) -> Result<Self, ClientError> {
+        let core = Self::start_core(config, topics)?;
+        Self::with_core(core, topics).await
+    }
+
+    /// The client under a producer of `topics`: a PRODUCER whose Telemetry
+    /// settings publish them (a transactional producer is one too).
+    pub(crate) fn start_core(
+        config: ClientConfig,
+        topics: &[&str],
+    ) -> Result<Arc<ClientCore>, ClientError> {
         let publishing = v2::Publishing {
             topics: topics.iter().map(|t| resource(t)).collect(),
             ..Default::default()
         };
-        let core = ClientCore::start(
+        ClientCore::start(
             config,
             v2::ClientType::Producer,
             None,
             v2::settings::PubSub::Publishing(publishing),
-        )?;
+        )
+    }
+
+    /// A producer on `core`, once the routes of `topics` are read; shuts
+    /// `core` down if one cannot be.
+    pub(crate) async fn with_core(
+        core: Arc<ClientCore>,
+        topics: &[&str],
+    ) -> Result<Self, ClientError> {
         let producer = Self {
             inner: Arc::new(Inner {
                 core,

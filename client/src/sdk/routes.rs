@@ -93,6 +93,15 @@ impl RouteCache {
         link.clone()
     }
 
+    /// The link of the group one of whose members is `addr`.
+    pub fn group_of(&self, addr: &str) -> Option<Arc<GroupLink>> {
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups
+            .values()
+            .find(|g| g.addrs().iter().any(|a| a == addr))
+            .cloned()
+    }
+
     /// The link of a group some route or assignment named.
     pub fn group(&self, name: &str) -> Option<Arc<GroupLink>> {
         let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());

@@ -183,12 +183,22 @@ async fn send_batch(
 }
 
 /// One result per sent message (by id, else by position), from the answer
-/// to a SendMessage of messages `ids`.
+/// to a SendMessage of messages `ids`: the offset each was stored at.
 pub(crate) fn results(
     topic: &str,
     ids: &[String],
     response: Result<v2::SendMessageResponse, ClientError>,
 ) -> Vec<Result<i64, ClientError>> {
+    results_with(topic, ids, response, |e| e.offset)
+}
+
+/// As [`results`], taking `pick` of each message's OK result entry.
+pub(crate) fn results_with<T>(
+    topic: &str,
+    ids: &[String],
+    response: Result<v2::SendMessageResponse, ClientError>,
+    pick: impl Fn(&v2::SendResultEntry) -> T,
+) -> Vec<Result<T, ClientError>> {
     let all = |e: ClientError| ids.iter().map(|_| Err(e.clone())).collect();
     let resp = match response {
         Ok(r) => r,
@@ -244,7 +254,7 @@ pub(crate) fn results(
             };
             // An entry without status takes the response's.
             let status = entry.status.as_ref().or(resp.status.as_ref());
-            check("SendMessage", status, subject(topic, id)).map(|()| entry.offset)
+            check("SendMessage", status, subject(topic, id)).map(|()| pick(entry))
         })
         .collect()
 }

@@ -4,10 +4,16 @@
 //! awaited for a bounded time only; a server that never answers costs that
 //! bound once per endpoint, not a hang. The readers are tasks of the
 //! client's `telemetry` owner.
+//!
+//! A server may also ask over the stream: a transaction check
+//! (`RecoverOrphanedTransactionCommand`) is handed, with the endpoint it
+//! came from, to the channel a transactional producer gave
+//! ([`Telemetry::hand_orphans_to`]); the reader never waits for it to be
+//! answered.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use raftmq_proto::rocketmq::v2;
@@ -16,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::checker::Orphan;
 use super::link::Links;
 
 /// One open stream: the sender half of its requests and the task reading
@@ -38,6 +45,8 @@ pub(crate) struct Telemetry {
     server: Arc<Mutex<Option<v2::Settings>>>,
     timeout: Duration,
     next_id: AtomicU64,
+    /// Where transaction checks go; unset for clients that send none.
+    orphans: Arc<OnceLock<mpsc::Sender<Orphan>>>,
     /// The owner of the readers.
     tasks: Tasks,
 }
@@ -52,7 +61,16 @@ impl Telemetry {
             server: Arc::default(),
             timeout,
             next_id: AtomicU64::new(0),
+            orphans: Arc::default(),
         }
+    }
+
+    /// Hands the transaction checks servers send, on every stream, to
+    /// `tx`. A check that finds `tx` full is dropped: the broker asks again
+    /// later. Set once, before the first stream opens; a second call is
+    /// refused.
+    pub fn hand_orphans_to(&self, tx: mpsc::Sender<Orphan>) -> Result<(), mpsc::Sender<Orphan>> {
+        self.orphans.set(tx)
     }
 
     fn command(&self) -> v2::TelemetryCommand {
@@ -125,17 +143,31 @@ impl Telemetry {
         let (first_tx, first_rx) = oneshot::channel();
         let server = self.server.clone();
         let sessions = self.sessions.clone();
+        let orphans = self.orphans.clone();
         let key = addr.to_owned();
         let task = self.tasks.spawn("telemetry reader", async move {
+            use v2::telemetry_command::Command;
             let mut first = Some(first_tx);
             if let Ok(response) = stub.telemetry(request).await {
                 let mut answers = response.into_inner();
                 while let Ok(Some(cmd)) = answers.message().await {
-                    if let Some(v2::telemetry_command::Command::Settings(s)) = cmd.command {
-                        *server.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
-                        if let Some(f) = first.take() {
-                            let _ = f.send(());
+                    match cmd.command {
+                        Some(Command::Settings(s)) => {
+                            *server.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+                            if let Some(f) = first.take() {
+                                let _ = f.send(());
+                            }
                         }
+                        Some(Command::RecoverOrphanedTransactionCommand(command)) => {
+                            if let Some(tx) = orphans.get() {
+                                // Full or closed: the broker asks again.
+                                let _ = tx.try_send(Orphan {
+                                    endpoint: key.clone(),
+                                    command,
+                                });
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }

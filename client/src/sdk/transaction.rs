@@ -1,0 +1,307 @@
+//! Transactional messages: a message stored but held from consumers until
+//! the producer commits it (delivered) or rolls it back (dropped), with a
+//! [`TransactionChecker`] to answer the broker when the producer did
+//! neither.
+//!
+//! ```text
+//! begin() -> Transaction
+//!   send(m)    SendMessage{message_type: TRANSACTION} -> message id, transaction id
+//!   ...local work (a database commit)...
+//!   commit()   EndTransaction{COMMIT, SOURCE_CLIENT}    -> consumers see m
+//!   rollback() EndTransaction{ROLLBACK, SOURCE_CLIENT}  -> m is dropped
+//! neither (crash, lost answer): the broker asks over Telemetry, the checker
+//!   answers, EndTransaction{.., SOURCE_SERVER_CHECK}
+//! ```
+//!
+//! One message per transaction, as the official v5 clients allow. The send
+//! goes in a request of its own (never coalesced) and is retried with the
+//! same message id, as ordinary sends are; the broker finds a retried half
+//! message by its id.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use raftmq_proto::rocketmq::v2;
+use tokio::sync::mpsc;
+
+use super::checker::{answer_checks, TransactionChecker, CHECKS_WAITING};
+use super::core::ClientCore;
+use super::end_transaction::{end_transaction, Decision, EndTransactions, Ending, ThroughCore};
+use super::route::QueueSelector;
+use super::sender::results_with;
+use super::{ids, wire, ClientConfig, ClientError, Message, MessageQueue, Producer, SendReceipt};
+
+/// A producer of transactional messages, which also answers the broker's
+/// checks of transactions left open.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), raftmq_client::sdk::ClientError> {
+/// use std::sync::Arc;
+/// use raftmq_client::sdk::{
+///     ClientConfig, Message, TransactionProducer, TransactionResolution, TransactionalMessage,
+/// };
+/// // Asked about a transaction left open: look the order up.
+/// let checker = Arc::new(|m: TransactionalMessage| async move {
+///     let _order = m.keys().first().cloned();
+///     TransactionResolution::Commit
+/// });
+/// let config = ClientConfig::new("127.0.0.1:9876")?;
+/// let producer = TransactionProducer::start(config, &["Orders"], checker).await?;
+/// let mut transaction = producer.begin();
+/// let receipt = transaction
+///     .send(Message::new("Orders", "order 42 paid").with_keys(["42"]))
+///     .await?;
+/// // ... the local work the message stands for, then:
+/// transaction.commit().await?;
+/// println!("message {} delivered", receipt.message_id);
+/// producer.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TransactionProducer {
+    producer: Producer,
+    core: Arc<ClientCore>,
+    selector: Arc<QueueSelector>,
+}
+
+impl TransactionProducer {
+    /// Starts a producer for `topics` whose open transactions `checker`
+    /// answers for: reads the topics' routes, so a missing topic fails
+    /// here. It declares itself a PRODUCER publishing `topics`, as the
+    /// official clients do; the broker asks the producers of a topic about
+    /// its open transactions.
+    pub async fn start(
+        config: ClientConfig,
+        topics: &[&str],
+        checker: Arc<dyn TransactionChecker>,
+    ) -> Result<Self, ClientError> {
+        let core = Producer::start_core(config, topics)?;
+        let (tx, rx) = mpsc::channel(CHECKS_WAITING);
+        // No stream is open yet: every check of every stream comes here.
+        if core.telemetry.hand_orphans_to(tx).is_err() {
+            core.shutdown().await;
+            return Err(ClientError::BadConfig {
+                field: "transaction checker",
+                reason: "this client already has one".into(),
+            });
+        }
+        let ends: Arc<dyn EndTransactions> = Arc::new(ThroughCore(Arc::clone(&core)));
+        let checks = core.tasks.child("transaction checks");
+        core.tasks.spawn(
+            "transaction checks",
+            answer_checks(rx, checker, ends, checks),
+        );
+        let producer = Producer::with_core(Arc::clone(&core), topics).await?;
+        Ok(Self {
+            producer,
+            core,
+            selector: Arc::default(),
+        })
+    }
+
+    /// Begins a transaction, for one message.
+    pub fn begin(&self) -> Transaction {
+        Transaction {
+            core: Arc::clone(&self.core),
+            selector: Arc::clone(&self.selector),
+            sent: None,
+        }
+    }
+
+    /// The same client as an ordinary producer, for messages sent outside
+    /// transactions.
+    pub fn producer(&self) -> &Producer {
+        &self.producer
+    }
+
+    /// This client's id (the `x-mq-client-id` header it sends).
+    pub fn client_id(&self) -> &str {
+        self.producer.client_id()
+    }
+
+    /// Stops answering checks, lets ordinary sends in flight finish, and
+    /// tells the servers this producer is gone. Transactions not ended are
+    /// then checked with the other producers of their topics.
+    pub async fn shutdown(self) {
+        self.producer.shutdown().await;
+    }
+}
+
+/// One transaction: [`Transaction::send`] its message, do the work it
+/// stands for, then [`Transaction::commit`] or [`Transaction::rollback`].
+///
+/// Dropped after a send without either, the message stays held until the
+/// broker's check asks the [`TransactionChecker`] (of this or another
+/// producer of the topic).
+#[derive(Debug)]
+pub struct Transaction {
+    core: Arc<ClientCore>,
+    selector: Arc<QueueSelector>,
+    sent: Option<Sent>,
+}
+
+/// What the send of a transaction returned.
+#[derive(Debug, Clone)]
+struct Sent {
+    topic: String,
+    message_id: String,
+    transaction_id: String,
+    broker: String,
+}
+
+impl Transaction {
+    /// Sends the transaction's message, held from consumers until the
+    /// transaction ends. Refused (nothing sent) when the transaction
+    /// already carries a message, or when `message` has a message group or
+    /// a delivery time.
+    pub async fn send(&mut self, message: Message) -> Result<SendReceipt, ClientError> {
+        if let Some(sent) = &self.sent {
+            return Err(ClientError::Invalid {
+                what: "transaction",
+                reason: format!(
+                    "it already carries message {}: one message per transaction; begin \
+                     another for the next",
+                    sent.message_id
+                ),
+            });
+        }
+        message.validate_transactional()?;
+        let id = ids::message_id();
+        let retry = self.core.config.send_retry;
+        let mut attempt = 1;
+        let (queue, offset, transaction_id) = loop {
+            match self.attempt(&message, &id).await {
+                Ok(stored) => break stored,
+                Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
+                    self.core.routes.mark_stale();
+                    tokio::time::sleep(retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.sent = Some(Sent {
+            topic: message.topic().to_owned(),
+            message_id: id.clone(),
+            transaction_id,
+            broker: queue.broker.clone(),
+        });
+        Ok(SendReceipt {
+            message_id: id,
+            topic: message.into_topic(),
+            broker: queue.broker,
+            queue_id: queue.queue_id,
+            offset,
+        })
+    }
+
+    /// One attempt: a fresh route, a queue, one SendMessage of one
+    /// message; the queue, the offset and the transaction id.
+    async fn attempt(
+        &self,
+        message: &Message,
+        id: &str,
+    ) -> Result<(MessageQueue, i64, String), ClientError> {
+        let core = &self.core;
+        core.check_open()?;
+        let route = core.route(message.topic()).await?;
+        let queue = self.selector.select(&route, None)?.clone();
+        if let Some(limit) = core.telemetry.max_body_size() {
+            if message.body().len() > limit {
+                return Err(ClientError::MessageTooLarge {
+                    size: message.body().len(),
+                    limit: Some(limit),
+                });
+            }
+        }
+        let link = core.group_link(&queue.broker)?;
+        let encoded = message.encode_as(
+            v2::MessageType::Transaction,
+            id,
+            queue.queue_id,
+            &core.born_host,
+            SystemTime::now(),
+        );
+        let request = Arc::new(wire::EncodedSend {
+            messages: vec![encoded],
+        });
+        let timeout = core.config.request_timeout;
+        let response = core
+            .call_group(&link, "SendMessage", timeout, |channel| {
+                let r = core.request(request.clone(), timeout);
+                async move {
+                    wire::send_message(channel, r)
+                        .await
+                        .map(tonic::Response::into_inner)
+                }
+            })
+            .await;
+        let ids = [id.to_owned()];
+        let stored = results_with(message.topic(), &ids, response, |e| {
+            (e.offset, e.transaction_id.clone())
+        })
+        .pop()
+        .unwrap_or_else(|| {
+            Err(ClientError::BadResponse {
+                call: "SendMessage",
+                reason: format!("no result for message {id}"),
+            })
+        });
+        let (offset, transaction_id) = stored?;
+        if transaction_id.is_empty() {
+            return Err(ClientError::BadResponse {
+                call: "SendMessage",
+                reason: format!(
+                    "transactional message {id} was stored without a transaction id: the \
+                     broker does not support transactions"
+                ),
+            });
+        }
+        Ok((queue, offset, transaction_id))
+    }
+
+    /// The transaction id the broker gave the send, once sent.
+    pub fn transaction_id(&self) -> Option<&str> {
+        self.sent.as_ref().map(|s| s.transaction_id.as_str())
+    }
+
+    /// The id of the message sent, once sent.
+    pub fn message_id(&self) -> Option<&str> {
+        self.sent.as_ref().map(|s| s.message_id.as_str())
+    }
+
+    /// Commits: the message is delivered. A failure time may cure
+    /// (HA_NOT_AVAILABLE, INTERNAL_SERVER_ERROR, no answer) is retried a
+    /// bounded number of times (`ClientConfig::send_retry`); if it still
+    /// fails, the broker's check asks the checker later.
+    /// [`ClientError::InvalidTransaction`]: the broker does not know the
+    /// transaction, or it ended the other way (a check answered first).
+    pub async fn commit(self) -> Result<(), ClientError> {
+        self.end(Decision::Commit).await
+    }
+
+    /// Rolls back: the message is dropped, never delivered. Retried and
+    /// failing as [`Transaction::commit`].
+    pub async fn rollback(self) -> Result<(), ClientError> {
+        self.end(Decision::Rollback).await
+    }
+
+    async fn end(self, decision: Decision) -> Result<(), ClientError> {
+        let Some(sent) = self.sent else {
+            return Err(ClientError::Invalid {
+                what: "transaction",
+                reason: "nothing was sent in it: send its message before ending it".into(),
+            });
+        };
+        self.core.check_open()?;
+        let link = self.core.group_link(&sent.broker)?;
+        let ending = Ending {
+            topic: sent.topic,
+            message_id: sent.message_id,
+            transaction_id: sent.transaction_id,
+            decision,
+            source: v2::TransactionSource::SourceClient,
+        };
+        end_transaction(&self.core, &link, &ending).await
+    }
+}

@@ -1,0 +1,330 @@
+//! Held messages end to end against an embedded nameserver and a group of
+//! three (`raftmq_embedded::LocalDeployment`): a delay message reaches
+//! consumers at its time and not before, a delivery time past the
+//! broker's maximum is refused, a committed transaction is delivered and a
+//! rolled-back one never, a transaction left open is checked back and
+//! committed by the checker, and a commit made after the leader dies
+//! still delivers.
+//!
+//! These need the broker's side of issue 19 (timers, transactions,
+//! check-backs): `cargo test -p raftmq-client --test sdk_held_e2e`.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use raftmq_client::sdk::{
+    ClientConfig, ClientError, FilterExpression, Message, Producer, ReceivedMessage, Retry,
+    SimpleConsumer, TransactionChecker, TransactionProducer, TransactionResolution,
+    TransactionalMessage,
+};
+use raftmq_embedded::LocalDeployment;
+use raftmq_proto::rocketmq::v2;
+use tokio::time::Instant;
+
+/// Every wait in these tests is bounded by this.
+const BOUND: Duration = Duration::from_secs(30);
+/// The bound on a check-back: the broker checks a transaction left open
+/// some seconds after it was sent, then at its check interval.
+const CHECK_BOUND: Duration = Duration::from_secs(120);
+/// Pause between two tries of a call that failed with an error time cures.
+const POLL: Duration = Duration::from_millis(50);
+/// How late after its due time a delay message may reach a consumer: the
+/// broker's release (tens of ms) plus one receive's long poll.
+const LATE: Duration = Duration::from_secs(3);
+
+/// Milliseconds since the Unix epoch.
+fn millis(t: SystemTime) -> u128 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+}
+
+async fn deployment() -> LocalDeployment {
+    let d = LocalDeployment::start(3).await.expect("deployment starts");
+    d.wait_for_leader(BOUND).await.expect("a leader");
+    d
+}
+
+fn config(d: &LocalDeployment) -> ClientConfig {
+    let mut c = ClientConfig::new(&d.namesrv_addr()).expect("config");
+    c.long_polling_timeout = Duration::from_secs(1);
+    c
+}
+
+/// Evaluates the call until it succeeds, while it fails with an error
+/// that time can cure (brokers not registered yet, no leader yet); bounded.
+macro_rules! until_ok {
+    ($what:expr, $call:expr) => {{
+        let deadline = Instant::now() + BOUND;
+        loop {
+            match tokio::time::timeout_at(deadline, $call).await {
+                Ok(Ok(t)) => break t,
+                Ok(Err(e)) if Instant::now() < deadline => {
+                    let e: ClientError = e;
+                    let transient =
+                        e.is_retryable() || matches!(e, ClientError::TopicNotFound { .. });
+                    assert!(transient, "{}: {e}", $what);
+                    tokio::time::sleep(POLL).await;
+                }
+                Ok(Err(e)) => panic!("{}: still failing after {BOUND:?}: {e}", $what),
+                Err(_) => panic!("{}: no answer within {BOUND:?}", $what),
+            }
+        }
+    }};
+}
+
+async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(BOUND, f).await {
+        Ok(t) => t,
+        Err(_) => panic!("{what}: not done within {BOUND:?}"),
+    }
+}
+
+async fn consumer(d: &LocalDeployment, group: &str, topic: &str) -> SimpleConsumer {
+    let c = until_ok!("consumer start", SimpleConsumer::start(config(d), group));
+    until_ok!("subscribe", c.subscribe(topic, FilterExpression::all()));
+    c
+}
+
+/// Receives and acks until every id of `want` has come, within `bound`;
+/// returns what came (by id) with the time each was received. Fails if
+/// anything in `never` comes.
+async fn receive_until(
+    c: &SimpleConsumer,
+    want: &HashSet<String>,
+    never: &HashSet<String>,
+    bound: Duration,
+) -> HashMap<String, (ReceivedMessage, SystemTime)> {
+    let mut got = HashMap::new();
+    let deadline = Instant::now() + bound;
+    while !want.iter().all(|id| got.contains_key(id)) {
+        assert!(
+            Instant::now() < deadline,
+            "received {:?} of {want:?} within {bound:?}",
+            got.keys().collect::<Vec<_>>()
+        );
+        let batch = until_ok!("receive", c.receive(16, Duration::from_secs(30)));
+        let at = SystemTime::now();
+        for m in batch {
+            assert!(
+                !never.contains(m.message_id()),
+                "message {} must never be delivered: {m:?}",
+                m.message_id()
+            );
+            until_ok!("ack", c.ack(&m));
+            got.insert(m.message_id().to_owned(), (m, at));
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_message_reaches_consumers_at_its_time_and_not_before() {
+    let d = deployment().await;
+    let topic = "E2eDelay";
+    let producer = until_ok!("producer start", Producer::start(config(&d), &[topic]));
+    until_ok!("warm-up", producer.send(Message::new(topic, "warm-up")));
+    let c = consumer(&d, "E2eDelayGroup", topic).await;
+
+    // Two delay messages in one request, each with its own time, and a
+    // plain one after them.
+    let now = SystemTime::now();
+    let (soon, later) = (now + Duration::from_secs(3), now + Duration::from_secs(6));
+    let receipts = until_ok!(
+        "send delayed",
+        producer.send_batch(vec![
+            Message::new(topic, "later").with_delivery_time(later),
+            Message::new(topic, "soon").with_delivery_time(soon),
+        ])
+    );
+    let (later_id, soon_id) = (
+        receipts[0].message_id.clone(),
+        receipts[1].message_id.clone(),
+    );
+    let plain = until_ok!("send plain", producer.send(Message::new(topic, "plain")));
+
+    let want = HashSet::from([later_id.clone(), soon_id.clone(), plain.message_id.clone()]);
+    let got = receive_until(&c, &want, &HashSet::new(), BOUND).await;
+    for (id, due) in [(&soon_id, soon), (&later_id, later)] {
+        let (m, at) = &got[id];
+        assert!(
+            *at >= due,
+            "{id} came {:?} early",
+            due.duration_since(*at).unwrap_or_default()
+        );
+        let late = at.duration_since(due).unwrap_or_default();
+        assert!(late < LATE, "{id} came {late:?} after its time");
+        assert_eq!(
+            m.delivery_timestamp().map(millis),
+            Some(millis(due)),
+            "{id} keeps its delivery time (to the millisecond the broker stores)"
+        );
+    }
+    let (_, plain_at) = &got[&plain.message_id];
+    assert!(*plain_at < soon, "the plain message waited for nothing");
+    assert!(got[&soon_id].1 <= got[&later_id].1, "in due order");
+
+    c.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_time_past_the_brokers_maximum_is_refused() {
+    let d = deployment().await;
+    let topic = "E2eDelayTooFar";
+    let producer = until_ok!("producer start", Producer::start(config(&d), &[topic]));
+    until_ok!("warm-up", producer.send(Message::new(topic, "warm-up")));
+    // timerMaxDelaySec is 3 days by default.
+    let far = Message::new(topic, "far").with_delivery_delay(Duration::from_secs(4 * 86_400));
+    let e = bounded("send", producer.send(far))
+        .await
+        .expect_err("refused");
+    assert_eq!(e.code(), Some(v2::Code::IllegalDeliveryTime), "{e}");
+    producer.shutdown().await;
+    d.shutdown().await;
+}
+
+/// Commits messages whose `answer` is `commit`, rolls back `rollback`.
+fn by_answer() -> Arc<dyn TransactionChecker> {
+    Arc::new(|m: TransactionalMessage| async move {
+        match m.properties().get("answer").map(String::as_str) {
+            Some("commit") => TransactionResolution::Commit,
+            Some("rollback") => TransactionResolution::Rollback,
+            _ => TransactionResolution::Unknown,
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_transaction_is_delivered_and_a_rolled_back_one_never() {
+    let d = deployment().await;
+    let topic = "E2eTransactions";
+    let producer = until_ok!(
+        "producer start",
+        TransactionProducer::start(config(&d), &[topic], by_answer())
+    );
+    let c = consumer(&d, "E2eTransactionsGroup", topic).await;
+
+    let mut commit = producer.begin();
+    let committed = until_ok!(
+        "send",
+        commit.send(Message::new(topic, "to commit").with_property("answer", "commit"))
+    );
+    let mut rollback = producer.begin();
+    let rolled_back = until_ok!(
+        "send",
+        rollback.send(Message::new(topic, "to roll back").with_property("answer", "rollback"))
+    );
+    let never = HashSet::from([rolled_back.message_id.clone()]);
+
+    // Held until the commit: a plain message sent after the half messages
+    // comes first.
+    let first = until_ok!(
+        "send",
+        producer.producer().send(Message::new(topic, "first"))
+    );
+    let got = receive_until(
+        &c,
+        &HashSet::from([first.message_id.clone()]),
+        &never,
+        BOUND,
+    )
+    .await;
+    assert!(
+        !got.contains_key(&committed.message_id),
+        "delivered before its commit"
+    );
+
+    bounded("commit", commit.commit()).await.expect("committed");
+    bounded("rollback", rollback.rollback())
+        .await
+        .expect("rolled back");
+    let last = until_ok!(
+        "send",
+        producer.producer().send(Message::new(topic, "last"))
+    );
+    let want = HashSet::from([committed.message_id.clone(), last.message_id.clone()]);
+    let got = receive_until(&c, &want, &never, BOUND).await;
+    let (m, _) = &got[&committed.message_id];
+    assert_eq!(&m.body()[..], b"to commit");
+    assert_eq!(m.properties()["answer"], "commit");
+
+    c.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_open_is_checked_back_and_ended_by_the_checker() {
+    let d = deployment().await;
+    let topic = "E2eTransactionCheck";
+    let producer = until_ok!(
+        "producer start",
+        TransactionProducer::start(config(&d), &[topic], by_answer())
+    );
+    let c = consumer(&d, "E2eTransactionCheckGroup", topic).await;
+    let mut ids = HashMap::new();
+    for answer in ["commit", "rollback"] {
+        let mut tx = producer.begin();
+        let m = Message::new(topic, answer).with_property("answer", answer);
+        let r = until_ok!("send", tx.send(m.clone()));
+        ids.insert(answer, r.message_id);
+        // Neither committed nor rolled back: the broker must ask.
+        drop(tx);
+    }
+    let want = HashSet::from([ids["commit"].clone()]);
+    let never = HashSet::from([ids["rollback"].clone()]);
+    let got = receive_until(&c, &want, &never, CHECK_BOUND).await;
+    assert_eq!(&got[&ids["commit"]].0.body()[..], b"commit");
+    // The rolled-back one stays away: a plain message sent now comes alone.
+    let marker = until_ok!(
+        "send",
+        producer.producer().send(Message::new(topic, "marker"))
+    );
+    receive_until(&c, &HashSet::from([marker.message_id]), &never, BOUND).await;
+
+    c.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_made_after_the_leader_dies_still_delivers() {
+    let mut d = deployment().await;
+    let topic = "E2eTransactionFailover";
+    let mut cfg = config(&d);
+    // Enough attempts to outlast an election.
+    cfg.send_retry = Retry {
+        max_attempts: 30,
+        initial: Duration::from_millis(100),
+        multiplier: 2.0,
+        max: Duration::from_secs(1),
+    };
+    let producer = until_ok!(
+        "producer start",
+        TransactionProducer::start(cfg.clone(), &[topic], by_answer())
+    );
+    let mut tx = producer.begin();
+    let sent = until_ok!("send", tx.send(Message::new(topic, "across a failover")));
+    let leader = d.wait_for_leader(BOUND).await.expect("leader");
+    d.kill(leader).await;
+    let new_leader = d.wait_for_leader(BOUND).await.expect("a new leader");
+    assert_ne!(new_leader, leader);
+    bounded("commit", tx.commit()).await.expect("committed");
+
+    let c = consumer(&d, "E2eTransactionFailoverGroup", topic).await;
+    let got = receive_until(
+        &c,
+        &HashSet::from([sent.message_id.clone()]),
+        &HashSet::new(),
+        BOUND,
+    )
+    .await;
+    assert_eq!(&got[&sent.message_id].0.body()[..], b"across a failover");
+    c.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}
