@@ -328,3 +328,90 @@ async fn a_commit_made_after_the_leader_dies_still_delivers() {
     producer.shutdown().await;
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timers_due_across_a_leader_kill_and_restart_fire_exactly_once() {
+    let mut d = deployment().await;
+    let topic = "E2eDelayFailover";
+    let mut cfg = config(&d);
+    cfg.send_retry = Retry {
+        max_attempts: 30,
+        initial: Duration::from_millis(100),
+        multiplier: 2.0,
+        max: Duration::from_secs(1),
+    };
+    let producer = until_ok!("producer start", Producer::start(cfg.clone(), &[topic]));
+    until_ok!("warm-up", producer.send(Message::new(topic, "warm-up")));
+    let c = consumer(&d, "E2eDelayFailoverGroup", topic).await;
+
+    // Due from 1.5 s to 4 s from now: some while no leader is elected,
+    // most under the new leader, the rest after the old one is back.
+    let now = SystemTime::now();
+    let messages: Vec<Message> = (0..50u64)
+        .map(|i| {
+            let due = now + Duration::from_millis(1_500 + i * 50);
+            Message::new(topic, format!("timer {i}")).with_delivery_time(due)
+        })
+        .collect();
+    let dues: Vec<SystemTime> = messages
+        .iter()
+        .filter_map(Message::delivery_time)
+        .collect();
+    let receipts = until_ok!("send timers", producer.send_batch(messages.clone()));
+    let due_of: HashMap<String, SystemTime> = receipts
+        .iter()
+        .map(|r| r.message_id.clone())
+        .zip(dues)
+        .collect();
+    let leader = d.wait_for_leader(BOUND).await.expect("leader");
+    d.kill(leader).await;
+    let new_leader = d.wait_for_leader(BOUND).await.expect("a new leader");
+    assert_ne!(new_leader, leader);
+    d.restart(leader).await.expect("the old leader restarts");
+
+    // Where each came from: one queue position per message, however often
+    // it is delivered (a redelivery keeps its position).
+    let mut places: HashMap<String, HashSet<(i32, i64)>> = HashMap::new();
+    let deadline = Instant::now() + BOUND;
+    let quiet_after = |places: &HashMap<String, HashSet<(i32, i64)>>| {
+        due_of.keys().all(|id| places.contains_key(id))
+    };
+    let mut settle: Option<Instant> = None;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "received {} of {} timers within {BOUND:?}",
+            places.len(),
+            due_of.len()
+        );
+        if settle.is_some_and(|s| Instant::now() >= s) {
+            break;
+        }
+        let batch = until_ok!("receive", c.receive(16, Duration::from_secs(30)));
+        let at = SystemTime::now();
+        for m in batch {
+            if let Some(due) = due_of.get(m.message_id()) {
+                assert!(
+                    at >= *due,
+                    "{} came {:?} early",
+                    m.message_id(),
+                    due.duration_since(at).unwrap_or_default()
+                );
+                places
+                    .entry(m.message_id().to_owned())
+                    .or_default()
+                    .insert((m.queue_id(), m.queue_offset()));
+            }
+            until_ok!("ack", c.ack(&m));
+        }
+        // Once all came, look a little longer for a second copy.
+        if settle.is_none() && quiet_after(&places) {
+            settle = Some(Instant::now() + Duration::from_secs(2));
+        }
+    }
+    let doubled: Vec<_> = places.iter().filter(|(_, p)| p.len() > 1).collect();
+    assert!(doubled.is_empty(), "released twice: {doubled:?}");
+    c.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}
