@@ -144,6 +144,14 @@ fn a_timer_is_held_until_its_first_release_and_a_second_is_dropped() {
     nameless.flags |= FLAG_RELEASE;
     assert_eq!(put(&store, &nameless).1, Placed::Dropped);
     assert_eq!(queue_ids(&store).len(), 2);
+
+    // Written again as a new message (a dead letter), a released copy is
+    // an ordinary one.
+    let mut again = release(&t, id);
+    again.clear_held_marks();
+    assert_eq!(again.flags, 0);
+    assert!(again.properties.iter().all(|(k, _)| k != RELEASES_PROPERTY));
+    assert_eq!(put(&store, &again).1, Placed::Queued);
 }
 
 #[test]

@@ -544,6 +544,7 @@ async fn dead_letter(
     let moved = match store.read_message(topic, queue, QueueOffset(offset)) {
         Ok(m) => match m.to_message() {
             Ok(mut msg) => {
+                msg.clear_held_marks();
                 msg.topic = dlq.clone();
                 msg.queue_id = 0;
                 msg.reconsume_count = attempt;

@@ -133,6 +133,15 @@ impl Message {
         }
     }
 
+    /// Takes off what made this record held or a released copy (the held
+    /// flags and the link to the held record): for a stored message written
+    /// again as a new one (to a dead-letter topic), which must be an
+    /// ordinary message there, not dropped as a stale release.
+    pub fn clear_held_marks(&mut self) {
+        self.flags &= !super::FLAGS_HELD;
+        self.properties.retain(|(k, _)| k != super::RELEASES_PROPERTY);
+    }
+
     /// Whether the body is gzip-encoded ([`FLAG_BODY_GZIP`] is set).
     #[inline]
     pub fn is_body_gzip(&self) -> bool {
