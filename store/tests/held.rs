@@ -322,3 +322,50 @@ fn retention_keeps_the_segment_of_a_held_record() {
     assert_eq!(store.commitlog().bounds().start_index, held.index);
     assert!(store.read_held(held).expect("read").is_some());
 }
+
+#[test]
+fn a_release_whose_entry_fails_part_way_is_enqueued_by_the_retry() {
+    use raftmq_store::commitlog::NewEntry;
+    use raftmq_store::fault::Faults;
+    use raftmq_store::record::entry::EntryKind;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let mut cfg = StoreConfig::small(dir.path());
+    cfg.key_index_entries = 4;
+    let store = MessageStore::open_with(
+        cfg,
+        OpenOptions {
+            faults: faults.clone(),
+            no_background: true,
+            ..OpenOptions::default()
+        },
+    )
+    .expect("open");
+    let t = timed(1, 10);
+    // The first entry holds the timer (a key and an id: two index entries).
+    let (id, _, _) = put(&store, &t);
+    // The next: a message (two more) and the release (the fifth, which
+    // rolls the index file: the failure comes after both were placed).
+    let body = store
+        .encode_batch(&[msg(2), release(&t, id)], usize::MAX)
+        .expect("encode");
+    let index = store.commitlog().bounds().next_index;
+    store
+        .append_entries(&[NewEntry {
+            index,
+            term: testing::TERM,
+            kind: EntryKind::Messages,
+            body: &body,
+            crc: None,
+        }])
+        .expect("append");
+    faults.set_crash_point(Some("key-index:roll"));
+    store.dispatch_to(index).expect_err("fails at the index roll");
+    faults.set_crash_point(None);
+    let applied = store.dispatch_to(index).expect("dispatched again");
+    let placed: Vec<_> = applied.iter().map(|r| (r.placed, r.queue_offset.0)).collect();
+    assert_eq!(placed, vec![(Placed::Queued, 0), (Placed::Queued, 1)]);
+    assert!(store.held().timers.is_empty());
+    assert_eq!(queue_ids(&store), vec![msg(2).message_id, t.message_id]);
+}

@@ -17,7 +17,7 @@ use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::error::{Result, StoreError};
 use crate::key_index::{key_hash, message_id_hash, KeyPut};
 use crate::mapped::write_atomic;
-use crate::meta_state::{Command, Half, HeldId, MetaState, Outcome};
+use crate::meta_state::{Command, Half, HeldId, HeldIndex, MetaState, Outcome};
 use crate::record::entry::EntryKind;
 use crate::record::message::{
     iter_batch, MessageView, FLAGS_HELD, FLAG_HALF, FLAG_RELEASE, RELEASES_PROPERTY,
@@ -107,6 +107,9 @@ pub(super) struct Dispatcher {
     /// The entry whose dispatch failed last, if it has not been dispatched
     /// since: part of it may be in the queues and the index already.
     failed: Option<u64>,
+    /// The held index before the entry being dispatched changed it (a copy
+    /// that costs O(1), taken only by entries with held records).
+    held_before: Option<HeldIndex>,
 }
 
 impl Dispatcher {
@@ -121,6 +124,7 @@ impl Dispatcher {
             messages: 0,
             puts: Vec::new(),
             failed: None,
+            held_before: None,
         }
     }
 
@@ -149,8 +153,12 @@ impl Dispatcher {
     /// Applies a held record's rule to the held index (when `track`, else
     /// the index has it already) and says where the record goes.
     fn place(&mut self, view: &MessageView<'_>, id: HeldId, track: bool) -> Placed {
+        let rule = held_rule(view);
+        if track && !matches!(rule, HeldRule::None) && self.held_before.is_none() {
+            self.held_before = Some(self.state.held.clone());
+        }
         let held = &mut self.state.held;
-        match held_rule(view) {
+        match rule {
             HeldRule::None => Placed::Queued,
             HeldRule::Hold => {
                 if track {
@@ -250,13 +258,15 @@ impl Dispatcher {
         if kind == EntryKind::Messages {
             // Dispatched again after failing part way, an entry is a replay.
             let replay = replay || self.failed == Some(loc.index);
-            // The held index changes with the entry's records: put back if
-            // the entry fails part way, so that its retry applies them once.
-            let held = self.state.held.clone();
             let result = self.dispatch_messages(store, loc, body, replay, out);
             self.failed = result.is_err().then_some(loc.index);
-            if result.is_err() {
-                self.state.held = held;
+            // The held index changed with the entry's records: put it back
+            // if the entry failed part way, so that its retry applies them
+            // once.
+            if let Some(before) = self.held_before.take() {
+                if result.is_err() {
+                    self.state.held = before;
+                }
             }
             result?;
         }
