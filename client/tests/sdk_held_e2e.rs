@@ -353,10 +353,7 @@ async fn timers_due_across_a_leader_kill_and_restart_fire_exactly_once() {
             Message::new(topic, format!("timer {i}")).with_delivery_time(due)
         })
         .collect();
-    let dues: Vec<SystemTime> = messages
-        .iter()
-        .filter_map(Message::delivery_time)
-        .collect();
+    let dues: Vec<SystemTime> = messages.iter().filter_map(Message::delivery_time).collect();
     let receipts = until_ok!("send timers", producer.send_batch(messages.clone()));
     let due_of: HashMap<String, SystemTime> = receipts
         .iter()

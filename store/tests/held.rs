@@ -104,6 +104,7 @@ fn a_timer_is_held_until_its_first_release_and_a_second_is_dropped() {
     assert_eq!(store.due_timers(5_000, 10), vec![(5_000, id)]);
     let progress = store.timer_progress(5_250);
     assert_eq!((progress.pending, progress.behind_ms), (1, 250));
+    assert_eq!((progress.held_total, progress.released_total), (1, 0));
     // The record reads back by its id, as stored.
     let read = store.read_held(id).expect("read").expect("held record");
     assert_eq!(read.to_message().expect("decode"), {
@@ -131,6 +132,9 @@ fn a_timer_is_held_until_its_first_release_and_a_second_is_dropped() {
     let held = store.held();
     assert!(held.timers.is_empty());
     assert!(held.dropped.contains(&copy2));
+    let progress = store.timer_progress(5_250);
+    assert_eq!((progress.pending, progress.behind_ms), (0, 0));
+    assert_eq!((progress.held_total, progress.released_total), (1, 1));
     // A copy naming nothing held, or nothing at all, is dropped too.
     let stray = release(
         &t,
@@ -361,10 +365,15 @@ fn a_release_whose_entry_fails_part_way_is_enqueued_by_the_retry() {
         }])
         .expect("append");
     faults.set_crash_point(Some("key-index:roll"));
-    store.dispatch_to(index).expect_err("fails at the index roll");
+    store
+        .dispatch_to(index)
+        .expect_err("fails at the index roll");
     faults.set_crash_point(None);
     let applied = store.dispatch_to(index).expect("dispatched again");
-    let placed: Vec<_> = applied.iter().map(|r| (r.placed, r.queue_offset.0)).collect();
+    let placed: Vec<_> = applied
+        .iter()
+        .map(|r| (r.placed, r.queue_offset.0))
+        .collect();
     assert_eq!(placed, vec![(Placed::Queued, 0), (Placed::Queued, 1)]);
     assert!(store.held().timers.is_empty());
     assert_eq!(queue_ids(&store), vec![msg(2).message_id, t.message_id]);

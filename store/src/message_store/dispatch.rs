@@ -102,6 +102,10 @@ pub(super) struct Dispatcher {
     pub(super) topics_version: u64,
     /// Messages dispatched since the store opened.
     pub(super) messages: u64,
+    /// Timers held, and released (enqueued copies), since the store opened.
+    pub(super) timers_in: u64,
+    /// See `timers_in`.
+    pub(super) timers_out: u64,
     /// Key-index entries of the entry being dispatched, put together.
     puts: Vec<KeyPut>,
     /// The entry whose dispatch failed last, if it has not been dispatched
@@ -122,6 +126,8 @@ impl Dispatcher {
             held_from: state_from,
             topics_version: 1,
             messages: 0,
+            timers_in: 0,
+            timers_out: 0,
             puts: Vec::new(),
             failed: None,
             held_before: None,
@@ -175,6 +181,7 @@ impl Dispatcher {
                             .delivery_timestamp_ms()
                             .unwrap_or_else(|| view.store_timestamp_ms());
                         held.timers.insert((due, id));
+                        self.timers_in += 1;
                     }
                 }
                 Placed::Held
@@ -189,7 +196,9 @@ impl Dispatcher {
                         let due = view
                             .delivery_timestamp_ms()
                             .unwrap_or_else(|| view.store_timestamp_ms());
-                        held.timers.remove(&(due, origin)).is_some()
+                        let released = held.timers.remove(&(due, origin)).is_some();
+                        self.timers_out += u64::from(released);
+                        released
                     }
                 } else {
                     false

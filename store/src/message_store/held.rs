@@ -19,6 +19,10 @@ pub struct TimerProgress {
     /// How far past its due time the earliest pending timer is, ms (0 when
     /// none is overdue).
     pub behind_ms: i64,
+    /// Timers held since the store opened.
+    pub held_total: u64,
+    /// Timers released (copies enqueued) since the store opened.
+    pub released_total: u64,
 }
 
 impl StoreCore {
@@ -60,6 +64,8 @@ impl StoreCore {
             behind_ms: timers
                 .get_min()
                 .map_or(0, |(due, _)| now_ms.saturating_sub(*due).max(0)),
+            held_total: d.timers_in,
+            released_total: d.timers_out,
         }
     }
 

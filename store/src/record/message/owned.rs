@@ -139,7 +139,8 @@ impl Message {
     /// ordinary message there, not dropped as a stale release.
     pub fn clear_held_marks(&mut self) {
         self.flags &= !super::FLAGS_HELD;
-        self.properties.retain(|(k, _)| k != super::RELEASES_PROPERTY);
+        self.properties
+            .retain(|(k, _)| k != super::RELEASES_PROPERTY);
     }
 
     /// Whether the body is gzip-encoded ([`FLAG_BODY_GZIP`] is set).
