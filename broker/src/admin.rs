@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
-use raftmq_model::{Perm, TopicName};
+use raftmq_model::{Perm, TopicMessageType, TopicName};
 use raftmq_proto::admin::v1 as pb;
 use raftmq_proto::admin::v1::broker_admin_server::BrokerAdmin;
+use raftmq_proto::namesrv::v1 as ns;
 use raftmq_raft::{RaftNode, WriteError};
 use raftmq_store::meta_state::{Command, TopicConfig};
 use tonic::{Request, Response, Status};
@@ -78,17 +79,34 @@ impl BrokerAdmin for AdminService {
             }
         }
         let perm = Perm::new(r.perm).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let message_type = match r.message_type {
+            Some(v) => TopicMessageType::from(ns::TopicMessageType::try_from(v).map_err(|_| {
+                Status::invalid_argument(format!(
+                    "message_type: unknown value {v}; use NORMAL, FIFO, DELAY, TRANSACTION or MIXED"
+                ))
+            })?),
+            // Not given: an update of queues or permission keeps the
+            // topic's type. Read on this member's applied state (mqadmin
+            // calls the leader first); a new topic is of no declared type.
+            None => self
+                .node
+                .store()
+                .topic(&topic)
+                .map(|t| t.message_type)
+                .unwrap_or_default(),
+        };
         let cmd = Command::UpsertTopic {
             topic,
             config: TopicConfig {
                 read_queues: r.read_queues,
                 write_queues: r.write_queues,
                 perm,
-                message_type: Default::default(),
+                message_type,
             },
         };
         self.node.command(&cmd).await.map_err(write_status)?;
-        tracing::info!(topic = %r.topic, read = r.read_queues, write = r.write_queues, perm = r.perm, "topic updated");
+        tracing::info!(topic = %r.topic, read = r.read_queues, write = r.write_queues, perm = r.perm,
+            message_type = %message_type, "topic updated");
         Ok(Response::new(pb::UpdateTopicResponse {
             group: self.group.clone(),
         }))

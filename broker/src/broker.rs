@@ -208,6 +208,7 @@ impl Broker {
                 auto_create_queues: conf
                     .auto_create_topic_enable
                     .then_some(conf.default_topic_queue_nums),
+                check_message_type: conf.held.enable_topic_message_type_check,
                 namesrvs: conf.namesrv_addr.clone(),
                 held: conf.held.clone(),
             },
@@ -259,6 +260,7 @@ impl Broker {
             auto_create_queues: conf
                 .auto_create_topic_enable
                 .then_some(conf.default_topic_queue_nums),
+            check_message_type: conf.held.enable_topic_message_type_check,
         };
         let registrar = tasks.child("registrar");
         registrar.spawn(

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use raftmq_proto::message_type;
 use raftmq_proto::namesrv::v1 as pb;
 use raftmq_proto::namesrv::v1::name_server_client::NameServerClient;
 use raftmq_raft::{Leadership, RaftNode, Role};
@@ -39,6 +40,8 @@ pub struct Identity {
     pub perm: u32,
     /// `defaultTopicQueueNums` when `autoCreateTopicEnable` is on.
     pub auto_create_queues: Option<u32>,
+    /// `enableTopicMessageTypeCheck`.
+    pub check_message_type: bool,
 }
 
 /// One nameserver's client, and whether the last call reached it (to log
@@ -164,10 +167,12 @@ async fn register_all(
                 read_queues: t.read_queues,
                 write_queues: t.write_queues,
                 perm: t.perm.bits(),
+                message_type: message_type::to_wire(t.message_type),
             })
             .collect(),
         stats: Some(sampler.sample(node)),
         auto_create_queues: me.auto_create_queues,
+        check_message_type: me.check_message_type,
     };
     // Side by side: a nameserver that is down delays none of the others.
     let calls = namesrvs.iter().map(|n| {

@@ -130,6 +130,7 @@ async fn topic_route_found_and_not_found() {
                 client_addr: "127.0.0.1:30911".into(),
                 ..Default::default()
             }],
+            ..Default::default()
         }],
     };
     let namesrv = Arc::new(FakeNamesrv {

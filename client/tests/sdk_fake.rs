@@ -255,6 +255,7 @@ impl Fake {
                         ..Default::default()
                     })
                     .collect(),
+                ..Default::default()
             }],
         };
         Some(client_protocol::message_queues(&route, Members::All))

@@ -110,6 +110,7 @@ async fn the_group_registers_is_administered_through_any_member_and_fails_over()
         read_queues: 4,
         write_queues: 4,
         perm: 6,
+        ..Default::default()
     })
     .await
     .expect("update through a follower");
@@ -128,6 +129,48 @@ async fn the_group_registers_is_administered_through_any_member_and_fails_over()
         "leader first"
     );
 
+    // A type set through a follower reaches the route; a later update that
+    // names no type keeps it.
+    for (queues, message_type) in [(2, Some(ns::TopicMessageType::Delay)), (4, None)] {
+        a.update_topic(admin::UpdateTopicRequest {
+            topic: "TopicTest".into(),
+            read_queues: queues,
+            write_queues: queues,
+            perm: 6,
+            message_type: message_type.map(Into::into),
+        })
+        .await
+        .expect("update the type through a follower");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let g = route(&mut c, "TopicTest")
+                .await
+                .map(|r| r.groups[0].clone());
+            if g.as_ref().is_some_and(|g| g.read_queues == queues) {
+                let g = g.unwrap();
+                assert_eq!(g.message_type, ns::TopicMessageType::Delay as i32, "{g:?}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{queues} queues did not show: {g:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let e = a
+        .update_topic(admin::UpdateTopicRequest {
+            topic: "TopicTest".into(),
+            read_queues: 4,
+            write_queues: 4,
+            perm: 6,
+            message_type: Some(42),
+        })
+        .await
+        .expect_err("an unknown type");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+    assert!(e.message().starts_with("message_type: "), "{e}");
+
     // Refusals change nothing.
     for (topic, queues, perm) in [("bad topic", 4, 6), ("Ok", 0, 6), ("Ok", 4, 9)] {
         let e = a
@@ -136,6 +179,7 @@ async fn the_group_registers_is_administered_through_any_member_and_fails_over()
                 read_queues: queues,
                 write_queues: queues,
                 perm,
+                ..Default::default()
             })
             .await
             .expect_err("refused");

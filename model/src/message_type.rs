@@ -78,6 +78,25 @@ impl TopicMessageType {
         }
     }
 
+    /// The four types a message can have, in upstream's order.
+    pub const SENDABLE: [TopicMessageType; 4] =
+        [Self::Normal, Self::Fifo, Self::Delay, Self::Transaction];
+
+    /// The message types this topic's queues advertise to clients
+    /// (`accept_message_types` in a route): a declared type takes itself,
+    /// MIXED the four; an undeclared topic NORMAL alone where the broker
+    /// checks types (`checked`), else the four.
+    pub fn accepted(self, checked: bool) -> &'static [TopicMessageType] {
+        match self {
+            Self::Mixed => &Self::SENDABLE,
+            Self::Unspecified if !checked => &Self::SENDABLE,
+            Self::Unspecified | Self::Normal => &[Self::Normal],
+            Self::Fifo => &[Self::Fifo],
+            Self::Delay => &[Self::Delay],
+            Self::Transaction => &[Self::Transaction],
+        }
+    }
+
     /// Whether a message of `sent` type may go to this topic when the broker
     /// checks types: an undeclared topic counts as NORMAL.
     pub fn accepts(self, sent: TopicMessageType) -> bool {
@@ -130,5 +149,27 @@ mod tests {
         assert!(Mixed.accepts(Transaction));
         assert!(Delay.accepts(Delay));
         assert!(!Delay.accepts(Normal));
+    }
+
+    #[test]
+    fn routes_advertise_what_the_topic_takes() {
+        use TopicMessageType::*;
+        for checked in [false, true] {
+            assert_eq!(Delay.accepted(checked), &[Delay]);
+            assert_eq!(Normal.accepted(checked), &[Normal]);
+            assert_eq!(Mixed.accepted(checked), &[Normal, Fifo, Delay, Transaction]);
+        }
+        assert_eq!(Unspecified.accepted(true), &[Normal]);
+        assert_eq!(Unspecified.accepted(false), &TopicMessageType::SENDABLE);
+        // What a route advertises is what the check lets through.
+        for t in TopicMessageType::DECLARED.into_iter().chain([Unspecified]) {
+            for sent in TopicMessageType::SENDABLE {
+                assert_eq!(
+                    t.accepted(true).contains(&sent),
+                    t.accepts(sent),
+                    "{t} {sent}"
+                );
+            }
+        }
     }
 }

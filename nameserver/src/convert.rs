@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 use raftmq_model::TopicName;
+use raftmq_proto::message_type;
 use raftmq_proto::namesrv::v1 as pb;
 use tonic::Status;
 
@@ -76,6 +77,7 @@ pub fn registration(r: pb::RegisterBrokerRequest) -> Result<Registration, Status
             read_queues: t.read_queues,
             write_queues: t.write_queues,
             perm: perm(&format!("topic {name:?}"), t.perm)?,
+            message_type: message_type::from_wire(t.message_type),
         };
         topics.insert(name, cfg);
     }
@@ -92,6 +94,7 @@ pub fn registration(r: pb::RegisterBrokerRequest) -> Result<Registration, Status
         topics,
         stats: stats_from_wire(r.stats.unwrap_or_default()),
         auto_create_queues: r.auto_create_queues,
+        check_message_type: r.check_message_type,
     })
 }
 
@@ -127,6 +130,8 @@ pub fn topic_route(route: TopicRoute) -> pb::TopicRouteResponse {
                 write_queues: g.write_queues,
                 perm: g.perm.bits(),
                 leader: g.leader.map(|m| m.0),
+                message_type: message_type::to_wire(g.message_type),
+                check_message_type: g.check_message_type,
                 members: g
                     .members
                     .into_iter()
@@ -146,6 +151,7 @@ pub fn topic_route(route: TopicRoute) -> pb::TopicRouteResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TopicMessageType;
 
     fn wire(topic: &str) -> pb::RegisterBrokerRequest {
         pb::RegisterBrokerRequest {
@@ -159,6 +165,7 @@ mod tests {
                 read_queues: 1,
                 write_queues: 1,
                 perm: 6,
+                ..Default::default()
             }],
             ..Default::default()
         }
@@ -182,5 +189,38 @@ mod tests {
             "{}",
             e.message()
         );
+    }
+
+    #[test]
+    fn a_topics_type_and_the_type_check_go_from_registration_to_route() {
+        let mut w = wire("T");
+        w.topics[0].message_type = pb::TopicMessageType::Delay.into();
+        w.check_message_type = true;
+        let r = registration(w).expect("legal");
+        assert_eq!(r.topics["T"].message_type, TopicMessageType::Delay);
+        assert!(r.check_message_type);
+        // A number this build does not know reads as undeclared.
+        let mut w = wire("T");
+        w.topics[0].message_type = 42;
+        let r = registration(w).expect("legal");
+        assert_eq!(r.topics["T"].message_type, TopicMessageType::Unspecified);
+
+        let route = TopicRoute {
+            topic: "T".into(),
+            groups: vec![crate::view::GroupRoute {
+                cluster: ClusterName::from("C"),
+                group: BrokerName::from("G"),
+                read_queues: 1,
+                write_queues: 1,
+                perm: Perm::READ_WRITE,
+                leader: None,
+                members: Vec::new(),
+                message_type: TopicMessageType::Fifo,
+                check_message_type: true,
+            }],
+        };
+        let g = &topic_route(route).groups[0];
+        assert_eq!(g.message_type, pb::TopicMessageType::Fifo as i32);
+        assert!(g.check_message_type);
     }
 }

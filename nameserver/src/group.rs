@@ -40,6 +40,8 @@ pub struct Member {
     pub stats: BrokerStats,
     /// `Some(defaultTopicQueueNums)` when it creates topics on first send.
     pub auto_create_queues: Option<u32>,
+    /// Whether it checks message types (`enableTopicMessageTypeCheck`).
+    pub check_message_type: bool,
 }
 
 /// Whose topic table a group's routes use.
@@ -123,6 +125,18 @@ impl Group {
         } else {
             perm
         }
+    }
+
+    /// The member whose settings stand for the group's: its leader, or
+    /// while none stands its first member.
+    pub fn deciding_member(&self) -> Option<&Member> {
+        self.leader().or_else(|| self.members.values().next())
+    }
+
+    /// Whether the group checks message types, as its deciding member
+    /// reported (members of one group share their conf).
+    pub fn checks_message_type(&self) -> bool {
+        self.deciding_member().is_some_and(|m| m.check_message_type)
     }
 
     /// The member that leads the group, if any claim stands (see the module

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-pub use raftmq_model::Perm;
+pub use raftmq_model::{Perm, TopicMessageType};
 
 use crate::error::RegistryError;
 
@@ -147,4 +147,6 @@ pub struct TopicConfig {
     pub write_queues: u32,
     /// The topic's own permission on this group.
     pub perm: Perm,
+    /// Its `message.type` on this group.
+    pub message_type: TopicMessageType,
 }

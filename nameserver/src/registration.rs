@@ -64,6 +64,9 @@ pub struct Registration {
     /// `autoCreateTopicEnable`: `Some(defaultTopicQueueNums)` when the
     /// member creates unknown topics on their first send.
     pub auto_create_queues: Option<u32>,
+    /// `enableTopicMessageTypeCheck`: the member refuses messages of a type
+    /// their topic does not take.
+    pub check_message_type: bool,
 }
 
 impl Registration {

@@ -45,6 +45,8 @@ pub struct RegisterOutcome {
     pub address_changed: bool,
     /// The member reported a different `brokerPermission`.
     pub perm_changed: bool,
+    /// The member reported a different `enableTopicMessageTypeCheck`.
+    pub type_check_changed: bool,
     /// The group's leader after the call.
     pub leader: Option<MemberId>,
 }
@@ -59,6 +61,7 @@ impl RegisterOutcome {
             || self.topics_changed
             || self.address_changed
             || self.perm_changed
+            || self.type_check_changed
     }
 }
 
@@ -128,6 +131,7 @@ impl Registry {
                 out.address_changed =
                     m.client_addr != reg.client_addr || m.raft_addr != reg.raft_addr;
                 out.perm_changed = m.perm != reg.perm;
+                out.type_check_changed = m.check_message_type != reg.check_message_type;
                 m.client_addr = reg.client_addr;
                 m.raft_addr = reg.raft_addr;
                 m.role = reg.role;
@@ -137,6 +141,7 @@ impl Registry {
                 m.perm = reg.perm;
                 m.stats = reg.stats;
                 m.auto_create_queues = reg.auto_create_queues;
+                m.check_message_type = reg.check_message_type;
             }
             None => {
                 out.new_member = true;
@@ -156,6 +161,7 @@ impl Registry {
                     perm: reg.perm,
                     stats: reg.stats,
                     auto_create_queues: reg.auto_create_queues,
+                    check_message_type: reg.check_message_type,
                 };
                 group.members.insert(id, member);
             }

@@ -48,6 +48,7 @@ pub(crate) fn reg(group: &str, id: u64, role: Role, term: u64) -> Registration {
             ..BrokerStats::default()
         },
         auto_create_queues: None,
+        check_message_type: false,
     }
 }
 
@@ -59,6 +60,7 @@ pub(crate) fn topics(list: &[(&str, u32)]) -> BTreeMap<TopicName, TopicConfig> {
                 read_queues: *n,
                 write_queues: *n,
                 perm: Perm::READ_WRITE,
+                message_type: Default::default(),
             };
             (TopicName::new(*name).expect("a legal test topic"), cfg)
         })

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::group::{Group, Member};
 use crate::model::{
     BrokerId, BrokerName, ClusterName, DataVersion, MemberId, Millis, Perm, Role, Term,
+    TopicMessageType,
 };
 use crate::registration::BrokerStats;
 use crate::registry::Registry;
@@ -67,6 +68,18 @@ pub struct GroupRoute {
     pub leader: Option<MemberId>,
     /// The members, leader first, then the others by member id.
     pub members: Vec<RouteMember>,
+    /// The topic's `message.type` on the group.
+    pub message_type: TopicMessageType,
+    /// Whether the group checks message types: with `message_type`, what
+    /// its queues accept ([`TopicMessageType::accepted`]).
+    pub check_message_type: bool,
+}
+
+impl GroupRoute {
+    /// The message types the group's queues of the topic accept.
+    pub fn accepted(&self) -> &'static [TopicMessageType] {
+        self.message_type.accepted(self.check_message_type)
+    }
 }
 
 /// A group member in a route.
@@ -155,6 +168,8 @@ impl Registry {
                     perm: t.perm.intersect(g.perm()),
                     leader: g.leader_id(),
                     members: route_members(g),
+                    message_type: t.message_type,
+                    check_message_type: g.checks_message_type(),
                 })
             })
             .collect();
@@ -176,7 +191,7 @@ impl Registry {
             .groups
             .iter()
             .filter_map(|(name, g)| {
-                let deciding = g.leader().or_else(|| g.members().next())?;
+                let deciding = g.deciding_member()?;
                 let queues = deciding.auto_create_queues?;
                 let perm = Perm::READ_WRITE.intersect(g.perm());
                 if !perm.writable() {
@@ -190,6 +205,9 @@ impl Registry {
                     perm,
                     leader: g.leader_id(),
                     members: route_members(g),
+                    // Created on first send: of no declared type.
+                    message_type: TopicMessageType::Unspecified,
+                    check_message_type: deciding.check_message_type,
                 })
             })
             .collect();

@@ -125,6 +125,7 @@ fn route_perm_follows_wipe_and_topic_perm() {
             read_queues: 2,
             write_queues: 2,
             perm: Perm::READ,
+            message_type: Default::default(),
         },
     );
     r.register(t(0), leader).expect("register");
@@ -158,4 +159,47 @@ fn group_without_leader_still_routes_to_its_members() {
         gr.perm.writable(),
         "the last leader's permission holds through an election"
     );
+}
+
+#[test]
+fn routes_carry_each_groups_type_and_type_check() {
+    use crate::model::TopicMessageType::{self, Delay, Normal, Unspecified};
+    let mut r = registry();
+    let mut a = reg("RaftNode00", 0, Role::Leader, 1);
+    a.topics.values_mut().for_each(|t| t.message_type = Delay);
+    let mut b = reg("RaftNode01", 0, Role::Leader, 1);
+    b.check_message_type = true;
+    r.register(t(0), a).expect("register");
+    r.register(t(0), b.clone()).expect("register");
+    let route = r.topic_route("T").expect("route");
+    let seen: Vec<(TopicMessageType, bool, &[TopicMessageType])> = route
+        .groups
+        .iter()
+        .map(|g| (g.message_type, g.check_message_type, g.accepted()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Delay, false, &[Delay][..]),
+            (Unspecified, true, &[Normal][..])
+        ]
+    );
+    // A member that stops checking types changes the routes.
+    b.check_message_type = false;
+    let out = r.register(t(1), b).expect("register");
+    assert!(out.type_check_changed && out.changed());
+    let g1 = &r.topic_route("T").expect("route").groups[1];
+    assert_eq!(g1.accepted(), &TopicMessageType::SENDABLE);
+}
+
+#[test]
+fn auto_created_routes_are_of_no_declared_type() {
+    let mut r = registry();
+    let mut a = reg("RaftNode00", 0, Role::Leader, 1);
+    a.auto_create_queues = Some(4);
+    a.check_message_type = true;
+    r.register(t(0), a).expect("register");
+    let g0 = &r.auto_create_route("New").expect("route").groups[0];
+    assert_eq!(g0.message_type, crate::model::TopicMessageType::Unspecified);
+    assert!(g0.check_message_type);
 }

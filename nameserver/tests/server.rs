@@ -37,6 +37,7 @@ fn registration(member: u64, role: pb::Role, term: u64) -> pb::RegisterBrokerReq
             read_queues: 8,
             write_queues: 8,
             perm: 6,
+            ..Default::default()
         }],
         stats: Some(pb::BrokerStats {
             version: "raftmq-0.1.0".into(),
@@ -44,6 +45,7 @@ fn registration(member: u64, role: pb::Role, term: u64) -> pb::RegisterBrokerReq
             ..Default::default()
         }),
         auto_create_queues: None,
+        check_message_type: false,
     }
 }
 

@@ -133,9 +133,20 @@ impl Members {
     }
 }
 
+/// The message types a group's queues of the topic accept, for the clients
+/// (see [`raftmq_model::TopicMessageType::accepted`]).
+fn accept_types(g: &ns::GroupRoute) -> Vec<i32> {
+    crate::message_type::from_wire(g.message_type)
+        .accepted(g.check_message_type)
+        .iter()
+        .filter_map(|t| crate::message_type::client_type(*t))
+        .map(i32::from)
+        .collect()
+}
+
 /// A route as the clients want it: per group, one queue per queue id, with
-/// `broker{name: group, id: 0, endpoints}` (see [`Members`]). Every message
-/// type is accepted (raftmq stores them all alike).
+/// `broker{name: group, id: 0, endpoints}` (see [`Members`]), accepting the
+/// message types the topic takes on that group.
 pub fn message_queues(route: &ns::TopicRouteResponse, members: Members) -> Vec<v2::MessageQueue> {
     let mut out = Vec::new();
     for g in &route.groups {
@@ -145,6 +156,7 @@ pub fn message_queues(route: &ns::TopicRouteResponse, members: Members) -> Vec<v
             id: 0,
             endpoints: Some(endpoints),
         };
+        let accept = accept_types(g);
         let queues = g.read_queues.max(g.write_queues);
         for id in 0..queues {
             let group_perm = Perm::from_bits_retain(g.perm);
@@ -163,12 +175,7 @@ pub fn message_queues(route: &ns::TopicRouteResponse, members: Members) -> Vec<v
                 id: i32::try_from(id).unwrap_or(i32::MAX),
                 permission: permission(perm).into(),
                 broker: Some(broker.clone()),
-                accept_message_types: vec![
-                    v2::MessageType::Normal.into(),
-                    v2::MessageType::Fifo.into(),
-                    v2::MessageType::Delay.into(),
-                    v2::MessageType::Transaction.into(),
-                ],
+                accept_message_types: accept.clone(),
             });
         }
     }
@@ -195,7 +202,7 @@ pub fn assignments(route: &ns::TopicRouteResponse, members: Members) -> Vec<v2::
                     id: 0,
                     endpoints: Some(endpoints(members.pick(g))),
                 }),
-                accept_message_types: vec![v2::MessageType::Normal.into()],
+                accept_message_types: accept_types(g),
             }),
         })
         .collect()
@@ -294,6 +301,7 @@ pub fn telemetry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use raftmq_model::TopicMessageType;
 
     fn route() -> ns::TopicRouteResponse {
         ns::TopicRouteResponse {
@@ -319,7 +327,49 @@ mod tests {
                         ..Default::default()
                     },
                 ],
+                ..Default::default()
             }],
+        }
+    }
+
+    fn accepted(route: &ns::TopicRouteResponse) -> Vec<Vec<v2::MessageType>> {
+        let types = |q: &[i32]| -> Vec<v2::MessageType> {
+            q.iter()
+                .map(|t| v2::MessageType::try_from(*t).unwrap())
+                .collect()
+        };
+        let mut out: Vec<Vec<v2::MessageType>> = message_queues(route, Members::Leader)
+            .iter()
+            .map(|q| types(&q.accept_message_types))
+            .collect();
+        out.extend(
+            assignments(route, Members::Leader)
+                .iter()
+                .map(|a| types(&a.message_queue.as_ref().unwrap().accept_message_types)),
+        );
+        out
+    }
+
+    #[test]
+    fn queues_accept_the_types_the_topic_takes() {
+        use v2::MessageType as M;
+        let all = vec![M::Normal, M::Fifo, M::Delay, M::Transaction];
+        let cases = [
+            (TopicMessageType::Unspecified, false, all.clone()),
+            (TopicMessageType::Unspecified, true, vec![M::Normal]),
+            (TopicMessageType::Delay, false, vec![M::Delay]),
+            (TopicMessageType::Fifo, true, vec![M::Fifo]),
+            (TopicMessageType::Transaction, true, vec![M::Transaction]),
+            (TopicMessageType::Mixed, true, all.clone()),
+        ];
+        for (t, checked, want) in cases {
+            let mut r = route();
+            r.groups[0].message_type = crate::message_type::to_wire(t);
+            r.groups[0].check_message_type = checked;
+            let got = accepted(&r);
+            // Three queues, then the one assignment.
+            assert_eq!(got.len(), 4);
+            assert!(got.iter().all(|q| *q == want), "{t} {checked}: {got:?}");
         }
     }
 

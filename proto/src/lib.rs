@@ -23,6 +23,7 @@
 //!   (topics, leadership transfer, status), served on every member.
 //! - [`client_protocol`]: what the nameserver and the brokers answer alike in
 //!   the client protocol (statuses, routes as queues, the Telemetry handshake).
+//! - [`message_type`]: a topic's message type between the model and the wire.
 
 /// The RocketMQ 5 gRPC client protocol, as served by raftmq brokers.
 pub mod rocketmq {
@@ -35,6 +36,7 @@ pub mod rocketmq {
 }
 
 pub mod client_protocol;
+pub mod message_type;
 pub mod serve;
 
 /// Raft replication between the members of one broker group.

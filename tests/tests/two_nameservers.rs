@@ -1,10 +1,14 @@
 //! Two nameservers and a three-member group, as processes: each nameserver
 //! answers on its own; with one killed, brokers and mqadmin go on with the
-//! other, and a leader change still shows on it.
+//! other, and a leader change still shows on it. On the way, a topic's
+//! message type goes from `updateTopic -a` to topicRoute and the routes.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use raftmq_proto::client_protocol::CLIENT_ID_HEADER;
+use raftmq_proto::rocketmq::v2;
+use raftmq_proto::rocketmq::v2::messaging_service_client::MessagingServiceClient;
 use raftmq_tests::{bin, cluster_list, free_ports, mqadmin, wait_for, MemberConf, Proc, Row};
 
 fn start_namesrv(dir: &std::path::Path, name: &str, port: u16) -> Proc {
@@ -19,6 +23,135 @@ fn leader(rows: &[Row]) -> Option<String> {
     let leaders: Vec<&Row> = rows.iter().filter(|r| r.bid == 0).collect();
     assert!(leaders.len() <= 1, "two BID 0 rows: {rows:?}");
     leaders.first().map(|r| r.addr.clone())
+}
+
+/// The message types each queue of `topic` accepts, as `addr` (a
+/// nameserver or a broker) answers QueryRoute in the client protocol.
+fn accepted_types(addr: &str, topic: &str) -> Vec<Vec<v2::MessageType>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = MessagingServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        let mut req = tonic::Request::new(v2::QueryRouteRequest {
+            topic: Some(v2::Resource {
+                name: topic.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        req.metadata_mut()
+            .insert(CLIENT_ID_HEADER, "message-type-test".parse().unwrap());
+        let r = c.query_route(req).await.expect("QueryRoute").into_inner();
+        assert_eq!(r.status.unwrap().code, v2::Code::Ok as i32);
+        r.message_queues
+            .iter()
+            .map(|q| {
+                q.accept_message_types
+                    .iter()
+                    .map(|t| v2::MessageType::try_from(*t).unwrap())
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+/// `updateTopic -a +message.type=DELAY` reaches topicRoute and the routes'
+/// accept types; an update without `-a` keeps the type; bad attributes
+/// are refused before anything is sent.
+fn message_type_round_trip(both: &str, namesrv: &str, broker: &str) {
+    let out = mqadmin(&[
+        "updateTopic",
+        "-t",
+        "Typed",
+        "-c",
+        "RaftCluster",
+        "-n",
+        both,
+        "-a",
+        "+message.type=DELAY",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("perm=RW-, attributes={+message.type=DELAY}]"),
+        "{text}"
+    );
+    let route = |want_queues: u32| {
+        let out = mqadmin(&["topicRoute", "-t", "Typed", "-n", namesrv]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success() && text.contains(&format!("\"readQueueNums\": {want_queues},")))
+            .then_some(text)
+    };
+    let text = wait_for("the typed topic's route", Duration::from_secs(5), || {
+        route(8)
+    });
+    assert!(
+        text.contains("\"attributes\": {\n        \"message.type\": \"DELAY\"\n      }"),
+        "{text}"
+    );
+    for addr in [namesrv, broker] {
+        let queues = accepted_types(addr, "Typed");
+        assert_eq!(queues.len(), 8, "{addr}");
+        assert!(
+            queues.iter().all(|q| *q == [v2::MessageType::Delay]),
+            "{addr}: {queues:?}"
+        );
+    }
+    // An undeclared topic takes every type (the check is off by default).
+    let untyped = accepted_types(namesrv, "Before");
+    assert_eq!(untyped[0].len(), 4, "{untyped:?}");
+
+    // New queue counts, no -a: the type stays.
+    let out = mqadmin(&[
+        "updateTopic",
+        "-t",
+        "Typed",
+        "-c",
+        "RaftCluster",
+        "-n",
+        both,
+        "-r",
+        "4",
+        "-w",
+        "4",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = wait_for("4 queues", Duration::from_secs(5), || route(4));
+    assert!(text.contains("\"message.type\": \"DELAY\""), "{text}");
+
+    for (bad, named) in [
+        ("+message.type=delay", "\"delay\" is not one of"),
+        ("+queue.type=SimpleCQ", "unknown attribute \"queue.type\""),
+    ] {
+        let out = mqadmin(&[
+            "updateTopic",
+            "-t",
+            "Typed",
+            "-c",
+            "RaftCluster",
+            "-n",
+            both,
+            "-a",
+            bad,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(named), "{err}");
+    }
+    let text = route(4).expect("unchanged route");
+    assert!(text.contains("\"message.type\": \"DELAY\""), "{text}");
 }
 
 fn route_has(namesrv: &str, topic: &str) -> bool {
@@ -93,6 +226,8 @@ fn either_nameserver_answers_and_one_is_enough() {
             route_has(ns, "Before").then_some(())
         });
     }
+
+    message_type_round_trip(&both, &ns_a, &format!("127.0.0.1:{}", client[0]));
 
     // sendMessage and consumeMessage, through the SDK.
     let out = mqadmin(&[

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use raftmq_model::Perm;
+use raftmq_model::{Perm, TopicMessageType};
 use raftmq_proto::client_protocol as cp;
+use raftmq_proto::message_type;
 use raftmq_proto::namesrv::v1 as ns;
 use raftmq_proto::namesrv::v1::name_server_client::NameServerClient;
 use raftmq_proto::rocketmq::v2;
@@ -82,6 +83,9 @@ async fn own_route(inner: &Inner, topic: &str, queues: u32) -> ns::TopicRouteRes
             perm: Perm::READ_WRITE.bits(),
             leader,
             members,
+            // Created on first send: of no declared type.
+            message_type: message_type::to_wire(TopicMessageType::Unspecified),
+            check_message_type: inner.conf.check_message_type,
             ..Default::default()
         }],
     }

@@ -11,7 +11,9 @@ use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
 use super::rpc::{Channels, Timeouts};
-use super::{AdminError, RpcFailure, TopicSpec};
+use super::{AdminError, MessageTypeChange, RpcFailure, TopicSpec};
+use raftmq_model::TopicMessageType;
+use raftmq_proto::message_type;
 
 /// What a group answered to `DeleteTopic`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,12 @@ impl BrokerClient {
             read_queues: spec.read_queues(),
             write_queues: spec.write_queues(),
             perm: spec.perm().bits(),
+            message_type: spec.attributes().message_type().map(|change| {
+                message_type::to_wire(match change {
+                    MessageTypeChange::Set(t) => t,
+                    MessageTypeChange::Remove => TopicMessageType::Unspecified,
+                })
+            }),
         };
         let (addr, answer) = self
             .first_answer(members, |mut c| {

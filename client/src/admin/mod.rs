@@ -10,11 +10,12 @@
 //! ```
 //!
 //! Values are checked before anything is sent ([`TopicSpec`],
-//! [`NamesrvAddrs`]); every failure is an [`AdminError`] whose `Display` is
+//! [`TopicAttributes`], [`NamesrvAddrs`]); every failure is an [`AdminError`] whose `Display` is
 //! the one line `mqadmin` prints, and whose [`AdminError::exit_code`] is the
 //! process's.
 
 mod addr;
+mod attributes;
 mod broker;
 pub mod cmd;
 mod error;
@@ -24,6 +25,7 @@ mod rpc;
 mod topic_spec;
 
 pub use addr::{check_addr, NamesrvAddrs, NAMESRV_ADDR_ENV};
+pub use attributes::{MessageTypeChange, TopicAttributes, MESSAGE_TYPE};
 pub use broker::{BrokerClient, Deleted};
 pub use cmd::broker_status::{broker_status, render_broker_status};
 pub use cmd::cluster_list::{cluster_list, render_cluster_list, CLUSTER_LIST_COLUMNS};

@@ -1,11 +1,12 @@
-//! A topic's name, queue counts and permission, checked before anything is
-//! sent, with RocketMQ's limits and its way of printing permissions.
+//! A topic's name, queue counts, permission and attribute changes, checked
+//! before anything is sent, with RocketMQ's limits and its way of printing
+//! permissions.
 
 use std::fmt;
 
 use raftmq_model::{Perm, TopicName};
 
-use super::AdminError;
+use super::{AdminError, TopicAttributes};
 
 /// The most read or write queues a topic may have.
 pub const MAX_QUEUES: u32 = 1024;
@@ -17,6 +18,7 @@ pub struct TopicSpec {
     read_queues: u32,
     write_queues: u32,
     perm: Perm,
+    attributes: TopicAttributes,
 }
 
 impl TopicSpec {
@@ -41,7 +43,13 @@ impl TopicSpec {
             read_queues,
             write_queues,
             perm,
+            attributes: TopicAttributes::default(),
         })
+    }
+
+    /// The same topic with the attribute changes of `-a`.
+    pub fn with_attributes(self, attributes: TopicAttributes) -> Self {
+        Self { attributes, ..self }
     }
 
     /// The topic name.
@@ -63,19 +71,29 @@ impl TopicSpec {
     pub fn perm(&self) -> Perm {
         self.perm
     }
+
+    /// The attribute changes (`-a`); none keeps the topic's own.
+    pub fn attributes(&self) -> TopicAttributes {
+        self.attributes
+    }
 }
 
-/// As upstream's `TopicConfig.toString()`, cut to the fields raftmq has.
+/// As upstream's `TopicConfig.toString()`, cut to the fields raftmq has;
+/// `attributes={+message.type=X}` only when `-a` changes them.
 impl fmt::Display for TopicSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "TopicConfig [topicName={}, readQueueNums={}, writeQueueNums={}, perm={}]",
+            "TopicConfig [topicName={}, readQueueNums={}, writeQueueNums={}, perm={}",
             self.name,
             self.read_queues,
             self.write_queues,
             self.perm.letters()
-        )
+        )?;
+        if !self.attributes.is_empty() {
+            write!(f, ", attributes={}", self.attributes)?;
+        }
+        f.write_str("]")
     }
 }
 
@@ -113,6 +131,12 @@ mod tests {
         assert_eq!(
             spec.to_string(),
             "TopicConfig [topicName=T, readQueueNums=8, writeQueueNums=8, perm=RW-]"
+        );
+        let typed = spec.with_attributes(TopicAttributes::parse("+message.type=DELAY").unwrap());
+        assert_eq!(
+            typed.to_string(),
+            "TopicConfig [topicName=T, readQueueNums=8, writeQueueNums=8, perm=RW-, \
+             attributes={+message.type=DELAY}]"
         );
     }
 

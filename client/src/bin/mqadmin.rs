@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use raftmq_client::admin::{
-    self, check_addr, AdminError, BrokerClient, NamesrvAddrs, NamesrvClient, TopicSpec,
-    NAMESRV_ADDR_ENV,
+    self, check_addr, AdminError, BrokerClient, NamesrvAddrs, NamesrvClient, TopicAttributes,
+    TopicSpec, NAMESRV_ADDR_ENV,
 };
 
 #[derive(Debug, Parser)]
@@ -53,7 +53,7 @@ enum Command {
         #[arg(short = 't', long = "topic")]
         topic: String,
     },
-    /// Create a topic or change its queues and permission
+    /// Create a topic or change its queues, permission and message type
     #[command(name = "updateTopic")]
     UpdateTopic(UpdateTopicArgs),
     /// Print one broker member's status (its role, term, leader, log)
@@ -151,6 +151,11 @@ struct UpdateTopicArgs {
     /// Permission: read 4 + write 2 + inherit 1
     #[arg(short = 'p', long = "perm", default_value_t = 6)]
     perm: u32,
+    /// Attribute changes, comma-separated: +message.type=NORMAL|FIFO|DELAY|TRANSACTION|MIXED
+    /// sets the topic's message type, -message.type removes it; without -a
+    /// an existing topic keeps its type
+    #[arg(short = 'a', long = "attributes", allow_hyphen_values = true)]
+    attributes: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -214,7 +219,12 @@ async fn run(command: Command) -> Result<(String, Option<AdminError>), AdminErro
             Ok((admin::render_topic_route(&route), None))
         }
         Command::UpdateTopic(args) => {
-            let spec = TopicSpec::new(&args.topic, args.read_queues, args.write_queues, args.perm)?;
+            let attributes = match args.attributes.as_deref() {
+                Some(a) => TopicAttributes::parse(a)?,
+                None => TopicAttributes::default(),
+            };
+            let spec = TopicSpec::new(&args.topic, args.read_queues, args.write_queues, args.perm)?
+                .with_attributes(attributes);
             let brokers = BrokerClient::new();
             let outcome = match (args.broker, args.cluster) {
                 (Some(broker), _) => {

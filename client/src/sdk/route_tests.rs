@@ -23,6 +23,7 @@ fn group(name: &str, read: u32, write: u32, perm: u32, ports: &[u16]) -> ns::Gro
                 ..Default::default()
             })
             .collect(),
+        ..Default::default()
     }
 }
 

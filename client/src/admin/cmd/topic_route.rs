@@ -1,12 +1,19 @@
 //! `mqadmin topicRoute`: a topic's route as pretty JSON, in the shape of
 //! upstream's `TopicRouteData`.
+//!
+//! One addition: a group whose topic declares a message type shows it in
+//! its queue data as `"attributes":{"message.type":"DELAY"}`, the form
+//! upstream keeps in the broker's topic config (its `TopicRouteData` has
+//! no attributes; a topic of no declared type prints exactly as upstream).
 
 use std::collections::BTreeMap;
 
 use raftmq_proto::namesrv::v1::{GroupRoute, TopicRouteResponse};
 use serde::Serialize;
 
-use crate::admin::{AdminError, NamesrvClient};
+use crate::admin::{AdminError, NamesrvClient, MESSAGE_TYPE};
+use raftmq_model::TopicMessageType;
+use raftmq_proto::message_type;
 
 /// A topic's route as RocketMQ prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +51,10 @@ pub struct QueueData {
     pub perm: u32,
     /// Always 0: raftmq has no system-topic flags.
     pub topic_sys_flag: u32,
+    /// The topic's attributes on the group as upstream stores them
+    /// (`message.type` to its value); left out when none is declared.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl From<&TopicRouteResponse> for TopicRouteData {
@@ -72,9 +83,18 @@ impl From<&TopicRouteResponse> for TopicRouteData {
                     write_queue_nums: g.write_queues,
                     perm: g.perm,
                     topic_sys_flag: 0,
+                    attributes: attributes(g),
                 })
                 .collect(),
         }
+    }
+}
+
+/// A group's declared attributes: `message.type` unless undeclared.
+fn attributes(g: &GroupRoute) -> BTreeMap<String, String> {
+    match message_type::from_wire(g.message_type) {
+        TopicMessageType::Unspecified => BTreeMap::new(),
+        t => BTreeMap::from([(MESSAGE_TYPE.to_owned(), t.as_str().to_owned())]),
     }
 }
 
@@ -126,6 +146,7 @@ mod tests {
                     member(3, "127.0.0.1:30931"),
                     member(12, "127.0.0.1:30941"),
                 ],
+                ..Default::default()
             }],
         };
         let text = render_topic_route(&TopicRouteData::from(&route));
@@ -154,5 +175,31 @@ mod tests {
         // BIDs in numeric order, not as strings.
         let twelve = text.find("\"12\"").unwrap();
         assert!(text.find("\"3\"").unwrap() < twelve, "{text}");
+    }
+
+    #[test]
+    fn a_declared_type_shows_in_its_groups_queue_data() {
+        let group = |name: &str, t: raftmq_proto::namesrv::v1::TopicMessageType| GroupRoute {
+            cluster: "C".into(),
+            group: name.into(),
+            read_queues: 1,
+            write_queues: 1,
+            perm: 6,
+            members: vec![member(0, "127.0.0.1:30911")],
+            message_type: t.into(),
+            ..Default::default()
+        };
+        use raftmq_proto::namesrv::v1::TopicMessageType as W;
+        let route = TopicRouteResponse {
+            topic: "T".into(),
+            groups: vec![group("a", W::Delay), group("b", W::Unspecified)],
+        };
+        let text = render_topic_route(&TopicRouteData::from(&route));
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            json["queueDatas"][0]["attributes"],
+            serde_json::json!({"message.type": "DELAY"})
+        );
+        assert!(json["queueDatas"][1].get("attributes").is_none(), "{text}");
     }
 }
