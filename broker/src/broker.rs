@@ -208,7 +208,6 @@ impl Broker {
                 auto_create_queues: conf
                     .auto_create_topic_enable
                     .then_some(conf.default_topic_queue_nums),
-                check_message_type: conf.held.enable_topic_message_type_check,
                 namesrvs: conf.namesrv_addr.clone(),
                 held: conf.held.clone(),
             },

@@ -54,11 +54,9 @@ pub struct MessagingConf {
     pub max_message_size: usize,
     /// `defaultTopicQueueNums` when `autoCreateTopicEnable` is on.
     pub auto_create_queues: Option<u32>,
-    /// `enableTopicMessageTypeCheck`.
-    pub check_message_type: bool,
     /// The nameservers, for routes.
     pub namesrvs: Vec<String>,
-    /// Timers and transactions.
+    /// Timers, transactions and `enableTopicMessageTypeCheck`.
     pub held: crate::conf::HeldConf,
 }
 

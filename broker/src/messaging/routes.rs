@@ -85,7 +85,7 @@ async fn own_route(inner: &Inner, topic: &str, queues: u32) -> ns::TopicRouteRes
             members,
             // Created on first send: of no declared type.
             message_type: message_type::to_wire(TopicMessageType::Unspecified),
-            check_message_type: inner.conf.check_message_type,
+            check_message_type: inner.conf.held.enable_topic_message_type_check,
             ..Default::default()
         }],
     }
