@@ -412,3 +412,47 @@ async fn timers_due_across_a_leader_kill_and_restart_fire_exactly_once() {
     producer.shutdown().await;
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_type_check_a_message_of_another_type_is_refused_and_not_stored() {
+    let d = LocalDeployment::start_with(raftmq_embedded::LocalOptions {
+        held: raftmq_embedded::HeldConf {
+            enable_topic_message_type_check: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("deployment starts");
+    d.wait_for_leader(BOUND).await.expect("a leader");
+    let topic = "E2eTypeChecked";
+    let producer = until_ok!("producer start", Producer::start(config(&d), &[topic]));
+    // Created on first send, undeclared: NORMAL under the check.
+    let normal = until_ok!("normal", producer.send(Message::new(topic, "normal")));
+    let delayed = Message::new(topic, "delayed").with_delivery_delay(Duration::from_millis(200));
+    let e = bounded("send delayed", producer.send(delayed))
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        e.code(),
+        Some(v2::Code::MessagePropertyConflictWithType),
+        "{e}"
+    );
+    assert!(e.to_string().contains("enableTopicMessageTypeCheck"), "{e}");
+    let after = until_ok!("normal after", producer.send(Message::new(topic, "after")));
+
+    // Nothing of the refused one was stored: the queue holds the two
+    // normal ones only, even after its due time.
+    let c = consumer(&d, "E2eTypeCheckedGroup", topic).await;
+    let want = HashSet::from([normal.message_id.clone(), after.message_id.clone()]);
+    let got = receive_until(&c, &want, &HashSet::new(), BOUND).await;
+    assert_eq!(got.len(), 2);
+    let settle = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < settle {
+        let more = until_ok!("receive", c.receive(16, Duration::from_secs(30)));
+        assert!(more.is_empty(), "stored after all: {more:?}");
+    }
+    c.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}

@@ -22,6 +22,7 @@ use raftmq_store::FlushMode;
 use raftmq_tasks::Tasks;
 use tokio::net::TcpListener;
 
+pub use raftmq_broker::conf::HeldConf;
 use raftmq_broker::conf::{BrokerConf, DLedgerConf};
 use raftmq_broker::{Broker, BrokerError, Listeners};
 
@@ -47,6 +48,9 @@ pub struct LocalOptions {
     /// a temporary directory, often on a build machine's disk that is fuller
     /// than 90% and would refuse every send.
     pub disk_space_warning_level_ratio: u8,
+    /// Timers, transactions and the topic type check on every member
+    /// (`timerPrecisionMs`, `transactionTimeOut`, ...).
+    pub held: HeldConf,
 }
 
 impl Default for LocalOptions {
@@ -59,6 +63,7 @@ impl Default for LocalOptions {
             fault_injection: false,
             auto_create_topics: true,
             disk_space_warning_level_ratio: 100,
+            held: HeldConf::default(),
         }
     }
 }
@@ -159,6 +164,7 @@ impl LocalDeployment {
             conf.fault_injection_enable = opts.fault_injection;
             conf.auto_create_topic_enable = opts.auto_create_topics;
             conf.disk_space_warning_level_ratio = opts.disk_space_warning_level_ratio;
+            conf.held = opts.held.clone();
             confs.insert(*id, conf);
         }
         let mut d = LocalDeployment {
