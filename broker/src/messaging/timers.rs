@@ -16,6 +16,9 @@ use super::Inner;
 
 /// Timers released by one write at most.
 const BATCH: usize = 512;
+/// Bytes of released copies in one write at most (past the first copy):
+/// an entry stays far below the Raft frame and segment limits.
+const BATCH_BYTES: usize = 8 << 20;
 /// The pause after a failed write before the next try.
 const BACKOFF: Duration = Duration::from_millis(100);
 
@@ -72,9 +75,16 @@ pub(super) async fn run(inner: &Inner) {
             continue;
         }
         let mut copies = Vec::with_capacity(due.len());
+        let mut bytes = 0usize;
         for (_, id) in &due {
+            if bytes >= BATCH_BYTES {
+                break;
+            }
             match released_copy(store, *id) {
-                Ok(Some(m)) => copies.push(m),
+                Ok(Some(m)) => {
+                    bytes += m.encoded_len().unwrap_or(BATCH_BYTES);
+                    copies.push(m);
+                }
                 Ok(None) => tracing::error!(timer = %id, "a held timer's record is not in the log"),
                 Err(e) => tracing::error!(timer = %id, error = %e, "reading a held timer failed"),
             }
