@@ -5,63 +5,20 @@
 //! leader is killed, with no rewind and no client restart.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use raftmq_client::sdk::{
-    ClientConfig, ClientError, ConsumeResult, FilterExpression, Message, MessageQueue, Producer,
-    PullConsumer, PushConsumer, ReceivedMessage, Retry, SimpleConsumer,
+    ConsumeResult, FilterExpression, Message, MessageQueue, Producer, PullConsumer, PushConsumer,
+    ReceivedMessage, Retry, SimpleConsumer,
 };
 use raftmq_embedded::LocalDeployment;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// Every wait in these tests is bounded by this.
-const BOUND: Duration = Duration::from_secs(30);
-/// Pause between two checks of a condition that has no event to await.
-const POLL: Duration = Duration::from_millis(50);
-
-async fn deployment() -> LocalDeployment {
-    let d = LocalDeployment::start(3).await.expect("deployment starts");
-    d.wait_for_leader(BOUND).await.expect("a leader");
-    d
-}
-
-fn config(d: &LocalDeployment) -> ClientConfig {
-    let mut c = ClientConfig::new(&d.namesrv_addr()).expect("config");
-    c.long_polling_timeout = Duration::from_secs(1);
-    c
-}
-
-/// Evaluates the call until it succeeds, while it fails with an error
-/// that time can cure (brokers not registered yet, no leader yet); bounded.
-macro_rules! until_ok {
-    ($what:expr, $call:expr) => {{
-        let deadline = Instant::now() + BOUND;
-        loop {
-            match tokio::time::timeout_at(deadline, $call).await {
-                Ok(Ok(t)) => break t,
-                Ok(Err(e)) if Instant::now() < deadline => {
-                    let e: ClientError = e;
-                    let transient =
-                        e.is_retryable() || matches!(e, ClientError::TopicNotFound { .. });
-                    assert!(transient, "{}: {e}", $what);
-                    tokio::time::sleep(POLL).await;
-                }
-                Ok(Err(e)) => panic!("{}: still failing after {BOUND:?}: {e}", $what),
-                Err(_) => panic!("{}: no answer within {BOUND:?}", $what),
-            }
-        }
-    }};
-}
-
-async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(BOUND, f).await {
-        Ok(t) => t,
-        Err(_) => panic!("{what}: not done within {BOUND:?}"),
-    }
-}
+#[macro_use]
+mod group;
+use group::{bounded, config, deployment, BOUND};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_and_simple_consumer_with_a_tag_filter() {

@@ -10,26 +10,24 @@
 //! check-backs): `cargo test -p raftmq-client --test sdk_held_e2e`.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use raftmq_client::sdk::{
-    ClientConfig, ClientError, FilterExpression, Message, Producer, ReceivedMessage, Retry,
-    SimpleConsumer, TransactionChecker, TransactionProducer, TransactionResolution,
-    TransactionalMessage,
+    FilterExpression, Message, Producer, ReceivedMessage, Retry, SimpleConsumer,
+    TransactionChecker, TransactionProducer, TransactionResolution, TransactionalMessage,
 };
 use raftmq_embedded::LocalDeployment;
 use raftmq_proto::rocketmq::v2;
 use tokio::time::Instant;
 
-/// Every wait in these tests is bounded by this.
-const BOUND: Duration = Duration::from_secs(30);
+#[macro_use]
+mod group;
+use group::{bounded, config, deployment, BOUND};
+
 /// The bound on a check-back: the broker checks a transaction left open
 /// some seconds after it was sent, then at its check interval.
 const CHECK_BOUND: Duration = Duration::from_secs(120);
-/// Pause between two tries of a call that failed with an error time cures.
-const POLL: Duration = Duration::from_millis(50);
 /// How late after its due time a delay message may reach a consumer: the
 /// broker's release (tens of ms) plus one receive's long poll.
 const LATE: Duration = Duration::from_secs(3);
@@ -39,47 +37,6 @@ fn millis(t: SystemTime) -> u128 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis()
-}
-
-async fn deployment() -> LocalDeployment {
-    let d = LocalDeployment::start(3).await.expect("deployment starts");
-    d.wait_for_leader(BOUND).await.expect("a leader");
-    d
-}
-
-fn config(d: &LocalDeployment) -> ClientConfig {
-    let mut c = ClientConfig::new(&d.namesrv_addr()).expect("config");
-    c.long_polling_timeout = Duration::from_secs(1);
-    c
-}
-
-/// Evaluates the call until it succeeds, while it fails with an error
-/// that time can cure (brokers not registered yet, no leader yet); bounded.
-macro_rules! until_ok {
-    ($what:expr, $call:expr) => {{
-        let deadline = Instant::now() + BOUND;
-        loop {
-            match tokio::time::timeout_at(deadline, $call).await {
-                Ok(Ok(t)) => break t,
-                Ok(Err(e)) if Instant::now() < deadline => {
-                    let e: ClientError = e;
-                    let transient =
-                        e.is_retryable() || matches!(e, ClientError::TopicNotFound { .. });
-                    assert!(transient, "{}: {e}", $what);
-                    tokio::time::sleep(POLL).await;
-                }
-                Ok(Err(e)) => panic!("{}: still failing after {BOUND:?}: {e}", $what),
-                Err(_) => panic!("{}: no answer within {BOUND:?}", $what),
-            }
-        }
-    }};
-}
-
-async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(BOUND, f).await {
-        Ok(t) => t,
-        Err(_) => panic!("{what}: not done within {BOUND:?}"),
-    }
 }
 
 async fn consumer(d: &LocalDeployment, group: &str, topic: &str) -> SimpleConsumer {
