@@ -668,3 +668,147 @@ async fn without_auto_create_an_unknown_topic_is_not_found_and_not_created() {
         .is_none());
     d.shutdown().await;
 }
+
+/// EndTransaction through `c` for `id` of message `message_id`.
+async fn end(
+    c: &mut MessagingServiceClient<Channel>,
+    message_id: &str,
+    id: &str,
+    resolution: v2::TransactionResolution,
+) -> (i32, String) {
+    let r = c
+        .end_transaction(req(v2::EndTransactionRequest {
+            topic: res("Txns"),
+            message_id: message_id.into(),
+            transaction_id: id.into(),
+            resolution: resolution.into(),
+            source: v2::TransactionSource::SourceClient.into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("end transaction")
+        .into_inner();
+    let s = r.status.unwrap_or_default();
+    (s.code, s.message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_messages_retried_and_ended_every_way_on_the_raw_protocol() {
+    use v2::TransactionResolution::{Commit, Rollback, Unspecified};
+
+    let d = LocalDeployment::start(3).await.expect("start");
+    let leader = d
+        .wait_for_leader(Duration::from_secs(5))
+        .await
+        .expect("leader");
+    let follower = (0..3).find(|i| *i != leader).unwrap();
+    let f_addr = d.broker(follower).unwrap().client_addr().to_string();
+    let mut f = client(&f_addr).await;
+    let half = |id: &str| {
+        let mut m = message("Txns", id, "TagA", 0, id);
+        if let Some(sp) = m.system_properties.as_mut() {
+            sp.message_type = v2::MessageType::Transaction.into();
+        }
+        m
+    };
+    let sender = f.clone();
+    let send = |msgs: Vec<v2::Message>| {
+        let mut f = sender.clone();
+        async move {
+            f.send_message(req(v2::SendMessageRequest { messages: msgs }))
+                .await
+                .expect("send")
+                .into_inner()
+        }
+    };
+    // A normal message first, so the queue exists and has an entry after
+    // which a half message's position would sort.
+    let normal = send(vec![message("Txns", "N0", "TagA", 0, "normal")]).await;
+    assert_eq!(
+        code(&normal.status),
+        v2::Code::Ok as i32,
+        "{:?}",
+        normal.status
+    );
+    let first = send(vec![half("H1"), half("H2"), half("H3")]).await;
+    assert_eq!(
+        code(&first.status),
+        v2::Code::Ok as i32,
+        "{:?}",
+        first.status
+    );
+    let ids: Vec<String> = first
+        .entries
+        .iter()
+        .map(|e| e.transaction_id.clone())
+        .collect();
+    assert!(ids.iter().all(|t| !t.is_empty()), "{ids:?}");
+
+    // Retried (same message ids): the same transaction ids, nothing stored
+    // twice.
+    let again = send(vec![half("H1"), half("H2")]).await;
+    let again_ids: Vec<String> = again
+        .entries
+        .iter()
+        .map(|e| e.transaction_id.clone())
+        .collect();
+    assert_eq!(again_ids, ids[..2].to_vec());
+
+    let invalid = v2::Code::InvalidTransactionId as i32;
+    let ok = v2::Code::Ok as i32;
+    // Bad input changes nothing.
+    assert_eq!(end(&mut f, "H1", "garbage", Commit).await.0, invalid);
+    assert_eq!(end(&mut f, "H1", "999999.0", Commit).await.0, invalid);
+    let (c, why) = end(&mut f, "H2", &ids[0], Commit).await;
+    assert_eq!(c, invalid, "another message's transaction: {why}");
+    assert_eq!(
+        end(&mut f, "H1", &ids[0], Unspecified).await.0,
+        v2::Code::BadRequest as i32
+    );
+    // Ends through a follower (forwarded), each once; a repeat of the
+    // answer is OK, another answer is refused and the first stands.
+    assert_eq!(end(&mut f, "H1", &ids[0], Commit).await.0, ok);
+    assert_eq!(end(&mut f, "H1", &ids[0], Commit).await.0, ok);
+    let (c, why) = end(&mut f, "H1", &ids[0], Rollback).await;
+    assert_eq!(c, invalid);
+    assert!(why.contains("committed already"), "{why}");
+    assert_eq!(end(&mut f, "H2", &ids[1], Rollback).await.0, ok);
+    let (c, why) = end(&mut f, "H2", &ids[1], Commit).await;
+    assert_eq!(c, invalid);
+    assert!(why.contains("rolled back already"), "{why}");
+    // A half message with a delivery time or a message group is refused.
+    for (what, m) in [
+        ("delivery time", {
+            let mut m = half("H9");
+            m.system_properties.as_mut().unwrap().delivery_timestamp =
+                Some(prost_types::Timestamp {
+                    seconds: 4_000_000_000,
+                    nanos: 0,
+                });
+            m
+        }),
+        ("message group", {
+            let mut m = half("H9");
+            m.system_properties.as_mut().unwrap().message_group = Some("g".into());
+            m
+        }),
+    ] {
+        let r = send(vec![m]).await;
+        assert_eq!(
+            code(&r.entries[0].status),
+            v2::Code::MessagePropertyConflictWithType as i32,
+            "{what}: {:?}",
+            r.entries[0].status
+        );
+    }
+
+    // Only the normal message and the committed one reach the queue.
+    let (_, got) = receive(&mut f, "Txns", "*", Duration::from_secs(30)).await;
+    let mut got: Vec<String> = got
+        .iter()
+        .map(|m| m.system_properties.as_ref().unwrap().message_id.clone())
+        .collect();
+    got.sort();
+    assert_eq!(got, vec!["H1".to_owned(), "N0".to_owned()]);
+    d.shutdown().await;
+}

@@ -87,24 +87,25 @@ fn already_stored(inner: &Inner, batch: &[Message]) -> Vec<Option<Sent>> {
         if view.topic() != m.topic.as_str() {
             return None;
         }
-        if let Some(q) = store.queues().get(&m.topic, view.queue_id()) {
-            if let Ok(offset) = q.offset_at_pos(found.pos.0) {
-                return Some(Sent {
-                    offset: offset.0,
-                    transaction_id: None,
-                });
-            }
-        }
-        // Not in its queue: held (or its released copy, found first).
+        // A held record (a timer, a half message) is in no queue: its
+        // queue offset comes when it is released; a half message's
+        // transaction id is answered again.
         let flags = view.flags();
-        let held = flags & FLAG_RELEASE == 0 && flags & (FLAG_TIMER | FLAG_HALF) != 0;
-        held.then(|| Sent {
-            offset: 0,
-            transaction_id: if flags & FLAG_HALF != 0 {
-                store.held_id_at(found.pos).ok().flatten()
+        if flags & FLAG_RELEASE == 0 && flags & (FLAG_TIMER | FLAG_HALF) != 0 {
+            let transaction_id = if flags & FLAG_HALF != 0 {
+                Some(store.held_id_at(found.pos).ok().flatten()?)
             } else {
                 None
-            },
+            };
+            return Some(Sent {
+                offset: 0,
+                transaction_id,
+            });
+        }
+        let q = store.queues().get(&m.topic, view.queue_id())?;
+        q.offset_at_pos(found.pos.0).ok().map(|o| Sent {
+            offset: o.0,
+            transaction_id: None,
         })
     };
     batch.iter().zip(found).map(|(m, f)| sent(m, f)).collect()

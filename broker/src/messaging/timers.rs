@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use raftmq_raft::WriteError;
+use raftmq_store::message_store::StoredMessage;
 use raftmq_store::meta_state::HeldId;
 use raftmq_store::record::message::{Message, FLAG_RELEASE, RELEASES_PROPERTY};
 use raftmq_store::{StoreCore, StoreError};
@@ -22,19 +23,25 @@ const BATCH_BYTES: usize = 8 << 20;
 /// The pause after a failed write before the next try.
 const BACKOFF: Duration = Duration::from_millis(100);
 
-/// The released copy of held record `id`: the same message (id, born time,
-/// properties, due time), marked as the copy of `id`, stamped when stored.
-/// None when the record is not in the log.
-pub(super) fn released_copy(store: &StoreCore, id: HeldId) -> Result<Option<Message>, StoreError> {
-    let Some(stored) = store.read_held(id)? else {
-        return Ok(None);
-    };
+/// The released copy of held record `id`, read as `stored`: the same
+/// message (id, born time, properties, due time), marked as the copy of
+/// `id`, stamped when stored.
+pub(super) fn release_of(stored: &StoredMessage, id: HeldId) -> Result<Message, StoreError> {
     let mut m = stored.to_message()?;
     m.flags |= FLAG_RELEASE;
     m.properties
         .push((RELEASES_PROPERTY.to_owned(), id.to_string()));
     m.store_timestamp_ms = 0;
-    Ok(Some(m))
+    Ok(m)
+}
+
+/// [`release_of`] the record `id` names, read from the store; None when
+/// the record is not in the log.
+fn released_copy(store: &StoreCore, id: HeldId) -> Result<Option<Message>, StoreError> {
+    store
+        .read_held(id)?
+        .map(|stored| release_of(&stored, id))
+        .transpose()
 }
 
 /// Waits until `at_ms`, or `longest`, or a change of leadership, whichever

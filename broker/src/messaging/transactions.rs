@@ -25,7 +25,7 @@ use tonic::Request;
 
 use super::convert::{self, now_ms};
 use super::send::write_refusal;
-use super::timers::released_copy;
+use super::timers::release_of;
 use super::Inner;
 
 /// Half messages in one round's command at most.
@@ -144,13 +144,12 @@ pub(super) async fn end(
         _ => "client",
     };
     let written = match want {
-        Outcome::Committed => match released_copy(store, id) {
-            Ok(Some(copy)) => inner
+        Outcome::Committed => match release_of(&record, id) {
+            Ok(copy) => inner
                 .node
                 .write_here(std::slice::from_ref(&copy))
                 .await
                 .map(|stored| stored.first().map(|s| s.placed)),
-            Ok(None) => return already(id, want, None),
             Err(e) => {
                 return answer(
                     v2::Code::InternalServerError,

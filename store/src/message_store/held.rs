@@ -2,12 +2,14 @@
 //! due, which half messages wait, how a transaction ended, and the held
 //! records themselves.
 
+use bytes::Bytes;
+
 use super::read::StoredMessage;
 use super::StoreCore;
 use crate::error::{Result, StoreError};
 use crate::meta_state::{Half, HeldId, HeldIndex, Outcome};
-use crate::record::entry::EntryKind;
-use crate::record::message::iter_batch;
+use crate::record::entry::{self, EntryKind, HEADER_LEN};
+use crate::record::message::{iter_batch, peek_len};
 use crate::types::LogPos;
 
 /// Pending timers and how late the earliest is, for `clusterList`'s
@@ -82,30 +84,52 @@ impl StoreCore {
 
     /// The record `id` names: the `slot`th message of entry `index`. None
     /// when the entry is no longer (or not yet) in the log, or holds no
-    /// such message.
+    /// such message. Reads the record alone, in place: the entry was checked
+    /// when it was appended, as a consume queue's reads trust it.
     pub fn read_held(&self, id: HeldId) -> Result<Option<StoredMessage>> {
         let b = self.log.bounds();
         if id.index < b.start_index || id.index >= b.next_index {
             return Ok(None);
         }
-        let entry = self.log.read_entry(id.index)?;
-        if entry.kind != EntryKind::Messages {
-            return Ok(None);
-        }
-        let body = entry.body();
-        let body_pos = entry.pos.0 + crate::record::entry::HEADER_LEN as u64;
-        let Some(item) = iter_batch(&body).nth(id.slot as usize) else {
-            return Ok(None);
-        };
-        let (off, view) = item.map_err(|source| StoreError::Message {
-            pos: LogPos(body_pos),
-            source,
-        })?;
-        let len = view.encoded_len();
-        Ok(Some(StoredMessage {
+        let loc = self.log.location(id.index)?;
+        let body_pos = loc.body_pos();
+        let found = self.log.read_with(loc.pos, loc.len as usize, |entry| {
+            let header = entry::decode_header(entry, entry.len() as u64).map_err(|d| {
+                StoreError::Corrupt {
+                    path: "commitlog".into(),
+                    offset: loc.pos,
+                    reason: format!("entry {}: {d}", id.index),
+                }
+            })?;
+            if header.kind != EntryKind::Messages {
+                return Ok(None);
+            }
+            let body = entry.get(HEADER_LEN..).unwrap_or_default();
+            let mut at = 0usize;
+            for _ in 0..id.slot {
+                match body.get(at..).map(peek_len) {
+                    Some(Ok(len)) => at += len,
+                    _ => return Ok(None),
+                }
+            }
+            let Some(rest) = body.get(at..).filter(|r| !r.is_empty()) else {
+                return Ok(None);
+            };
+            let len = peek_len(rest).map_err(|source| StoreError::Message {
+                pos: LogPos(body_pos + at as u64),
+                source,
+            })?;
+            let record = rest.get(..len).ok_or_else(|| StoreError::Corrupt {
+                path: "commitlog".into(),
+                offset: body_pos + at as u64,
+                reason: format!("record {id} runs past its entry"),
+            })?;
+            Ok(Some((at, Bytes::copy_from_slice(record))))
+        })??;
+        Ok(found.map(|(at, record)| StoredMessage {
             queue_offset: None,
-            pos: LogPos(body_pos + off as u64),
-            record: body.slice(off..off + len),
+            pos: LogPos(body_pos + at as u64),
+            record,
         }))
     }
 }
