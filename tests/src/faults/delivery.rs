@@ -75,6 +75,19 @@ pub fn doubles<'a>(seen: impl IntoIterator<Item = &'a Delivery>) -> Doubles {
     }
 }
 
+/// Counts `error` under its first 60 characters.
+pub fn count_error(kinds: &mut BTreeMap<String, u64>, error: &str) {
+    *kinds.entry(error.chars().take(60).collect()).or_default() += 1;
+}
+
+/// The most frequent error kinds, for a report line.
+pub fn top_errors(kinds: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    let mut all: Vec<(String, u64)> = kinds.iter().map(|(k, n)| (k.clone(), *n)).collect();
+    all.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    all.truncate(3);
+    all
+}
+
 /// Audit offsets that are not 0, 1, 2, ... in their queue.
 pub fn offset_gaps(queues: &BTreeMap<String, Vec<Delivery>>) -> usize {
     queues

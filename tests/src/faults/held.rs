@@ -55,7 +55,10 @@ pub async fn produce_delayed(
                     lock(&history).timers.acked(&value);
                     break;
                 }
-                _ => lock(&history).timers.failed(&value),
+                Ok(Err(e)) => lock(&history).timers.failed(&value, &e.to_string()),
+                Err(_) => lock(&history)
+                    .timers
+                    .failed(&value, "send timed out (15 s)"),
             }
             if attempt + 1 < ATTEMPTS {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -144,14 +147,20 @@ pub async fn produce_transactions(
                     let mut h = lock(&history);
                     match res {
                         Ok(Ok(())) => h.transactions.ended += 1,
-                        Ok(Err(ClientError::InvalidTransaction { .. })) => {
-                            h.transactions.end_refused += 1
-                        }
-                        _ => h.transactions.end_errors += 1,
+                        Ok(Err(e)) => h.transactions.end_failed(
+                            &e.to_string(),
+                            matches!(e, ClientError::InvalidTransaction { .. }),
+                        ),
+                        Err(_) => h.transactions.end_failed("timed out (30 s)", false),
                     }
                 }
             }
-            _ => lock(&history).transactions.send_failed(&value),
+            Ok(Err(e)) => lock(&history)
+                .transactions
+                .send_failed(&value, &e.to_string()),
+            Err(_) => lock(&history)
+                .transactions
+                .send_failed(&value, "send timed out (30 s)"),
         }
         tokio::time::sleep(interval).await;
     }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use super::delivery::{doubles, offset_gaps, Delivery};
+use super::delivery::{count_error, doubles, offset_gaps, top_errors, Delivery};
 
 /// The topic of the timer workload.
 pub const TIMER_TOPIC: &str = "FaultSuiteDelay";
@@ -33,6 +33,8 @@ pub struct Timers {
     deliveries: Vec<Delivery>,
     /// Failed send attempts.
     pub send_errors: u64,
+    /// Failed send attempts by kind.
+    error_kinds: BTreeMap<String, u64>,
 }
 
 impl Timers {
@@ -41,8 +43,9 @@ impl Timers {
         self.sent.entry(value.to_owned()).or_insert((due, false));
     }
 
-    /// A send of `value` failed.
-    pub fn failed(&mut self, value: &str) {
+    /// A send of `value` failed with `error`.
+    pub fn failed(&mut self, value: &str, error: &str) {
+        count_error(&mut self.error_kinds, error);
         if let Some(s) = self.sent.get_mut(value) {
             s.1 = true;
         }
@@ -131,6 +134,7 @@ impl Timers {
             offset_gaps: offset_gaps(audit),
             stored: audit.values().map(Vec::len).sum(),
             send_errors: self.send_errors,
+            errors: top_errors(&self.error_kinds),
         }
     }
 }
@@ -166,6 +170,8 @@ pub struct TimerReport {
     pub stored: usize,
     /// Failed send attempts.
     pub send_errors: u64,
+    /// The most frequent kinds of failed attempts.
+    pub errors: Vec<(String, u64)>,
 }
 
 impl TimerReport {
@@ -198,6 +204,9 @@ impl fmt::Display for TimerReport {
             self.send_errors,
             if self.ok() { "OK" } else { "VIOLATED" },
         )?;
+        if !self.errors.is_empty() {
+            write!(f, " errors e.g. {:?}", self.errors)?;
+        }
         for (what, sample) in [
             ("early", &self.early_sample),
             ("missing", &self.missing_sample),
@@ -260,7 +269,7 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         let mut t = Timers::default();
         t.attempt("d-1-0", t0);
-        t.failed("d-1-0");
+        t.failed("d-1-0", "timed out");
         t.acked("d-1-0");
         let q = vec![seen("d-1-0", "M0", 0, t0), seen("d-1-0", "M1", 1, t0)];
         for d in &q {

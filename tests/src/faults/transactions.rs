@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use super::delivery::{doubles, offset_gaps, Delivery};
+use super::delivery::{count_error, doubles, offset_gaps, top_errors, Delivery};
 
 /// The topic of the transaction workload.
 pub const TX_TOPIC: &str = "FaultSuiteTx";
@@ -56,6 +56,8 @@ pub struct Transactions {
     pub checks: u64,
     /// Check-backs about a value not decided yet (answered Unknown).
     pub checks_unknown: u64,
+    /// Failed sends and ends by kind.
+    error_kinds: BTreeMap<String, u64>,
 }
 
 impl Transactions {
@@ -69,15 +71,26 @@ impl Transactions {
         self.acked.insert(value.to_owned());
     }
 
-    /// Its send failed: it is decided Rollback.
-    pub fn send_failed(&mut self, value: &str) {
+    /// Its send failed with `error`: it is decided Rollback.
+    pub fn send_failed(&mut self, value: &str, error: &str) {
         self.send_errors += 1;
+        count_error(&mut self.error_kinds, error);
         self.decide(value, Decision::Rollback);
     }
 
     /// It is to end as `decision`.
     pub fn decide(&mut self, value: &str, decision: Decision) {
         self.decided.insert(value.to_owned(), decision);
+    }
+
+    /// Its end failed with `error` (`refused`: INVALID_TRANSACTION_ID).
+    pub fn end_failed(&mut self, error: &str, refused: bool) {
+        if refused {
+            self.end_refused += 1;
+        } else {
+            self.end_errors += 1;
+        }
+        count_error(&mut self.error_kinds, &format!("end: {error}"));
     }
 
     /// It is left open for the check-back.
@@ -175,6 +188,7 @@ impl Transactions {
             end_refused: self.end_refused,
             checks: self.checks,
             checks_unknown: self.checks_unknown,
+            errors: top_errors(&self.error_kinds),
         }
     }
 }
@@ -225,6 +239,8 @@ pub struct TxReport {
     pub checks: u64,
     /// Check-backs answered Unknown.
     pub checks_unknown: u64,
+    /// The most frequent kinds of failed sends and ends.
+    pub errors: Vec<(String, u64)>,
 }
 
 impl TxReport {
@@ -266,6 +282,9 @@ impl fmt::Display for TxReport {
             self.checks_unknown,
             if self.ok() { "OK" } else { "VIOLATED" },
         )?;
+        if !self.errors.is_empty() {
+            write!(f, " errors e.g. {:?}", self.errors)?;
+        }
         for (what, sample) in [
             ("rolled back but seen", &self.rolled_back_sample),
             ("missing", &self.missing_sample),
@@ -309,7 +328,7 @@ mod tests {
         }
         t.orphaned("t-0-3");
         t.begun("t-0-4");
-        t.send_failed("t-0-4");
+        t.send_failed("t-0-4", "timed out");
         assert_eq!(t.answer_check("t-0-3"), Some(Decision::Commit));
         assert_eq!(t.answer_check("t-9-9"), None);
         let q = vec![
