@@ -14,6 +14,12 @@ use crate::{free_ports, signal, MemberConf, Proc, Row};
 
 /// The broker group's name.
 pub const GROUP: &str = "RaftNode00";
+
+/// Check-backs of transactions left open: after 2 s, every 2 s, and only
+/// after a minute of unanswered checks is a half message discarded (the
+/// defaults, 6 s and 30 s, would make the drain wait half a minute).
+const TRANSACTION_CONF: &str = "transactionTimeOut=2000\ntransactionCheckInterval=2000\n\
+                                transactionCheckMax=30\n";
 const MEMBERS: usize = 3;
 
 /// Where the members keep their data, and what their conf files add.
@@ -25,7 +31,7 @@ pub struct Layout {
     /// `node0<i>` and `node0<i>/commitlog` in the run's directory.
     pub stores: Option<Vec<(PathBuf, PathBuf)>>,
     /// More `key=value` lines for every member's conf; a key already set
-    /// takes the value given here.
+    /// (the transaction check-back keys are) takes the value given here.
     pub extra_conf: String,
 }
 
@@ -119,6 +125,7 @@ impl Cluster {
                     &commitlog.display().to_string(),
                 );
                 text.push_str("faultInjectionEnable=true\n");
+                text.push_str(TRANSACTION_CONF);
                 for line in layout.extra_conf.lines() {
                     match line.split_once('=') {
                         Some((key, value)) => text = set_key(&text, key.trim(), value.trim()),

@@ -11,10 +11,17 @@
 //!   is allowed), and values stored twice (allowed only for values with a
 //!   failed send attempt: our own retry);
 //! - offsets: per queue, the audit reads 0, 1, 2, ... with no gap.
+//!
+//! The held workloads keep their own records here ([`Timers`],
+//! [`Transactions`]) with their own checks.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::time::Instant;
+
+use super::delivery::{offset_gaps, Delivery};
+use super::timers::{TimerReport, Timers};
+use super::transactions::{Transactions, TxReport};
 
 /// Failed attempts kept whole, with their time (the rest are only counted).
 const KEPT_ERRORS: usize = 10_000;
@@ -37,6 +44,10 @@ pub struct History {
     errors: Vec<(Instant, String)>,
     /// When a send last returned Ok.
     last_acked: Option<Instant>,
+    /// The timer workload's record.
+    pub timers: Timers,
+    /// The transaction workload's record.
+    pub transactions: Transactions,
 }
 
 impl History {
@@ -83,12 +94,15 @@ impl History {
         *self.delivered.entry(value.to_owned()).or_default() += 1;
     }
 
-    /// Acknowledged values not delivered yet.
+    /// Acknowledged values not delivered yet, of every workload (held
+    /// ones count once due or committed).
     pub fn missing(&self) -> usize {
         self.acked
             .iter()
             .filter(|v| !self.delivered.contains_key(*v))
             .count()
+            + self.timers.missing()
+            + self.transactions.missing()
     }
 
     /// Acknowledged values.
@@ -106,8 +120,8 @@ impl History {
             .collect();
         let mut stored: HashMap<&str, u32> = HashMap::new();
         for q in audit.queues.values() {
-            for (_, v) in q {
-                *stored.entry(v.as_str()).or_default() += 1;
+            for d in q {
+                *stored.entry(d.value.as_str()).or_default() += 1;
             }
         }
         let mut missing_from_log: Vec<&String> = self
@@ -135,14 +149,6 @@ impl History {
             .iter()
             .filter(|v| self.sent.get(**v) != Some(&true))
             .count();
-        let mut offset_gaps = 0;
-        for q in audit.queues.values() {
-            for (i, (off, _)) in q.iter().enumerate() {
-                if *off != i as i64 {
-                    offset_gaps += 1;
-                }
-            }
-        }
         Report {
             sent: self.sent.len(),
             acked: self.acked.len(),
@@ -155,13 +161,15 @@ impl History {
             stored_twice: stored_twice.len(),
             bad_dups,
             unexpected,
-            offset_gaps,
+            offset_gaps: offset_gaps(&audit.queues),
             queues: audit.queues.len(),
             stored: audit.queues.values().map(Vec::len).sum(),
             faults: faults.clone(),
             disk_full_refusals: self.disk_full_refusals,
             send_errors: self.send_errors.values().sum(),
             harness_errors: 0,
+            delayed: None,
+            transactions: None,
         }
     }
 }
@@ -178,11 +186,11 @@ fn value_order(v: &str) -> (u64, u64) {
     (num(), num())
 }
 
-/// Every queue read from offset 0: (offset, value) in read order.
+/// Every queue of a topic read from offset 0, in read order.
 #[derive(Debug, Default)]
 pub struct Audit {
     /// Per queue (`broker/queue_id`).
-    pub queues: BTreeMap<String, Vec<(i64, String)>>,
+    pub queues: BTreeMap<String, Vec<Delivery>>,
 }
 
 /// The verdict of one run.
@@ -225,6 +233,10 @@ pub struct Report {
     /// Faults that could not be applied, or a group not healthy in time
     /// after one (must be 0).
     pub harness_errors: u32,
+    /// The timer workload's verdict, if it ran.
+    pub delayed: Option<TimerReport>,
+    /// The transaction workload's verdict, if it ran.
+    pub transactions: Option<TxReport>,
 }
 
 impl Report {
@@ -236,6 +248,8 @@ impl Report {
             && self.bad_dups == 0
             && self.offset_gaps == 0
             && self.harness_errors == 0
+            && self.delayed.as_ref().is_none_or(TimerReport::ok)
+            && self.transactions.as_ref().is_none_or(TxReport::ok)
     }
 
     /// Faults injected in total.
@@ -283,6 +297,12 @@ impl fmt::Display for Report {
                 " missing from the log e.g. {:?}",
                 self.lost_in_log_sample
             )?;
+        }
+        if let Some(r) = &self.delayed {
+            write!(f, "\n{r}")?;
+        }
+        if let Some(r) = &self.transactions {
+            write!(f, "\n{r}")?;
         }
         Ok(())
     }

@@ -1,22 +1,32 @@
 //! The fault suite: a nameserver and a three-member group as real
 //! processes, producers sending unique values and consumers draining, faults
-//! injected on a schedule, and a checker over the history.
+//! injected on a schedule, and a checker over the history. Three
+//! workloads, each on its own topic: normal messages, delay messages
+//! (`timers.rs`) and transactions (`transactions.rs`), the last two held
+//! by the broker until due or committed (ADR 0012).
 //!
 //! ```text
 //!  producers ──send v-p-seq──▶ ┌──────── group ────────┐ ──receive/ack──▶ consumers
-//!   (acked on Ok only,         │ n0      n1      n2    │                  (every delivery)
-//!    bounded retries)          └───────────────────────┘
+//!   delayed   d-p-seq (due)    │ n0      n1      n2    │                  (every delivery,
+//!   tx        t-p-seq (decided)└───────────────────────┘                   per topic)
+//!      ▲ check-back: the recorded decision │
+//!      └───────────────────────────────────┘
 //!                   injector: kill -9 / SIGSTOP / isolate / disk full / damaged commitlog
-//!  end: drain until every acked value was delivered, then audit every queue
-//!  from offset 0 with a PullConsumer; History::check gives the Report.
+//!  end: drain until every acked value (due, committed) was delivered, then
+//!  audit every queue of each topic from offset 0 with a PullConsumer; the
+//!  records' checks give the Report.
 //! ```
 //!
 //! [`run`] does one run: `tests/tests/faults.rs` with a short fixed
 //! schedule, `src/bin/faults.rs` with random faults for N minutes.
 
 pub mod cluster;
+pub mod delivery;
+pub mod held;
 pub mod history;
 pub mod injector;
+pub mod timers;
+pub mod transactions;
 pub mod workload;
 
 use std::collections::BTreeMap;
@@ -28,10 +38,10 @@ use std::time::{Duration, Instant};
 pub use cluster::Cluster;
 pub use history::{History, Report};
 pub use injector::{Fault, Rng};
+use workload::Kind;
 
-/// The topic the workload uses.
+/// The topic the normal workload uses.
 pub const TOPIC: &str = "FaultSuite";
-const CONSUMER_GROUP: &str = "faults-consumers";
 
 /// Which faults, in what order.
 #[derive(Debug, Clone)]
@@ -59,10 +69,35 @@ pub struct Options {
     pub interval: Duration,
     /// Consumers in the group.
     pub consumers: usize,
-    /// Seed of the fault choices.
+    /// Producers of delay messages (0: no timer workload).
+    pub timer_producers: usize,
+    /// Transactional producers (0: no transaction workload).
+    pub tx_producers: usize,
+    /// Pause between one delay or transactional producer's messages.
+    pub held_interval: Duration,
+    /// Seed of the fault choices and the held workloads' draws.
     pub seed: u64,
     /// Print each fault as it is applied.
     pub verbose: bool,
+}
+
+/// How much load, of which workloads.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// Producers of normal messages.
+    pub producers: usize,
+    /// Pause between one normal producer's values.
+    pub interval: Duration,
+    /// Consumers of each workload's topic.
+    pub consumers: usize,
+    /// Producers of delay messages (0: none, no topic, no consumer).
+    pub timer_producers: usize,
+    /// Transactional producers (0: none).
+    pub tx_producers: usize,
+    /// Pause between one delay or transactional producer's messages.
+    pub held_interval: Duration,
+    /// Seed of the held producers' draws (due times, decisions).
+    pub seed: u64,
 }
 
 /// The workload on a running cluster: producers and consumers on their own
@@ -71,26 +106,55 @@ pub struct Load {
     rt: tokio::runtime::Runtime,
     namesrv: String,
     history: workload::Shared,
+    kinds: Vec<Kind>,
     stop_producers: Arc<AtomicBool>,
     stop_consumers: Arc<AtomicBool>,
     producers: Vec<tokio::task::JoinHandle<()>>,
+    /// Transactional producers: they answer check-backs until the drain ends.
+    answerers: Vec<tokio::task::JoinHandle<()>>,
     consumers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Load {
     /// Creates [`TOPIC`], starts `consumers` consumers, waits until each
     /// has received once, then starts `producers` producers sending one
-    /// value each every `interval`.
+    /// value each every `interval`. Normal messages only.
     pub fn start(
         cluster: &Cluster,
         producers: usize,
         interval: Duration,
         consumers: usize,
     ) -> Load {
+        Load::start_with(
+            cluster,
+            &Shape {
+                producers,
+                interval,
+                consumers,
+                timer_producers: 0,
+                tx_producers: 0,
+                held_interval: interval,
+                seed: 1,
+            },
+        )
+    }
+
+    /// [`Load::start`] with the held workloads of `shape` too, each on its
+    /// own topic with its own `consumers` consumers.
+    pub fn start_with(cluster: &Cluster, shape: &Shape) -> Load {
         // `finish` drains through these consumers: without one, nothing
         // acknowledged could ever be delivered.
-        assert!(consumers > 0, "a load needs a consumer for its drain");
-        cluster.create_topic(TOPIC);
+        assert!(shape.consumers > 0, "a load needs a consumer for its drain");
+        let mut kinds = vec![Kind::Normal];
+        if shape.timer_producers > 0 {
+            kinds.push(Kind::Delayed);
+        }
+        if shape.tx_producers > 0 {
+            kinds.push(Kind::Transactions);
+        }
+        for k in &kinds {
+            cluster.create_topic(k.topic());
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
             .enable_all()
@@ -101,12 +165,13 @@ impl Load {
         let stop_consumers = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(AtomicU64::new(0));
         let ns = cluster.namesrv().to_owned();
-        let consumers: Vec<_> = (0..consumers)
-            .map(|_| {
+        let consumers: Vec<_> = kinds
+            .iter()
+            .flat_map(|k| std::iter::repeat_n(*k, shape.consumers))
+            .map(|kind| {
                 rt.spawn(workload::consume(
                     ns.clone(),
-                    TOPIC.into(),
-                    CONSUMER_GROUP.into(),
+                    kind,
                     history.clone(),
                     ready.clone(),
                     stop_consumers.clone(),
@@ -119,15 +184,42 @@ impl Load {
             Duration::from_secs(60),
             || (ready.load(Ordering::SeqCst) >= want).then_some(()),
         );
-        let producers: Vec<_> = (0..producers)
+        let mut producers: Vec<_> = (0..shape.producers)
             .map(|id| {
                 rt.spawn(workload::produce(
                     ns.clone(),
                     TOPIC.into(),
                     id,
-                    interval,
+                    shape.interval,
                     history.clone(),
                     stop_producers.clone(),
+                ))
+            })
+            .collect();
+        // Each held producer draws from a seed of its own.
+        let seed = |kind: u64, id: usize| shape.seed ^ ((kind << 32) | (id as u64 + 1));
+        producers.extend((0..shape.timer_producers).map(|id| {
+            rt.spawn(held::produce_delayed(
+                ns.clone(),
+                Kind::Delayed.topic().into(),
+                id,
+                shape.held_interval,
+                seed(1, id),
+                history.clone(),
+                stop_producers.clone(),
+            ))
+        }));
+        let answerers = (0..shape.tx_producers)
+            .map(|id| {
+                rt.spawn(held::produce_transactions(
+                    ns.clone(),
+                    Kind::Transactions.topic().into(),
+                    id,
+                    shape.held_interval,
+                    seed(2, id),
+                    history.clone(),
+                    stop_producers.clone(),
+                    stop_consumers.clone(),
                 ))
             })
             .collect();
@@ -135,9 +227,11 @@ impl Load {
             rt,
             namesrv: ns,
             history,
+            kinds,
             stop_producers,
             stop_consumers,
             producers,
+            answerers,
             consumers,
         }
     }
@@ -153,8 +247,10 @@ impl Load {
     }
 
     /// Stops the producers, waits until the group is healthy and every
-    /// acknowledged value was delivered (60 s at most), stops the
-    /// consumers, audits every queue from offset 0 and judges the run.
+    /// acknowledged value was delivered (60 s at most; delay messages once
+    /// due, transactions once committed, left-open ones by the check-back),
+    /// stops the consumers and the transactional producers, audits every
+    /// queue of each topic from offset 0 and judges the run.
     /// `say` gets progress lines. Panics if the group does not settle.
     pub fn finish(
         self,
@@ -186,18 +282,36 @@ impl Load {
         ));
         self.stop_consumers.store(true, Ordering::SeqCst);
         self.rt.block_on(async {
-            for c in self.consumers {
+            for c in self.consumers.into_iter().chain(self.answerers) {
                 let _ = tokio::time::timeout(Duration::from_secs(30), c).await;
             }
         });
-        let expect = workload::lock(&self.history).acked_values().clone();
-        let audit = self.rt.block_on(workload::audit(
-            &self.namesrv,
-            TOPIC,
-            &expect,
-            Duration::from_secs(90),
-        ));
-        let report = workload::lock(&self.history).check(&audit, faults);
+        // The normal workload first: it always runs.
+        let mut report = Report::default();
+        for kind in self.kinds {
+            let expect = {
+                let h = workload::lock(&self.history);
+                match kind {
+                    Kind::Normal => h.acked_values().clone(),
+                    Kind::Delayed => h.timers.acked_values().clone(),
+                    Kind::Transactions => h.transactions.committed(),
+                }
+            };
+            let audit = self.rt.block_on(workload::audit(
+                &self.namesrv,
+                kind.topic(),
+                &expect,
+                Duration::from_secs(90),
+            ));
+            let h = workload::lock(&self.history);
+            match kind {
+                Kind::Normal => report = h.check(&audit, faults),
+                Kind::Delayed => report.delayed = Some(h.timers.check(&audit.queues)),
+                Kind::Transactions => {
+                    report.transactions = Some(h.transactions.check(&audit.queues))
+                }
+            }
+        }
         self.rt.shutdown_timeout(Duration::from_secs(5));
         report
     }
@@ -213,7 +327,18 @@ pub fn run(opts: &Options) -> Report {
         }
     };
     say(format!("cluster up in {}", cluster.dir().display()));
-    let load = Load::start(&cluster, opts.producers, opts.interval, opts.consumers);
+    let load = Load::start_with(
+        &cluster,
+        &Shape {
+            producers: opts.producers,
+            interval: opts.interval,
+            consumers: opts.consumers,
+            timer_producers: opts.timer_producers,
+            tx_producers: opts.tx_producers,
+            held_interval: opts.held_interval,
+            seed: opts.seed,
+        },
+    );
     let started = Instant::now();
     let mut rng = Rng::new(opts.seed);
     let mut faults: BTreeMap<String, u32> = BTreeMap::new();

@@ -1,6 +1,7 @@
 //! The load: producers sending unique values with bounded retries,
 //! consumers draining with a SimpleConsumer, and the audit that reads every
-//! queue from the start with a PullConsumer.
+//! queue from the start with a PullConsumer. The producers of held
+//! messages are in `held.rs`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,10 +11,44 @@ use raftmq_client::sdk::{
     ClientConfig, FilterExpression, Message, Producer, PullConsumer, SimpleConsumer, StartPosition,
 };
 
+use super::delivery::Delivery;
 use super::history::{Audit, History};
+use super::timers::TIMER_TOPIC;
+use super::transactions::TX_TOPIC;
 
 /// Sends of one value before it is given up (each may duplicate it).
-const ATTEMPTS: u32 = 5;
+pub const ATTEMPTS: u32 = 5;
+
+/// The workloads, each on a topic and consumer group of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Normal messages ([`super::TOPIC`]).
+    Normal,
+    /// Delay messages ([`TIMER_TOPIC`]).
+    Delayed,
+    /// Transactional messages ([`TX_TOPIC`]).
+    Transactions,
+}
+
+impl Kind {
+    /// Its topic.
+    pub fn topic(self) -> &'static str {
+        match self {
+            Kind::Normal => super::TOPIC,
+            Kind::Delayed => TIMER_TOPIC,
+            Kind::Transactions => TX_TOPIC,
+        }
+    }
+
+    /// Its consumer group.
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::Normal => "faults-consumers",
+            Kind::Delayed => "faults-delay-consumers",
+            Kind::Transactions => "faults-tx-consumers",
+        }
+    }
+}
 
 /// The shared record, locked briefly.
 pub type Shared = Arc<Mutex<History>>;
@@ -70,21 +105,21 @@ pub async fn produce(
     producer.shutdown().await;
 }
 
-/// One consumer of `group`: receives, records, acks until `stop`.
+/// One consumer of `kind`'s group: receives, records, acks until `stop`.
 /// `ready` counts consumers that have completed one receive.
 pub async fn consume(
     namesrv: String,
-    topic: String,
-    group: String,
+    kind: Kind,
     history: Shared,
     ready: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 ) {
-    let consumer = SimpleConsumer::start(config(&namesrv), &group)
+    let topic = kind.topic();
+    let consumer = SimpleConsumer::start(config(&namesrv), kind.group())
         .await
         .unwrap_or_else(|e| panic!("consumer did not start: {e}"));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while let Err(e) = consumer.subscribe(&topic, FilterExpression::all()).await {
+    while let Err(e) = consumer.subscribe(topic, FilterExpression::all()).await {
         assert!(Instant::now() < deadline, "subscribe: {e}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -107,7 +142,12 @@ pub async fn consume(
                 {
                     let mut h = lock(&history);
                     for m in &msgs {
-                        h.delivered(&String::from_utf8_lossy(m.body()));
+                        let d = Delivery::of(m);
+                        match kind {
+                            Kind::Normal => h.delivered(&d.value),
+                            Kind::Delayed => h.timers.delivered(d),
+                            Kind::Transactions => h.transactions.delivered(d),
+                        }
                     }
                 }
                 let acked =
@@ -134,7 +174,7 @@ pub async fn audit(
     timeout: Duration,
 ) -> Audit {
     let deadline = Instant::now() + timeout;
-    let mut c = PullConsumer::start(config(namesrv), "faults-audit")
+    let mut c = PullConsumer::start(config(namesrv), &format!("faults-audit-{topic}"))
         .await
         .expect("audit consumer");
     c.set_start_position(StartPosition::Beginning);
@@ -164,14 +204,11 @@ pub async fn audit(
             Ok(Ok(msgs)) => {
                 empty_in_a_row = 0;
                 for m in msgs {
-                    let v = String::from_utf8_lossy(m.body()).into_owned();
-                    if expect.contains(&v) {
+                    let d = Delivery::of(&m);
+                    if expect.contains(&d.value) {
                         seen += 1;
                     }
-                    out.queues
-                        .entry(format!("{}/{}", m.broker(), m.queue_id()))
-                        .or_default()
-                        .push((m.queue_offset(), v));
+                    out.queues.entry(d.queue.clone()).or_default().push(d);
                 }
             }
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
