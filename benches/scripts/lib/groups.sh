@@ -98,10 +98,3 @@ restart_member() {
 }
 
 rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
-
-# status_field ADDR FIELD: one field of `mqadmin brokerStatus`, or nothing
-# while the member does not answer.
-status_field() {
-  "$RAFTMQ_BIN_DIR/mqadmin" brokerStatus -b "$1" 2>/dev/null |
-    awk -v f="$2" '$1 == f { print $3; exit }' || true
-}
