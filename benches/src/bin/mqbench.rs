@@ -6,12 +6,17 @@
 //! mqbench produce --namesrv ADDR --topic T --size BYTES --messages N --inflight W [--batch B] [--json] [--threads N]
 //! mqbench consume --namesrv ADDR --topic T --group G --messages N [--json]
 //! mqbench e2e     --namesrv ADDR --topic T --group G --messages N --inflight W [--json]
+//! mqbench timers  --namesrv ADDR --topic T --group G --rate R --spread-secs S --duration-secs D [--json]
 //! ```
 //!
 //! `produce` sends one message per call from the application's side and
 //! keeps W sends outstanding, each awaited for its acknowledgement (the SDK
 //! coalesces outstanding sends on the wire); `--batch B` uses the SDK's
-//! batch call instead. A progress line a second goes to stderr; the final
+//! batch call instead. `--delay-secs S` makes every message a timed one,
+//! held by the broker S seconds; `--transactional` sends each message in a
+//! transaction of its own (begin, send, commit; W transactions in flight).
+//! `timers` measures how late timed messages reach a consumer (see
+//! `timers.rs`). A progress line a second goes to stderr; the final
 //! report to stdout, or one JSON object with `--json`. `--server-pids`
 //! adds the CPU the broker processes spent per acknowledged message.
 
@@ -27,7 +32,14 @@ use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
-use raftmq_client::sdk::{ClientConfig, FilterExpression, Message, Producer, SimpleConsumer};
+use raftmq_client::sdk::{
+    ClientConfig, FilterExpression, Message, Producer, SimpleConsumer, TransactionProducer,
+    TransactionResolution, TransactionalMessage,
+};
+
+// The timers measurement, in a file of its own beside this one.
+#[path = "mqbench/timers.rs"]
+mod timers;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -51,6 +63,8 @@ enum Command {
     Consume(ConsumeArgs),
     /// Send and receive at once; latency from send to receive
     E2e(E2eArgs),
+    /// Timed messages at a steady rate: how late consumers get them
+    Timers(timers::TimersArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -93,6 +107,12 @@ struct ProduceArgs {
     /// SendMessage requests the SDK keeps in flight per broker group
     #[arg(long, default_value_t = raftmq_client::sdk::BatchLimits::default().max_in_flight)]
     requests: usize,
+    /// Make every message a timed one, due this many seconds after its send
+    #[arg(long, conflicts_with = "transactional")]
+    delay_secs: Option<u64>,
+    /// Send each message in a transaction of its own: begin, send, commit
+    #[arg(long, conflicts_with = "batch")]
+    transactional: bool,
 }
 
 #[derive(Args, Debug)]
@@ -253,15 +273,76 @@ fn report(kind: &str, run: &Run, elapsed: Duration, cpu: Option<f64>, json: bool
     }
 }
 
+/// What `produce` sends through: a plain producer, or one that sends each
+/// message in a transaction of its own.
+enum Sender {
+    Plain(Producer),
+    Transactional(TransactionProducer),
+}
+
+impl Sender {
+    async fn start(a: &ProduceArgs) -> Result<Self> {
+        let c = &a.common;
+        let mut config = ClientConfig::new(&c.namesrv).context("nameserver addresses")?;
+        config.batch.max_in_flight = a.requests.max(1);
+        let topics = [c.topic.as_str()];
+        Ok(if a.transactional {
+            // Every transaction is committed at once; a check-back (one left
+            // open by a lost commit) is answered the same way.
+            let checker =
+                Arc::new(|_: TransactionalMessage| async { TransactionResolution::Commit });
+            Self::Transactional(
+                TransactionProducer::start(config, &topics, checker)
+                    .await
+                    .context("starting the transactional producer")?,
+            )
+        } else {
+            Self::Plain(
+                Producer::start(config, &topics)
+                    .await
+                    .context("starting the producer")?,
+            )
+        })
+    }
+
+    /// Sends `msgs`: with the batch call when `batch_call`, else one by
+    /// one; each in a transaction of its own (begin, send, commit) on a
+    /// transactional producer.
+    async fn send(
+        &self,
+        msgs: Vec<Message>,
+        batch_call: bool,
+    ) -> Result<(), raftmq_client::sdk::ClientError> {
+        match self {
+            Self::Plain(p) if batch_call => p.send_batch(msgs).await.map(|_| ()),
+            Self::Plain(p) => {
+                for m in msgs {
+                    p.send(m).await?;
+                }
+                Ok(())
+            }
+            Self::Transactional(p) => {
+                for m in msgs {
+                    let mut tx = p.begin();
+                    tx.send(m).await?;
+                    tx.commit().await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn shutdown(self) {
+        match self {
+            Self::Plain(p) => p.shutdown().await,
+            Self::Transactional(p) => p.shutdown().await,
+        }
+    }
+}
+
 async fn produce(a: ProduceArgs) -> Result<()> {
     let c = &a.common;
-    let mut config = ClientConfig::new(&c.namesrv).context("nameserver addresses")?;
-    config.batch.max_in_flight = a.requests.max(1);
-    let producer = Arc::new(
-        Producer::start(config, &[c.topic.as_str()])
-            .await
-            .context("starting the producer")?,
-    );
+    let producer = Arc::new(Sender::start(&a).await?);
     let body = Bytes::from(vec![b'x'; a.size]);
     let run = Run::new()?;
     let next = Arc::new(AtomicU64::new(0));
@@ -269,6 +350,8 @@ async fn produce(a: ProduceArgs) -> Result<()> {
     let cpu0 = cpu_total(&c.server_pids);
     let start = Instant::now();
     let per_call = a.batch.unwrap_or(1).max(1) as u64;
+    let delay = a.delay_secs.map(Duration::from_secs);
+    let batch_call = a.batch.is_some();
     let mut tasks = Vec::with_capacity(a.inflight);
     for _ in 0..a.inflight.max(1) {
         let (producer, run, next, body, topic) = (
@@ -279,7 +362,6 @@ async fn produce(a: ProduceArgs) -> Result<()> {
             c.topic.clone(),
         );
         let total = c.messages;
-        let batch = a.batch;
         tasks.push(tokio::spawn(async move {
             loop {
                 let from = next.fetch_add(per_call, Ordering::Relaxed);
@@ -287,20 +369,17 @@ async fn produce(a: ProduceArgs) -> Result<()> {
                     break;
                 }
                 let n = per_call.min(total - from);
+                let msgs = (0..n)
+                    .map(|_| {
+                        let m = Message::new(topic.clone(), body.clone());
+                        match delay {
+                            Some(d) => m.with_delivery_delay(d),
+                            None => m,
+                        }
+                    })
+                    .collect();
                 let t = Instant::now();
-                let outcome = match batch {
-                    None => producer
-                        .send(Message::new(topic.clone(), body.clone()))
-                        .await
-                        .map(|_| ()),
-                    Some(_) => {
-                        let msgs = (0..n)
-                            .map(|_| Message::new(topic.clone(), body.clone()))
-                            .collect();
-                        producer.send_batch(msgs).await.map(|_| ())
-                    }
-                };
-                match outcome {
+                match producer.send(msgs, batch_call).await {
                     Ok(()) => run.record(n, n * body.len() as u64, t.elapsed()),
                     Err(e) => {
                         if run.errors.fetch_add(n, Ordering::Relaxed) < 5 {
@@ -317,7 +396,14 @@ async fn produce(a: ProduceArgs) -> Result<()> {
     let elapsed = start.elapsed();
     let cpu = cpu0.and_then(|c0| Some(cpu_total(&c.server_pids)? - c0));
     ticker.abort();
-    report("produce", &run, elapsed, cpu, c.json);
+    let kind = if a.transactional {
+        "produce-transactional"
+    } else if delay.is_some() {
+        "produce-timed"
+    } else {
+        "produce"
+    };
+    report(kind, &run, elapsed, cpu, c.json);
     if let Ok(p) = Arc::try_unwrap(producer) {
         p.shutdown().await;
     }
@@ -470,6 +556,7 @@ fn main() -> Result<()> {
         Command::Produce(a) => a.common.threads,
         Command::Consume(a) => a.common.threads,
         Command::E2e(a) => a.common.threads,
+        Command::Timers(a) => a.threads,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(usize::from(threads))
@@ -480,6 +567,7 @@ fn main() -> Result<()> {
             Command::Produce(a) => produce(a).await,
             Command::Consume(a) => consume(a).await,
             Command::E2e(a) => e2e(a).await,
+            Command::Timers(a) => timers::run(a).await,
         }
     })
 }
