@@ -131,6 +131,40 @@ async fn coalesced_delay_messages_keep_their_own_delivery_times() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transactions_share_requests_and_each_gets_its_own_id() {
+    let fake = Fake {
+        send_delay: Duration::from_millis(5),
+        ..Fake::new(2)
+    };
+    let server = fake.serve(&[]).await;
+    let producer = start(&server.addr).await;
+    let sends = (0..64).map(|i| {
+        let mut tx = producer.begin();
+        async move {
+            let r = tx.send(Message::new("T", format!("t{i}"))).await;
+            (tx, r)
+        }
+    });
+    let sent = bounded(futures_util::future::join_all(sends)).await;
+    let sizes = fake.lock().send_sizes.clone();
+    assert!(
+        sizes.iter().any(|n| *n > 1),
+        "some request carries several transactions' messages: {sizes:?}"
+    );
+    for (tx, r) in sent {
+        let receipt = r.expect("sent");
+        let expected = format!("tx-{}", receipt.message_id);
+        assert_eq!(tx.transaction_id(), Some(expected.as_str()));
+    }
+    for m in stored(&fake) {
+        let sp = m.system_properties.expect("system properties");
+        assert_eq!(sp.message_type, v2::MessageType::Transaction as i32);
+    }
+    producer.shutdown().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_transaction_sends_one_transactional_message_then_commits_it() {
     let fake = Fake::new(4);
     let server = fake.serve(&[]).await;
@@ -147,7 +181,7 @@ async fn a_committed_transaction_sends_one_transactional_message_then_commits_it
     assert_eq!(tx.message_id(), Some(receipt.message_id.as_str()));
     {
         let s = fake.lock();
-        assert_eq!(s.send_sizes, [1], "a request of its own");
+        assert_eq!(s.send_sizes, [1], "alone, a request of its own");
         let m = s.log.values().flatten().next().expect("stored");
         let sp = m.system_properties.as_ref().expect("system properties");
         assert_eq!(sp.message_type, v2::MessageType::Transaction as i32);

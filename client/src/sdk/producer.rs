@@ -19,7 +19,7 @@ use super::coalesce::{QueueKey, ANY_QUEUE};
 use super::convert::resource;
 use super::core::ClientCore;
 use super::route::{QueueSelector, TopicRoute};
-use super::sender::{GroupSender, Outgoing};
+use super::sender::{GroupSender, Outgoing, Stored};
 use super::{ids, ClientConfig, ClientError, Message, MessageQueue, SendReceipt};
 
 /// The future [`Producer::send_async`] returns; it owns what it needs, so
@@ -52,7 +52,7 @@ struct Inner {
 /// One attempt handed to a sender.
 struct Attempt {
     queue: MessageQueue,
-    rx: oneshot::Receiver<Result<i64, ClientError>>,
+    rx: oneshot::Receiver<Result<Stored, ClientError>>,
 }
 
 impl Producer {
@@ -158,7 +158,7 @@ impl Producer {
             }
             m.validate()?;
             let id = ids::message_id();
-            let (out, attempt) = inner.prepare(&m, &id, &route, queue.clone(), true)?;
+            let (out, attempt) = inner.prepare(&m, &id, &route, queue.clone(), true, None)?;
             together.push(out);
             attempts.push((i, m, id, attempt));
         }
@@ -172,8 +172,8 @@ impl Producer {
         let mut receipts: Vec<Option<SendReceipt>> = vec![None; count];
         for (i, m, id, Attempt { queue, rx }) in attempts {
             let failed = match rx.await {
-                Ok(Ok(offset)) => {
-                    receipts[i] = Some(receipt(m, id, queue, offset));
+                Ok(Ok(stored)) => {
+                    receipts[i] = Some(receipt(m, id, queue, stored.offset));
                     continue;
                 }
                 Ok(Err(e)) => e,
@@ -232,13 +232,14 @@ impl Inner {
                 .clone(),
         };
         let ordered = message.message_group().is_some();
-        let (out, attempt) = self.prepare(message, id, route, queue, ordered)?;
+        let (out, attempt) = self.prepare(message, id, route, queue, ordered, None)?;
         self.submit(&attempt.queue.broker, vec![out])?;
         Ok(attempt)
     }
 
     /// Encodes one attempt for `queue`; `ordered` sends of a queue go one
-    /// request at a time.
+    /// request at a time; `as_type` overrides the type the message's fields
+    /// imply (TRANSACTION for a transaction's message).
     fn prepare(
         &self,
         message: &Message,
@@ -246,6 +247,7 @@ impl Inner {
         route: &TopicRoute,
         queue: MessageQueue,
         ordered: bool,
+        as_type: Option<v2::MessageType>,
     ) -> Result<(Outgoing, Attempt), ClientError> {
         if let Some(limit) = self.core.telemetry.max_body_size() {
             if message.body().len() > limit {
@@ -265,7 +267,16 @@ impl Inner {
                 queue_id: if ordered { queue.queue_id } else { ANY_QUEUE },
             },
             id: id.to_owned(),
-            encoded: message.encode(id, queue.queue_id, &self.core.born_host, SystemTime::now()),
+            encoded: match as_type {
+                Some(t) => message.encode_as(
+                    t,
+                    id,
+                    queue.queue_id,
+                    &self.core.born_host,
+                    SystemTime::now(),
+                ),
+                None => message.encode(id, queue.queue_id, &self.core.born_host, SystemTime::now()),
+            },
             ordered,
             reply,
         };
@@ -305,7 +316,7 @@ impl Inner {
     ) -> Result<SendReceipt, ClientError> {
         let failed = match first {
             Ok(Attempt { queue, rx }) => match rx.await {
-                Ok(Ok(offset)) => return Ok(receipt(message, id, queue, offset)),
+                Ok(Ok(stored)) => return Ok(receipt(message, id, queue, stored.offset)),
                 Ok(Err(e)) => e,
                 Err(_) => ClientError::Shutdown,
             },
@@ -352,7 +363,44 @@ impl Inner {
         let route = self.core.route(message.topic()).await?;
         let Attempt { queue, rx } = self.enqueue(message, id, &route, None)?;
         match rx.await {
-            Ok(r) => r.map(|offset| (queue, offset)),
+            Ok(r) => r.map(|stored| (queue, stored.offset)),
+            Err(_) => Err(ClientError::Shutdown),
+        }
+    }
+}
+
+impl Producer {
+    /// Another handle of this producer (same senders, same client), for a
+    /// transaction's send.
+    pub(crate) fn handle(&self) -> Producer {
+        Producer {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
+    /// One attempt to send a transaction's message: queued to its group's
+    /// sender like any send, so concurrent transactions' messages share
+    /// requests; the queue, the offset and the transaction id.
+    pub(crate) async fn send_half(
+        &self,
+        message: &Message,
+        id: &str,
+    ) -> Result<(MessageQueue, Stored), ClientError> {
+        let inner = &self.inner;
+        inner.core.check_open()?;
+        let route = inner.core.route(message.topic()).await?;
+        let queue = inner.selector.select(&route, None)?.clone();
+        let (out, Attempt { queue, rx }) = inner.prepare(
+            message,
+            id,
+            &route,
+            queue,
+            false,
+            Some(v2::MessageType::Transaction),
+        )?;
+        inner.submit(&queue.broker, vec![out])?;
+        match rx.await {
+            Ok(r) => r.map(|stored| (queue, stored)),
             Err(_) => Err(ClientError::Shutdown),
         }
     }

@@ -30,6 +30,14 @@ use super::link::GroupLink;
 use super::wire;
 use super::ClientError;
 
+/// Where a sent message was stored: its offset, and for a transactional
+/// one, the transaction id the broker gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub offset: i64,
+    pub transaction_id: String,
+}
+
 /// One message handed to the sender, and where its result goes.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
@@ -39,7 +47,7 @@ pub(crate) struct Outgoing {
     /// The message as encoded on the wire (`Message::encode`).
     pub encoded: Bytes,
     pub ordered: bool,
-    pub reply: oneshot::Sender<Result<i64, ClientError>>,
+    pub reply: oneshot::Sender<Result<Stored, ClientError>>,
 }
 
 impl Pending for Outgoing {
@@ -176,7 +184,11 @@ async fn send_batch(
             }
         })
         .await;
-    for (reply, result) in replies.into_iter().zip(results(&topic, &ids, response)) {
+    let stored = results_with(&topic, &ids, response, |e| Stored {
+        offset: e.offset,
+        transaction_id: e.transaction_id.clone(),
+    });
+    for (reply, result) in replies.into_iter().zip(stored) {
         let _ = reply.send(result);
     }
     (busy, sent)
@@ -184,6 +196,7 @@ async fn send_batch(
 
 /// One result per sent message (by id, else by position), from the answer
 /// to a SendMessage of messages `ids`: the offset each was stored at.
+#[cfg(test)]
 pub(crate) fn results(
     topic: &str,
     ids: &[String],

@@ -14,12 +14,12 @@
 //! ```
 //!
 //! One message per transaction, as the official v5 clients allow. The send
-//! goes in a request of its own (never coalesced) and is retried with the
-//! same message id, as ordinary sends are; the broker finds a retried half
-//! message by its id.
+//! goes through the producer's group sender, so the messages of concurrent
+//! transactions share requests (the broker answers each with its own
+//! transaction id), and is retried with the same message id, as ordinary
+//! sends are; the broker finds a retried half message by its id.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use raftmq_proto::rocketmq::v2;
 use tokio::sync::mpsc;
@@ -27,9 +27,7 @@ use tokio::sync::mpsc;
 use super::checker::{answer_checks, TransactionChecker, CHECKS_WAITING};
 use super::core::ClientCore;
 use super::end_transaction::{end_transaction, Decision, EndTransactions, Ending, ThroughCore};
-use super::route::QueueSelector;
-use super::sender::results_with;
-use super::{ids, wire, ClientConfig, ClientError, Message, MessageQueue, Producer, SendReceipt};
+use super::{ids, ClientConfig, ClientError, Message, MessageQueue, Producer, SendReceipt};
 
 /// A producer of transactional messages, which also answers the broker's
 /// checks of transactions left open.
@@ -61,7 +59,6 @@ use super::{ids, wire, ClientConfig, ClientError, Message, MessageQueue, Produce
 pub struct TransactionProducer {
     producer: Producer,
     core: Arc<ClientCore>,
-    selector: Arc<QueueSelector>,
 }
 
 impl TransactionProducer {
@@ -92,18 +89,14 @@ impl TransactionProducer {
             answer_checks(rx, checker, ends, checks),
         );
         let producer = Producer::with_core(Arc::clone(&core), topics).await?;
-        Ok(Self {
-            producer,
-            core,
-            selector: Arc::default(),
-        })
+        Ok(Self { producer, core })
     }
 
     /// Begins a transaction, for one message.
     pub fn begin(&self) -> Transaction {
         Transaction {
             core: Arc::clone(&self.core),
-            selector: Arc::clone(&self.selector),
+            producer: self.producer.handle(),
             sent: None,
         }
     }
@@ -136,7 +129,7 @@ impl TransactionProducer {
 #[derive(Debug)]
 pub struct Transaction {
     core: Arc<ClientCore>,
-    selector: Arc<QueueSelector>,
+    producer: Producer,
     sent: Option<Sent>,
 }
 
@@ -195,60 +188,16 @@ impl Transaction {
         })
     }
 
-    /// One attempt: a fresh route, a queue, one SendMessage of one
-    /// message; the queue, the offset and the transaction id.
+    /// One attempt, queued to the group's sender as any send (concurrent
+    /// transactions' messages share requests; each gets its own result):
+    /// the queue, the offset and the transaction id.
     async fn attempt(
         &self,
         message: &Message,
         id: &str,
     ) -> Result<(MessageQueue, i64, String), ClientError> {
-        let core = &self.core;
-        core.check_open()?;
-        let route = core.route(message.topic()).await?;
-        let queue = self.selector.select(&route, None)?.clone();
-        if let Some(limit) = core.telemetry.max_body_size() {
-            if message.body().len() > limit {
-                return Err(ClientError::MessageTooLarge {
-                    size: message.body().len(),
-                    limit: Some(limit),
-                });
-            }
-        }
-        let link = core.group_link(&queue.broker)?;
-        let encoded = message.encode_as(
-            v2::MessageType::Transaction,
-            id,
-            queue.queue_id,
-            &core.born_host,
-            SystemTime::now(),
-        );
-        let request = Arc::new(wire::EncodedSend {
-            messages: vec![encoded],
-        });
-        let timeout = core.config.request_timeout;
-        let response = core
-            .call_group(&link, "SendMessage", timeout, |channel| {
-                let r = core.request(request.clone(), timeout);
-                async move {
-                    wire::send_message(channel, r)
-                        .await
-                        .map(tonic::Response::into_inner)
-                }
-            })
-            .await;
-        let ids = [id.to_owned()];
-        let stored = results_with(message.topic(), &ids, response, |e| {
-            (e.offset, e.transaction_id.clone())
-        })
-        .pop()
-        .unwrap_or_else(|| {
-            Err(ClientError::BadResponse {
-                call: "SendMessage",
-                reason: format!("no result for message {id}"),
-            })
-        });
-        let (offset, transaction_id) = stored?;
-        if transaction_id.is_empty() {
+        let (queue, stored) = self.producer.send_half(message, id).await?;
+        if stored.transaction_id.is_empty() {
             return Err(ClientError::BadResponse {
                 call: "SendMessage",
                 reason: format!(
@@ -257,7 +206,7 @@ impl Transaction {
                 ),
             });
         }
-        Ok((queue, offset, transaction_id))
+        Ok((queue, stored.offset, stored.transaction_id))
     }
 
     /// The transaction id the broker gave the send, once sent.
