@@ -25,6 +25,7 @@ use crate::admin::AdminService;
 use crate::conf::BrokerConf;
 use crate::messaging::{Messaging, MessagingConf};
 use crate::registrar::{self, Identity};
+use raftmq_proto::client::v1::client_extensions_server::ClientExtensionsServer;
 use raftmq_proto::rocketmq::v2::messaging_service_server::MessagingServiceServer;
 
 /// Why a broker could not start.
@@ -230,6 +231,9 @@ impl Broker {
             .unwrap_or(usize::MAX)
             .saturating_mul(2)
             .max(64 << 20);
+        let extensions = ClientExtensionsServer::new(messaging.clone())
+            .max_decoding_message_size(max_request)
+            .max_encoding_message_size(usize::MAX);
         let messaging = MessagingServiceServer::new(messaging)
             .max_decoding_message_size(max_request)
             .max_encoding_message_size(usize::MAX);
@@ -241,6 +245,7 @@ impl Broker {
                 .tcp_nodelay(true)
                 .max_frame_size(Some(raftmq_proto::serve::MAX_FRAME_SIZE))
                 .add_service(messaging)
+                .add_service(extensions)
                 .add_service(admin)
                 .serve_with_incoming_shutdown(incoming, stopping)
                 .await;

@@ -1,6 +1,8 @@
 //! The RocketMQ 5 client protocol on a member's client port:
 //! `apache.rocketmq.v2.MessagingService`, as the official clients and the
-//! raftmq SDK speak it.
+//! raftmq SDK speak it, and raftmq's additions beside it
+//! (`raftmq.client.v1.ClientExtensions`: EndTransactions, many ends in one
+//! call, which the SDK uses and falls back from).
 //!
 //! ```text
 //!   call ─► this member leads? ──no──► forward.rs: the same call to the leader's client port
@@ -8,7 +10,7 @@
 //!                ├─ send.rs      SendMessage: checks, dedup by message id, one Raft write per call
 //!                ├─ receive.rs   ReceiveMessage / Ack / ChangeInvisibleDuration / dead letters (pop.rs)
 //!                ├─ offsets.rs   PullMessage / UpdateOffset / GetOffset / QueryOffset
-//!                ├─ transactions.rs EndTransaction; check-backs (sessions.rs: Telemetry)
+//!                ├─ transactions.rs EndTransaction(s); check-backs (sessions.rs: Telemetry)
 //!  timers.rs: the leader releases due timers; held.rs: what a sent type asks
 //!                └─ routes       QueryRoute / QueryAssignment via the nameservers; Telemetry, Heartbeat here
 //! ```
@@ -35,6 +37,8 @@ mod transactions;
 use std::sync::Arc;
 use std::time::Duration;
 
+use raftmq_proto::client::v1 as ext;
+use raftmq_proto::client::v1::client_extensions_server::ClientExtensions;
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use raftmq_proto::rocketmq::v2::messaging_service_server::MessagingService;
@@ -146,6 +150,46 @@ macro_rules! lead_or_forward {
 
 type ReceiveStream = receive::ResponseStream<v2::ReceiveMessageResponse>;
 type PullStream = receive::ResponseStream<v2::PullMessageResponse>;
+
+#[tonic::async_trait]
+impl ClientExtensions for Messaging {
+    async fn end_transactions(
+        &self,
+        request: Request<ext::EndTransactionsRequest>,
+    ) -> Result<Response<ext::EndTransactionsResponse>, Status> {
+        let n = request.get_ref().ends.len();
+        if n > transactions::MAX_ENDS {
+            return Err(Status::invalid_argument(format!(
+                "{n} ends in one EndTransactions; at most {}",
+                transactions::MAX_ENDS
+            )));
+        }
+        if let Some(to) = forward::leader_addr(&self.inner).await {
+            return forward::end_transactions(&self.inner, &to, request).await;
+        }
+        let answers = match cp::client_id(request.metadata()) {
+            Err(status) => vec![status; n],
+            Ok(_) => {
+                let asked: Vec<transactions::EndAsked> = request
+                    .into_inner()
+                    .ends
+                    .into_iter()
+                    .map(transactions::EndAsked::from)
+                    .collect();
+                transactions::end_many(&self.inner, &asked).await
+            }
+        };
+        Ok(Response::new(ext::EndTransactionsResponse {
+            answers: answers
+                .into_iter()
+                .map(|s| ext::EndAnswer {
+                    code: s.code,
+                    message: s.message,
+                })
+                .collect(),
+        }))
+    }
+}
 
 #[tonic::async_trait]
 impl MessagingService for Messaging {

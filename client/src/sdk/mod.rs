@@ -52,6 +52,7 @@ mod convert;
 mod core;
 mod cork;
 mod end_transaction;
+mod ender;
 mod error;
 mod filter;
 mod frames;
