@@ -5,6 +5,7 @@
 // tonic handlers speak `Status`; boxing it at every conversion buys nothing.
 #![allow(clippy::result_large_err)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use raftmq_model::{Perm, TopicMessageType, TopicName};
@@ -25,6 +26,8 @@ pub struct AdminService {
     group: String,
     /// `faultInjectionEnable` (honoured by `failpoints` builds only).
     fault_injection: bool,
+    /// Half messages discarded unanswered (the messaging service counts).
+    discarded: Arc<AtomicU64>,
 }
 
 impl AdminService {
@@ -36,7 +39,15 @@ impl AdminService {
             node,
             group,
             fault_injection,
+            discarded: Arc::default(),
         }
+    }
+
+    /// Shows `discarded` (the messaging service's count of half messages
+    /// discarded unanswered) in `brokerStatus`.
+    pub fn with_transactions_discarded(mut self, discarded: Arc<AtomicU64>) -> Self {
+        self.discarded = discarded;
+        self
     }
 }
 
@@ -206,6 +217,12 @@ impl BrokerAdmin for AdminService {
             entry(
                 "messagesStoredSinceStart",
                 store.messages_stored().to_string(),
+            ),
+            entry("timerPending", store.timer_progress(0).pending.to_string()),
+            entry("halfMessagesOpen", store.held().halves.len().to_string()),
+            entry(
+                "transactionsDiscardedSinceStart",
+                self.discarded.load(Ordering::Relaxed).to_string(),
             ),
             entry("version", crate::stats::VERSION.into()),
         ];

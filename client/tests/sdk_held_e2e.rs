@@ -590,3 +590,89 @@ async fn concurrent_transactions_end_through_the_sdk_together() {
     producer.shutdown().await;
     d.shutdown().await;
 }
+
+/// `brokerStatus` of every member, as (name, value) maps.
+async fn statuses(d: &LocalDeployment) -> Vec<HashMap<String, String>> {
+    use raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient;
+    use raftmq_proto::admin::v1::BrokerStatusRequest;
+    let mut all = Vec::new();
+    for (_, b) in d.brokers() {
+        let addr = format!("http://{}", b.client_addr());
+        let mut c = bounded("connect", BrokerAdminClient::connect(addr))
+            .await
+            .expect("connects");
+        let entries = bounded("brokerStatus", c.broker_status(BrokerStatusRequest {}))
+            .await
+            .expect("answered")
+            .into_inner()
+            .entries;
+        all.push(entries.into_iter().map(|e| (e.name, e.value)).collect());
+    }
+    all
+}
+
+/// The sum over members of a numeric `brokerStatus` entry.
+fn total(statuses: &[HashMap<String, String>], name: &str) -> u64 {
+    statuses
+        .iter()
+        .map(|s| {
+            s.get(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{name} is not a count in {s:?}"))
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphan_no_producer_answers_is_discarded_and_counted() {
+    let d = LocalDeployment::start_with(raftmq_embedded::LocalOptions {
+        held: raftmq_embedded::HeldConf {
+            transaction_timeout: Duration::from_millis(300),
+            transaction_check_interval: Duration::from_millis(300),
+            transaction_check_max: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("deployment starts");
+    d.wait_for_leader(BOUND).await.expect("a leader");
+    let topic = "E2eDiscarded";
+    let undecided: Arc<dyn TransactionChecker> =
+        Arc::new(|_: TransactionalMessage| async { TransactionResolution::Unknown });
+    let producer = until_ok!(
+        "producer start",
+        TransactionProducer::start(config(&d), &[topic], undecided.clone())
+    );
+    let mut tx = producer.begin();
+    until_ok!("send", tx.send(Message::new(topic, "never answered")));
+    let before = statuses(&d).await;
+    assert_eq!(total(&before, "transactionsDiscardedSinceStart"), 0);
+    assert_eq!(
+        total(&before, "halfMessagesOpen"),
+        3,
+        "open on every member"
+    );
+
+    // Checked twice with no answer, then discarded on every member and
+    // counted once (by the leader that discarded it).
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let now = statuses(&d).await;
+        if total(&now, "halfMessagesOpen") == 0 {
+            assert_eq!(total(&now, "transactionsDiscardedSinceStart"), 1, "{now:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not discarded within {BOUND:?}: {now:?}"
+        );
+        tokio::time::sleep(group::POLL).await;
+    }
+    // Its end now comes too late: the first answer (the discard) stands.
+    let e = bounded("commit", tx.commit()).await.expect_err("discarded");
+    assert_eq!(e.code(), Some(v2::Code::InvalidTransactionId), "{e}");
+
+    producer.shutdown().await;
+    d.shutdown().await;
+}

@@ -34,6 +34,7 @@ mod sessions;
 mod timers;
 mod transactions;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,6 +78,9 @@ struct Inner {
     leaders: forward::LeaderClients,
     routes: routes::RouteClient,
     sessions: Arc<sessions::Sessions>,
+    /// Half messages discarded after `transactionCheckMax` unanswered
+    /// checks while this member led, since it started.
+    discarded: Arc<AtomicU64>,
 }
 
 impl Messaging {
@@ -91,6 +95,7 @@ impl Messaging {
                 leaders: forward::LeaderClients::default(),
                 routes,
                 sessions: Arc::default(),
+                discarded: Arc::default(),
             }),
         }
     }
@@ -115,10 +120,11 @@ impl Messaging {
         );
     }
 
-    /// Half messages discarded after `transactionCheckMax` checks since
-    /// this member started.
-    pub fn transactions_discarded() -> u64 {
-        transactions::DISCARDED.load(std::sync::atomic::Ordering::Relaxed)
+    /// The count of half messages discarded after `transactionCheckMax`
+    /// unanswered checks while this member led, since it started (what
+    /// `brokerStatus` shows as `transactionsDiscardedSinceStart`).
+    pub fn transactions_discarded(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.inner.discarded)
     }
 
     /// Commits consumer progress through Raft until the member stops:

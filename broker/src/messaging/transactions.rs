@@ -14,7 +14,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use raftmq_proto::client::v1 as ext;
@@ -37,10 +37,6 @@ use super::Inner;
 const ROUND_MAX: usize = 1024;
 /// How often the member looks for check rounds to send.
 const SEND_TICK: Duration = Duration::from_millis(200);
-
-/// Half messages discarded after `transactionCheckMax` unanswered checks,
-/// since this member started.
-pub static DISCARDED: AtomicU64 = AtomicU64::new(0);
 
 /// Ends in one [`end_many`] call at most (`EndTransactions`).
 pub const MAX_ENDS: usize = 4096;
@@ -308,7 +304,9 @@ pub(super) async fn run_checks(inner: &Inner) {
                 .await
             {
                 Ok(()) => {
-                    DISCARDED.fetch_add(discard.len() as u64, Ordering::Relaxed);
+                    inner
+                        .discarded
+                        .fetch_add(discard.len() as u64, Ordering::Relaxed);
                 }
                 Err(e) => tracing::warn!(error = %e, "discarding half messages failed; next round"),
             }
