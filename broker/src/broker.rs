@@ -211,6 +211,7 @@ impl Broker {
                     .then_some(conf.default_topic_queue_nums),
                 namesrvs: conf.namesrv_addr.clone(),
                 held: conf.held.clone(),
+                auto_create_groups: conf.auto_create_subscription_group,
             },
         );
         let committer = tasks.child("committer");
@@ -227,7 +228,8 @@ impl Broker {
                 conf.broker_name.clone(),
                 conf.fault_injection_enable,
             )
-            .with_transactions_discarded(messaging.transactions_discarded()),
+            .with_transactions_discarded(messaging.transactions_discarded())
+            .with_sessions(messaging.sessions()),
         );
         // Room for a batch of maxMessageSize messages, plus framing.
         let max_request = usize::try_from(conf.max_message_size)

@@ -23,6 +23,7 @@
 
 pub mod convert;
 mod forward;
+mod groups;
 pub mod held;
 mod offsets;
 pub mod pop;
@@ -30,7 +31,7 @@ pub mod receipt;
 mod receive;
 mod routes;
 mod send;
-mod sessions;
+pub mod sessions;
 mod timers;
 mod transactions;
 
@@ -63,6 +64,8 @@ pub struct MessagingConf {
     pub namesrvs: Vec<String>,
     /// Timers, transactions and `enableTopicMessageTypeCheck`.
     pub held: crate::conf::HeldConf,
+    /// `autoCreateSubscriptionGroup`: create a consumer group on first use.
+    pub auto_create_groups: bool,
 }
 
 /// The service of one member.
@@ -81,6 +84,7 @@ struct Inner {
     /// Half messages discarded after `transactionCheckMax` unanswered
     /// checks while this member led, since it started.
     discarded: Arc<AtomicU64>,
+    groups: groups::Creating,
 }
 
 impl Messaging {
@@ -96,8 +100,15 @@ impl Messaging {
                 routes,
                 sessions: Arc::default(),
                 discarded: Arc::default(),
+                groups: groups::Creating::default(),
             }),
         }
+    }
+
+    /// The Telemetry sessions open on this member (the admin service lists
+    /// each group's consumers from them).
+    pub fn sessions(&self) -> Arc<sessions::Sessions> {
+        Arc::clone(&self.inner.sessions)
     }
 
     /// Commits the consumer progress not committed yet (a clean stop).
@@ -216,6 +227,16 @@ impl MessagingService for Messaging {
             Ok(_) => cp::ok(),
             Err(s) => s,
         };
+        // A consumer's heartbeat creates its group, as upstream's does
+        // (the answer does not depend on it).
+        let r = request.get_ref();
+        let consumer = r.client_type != v2::ClientType::Producer as i32
+            && r.client_type != v2::ClientType::Unspecified as i32;
+        if let (true, Some(group)) = (consumer, r.group.as_ref()) {
+            if let Ok(group) = convert::group_name(Some(group)) {
+                let _ = groups::config_or_create(&self.inner, &group).await;
+            }
+        }
         Ok(Response::new(v2::HeartbeatResponse {
             status: Some(status),
         }))
@@ -316,10 +337,12 @@ impl MessagingService for Messaging {
     ) -> Result<Response<Self::TelemetryStream>, Status> {
         let max = i32::try_from(self.inner.conf.max_message_size).unwrap_or(i32::MAX);
         let client_id = cp::client_id(request.metadata()).unwrap_or_default();
+        let inner = Arc::clone(&self.inner);
         Ok(Response::new(self.inner.sessions.serve(
             client_id,
             request.into_inner(),
             max,
+            move |group| groups::config(&inner, group),
         )))
     }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use raftmq_model::{GroupName, Perm, TopicName};
-use raftmq_proto::client_protocol::{self as cp, MAX_DELIVERY_ATTEMPTS};
+use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use raftmq_store::consume_queue::TagFilter;
 use raftmq_store::message_store::StoredMessage;
@@ -26,7 +26,10 @@ use raftmq_store::QueueOffset;
 use tokio_stream::Stream;
 use tonic::{Request, Status};
 
-use super::convert::{self, Delivery};
+use super::convert::{
+    self, Delivery, PROPERTY_DLQ_ORIGIN_MESSAGE_ID, PROPERTY_DLQ_ORIGIN_TOPIC,
+    PROPERTY_ORIGIN_MESSAGE_ID, PROPERTY_RECONSUME_TIME, PROPERTY_RETRY_TOPIC,
+};
 use super::pop::{HandleError, PopQueue};
 use super::receipt::Receipt;
 use super::Inner;
@@ -169,8 +172,9 @@ struct Out {
     message: StoredMessage,
 }
 
-/// Pops up to `max` messages: expired ones first (dead letters set aside),
-/// then new ones, queue by queue from `first`.
+/// Pops up to `max` messages: expired ones first (those that had their
+/// `max_attempts` deliveries set aside as dead letters), then new ones,
+/// queue by queue from `first`.
 #[allow(clippy::too_many_arguments)]
 fn pop_some(
     inner: &Inner,
@@ -180,6 +184,7 @@ fn pop_some(
     filter: &TagFilter,
     max: usize,
     invisible: Duration,
+    max_attempts: u32,
     dead: &mut Vec<(u32, u64, u32)>,
 ) -> Vec<Out> {
     let store = inner.node.store();
@@ -194,7 +199,7 @@ fn pop_some(
         let key = (group.clone(), topic.clone(), q);
         let pq = pops.queue(inner, &key);
         for (offset, f) in pq.expired(now, max - out.len()) {
-            if i32::try_from(f.attempt).unwrap_or(i32::MAX) >= MAX_DELIVERY_ATTEMPTS {
+            if f.attempt >= max_attempts {
                 dead.push((q, offset, f.attempt));
                 continue;
             }
@@ -280,6 +285,10 @@ pub(super) async fn receive(
         Ok(t) => t,
         Err(s) => return one_frame(frame_status(s)),
     };
+    let group_config = match super::groups::receivable(inner, &group).await {
+        Ok(c) => c,
+        Err(s) => return one_frame(frame_status(s)),
+    };
     let filter = match filter(r.filter_expression.as_ref()) {
         Ok(f) => f,
         Err(s) => return one_frame(frame_status(s)),
@@ -310,7 +319,15 @@ pub(super) async fn receive(
     let out = loop {
         let mut dead = Vec::new();
         let out = pop_some(
-            inner, &group, &topic, &queues, &filter, max, invisible, &mut dead,
+            inner,
+            &group,
+            &topic,
+            &queues,
+            &filter,
+            max,
+            invisible,
+            group_config.max_attempts(),
+            &mut dead,
         );
         for (q, offset, attempt) in dead {
             dead_letter(inner, &group, &topic, q, offset, attempt).await;
@@ -525,6 +542,8 @@ pub(super) async fn change_invisible(
 
 /// Copies a message to the group's dead-letter topic, then counts it done.
 /// A group too long to name a dead-letter topic for keeps the message.
+/// The copy keeps the message's id, body and properties and records where
+/// it came from as upstream does (see [`dead_letter_marks`]).
 async fn dead_letter(
     inner: &Inner,
     group: &GroupName,
@@ -545,11 +564,10 @@ async fn dead_letter(
         Ok(m) => match m.to_message() {
             Ok(mut msg) => {
                 msg.clear_held_marks();
+                dead_letter_marks(&mut msg.properties, topic, &msg.message_id, attempt);
                 msg.topic = dlq.clone();
                 msg.queue_id = 0;
                 msg.reconsume_count = attempt;
-                msg.properties
-                    .push(("ORIGIN_TOPIC".into(), topic.to_string()));
                 ensure_dlq(inner, &dlq).await && inner.node.write(&[msg]).await.is_ok()
             }
             Err(_) => true, // undecodable: nothing to move
@@ -563,6 +581,32 @@ async fn dead_letter(
         }
         tracing::info!(%group, %topic, queue, offset, attempt, "message moved to the dead-letter topic");
     }
+}
+
+/// Upstream's property names on a dead letter: `RETRY_TOPIC` and
+/// `ORIGIN_MESSAGE_ID` (kept when a copy already has them, as upstream's
+/// send-back does), `DLQ_ORIGIN_TOPIC` and `DLQ_ORIGIN_MESSAGE_ID` (which
+/// the clients see as `dead_letter_queue`), and `RECONSUME_TIME`, the
+/// deliveries it had (also the record's reconsume count).
+pub(super) fn dead_letter_marks(
+    properties: &mut Vec<(String, String)>,
+    topic: &TopicName,
+    message_id: &str,
+    attempts: u32,
+) {
+    let mut set = |key: &str, value: String, keep: bool| match properties
+        .iter_mut()
+        .find(|(k, _)| k == key)
+    {
+        Some(_) if keep => {}
+        Some((_, v)) => *v = value,
+        None => properties.push((key.to_owned(), value)),
+    };
+    set(PROPERTY_RETRY_TOPIC, topic.to_string(), true);
+    set(PROPERTY_ORIGIN_MESSAGE_ID, message_id.to_owned(), true);
+    set(PROPERTY_DLQ_ORIGIN_TOPIC, topic.to_string(), false);
+    set(PROPERTY_DLQ_ORIGIN_MESSAGE_ID, message_id.to_owned(), false);
+    set(PROPERTY_RECONSUME_TIME, attempts.to_string(), false);
 }
 
 async fn ensure_dlq(inner: &Inner, dlq: &TopicName) -> bool {

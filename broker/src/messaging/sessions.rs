@@ -1,9 +1,10 @@
-//! The Telemetry streams open on this member: the settings replies, and a
-//! way back to the producers of a topic for transaction check-backs.
+//! The Telemetry streams open on this member: the settings replies, a way
+//! back to the producers of a topic for transaction check-backs, and the
+//! consumers of each consumer group (for `mqadmin consumerProgress`).
 //!
 //! A session is registered while its stream is open, with the topics its
-//! last `Settings` said it publishes; the stream's end (the client closed
-//! it, or the connection died) removes it.
+//! last `Settings` said it publishes, or the group it consumes for; the
+//! stream's end (the client closed it, or the connection died) removes it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,10 +12,21 @@ use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
 use parking_lot::Mutex;
+use raftmq_model::{GroupName, SubscriptionGroupConfig};
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+
+/// The consumer group a consumer's settings name, if it is a legal one.
+fn group_of(s: &v2::Settings) -> Option<GroupName> {
+    match &s.pub_sub {
+        Some(v2::settings::PubSub::Subscription(sub)) => {
+            super::convert::group_name(sub.group.as_ref()).ok()
+        }
+        _ => None,
+    }
+}
 
 /// Commands waiting to go out on one session; a full queue drops the
 /// newest (a check-back is asked again next round).
@@ -23,7 +35,26 @@ const OUTBOX: usize = 1024;
 struct Session {
     client_id: String,
     topics: Vec<String>,
+    consumer: Option<Consumer>,
     outbox: mpsc::Sender<v2::TelemetryCommand>,
+}
+
+/// What a consumer's settings said of it.
+struct Consumer {
+    group: GroupName,
+    client_type: v2::ClientType,
+    version: String,
+}
+
+/// A consumer connected to this member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerSession {
+    /// Its client id.
+    pub client_id: String,
+    /// Its client type (push, simple, pull).
+    pub client_type: v2::ClientType,
+    /// Its version, as its user agent says.
+    pub version: String,
 }
 
 /// The open Telemetry sessions of this member.
@@ -53,12 +84,15 @@ enum Item {
 }
 
 impl Sessions {
-    /// Serves one Telemetry stream of client `client_id`.
+    /// Serves one Telemetry stream of client `client_id`; a consumer's
+    /// settings are answered with its group's configuration, as `groups`
+    /// finds it.
     pub fn serve(
         self: &Arc<Self>,
         client_id: String,
         incoming: tonic::Streaming<v2::TelemetryCommand>,
         max_body: i32,
+        groups: impl Fn(&GroupName) -> SubscriptionGroupConfig + Send + 'static,
     ) -> cp::TelemetryStream {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(OUTBOX);
@@ -67,6 +101,7 @@ impl Sessions {
             Session {
                 client_id,
                 topics: Vec::new(),
+                consumer: None,
                 outbox: tx,
             },
         );
@@ -83,7 +118,12 @@ impl Sessions {
                         ..
                     }) => {
                         sessions.settings(id, &s);
-                        Some(Item::Out(Ok(cp::settings_reply(s, max_body))))
+                        let group = group_of(&s).map(|g| groups(&g));
+                        Some(Item::Out(Ok(cp::settings_reply_for_group(
+                            s,
+                            max_body,
+                            group.as_ref(),
+                        ))))
                     }
                     Ok(_) => None,
                     Err(e) => Some(Item::Out(Err(e))),
@@ -106,11 +146,49 @@ impl Sessions {
     }
 
     fn settings(&self, id: u64, s: &v2::Settings) {
-        if let Some(v2::settings::PubSub::Publishing(p)) = &s.pub_sub {
-            if let Some(session) = self.open.lock().get_mut(&id) {
+        let mut open = self.open.lock();
+        let Some(session) = open.get_mut(&id) else {
+            return;
+        };
+        match &s.pub_sub {
+            Some(v2::settings::PubSub::Publishing(p)) => {
                 session.topics = p.topics.iter().map(|t| t.name.clone()).collect();
             }
+            Some(v2::settings::PubSub::Subscription(_)) => {
+                session.consumer = group_of(s).map(|group| Consumer {
+                    group,
+                    client_type: s
+                        .client_type
+                        .and_then(|t| v2::ClientType::try_from(t).ok())
+                        .unwrap_or(v2::ClientType::Unspecified),
+                    version: s
+                        .user_agent
+                        .as_ref()
+                        .map(|ua| ua.version.clone())
+                        .unwrap_or_default(),
+                });
+            }
+            None => {}
         }
+    }
+
+    /// The consumers of `group` connected to this member, by client id.
+    pub fn consumers_of(&self, group: &str) -> Vec<ConsumerSession> {
+        let open = self.open.lock();
+        let mut out: Vec<ConsumerSession> = open
+            .values()
+            .filter_map(|s| {
+                let c = s.consumer.as_ref().filter(|c| c.group == group)?;
+                Some(ConsumerSession {
+                    client_id: s.client_id.clone(),
+                    client_type: c.client_type,
+                    version: c.version.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        out.dedup_by(|a, b| a.client_id == b.client_id);
+        out
     }
 
     /// Sends `command` to one producer of `topic` connected here (the one
@@ -144,5 +222,79 @@ impl Sessions {
     /// Whether no session is open.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(client_id: &str, consumer: Option<(&str, v2::ClientType)>) -> Session {
+        let (outbox, _) = mpsc::channel(1);
+        Session {
+            client_id: client_id.into(),
+            topics: Vec::new(),
+            consumer: consumer.map(|(g, client_type)| Consumer {
+                group: GroupName::new(g).expect("legal"),
+                client_type,
+                version: "5.1.2".into(),
+            }),
+            outbox,
+        }
+    }
+
+    #[test]
+    fn consumers_of_a_group_each_client_once() {
+        let sessions = Sessions::default();
+        {
+            let mut open = sessions.open.lock();
+            open.insert(1, session("b", Some(("g", v2::ClientType::PushConsumer))));
+            // The same client on a second stream counts once.
+            open.insert(2, session("b", Some(("g", v2::ClientType::PushConsumer))));
+            open.insert(3, session("a", Some(("g", v2::ClientType::SimpleConsumer))));
+            open.insert(
+                4,
+                session("c", Some(("other", v2::ClientType::PushConsumer))),
+            );
+            open.insert(5, session("p", None));
+        }
+        let ids: Vec<String> = sessions
+            .consumers_of("g")
+            .into_iter()
+            .map(|c| c.client_id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(sessions.consumers_of("none").is_empty());
+    }
+
+    #[test]
+    fn a_consumers_settings_name_its_group() {
+        let sessions = Sessions::default();
+        sessions.open.lock().insert(7, session("x", None));
+        let settings = v2::Settings {
+            client_type: Some(v2::ClientType::SimpleConsumer.into()),
+            pub_sub: Some(v2::settings::PubSub::Subscription(v2::Subscription {
+                group: Some(v2::Resource {
+                    resource_namespace: String::new(),
+                    name: "g".into(),
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        sessions.settings(7, &settings);
+        let c = sessions.consumers_of("g");
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].client_type, v2::ClientType::SimpleConsumer);
+        // An illegal group name registers no consumer.
+        let mut bad = settings.clone();
+        if let Some(v2::settings::PubSub::Subscription(s)) = &mut bad.pub_sub {
+            s.group = Some(v2::Resource {
+                resource_namespace: String::new(),
+                name: "a.b".into(),
+            });
+        }
+        sessions.settings(7, &bad);
+        assert!(sessions.consumers_of("g").is_empty());
     }
 }
