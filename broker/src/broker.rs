@@ -210,6 +210,7 @@ impl Broker {
                     .then_some(conf.default_topic_queue_nums),
                 namesrvs: conf.namesrv_addr.clone(),
                 held: conf.held.clone(),
+                enable_property_filter: conf.enable_property_filter,
             },
         );
         let committer = tasks.child("committer");

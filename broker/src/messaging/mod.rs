@@ -8,6 +8,7 @@
 //!                ├─ send.rs      SendMessage: checks, dedup by message id, one Raft write per call
 //!                ├─ receive.rs   ReceiveMessage / Ack / ChangeInvisibleDuration / dead letters (pop.rs)
 //!                ├─ offsets.rs   PullMessage / UpdateOffset / GetOffset / QueryOffset
+//!                │               (both read through filter.rs: tags, SQL92)
 //!                ├─ transactions.rs EndTransaction; check-backs (sessions.rs: Telemetry)
 //!  timers.rs: the leader releases due timers; held.rs: what a sent type asks
 //!                └─ routes       QueryRoute / QueryAssignment via the nameservers; Telemetry, Heartbeat here
@@ -20,6 +21,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod convert;
+pub mod filter;
 mod forward;
 pub mod held;
 mod offsets;
@@ -58,6 +60,8 @@ pub struct MessagingConf {
     pub namesrvs: Vec<String>,
     /// Timers, transactions and `enableTopicMessageTypeCheck`.
     pub held: crate::conf::HeldConf,
+    /// `enablePropertyFilter`: SQL92 subscriptions accepted.
+    pub enable_property_filter: bool,
 }
 
 /// The service of one member.
