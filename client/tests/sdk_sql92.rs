@@ -1,0 +1,180 @@
+//! SQL92 subscriptions through the SDK against an embedded nameserver and
+//! group of three: a SimpleConsumer (ReceiveMessage) and a PullConsumer
+//! (PullMessage) each get exactly the messages whose properties and tag
+//! match, every one once; a malformed expression is refused by the SDK
+//! before it is sent, and by the broker when it is sent anyway.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use raftmq_client::sdk::{
+    ClientError, FilterExpression, Message, Producer, PullConsumer, SimpleConsumer,
+};
+use raftmq_proto::rocketmq::v2;
+use tokio::time::Instant;
+
+#[macro_use]
+mod group;
+use group::{bounded, config, deployment, BOUND};
+
+const TOPIC: &str = "Sql92Orders";
+const SENT: usize = 90;
+
+/// The properties of message `i`: a region, an amount (missing on every
+/// seventh), a tag, and a non-numeric note on some.
+fn message(i: usize) -> Message {
+    let region = ["eu", "us", "ap"][i % 3];
+    let mut m = Message::new(TOPIC, format!("body-{i}"))
+        .with_tag(if i % 4 == 0 { "Refund" } else { "Order" })
+        .with_property("i", i.to_string())
+        .with_property("region", region);
+    if i % 7 != 0 {
+        m = m.with_property("amount", (i * 10).to_string());
+    }
+    if i % 5 == 0 {
+        m = m.with_property("note", "see-attached");
+    }
+    m
+}
+
+const EXPRESSION: &str = "(region IN ('eu', 'ap') AND amount BETWEEN 100 AND 600 \
+     AND TAGS <> 'Refund') OR (note IS NOT NULL AND amount > 800) OR i = 89";
+
+/// What EXPRESSION selects, written out plainly.
+fn expected() -> BTreeSet<usize> {
+    (0..SENT)
+        .filter(|&i| {
+            let amount = (i % 7 != 0).then_some(i * 10);
+            let eu_or_ap = i % 3 != 1;
+            let first = eu_or_ap && amount.is_some_and(|a| (100..=600).contains(&a)) && i % 4 != 0;
+            let second = i % 5 == 0 && amount.is_some_and(|a| a > 800);
+            first || second || i == 89
+        })
+        .collect()
+}
+
+fn index(body: &[u8]) -> usize {
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(|b| b.strip_prefix("body-"))
+        .and_then(|n| n.parse().ok())
+        .expect("a body-N body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_get_exactly_the_matching_messages() {
+    let d = deployment().await;
+    let producer = until_ok!("producer start", Producer::start(config(&d), &[TOPIC]));
+    for i in 0..SENT {
+        until_ok!("send", producer.send(message(i)));
+    }
+    let want = expected();
+    assert!(want.len() > 10 && want.len() < SENT / 2, "{want:?}");
+
+    // ReceiveMessage.
+    let consumer = bounded(
+        "consumer start",
+        SimpleConsumer::start(config(&d), "Sql92Simple"),
+    )
+    .await
+    .expect("consumer");
+    let filter = FilterExpression::sql(EXPRESSION).expect("a valid expression");
+    bounded("subscribe", consumer.subscribe(TOPIC, filter.clone()))
+        .await
+        .expect("subscribed");
+    let mut got = BTreeSet::new();
+    let deadline = Instant::now() + BOUND;
+    while got.len() < want.len() {
+        assert!(Instant::now() < deadline, "received {got:?}, want {want:?}");
+        let batch = until_ok!("receive", consumer.receive(16, Duration::from_secs(30)));
+        for m in batch {
+            let i = index(m.body());
+            assert!(
+                want.contains(&i),
+                "message {i} does not match but was delivered"
+            );
+            assert!(got.insert(i), "message {i} delivered twice");
+            bounded("ack", consumer.ack(&m)).await.expect("acked");
+        }
+    }
+    assert_eq!(got, want);
+    let again = until_ok!("receive", consumer.receive(16, Duration::from_secs(30)));
+    assert!(again.is_empty(), "more came: {again:?}");
+
+    // PullMessage, every queue from its start.
+    let mut puller = bounded(
+        "pull consumer start",
+        PullConsumer::start(config(&d), "Sql92Pull"),
+    )
+    .await
+    .expect("pull consumer");
+    puller.set_long_polling(Duration::from_millis(100));
+    puller.set_filter(TOPIC, filter);
+    let queues = until_ok!("queues", puller.queues(TOPIC));
+    puller.assign(queues);
+    let mut pulled = BTreeSet::new();
+    let deadline = Instant::now() + BOUND;
+    while pulled.len() < want.len() {
+        assert!(
+            Instant::now() < deadline,
+            "pulled {pulled:?}, want {want:?}"
+        );
+        for m in until_ok!("pull", puller.pull(32)) {
+            let i = index(m.body());
+            assert!(
+                want.contains(&i),
+                "message {i} does not match but was pulled"
+            );
+            assert!(pulled.insert(i), "message {i} pulled twice");
+        }
+    }
+    assert!(until_ok!("pull", puller.pull(32)).is_empty());
+
+    puller.shutdown().await;
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_expression_is_refused_with_its_position() {
+    // By the SDK, before anything is sent.
+    let e = FilterExpression::sql("amount > 5 AND region IN ('eu'").expect_err("refused");
+    assert!(matches!(e, ClientError::Invalid { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("column 31") && text.contains("expected"),
+        "{text}"
+    );
+
+    // By the broker, when a client sends one anyway.
+    let d = deployment().await;
+    let producer = until_ok!("producer start", Producer::start(config(&d), &[TOPIC]));
+    until_ok!("send", producer.send(message(1)));
+    let consumer = bounded(
+        "consumer start",
+        SimpleConsumer::start(config(&d), "Sql92Bad"),
+    )
+    .await
+    .expect("consumer");
+    let unchecked = FilterExpression::Sql("amount >> 5".into());
+    bounded("subscribe", consumer.subscribe(TOPIC, unchecked))
+        .await
+        .expect("subscribed");
+    let deadline = Instant::now() + BOUND;
+    let e = loop {
+        match bounded("receive", consumer.receive(16, Duration::from_secs(30))).await {
+            Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                tokio::time::sleep(group::POLL).await;
+            }
+            Err(e) => break e,
+            Ok(got) => panic!("a malformed filter delivered {got:?}"),
+        }
+    };
+    assert_eq!(e.code(), Some(v2::Code::IllegalFilterExpression), "{e}");
+    assert!(e.to_string().contains("column 9"), "{e}");
+
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}
