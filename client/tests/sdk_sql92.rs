@@ -25,13 +25,17 @@ const SENT: usize = 90;
 fn message(i: usize) -> Message {
     let region = ["eu", "us", "ap"][i % 3];
     let mut m = Message::new(TOPIC, format!("body-{i}"))
-        .with_tag(if i % 4 == 0 { "Refund" } else { "Order" })
+        .with_tag(if i.is_multiple_of(4) {
+            "Refund"
+        } else {
+            "Order"
+        })
         .with_property("i", i.to_string())
         .with_property("region", region);
-    if i % 7 != 0 {
+    if !i.is_multiple_of(7) {
         m = m.with_property("amount", (i * 10).to_string());
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         m = m.with_property("note", "see-attached");
     }
     m
@@ -44,10 +48,12 @@ const EXPRESSION: &str = "(region IN ('eu', 'ap') AND amount BETWEEN 100 AND 600
 fn expected() -> BTreeSet<usize> {
     (0..SENT)
         .filter(|&i| {
-            let amount = (i % 7 != 0).then_some(i * 10);
+            let amount = (!i.is_multiple_of(7)).then_some(i * 10);
             let eu_or_ap = i % 3 != 1;
-            let first = eu_or_ap && amount.is_some_and(|a| (100..=600).contains(&a)) && i % 4 != 0;
-            let second = i % 5 == 0 && amount.is_some_and(|a| a > 800);
+            let first = eu_or_ap
+                && amount.is_some_and(|a| (100..=600).contains(&a))
+                && !i.is_multiple_of(4);
+            let second = i.is_multiple_of(5) && amount.is_some_and(|a| a > 800);
             first || second || i == 89
         })
         .collect()
