@@ -1,8 +1,10 @@
 //! SQL92 subscriptions through the SDK against an embedded nameserver and
 //! group of three: a SimpleConsumer (ReceiveMessage) and a PullConsumer
 //! (PullMessage) each get exactly the messages whose properties and tag
-//! match, every one once; a malformed expression is refused by the SDK
-//! before it is sent, and by the broker when it is sent anyway.
+//! match, every one once; a match behind more non-matching messages than
+//! one read scans comes in the first receive, well within its long poll; a
+//! malformed expression is refused by the SDK before it is sent, and by the
+//! broker when it is sent anyway.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -10,6 +12,8 @@ use std::time::Duration;
 use raftmq_client::sdk::{
     ClientError, FilterExpression, Message, Producer, PullConsumer, SimpleConsumer,
 };
+use raftmq_proto::admin::v1 as admin;
+use raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient;
 use raftmq_proto::rocketmq::v2;
 use tokio::time::Instant;
 
@@ -179,6 +183,64 @@ async fn a_malformed_expression_is_refused_with_its_position() {
     };
     assert_eq!(e.code(), Some(v2::Code::IllegalFilterExpression), "{e}");
     assert!(e.to_string().contains("column 9"), "{e}");
+
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}
+
+/// More than one read looks at (16 Ki entries) in one queue.
+const SPARSE_MISSES: usize = 20_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_behind_more_misses_than_one_read_scans_comes_in_the_first_receive() {
+    let d = deployment().await;
+    let leader = d.wait_for_leader(BOUND).await.expect("a leader");
+    let addr = d.broker(leader).expect("the leader").client_addr();
+    let mut admin = BrokerAdminClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect to the leader");
+    admin
+        .update_topic(admin::UpdateTopicRequest {
+            topic: "Sql92Sparse".into(),
+            read_queues: 1,
+            write_queues: 1,
+            perm: 6,
+            ..Default::default()
+        })
+        .await
+        .expect("a topic of one queue");
+    let producer = until_ok!(
+        "producer start",
+        Producer::start(config(&d), &["Sql92Sparse"])
+    );
+    let miss = || Message::new("Sql92Sparse", "m").with_property("match", "no");
+    until_ok!("first send", producer.send(miss()));
+    for _ in 0..SPARSE_MISSES / 1000 {
+        let batch: Vec<Message> = (0..1000).map(|_| miss()).collect();
+        until_ok!("send a batch", producer.send_batch(batch.clone()));
+    }
+    let hit = Message::new("Sql92Sparse", "hit").with_property("match", "yes");
+    until_ok!("send the match", producer.send(hit.clone()));
+
+    let mut c = config(&d);
+    c.long_polling_timeout = Duration::from_secs(20);
+    let consumer = bounded("consumer start", SimpleConsumer::start(c, "Sql92Sparse"))
+        .await
+        .expect("consumer");
+    let filter = FilterExpression::sql("match = 'yes'").expect("valid");
+    bounded("subscribe", consumer.subscribe("Sql92Sparse", filter))
+        .await
+        .expect("subscribed");
+    let asked = Instant::now();
+    let got = until_ok!("receive", consumer.receive(16, Duration::from_secs(30)));
+    let took = asked.elapsed();
+    assert_eq!(got.len(), 1, "the first receive, after {took:?}: {got:?}");
+    assert_eq!(&got[0].body()[..], b"hit");
+    assert!(
+        took < Duration::from_secs(15),
+        "the match took {took:?}: the receive waited out its long poll"
+    );
 
     consumer.shutdown().await;
     producer.shutdown().await;
