@@ -212,6 +212,7 @@ impl Broker {
                 namesrvs: conf.namesrv_addr.clone(),
                 held: conf.held.clone(),
                 auto_create_groups: conf.auto_create_subscription_group,
+                enable_property_filter: conf.enable_property_filter,
             },
         );
         let committer = tasks.child("committer");

@@ -389,6 +389,22 @@ fn ignored_keys_warn_with_file_line_and_key() {
 }
 
 #[test]
+fn property_filters_are_on_unless_turned_off() {
+    let (c, warnings) = ok(&with(""));
+    assert!(c.enable_property_filter && warnings.is_empty());
+    let (c, warnings) = ok(&with("enablePropertyFilter=false\n"));
+    assert!(
+        !c.enable_property_filter && warnings.is_empty(),
+        "{warnings:?}"
+    );
+    let e = err(&with("enablePropertyFilter=maybe\n"));
+    assert!(
+        e.to_string().contains("enablePropertyFilter: `maybe`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn delete_when_takes_several_hours() {
     let (c, _) = ok(&with("deleteWhen=04;16\n"));
     assert_eq!(c.delete_when, vec![4, 16]);

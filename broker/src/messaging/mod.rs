@@ -10,6 +10,7 @@
 //!                ├─ send.rs      SendMessage: checks, dedup by message id, one Raft write per call
 //!                ├─ receive.rs   ReceiveMessage / Ack / ChangeInvisibleDuration / dead letters (pop.rs)
 //!                ├─ offsets.rs   PullMessage / UpdateOffset / GetOffset / QueryOffset
+//!                │               (both read through filter.rs: tags, SQL92)
 //!                ├─ transactions.rs EndTransaction(s); check-backs (sessions.rs: Telemetry)
 //!  timers.rs: the leader releases due timers; held.rs: what a sent type asks
 //!                └─ routes       QueryRoute / QueryAssignment via the nameservers; Telemetry, Heartbeat here
@@ -22,6 +23,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod convert;
+pub mod filter;
 mod forward;
 mod groups;
 pub mod held;
@@ -66,6 +68,8 @@ pub struct MessagingConf {
     pub held: crate::conf::HeldConf,
     /// `autoCreateSubscriptionGroup`: create a consumer group on first use.
     pub auto_create_groups: bool,
+    /// `enablePropertyFilter`: SQL92 subscriptions accepted.
+    pub enable_property_filter: bool,
 }
 
 /// The service of one member.
