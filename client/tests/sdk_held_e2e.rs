@@ -627,8 +627,10 @@ fn total(statuses: &[HashMap<String, String>], name: &str) -> u64 {
 async fn an_orphan_no_producer_answers_is_discarded_and_counted() {
     let d = LocalDeployment::start_with(raftmq_embedded::LocalOptions {
         held: raftmq_embedded::HeldConf {
-            transaction_timeout: Duration::from_millis(300),
-            transaction_check_interval: Duration::from_millis(300),
+            // Discarded 2 s after its send at the soonest: the statuses
+            // read right after the send see it open and uncounted.
+            transaction_timeout: Duration::from_secs(1),
+            transaction_check_interval: Duration::from_millis(500),
             transaction_check_max: 2,
             ..Default::default()
         },
@@ -648,19 +650,17 @@ async fn an_orphan_no_producer_answers_is_discarded_and_counted() {
     until_ok!("send", tx.send(Message::new(topic, "never answered")));
     let before = statuses(&d).await;
     assert_eq!(total(&before, "transactionsDiscardedSinceStart"), 0);
-    assert_eq!(
-        total(&before, "halfMessagesOpen"),
-        3,
-        "open on every member"
-    );
+    // Open on the leader at least (a follower may not have applied it yet).
+    assert!(total(&before, "halfMessagesOpen") >= 1, "{before:?}");
 
     // Checked twice with no answer, then discarded on every member and
     // counted once (by the leader that discarded it).
     let deadline = Instant::now() + BOUND;
     loop {
         let now = statuses(&d).await;
-        if total(&now, "halfMessagesOpen") == 0 {
-            assert_eq!(total(&now, "transactionsDiscardedSinceStart"), 1, "{now:?}");
+        let discarded = total(&now, "transactionsDiscardedSinceStart");
+        assert!(discarded <= 1, "counted once: {now:?}");
+        if total(&now, "halfMessagesOpen") == 0 && discarded == 1 {
             break;
         }
         assert!(
