@@ -9,6 +9,11 @@
 //! dead letters and commits progress through Raft. The pop state belongs to
 //! one leadership (one term): a new leader starts from the committed
 //! offsets.
+//!
+//! A FIFO consumer group (`consumeOrderly`) pops in [`PopQueue::fifo`]
+//! mode: each message group in order, one message of a group out at a
+//! time; an ack that lets the next one of a group go wakes the receives
+//! waiting for messages (ADR 0013).
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
@@ -27,7 +32,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Status};
 
 use super::convert::{self, Delivery};
-use super::pop::{HandleError, PopQueue};
+use super::pop::{HandleError, Offer, OrderKey, PopQueue, FIFO_LOOK_AHEAD};
 use super::receipt::Receipt;
 use super::Inner;
 
@@ -49,7 +54,15 @@ type QueueKey = (GroupName, TopicName, u32);
 
 /// The pop state of this member while it leads, per (group, topic, queue).
 #[derive(Default)]
-pub struct PopState(Mutex<Pops>);
+pub struct PopState(Mutex<Pops>, tokio::sync::Notify);
+
+impl PopState {
+    /// Wakes the receives waiting for messages: something held back may
+    /// go out now (an ack, a dead letter in a FIFO queue).
+    fn wake(&self) {
+        self.1.notify_waiters();
+    }
+}
 
 #[derive(Default)]
 struct Pops {
@@ -71,17 +84,37 @@ impl Pops {
         self
     }
 
-    fn queue(&mut self, inner: &Inner, key: &QueueKey) -> &mut PopQueue {
-        self.queues.entry(key.clone()).or_insert_with(|| {
+    /// The state of a queue, in the mode asked for (`Some(look_ahead)`:
+    /// FIFO); a queue whose group changed mode starts again from its base.
+    fn queue(&mut self, inner: &Inner, key: &QueueKey, fifo: Option<usize>) -> &mut PopQueue {
+        let pq = self.queues.entry(key.clone()).or_insert_with(|| {
             let store = inner.node.store();
             // A group new to this queue starts at its minimum: what a
             // fresh subscriber of a recent topic expects to see.
             let start = store
                 .consumer_offset(&key.0, &key.1, key.2)
                 .unwrap_or_else(|| store.queue_offsets(&key.1, key.2).0 .0);
-            PopQueue::new(start)
-        })
+            match fifo {
+                Some(n) => PopQueue::fifo(start, n),
+                None => PopQueue::new(start),
+            }
+        });
+        if pq.is_fifo() != fifo.is_some() {
+            pq.restart(fifo);
+        }
+        pq
     }
+}
+
+/// How a consumer group pops: `Some(look-ahead)` when it consumes
+/// orderly (FIFO), `None` otherwise.
+fn fifo_mode(inner: &Inner, group: &GroupName) -> Option<usize> {
+    orderly(inner, group).then_some(FIFO_LOOK_AHEAD)
+}
+
+/// Whether the group is configured to consume orderly.
+fn orderly(_inner: &Inner, _group: &GroupName) -> bool {
+    false
 }
 
 /// `grpc-timeout` (e.g. `20S`, `2999m`) as a duration.
@@ -170,7 +203,8 @@ struct Out {
 }
 
 /// Pops up to `max` messages: expired ones first (dead letters set aside),
-/// then new ones, queue by queue from `first`.
+/// then (FIFO) held ones whose turn came, then new ones, queue by queue
+/// from `first`.
 #[allow(clippy::too_many_arguments)]
 fn pop_some(
     inner: &Inner,
@@ -182,6 +216,7 @@ fn pop_some(
     invisible: Duration,
     dead: &mut Vec<(u32, u64, u32)>,
 ) -> Vec<Out> {
+    let fifo = fifo_mode(inner, group);
     let store = inner.node.store();
     let now = Instant::now();
     let mut out = Vec::new();
@@ -192,7 +227,7 @@ fn pop_some(
             break;
         }
         let key = (group.clone(), topic.clone(), q);
-        let pq = pops.queue(inner, &key);
+        let pq = pops.queue(inner, &key, fifo);
         for (offset, f) in pq.expired(now, max - out.len()) {
             if i32::try_from(f.attempt).unwrap_or(i32::MAX) >= MAX_DELIVERY_ATTEMPTS {
                 dead.push((q, offset, f.attempt));
@@ -203,7 +238,26 @@ fn pop_some(
                 let _ = pq.ack(offset, None);
                 continue;
             };
-            let f = pq.deliver(offset, now, invisible);
+            let Some(f) = pq.deliver(offset, now, invisible) else {
+                continue;
+            };
+            out.push(Out {
+                queue: q,
+                offset,
+                attempt: f.attempt,
+                nonce: f.nonce,
+                message,
+            });
+        }
+        for offset in pq.ready(max - out.len()) {
+            let Ok(message) = store.read_message(topic, q, QueueOffset(offset)) else {
+                // Gone by retention: the next of its group follows.
+                let _ = pq.ack(offset, None);
+                continue;
+            };
+            let Some(f) = pq.deliver(offset, now, invisible) else {
+                continue;
+            };
             out.push(Out {
                 queue: q,
                 offset,
@@ -217,28 +271,56 @@ fn pop_some(
         }
         let (min, _) = store.queue_offsets(topic, q);
         pq.skip_to(min.0);
-        let Ok(batch) =
-            store.read_messages(topic, q, QueueOffset(pq.next()), max - out.len(), filter)
-        else {
+        // A FIFO queue reads past busy message groups, as far as its
+        // look-ahead lets it hold messages back.
+        let want = max - out.len();
+        let read = match fifo {
+            Some(n) => want + n.saturating_sub(pq.waiting()),
+            None => want,
+        };
+        let Ok(batch) = store.read_messages(
+            topic,
+            q,
+            QueueOffset(pq.next()),
+            read.min(MAX_BATCH),
+            filter,
+        ) else {
             continue;
         };
+        let mut stopped = false;
         for m in batch.messages {
+            if out.len() >= max {
+                stopped = true;
+                break;
+            }
             let Some(offset) = m.queue_offset.map(|o| o.0) else {
                 continue;
             };
             if pq.is_done(offset) {
                 continue;
             }
-            let f = pq.deliver(offset, now, invisible);
-            out.push(Out {
-                queue: q,
-                offset,
-                attempt: f.attempt,
-                nonce: f.nonce,
-                message: m,
-            });
+            let order = match fifo {
+                Some(_) => OrderKey::of(m.view().ok().and_then(|v| v.message_group())),
+                None => OrderKey::Queue,
+            };
+            match pq.offer(offset, order, now, invisible) {
+                Offer::Deliver(f) => out.push(Out {
+                    queue: q,
+                    offset,
+                    attempt: f.attempt,
+                    nonce: f.nonce,
+                    message: m,
+                }),
+                Offer::Held | Offer::Skip => {}
+                Offer::Full => {
+                    stopped = true;
+                    break;
+                }
+            }
         }
-        pq.skip_to(batch.next_offset.0);
+        if !stopped {
+            pq.skip_to(batch.next_offset.0);
+        }
     }
     out
 }
@@ -308,6 +390,10 @@ pub(super) async fn receive(
     let queues: Vec<u32> = (0..n).map(|i| (first + i) % n).collect();
     let mut progress = inner.node.progress();
     let out = loop {
+        // Registered before looking, so an ack in between is not missed.
+        let freed = inner.pops.1.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
         let mut dead = Vec::new();
         let out = pop_some(
             inner, &group, &topic, &queues, &filter, max, invisible, &mut dead,
@@ -324,6 +410,7 @@ pub(super) async fn receive(
         tokio::select! {
             r = progress.changed() => if r.is_err() { break out },
             _ = tokio::time::sleep_until(wake.into()) => {}
+            () = &mut freed => {}
         }
     };
     if out.is_empty() {
@@ -445,16 +532,21 @@ pub(super) async fn ack(
     };
     let r = request.into_inner();
     let term = term(inner);
+    let fifo = fifo_mode(inner, &group);
     let mut entries = Vec::with_capacity(r.entries.len());
+    let mut freed = false;
     {
         let mut pops = inner.pops.0.lock();
         let pops = pops.for_term(term);
         for e in r.entries {
             let status = match handle(&e.receipt_handle, &group, &topic, term) {
                 Ok((h, nonce)) => {
-                    let pq = pops.queue(inner, &(group.clone(), topic.clone(), h.queue));
+                    let pq = pops.queue(inner, &(group.clone(), topic.clone(), h.queue), fifo);
                     match pq.ack(h.offset, nonce) {
-                        Ok(()) => cp::ok(),
+                        Ok(()) => {
+                            freed |= pq.has_ready();
+                            cp::ok()
+                        }
                         Err(e) => handle_error(e),
                     }
                 }
@@ -466,6 +558,9 @@ pub(super) async fn ack(
                 status: Some(status),
             });
         }
+    }
+    if freed {
+        inner.pops.wake();
     }
     let status = cp::overall(entries.iter().map(|e| e.status.as_ref()));
     v2::AckMessageResponse {
@@ -506,9 +601,10 @@ pub(super) async fn change_invisible(
         Ok(x) => x,
         Err(s) => return bad(s),
     };
+    let fifo = fifo_mode(inner, &group);
     let mut pops = inner.pops.0.lock();
     let pops = pops.for_term(term);
-    let pq = pops.queue(inner, &(group.clone(), topic.clone(), h.queue));
+    let pq = pops.queue(inner, &(group.clone(), topic.clone(), h.queue), fifo);
     match pq.change_invisible(h.offset, nonce, Instant::now(), invisible) {
         Ok(f) => v2::ChangeInvisibleDurationResponse {
             status: Some(cp::ok()),
@@ -557,9 +653,14 @@ async fn dead_letter(
         Err(_) => true, // gone by retention
     };
     if moved {
-        let mut pops = inner.pops.0.lock();
-        if let Some(pq) = pops.queues.get_mut(&(group.clone(), topic.clone(), queue)) {
-            let _ = pq.ack(offset, None);
+        let freed = {
+            let mut pops = inner.pops.0.lock();
+            pops.queues
+                .get_mut(&(group.clone(), topic.clone(), queue))
+                .is_some_and(|pq| pq.ack(offset, None).is_ok() && pq.has_ready())
+        };
+        if freed {
+            inner.pops.wake();
         }
         tracing::info!(%group, %topic, queue, offset, attempt, "message moved to the dead-letter topic");
     }
@@ -605,10 +706,11 @@ pub(super) async fn to_dead_letters(
         Err(s) => return answer(s),
     };
     {
+        let fifo = fifo_mode(inner, &group);
         let mut pops = inner.pops.0.lock();
         let pq = pops
             .for_term(term)
-            .queue(inner, &(group.clone(), topic.clone(), h.queue));
+            .queue(inner, &(group.clone(), topic.clone(), h.queue), fifo);
         if pq.is_done(h.offset) {
             return answer(handle_error(HandleError::NotInFlight));
         }
