@@ -210,6 +210,7 @@ impl Broker {
                     .then_some(conf.default_topic_queue_nums),
                 namesrvs: conf.namesrv_addr.clone(),
                 held: conf.held.clone(),
+                auto_create_groups: conf.auto_create_subscription_group,
             },
         );
         let committer = tasks.child("committer");

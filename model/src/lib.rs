@@ -21,6 +21,7 @@ mod ids;
 mod message_type;
 mod name;
 mod perm;
+mod subscription_group;
 mod topic;
 
 pub use group::GroupName;
@@ -28,4 +29,8 @@ pub use ids::{LogIndex, NodeId, QueueId, QueueOffset};
 pub use message_type::{TopicMessageType, UnknownMessageType};
 pub use name::{NameError, NameOf};
 pub use perm::{Perm, PermError};
+pub use subscription_group::{
+    GroupConfigError, GroupRetryPolicy, SubscriptionGroupConfig, DEFAULT_CUSTOMIZED_LEVELS_MS,
+    DEFAULT_EXPONENTIAL, FIFO_RETRY_INTERVAL_MS, MAX_LEVELS, MAX_RETRY_TIMES,
+};
 pub use topic::{TopicKind, TopicName};

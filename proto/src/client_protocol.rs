@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::namesrv::v1 as ns;
 use crate::rocketmq::v2;
-use raftmq_model::Perm;
+use raftmq_model::{GroupRetryPolicy, Perm, SubscriptionGroupConfig, FIFO_RETRY_INTERVAL_MS};
 use tokio_stream::{Stream, StreamExt};
 
 /// The header every official client sends with its client id.
@@ -208,8 +208,10 @@ pub fn assignments(route: &ns::TopicRouteResponse, members: Members) -> Vec<v2::
         .collect()
 }
 
-/// How many attempts a message gets before it goes to the dead-letter
-/// topic (RocketMQ's default `maxReconsumeTimes` 16, plus the first).
+/// How many attempts a message of a group with the default configuration
+/// gets before it goes to the dead-letter topic (RocketMQ's default
+/// `retryMaxTimes` 16, plus the first); a group's own is
+/// [`SubscriptionGroupConfig::max_attempts`].
 pub const MAX_DELIVERY_ATTEMPTS: i32 = 17;
 
 fn duration(d: Duration) -> prost_types::Duration {
@@ -219,9 +221,59 @@ fn duration(d: Duration) -> prost_types::Duration {
     }
 }
 
+/// A consumer group's retry policy as the clients take it: `retryMaxTimes
+/// + 1` attempts; for a concurrent group, the group's back-off (upstream's
+/// customized levels or exponential numbers, as upstream's proxy converts
+/// them); for a FIFO group, a fixed interval (upstream's documented 3000 ms
+/// for an orderly PushConsumer), one customized level.
+pub fn group_backoff(group: &SubscriptionGroupConfig) -> v2::RetryPolicy {
+    let ms = |ms: u64| duration(Duration::from_millis(ms));
+    let strategy = match (&group.retry_policy, group.consume_orderly) {
+        (_, true) => v2::retry_policy::Strategy::CustomizedBackoff(v2::CustomizedBackoff {
+            next: vec![ms(FIFO_RETRY_INTERVAL_MS)],
+        }),
+        (GroupRetryPolicy::Customized { next }, false) => {
+            v2::retry_policy::Strategy::CustomizedBackoff(v2::CustomizedBackoff {
+                next: next.iter().map(|n| ms(*n)).collect(),
+            })
+        }
+        (
+            GroupRetryPolicy::Exponential {
+                initial,
+                max,
+                multiplier,
+            },
+            false,
+        ) => v2::retry_policy::Strategy::ExponentialBackoff(v2::ExponentialBackoff {
+            initial: Some(ms(*initial)),
+            max: Some(ms(*max)),
+            // The wire's float; upstream's multiplier is an integer.
+            multiplier: *multiplier as f32,
+        }),
+    };
+    v2::RetryPolicy {
+        max_attempts: i32::try_from(group.max_attempts()).unwrap_or(i32::MAX),
+        strategy: Some(strategy),
+    }
+}
+
+/// The server's answer to a client's `Settings` when the consumer group's
+/// configuration is not known here (the nameserver): a consumer gets
+/// upstream's defaults for a group.
+pub fn settings_reply(s: v2::Settings, max_body: i32) -> v2::TelemetryCommand {
+    settings_reply_for_group(s, max_body, None)
+}
+
 /// The server's answer to a client's `Settings`: the client's own settings
-/// with the server's choices filled in.
-pub fn settings_reply(mut s: v2::Settings, max_body: i32) -> v2::TelemetryCommand {
+/// with the server's choices filled in. A consumer's reply carries its
+/// group's retry policy ([`group_backoff`]) and `fifo` from the group's
+/// `consumeMessageOrderly` when `group` is given; a client's own `fifo` (or
+/// false) and the default policy otherwise.
+pub fn settings_reply_for_group(
+    mut s: v2::Settings,
+    max_body: i32,
+    group: Option<&SubscriptionGroupConfig>,
+) -> v2::TelemetryCommand {
     s.backoff_policy = Some(v2::RetryPolicy {
         max_attempts: MAX_DELIVERY_ATTEMPTS,
         strategy: Some(v2::retry_policy::Strategy::ExponentialBackoff(
@@ -244,25 +296,18 @@ pub fn settings_reply(mut s: v2::Settings, max_body: i32) -> v2::TelemetryComman
             if sub.long_polling_timeout.is_none() {
                 sub.long_polling_timeout = Some(duration(Duration::from_secs(20)));
             }
-            if sub.fifo.is_none() {
-                sub.fifo = Some(false);
+            match group {
+                Some(g) => sub.fifo = Some(g.consume_orderly),
+                None => {
+                    if sub.fifo.is_none() {
+                        sub.fifo = Some(false);
+                    }
+                }
             }
-            // Consumers are told the broker's retry policy: 16 redeliveries,
-            // then the dead-letter topic.
-            s.backoff_policy = Some(v2::RetryPolicy {
-                max_attempts: MAX_DELIVERY_ATTEMPTS,
-                strategy: Some(v2::retry_policy::Strategy::CustomizedBackoff(
-                    v2::CustomizedBackoff {
-                        next: [
-                            1u64, 5, 10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200,
-                            1800, 3600, 7200,
-                        ]
-                        .iter()
-                        .map(|secs| duration(Duration::from_secs(*secs)))
-                        .collect(),
-                    },
-                )),
-            });
+            // Consumers are told their group's retry policy: how many
+            // deliveries before the dead-letter topic, and the waits.
+            let defaults = SubscriptionGroupConfig::default();
+            s.backoff_policy = Some(group_backoff(group.unwrap_or(&defaults)));
         }
         None => {}
     }
@@ -423,5 +468,83 @@ mod tests {
         };
         assert_eq!(p.max_body_size, 1024);
         assert!(s.backoff_policy.is_some());
+    }
+
+    fn consumer_reply(group: Option<&SubscriptionGroupConfig>) -> v2::Settings {
+        let s = v2::Settings {
+            client_type: Some(v2::ClientType::PushConsumer.into()),
+            pub_sub: Some(v2::settings::PubSub::Subscription(v2::Subscription {
+                fifo: Some(true),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        match settings_reply_for_group(s, 1024, group).command {
+            Some(v2::telemetry_command::Command::Settings(s)) => s,
+            other => panic!("no settings: {other:?}"),
+        }
+    }
+
+    fn fifo(s: &v2::Settings) -> Option<bool> {
+        match &s.pub_sub {
+            Some(v2::settings::PubSub::Subscription(sub)) => sub.fifo,
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_consumer_is_told_its_groups_retry_policy_and_order() {
+        let secs = |s: i64| prost_types::Duration {
+            seconds: s,
+            nanos: 0,
+        };
+        // Defaults: 17 attempts, upstream's 18 customized levels.
+        let s = consumer_reply(Some(&SubscriptionGroupConfig::default()));
+        let p = s.backoff_policy.clone().unwrap();
+        assert_eq!(p.max_attempts, 17);
+        let Some(v2::retry_policy::Strategy::CustomizedBackoff(c)) = p.strategy else {
+            panic!("{p:?}")
+        };
+        assert_eq!(c.next.len(), 18);
+        assert_eq!(
+            (c.next[0].clone(), c.next[17].clone()),
+            (secs(1), secs(7200))
+        );
+        assert_eq!(fifo(&s), Some(false), "the group's order, not the client's");
+
+        let exp = SubscriptionGroupConfig {
+            retry_max_times: 2,
+            retry_policy: GroupRetryPolicy::default_exponential(),
+            ..Default::default()
+        };
+        let p = consumer_reply(Some(&exp)).backoff_policy.unwrap();
+        assert_eq!(p.max_attempts, 3);
+        let Some(v2::retry_policy::Strategy::ExponentialBackoff(e)) = p.strategy else {
+            panic!("{p:?}")
+        };
+        assert_eq!(
+            (e.initial, e.max, e.multiplier),
+            (Some(secs(5)), Some(secs(7200)), 2.0)
+        );
+
+        let orderly = SubscriptionGroupConfig {
+            consume_orderly: true,
+            ..exp
+        };
+        let s = consumer_reply(Some(&orderly));
+        assert_eq!(fifo(&s), Some(true));
+        let p = s.backoff_policy.unwrap();
+        assert_eq!(p.max_attempts, 3);
+        assert_eq!(
+            p.strategy,
+            Some(v2::retry_policy::Strategy::CustomizedBackoff(
+                v2::CustomizedBackoff {
+                    next: vec![secs(3)]
+                }
+            )),
+            "a FIFO group retries at a fixed interval"
+        );
+        // Unknown group (the nameserver): the client's own flag is kept.
+        assert_eq!(fifo(&consumer_reply(None)), Some(true));
     }
 }

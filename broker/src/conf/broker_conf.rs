@@ -67,6 +67,9 @@ pub struct BrokerConf {
     pub max_message_size: u32,
     /// `autoCreateTopicEnable` (true).
     pub auto_create_topic_enable: bool,
+    /// `autoCreateSubscriptionGroup` (true): a consumer group is created
+    /// with upstream's defaults on its first use.
+    pub auto_create_subscription_group: bool,
     /// `defaultTopicQueueNums` (8).
     pub default_topic_queue_nums: u32,
     /// `brokerPermission` (6 = read 4 + write 2).
@@ -193,6 +196,7 @@ impl BrokerConf {
             disk_space_warning_level_ratio: d::DISK_SPACE_WARNING_LEVEL_RATIO,
             max_message_size: d::MAX_MESSAGE_SIZE,
             auto_create_topic_enable: d::AUTO_CREATE_TOPIC_ENABLE,
+            auto_create_subscription_group: d::AUTO_CREATE_SUBSCRIPTION_GROUP,
             default_topic_queue_nums: d::DEFAULT_TOPIC_QUEUE_NUMS,
             broker_permission: d::BROKER_PERMISSION,
             broker_ip1: None,

@@ -49,6 +49,7 @@ struct Partial {
     disk_space_warning_level_ratio: Option<u8>,
     max_message_size: Option<u32>,
     auto_create_topic_enable: Option<bool>,
+    auto_create_subscription_group: Option<bool>,
     fault_injection_enable: Option<bool>,
     default_topic_queue_nums: Option<u32>,
     broker_permission: Option<u8>,
@@ -253,6 +254,9 @@ impl Builder<'_> {
                     Some(v::int_in(val, 1, u32::MAX, "a size in bytes (1 or more)")?)
             }
             Key::AutoCreateTopicEnable => p.auto_create_topic_enable = Some(v::boolean(val)?),
+            Key::AutoCreateSubscriptionGroup => {
+                p.auto_create_subscription_group = Some(v::boolean(val)?)
+            }
             Key::FaultInjectionEnable => p.fault_injection_enable = Some(v::boolean(val)?),
             Key::DefaultTopicQueueNums => {
                 p.default_topic_queue_nums = Some(v::int_in(
@@ -446,6 +450,9 @@ impl Builder<'_> {
         }
         if let Some(x) = p.auto_create_topic_enable {
             c.auto_create_topic_enable = x;
+        }
+        if let Some(x) = p.auto_create_subscription_group {
+            c.auto_create_subscription_group = x;
         }
         if let Some(x) = p.fault_injection_enable {
             c.fault_injection_enable = x;

@@ -25,6 +25,8 @@ pub const MAX_MESSAGE_SIZE: u32 = 4 << 20;
 pub const SERVER_IDLE_SPIN_MICROS: u32 = 50;
 /// `autoCreateTopicEnable`.
 pub const AUTO_CREATE_TOPIC_ENABLE: bool = true;
+/// `autoCreateSubscriptionGroup`, upstream's default.
+pub const AUTO_CREATE_SUBSCRIPTION_GROUP: bool = true;
 /// `defaultTopicQueueNums`.
 pub const DEFAULT_TOPIC_QUEUE_NUMS: u32 = 8;
 /// `brokerPermission`: read 4 + write 2.

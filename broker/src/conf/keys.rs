@@ -28,6 +28,7 @@ pub(crate) enum Key {
     DiskSpaceWarningLevelRatio,
     MaxMessageSize,
     AutoCreateTopicEnable,
+    AutoCreateSubscriptionGroup,
     DefaultTopicQueueNums,
     BrokerPermission,
     BrokerIp1,
@@ -83,6 +84,10 @@ pub(crate) const KNOWN: &[(&str, Key)] = &[
     ),
     ("maxMessageSize", Key::MaxMessageSize),
     ("autoCreateTopicEnable", Key::AutoCreateTopicEnable),
+    (
+        "autoCreateSubscriptionGroup",
+        Key::AutoCreateSubscriptionGroup,
+    ),
     ("defaultTopicQueueNums", Key::DefaultTopicQueueNums),
     ("brokerPermission", Key::BrokerPermission),
     ("brokerIP1", Key::BrokerIp1),

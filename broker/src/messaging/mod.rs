@@ -21,6 +21,7 @@
 
 pub mod convert;
 mod forward;
+mod groups;
 pub mod held;
 mod offsets;
 pub mod pop;
@@ -58,6 +59,8 @@ pub struct MessagingConf {
     pub namesrvs: Vec<String>,
     /// Timers, transactions and `enableTopicMessageTypeCheck`.
     pub held: crate::conf::HeldConf,
+    /// `autoCreateSubscriptionGroup`: create a consumer group on first use.
+    pub auto_create_groups: bool,
 }
 
 /// The service of one member.
@@ -73,6 +76,7 @@ struct Inner {
     leaders: forward::LeaderClients,
     routes: routes::RouteClient,
     sessions: Arc<sessions::Sessions>,
+    groups: groups::Creating,
 }
 
 impl Messaging {
@@ -87,6 +91,7 @@ impl Messaging {
                 leaders: forward::LeaderClients::default(),
                 routes,
                 sessions: Arc::default(),
+                groups: groups::Creating::default(),
             }),
         }
     }
@@ -166,6 +171,16 @@ impl MessagingService for Messaging {
             Ok(_) => cp::ok(),
             Err(s) => s,
         };
+        // A consumer's heartbeat creates its group, as upstream's does
+        // (the answer does not depend on it).
+        let r = request.get_ref();
+        let consumer = r.client_type != v2::ClientType::Producer as i32
+            && r.client_type != v2::ClientType::Unspecified as i32;
+        if let (true, Some(group)) = (consumer, r.group.as_ref()) {
+            if let Ok(group) = convert::group_name(Some(group)) {
+                let _ = groups::config_or_create(&self.inner, &group).await;
+            }
+        }
         Ok(Response::new(v2::HeartbeatResponse {
             status: Some(status),
         }))
@@ -266,10 +281,12 @@ impl MessagingService for Messaging {
     ) -> Result<Response<Self::TelemetryStream>, Status> {
         let max = i32::try_from(self.inner.conf.max_message_size).unwrap_or(i32::MAX);
         let client_id = cp::client_id(request.metadata()).unwrap_or_default();
+        let inner = Arc::clone(&self.inner);
         Ok(Response::new(self.inner.sessions.serve(
             client_id,
             request.into_inner(),
             max,
+            move |group| groups::config(&inner, group),
         )))
     }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use raftmq_model::{GroupName, Perm, TopicName};
-use raftmq_proto::client_protocol::{self as cp, MAX_DELIVERY_ATTEMPTS};
+use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use raftmq_store::consume_queue::TagFilter;
 use raftmq_store::message_store::StoredMessage;
@@ -113,8 +113,8 @@ fn fifo_mode(inner: &Inner, group: &GroupName) -> Option<usize> {
 }
 
 /// Whether the group is configured to consume orderly.
-fn orderly(_inner: &Inner, _group: &GroupName) -> bool {
-    false
+fn orderly(inner: &Inner, group: &GroupName) -> bool {
+    super::groups::config(inner, group).consume_orderly
 }
 
 /// `grpc-timeout` (e.g. `20S`, `2999m`) as a duration.
@@ -202,9 +202,10 @@ struct Out {
     message: StoredMessage,
 }
 
-/// Pops up to `max` messages: expired ones first (dead letters set aside),
-/// then (FIFO) held ones whose turn came, then new ones, queue by queue
-/// from `first`.
+/// Pops up to `max` messages: expired ones first (those that had their
+/// `max_attempts` deliveries set aside as dead letters), then (FIFO, when
+/// `fifo` gives a look-ahead) held ones whose turn came, then new ones,
+/// queue by queue from `first`.
 #[allow(clippy::too_many_arguments)]
 fn pop_some(
     inner: &Inner,
@@ -214,9 +215,10 @@ fn pop_some(
     filter: &TagFilter,
     max: usize,
     invisible: Duration,
+    max_attempts: u32,
+    fifo: Option<usize>,
     dead: &mut Vec<(u32, u64, u32)>,
 ) -> Vec<Out> {
-    let fifo = fifo_mode(inner, group);
     let store = inner.node.store();
     let now = Instant::now();
     let mut out = Vec::new();
@@ -229,7 +231,7 @@ fn pop_some(
         let key = (group.clone(), topic.clone(), q);
         let pq = pops.queue(inner, &key, fifo);
         for (offset, f) in pq.expired(now, max - out.len()) {
-            if i32::try_from(f.attempt).unwrap_or(i32::MAX) >= MAX_DELIVERY_ATTEMPTS {
+            if f.attempt >= max_attempts {
                 dead.push((q, offset, f.attempt));
                 continue;
             }
@@ -362,6 +364,10 @@ pub(super) async fn receive(
         Ok(t) => t,
         Err(s) => return one_frame(frame_status(s)),
     };
+    let group_config = match super::groups::receivable(inner, &group).await {
+        Ok(c) => c,
+        Err(s) => return one_frame(frame_status(s)),
+    };
     let filter = match filter(r.filter_expression.as_ref()) {
         Ok(f) => f,
         Err(s) => return one_frame(frame_status(s)),
@@ -396,7 +402,16 @@ pub(super) async fn receive(
         freed.as_mut().enable();
         let mut dead = Vec::new();
         let out = pop_some(
-            inner, &group, &topic, &queues, &filter, max, invisible, &mut dead,
+            inner,
+            &group,
+            &topic,
+            &queues,
+            &filter,
+            max,
+            invisible,
+            group_config.max_attempts(),
+            group_config.consume_orderly.then_some(FIFO_LOOK_AHEAD),
+            &mut dead,
         );
         for (q, offset, attempt) in dead {
             dead_letter(inner, &group, &topic, q, offset, attempt).await;

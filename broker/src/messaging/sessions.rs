@@ -11,10 +11,21 @@ use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
 use parking_lot::Mutex;
+use raftmq_model::{GroupName, SubscriptionGroupConfig};
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+
+/// The consumer group a consumer's settings name, if it is a legal one.
+fn group_of(s: &v2::Settings) -> Option<GroupName> {
+    match &s.pub_sub {
+        Some(v2::settings::PubSub::Subscription(sub)) => {
+            super::convert::group_name(sub.group.as_ref()).ok()
+        }
+        _ => None,
+    }
+}
 
 /// Commands waiting to go out on one session; a full queue drops the
 /// newest (a check-back is asked again next round).
@@ -53,12 +64,15 @@ enum Item {
 }
 
 impl Sessions {
-    /// Serves one Telemetry stream of client `client_id`.
+    /// Serves one Telemetry stream of client `client_id`; a consumer's
+    /// settings are answered with its group's configuration, as `groups`
+    /// finds it.
     pub fn serve(
         self: &Arc<Self>,
         client_id: String,
         incoming: tonic::Streaming<v2::TelemetryCommand>,
         max_body: i32,
+        groups: impl Fn(&GroupName) -> SubscriptionGroupConfig + Send + 'static,
     ) -> cp::TelemetryStream {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(OUTBOX);
@@ -83,7 +97,12 @@ impl Sessions {
                         ..
                     }) => {
                         sessions.settings(id, &s);
-                        Some(Item::Out(Ok(cp::settings_reply(s, max_body))))
+                        let group = group_of(&s).map(|g| groups(&g));
+                        Some(Item::Out(Ok(cp::settings_reply_for_group(
+                            s,
+                            max_body,
+                            group.as_ref(),
+                        ))))
                     }
                     Ok(_) => None,
                     Err(e) => Some(Item::Out(Err(e))),

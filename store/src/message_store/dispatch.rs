@@ -259,7 +259,12 @@ impl Dispatcher {
                 offset: loc.pos,
                 reason: format!("command entry {}: {reason}", loc.index),
             })?;
-            if !matches!(cmd, Command::CommitOffsets { .. }) {
+            if !matches!(
+                cmd,
+                Command::CommitOffsets { .. }
+                    | Command::UpsertGroup { .. }
+                    | Command::DeleteGroup { .. }
+            ) {
                 self.topics_version += 1;
             }
             self.state.apply(cmd);

@@ -37,7 +37,7 @@ use crate::key_index::{KeyIndex, KeyIndexConfig};
 use crate::mapped::FileSystem;
 #[cfg(feature = "failpoints")]
 use crate::mapped::MemFs;
-use crate::meta_state::{MetaState, TopicConfig};
+use crate::meta_state::{MetaState, SubscriptionGroupConfig, TopicConfig};
 use crate::record::entry::EntryKind;
 use crate::record::message::{self, Message};
 use crate::types::LogIndex;
@@ -436,6 +436,16 @@ impl StoreCore {
     /// A topic's configuration.
     pub fn topic(&self, name: &str) -> Option<TopicConfig> {
         self.dispatcher.lock().state.topics.get(name).cloned()
+    }
+
+    /// A consumer group's configuration, if the group exists.
+    pub fn group(&self, name: &str) -> Option<SubscriptionGroupConfig> {
+        self.dispatcher.lock().state.groups.get(name).cloned()
+    }
+
+    /// Every consumer group's configuration, by name.
+    pub fn groups(&self) -> std::collections::BTreeMap<String, SubscriptionGroupConfig> {
+        self.dispatcher.lock().state.groups.clone()
     }
 
     /// A group's committed offset in a queue.

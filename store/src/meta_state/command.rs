@@ -9,10 +9,26 @@
 //!  4 EndTransactions:   u32 n, n x (u64 index, u32 slot, u8 outcome)
 //!  5 CheckTransactions: i64 at ms, u32 n, n x (u64 index, u32 slot, u32 checks)
 //!  6 UpsertTopic:   as 1, then u8 message type
+//!  7 UpsertGroup:   str16 group, then the group's configuration:
+//!                   u8 layout version (1), u8 flags (bit 0 consumeEnable,
+//!                   bit 1 consumeBroadcastEnable, bit 2 consumeMessageOrderly),
+//!                   u32 retryMaxTimes, u8 retry policy type, then
+//!                   0 CUSTOMIZED:  u32 n, n x u64 wait ms
+//!                   1 EXPONENTIAL: u64 initial ms, u64 max ms, u64 multiplier
+//!  8 DeleteGroup:   str16 group, u8 remove its offsets (0 or 1)
 //! ```
 //! `str16` is a u16 length and UTF-8 bytes; integers little-endian.
+//!
+//! A group's configuration carries its own layout version so that fields
+//! can be added: a later layout appends them, and reading an earlier one
+//! gives them their defaults. A layout newer than this build knows is
+//! refused rather than read in part (its fields could change what a group
+//! promises).
 
-use raftmq_model::{GroupName, NameError, Perm, PermError, TopicMessageType, TopicName};
+use raftmq_model::{
+    GroupConfigError, GroupName, GroupRetryPolicy, NameError, Perm, PermError,
+    SubscriptionGroupConfig, TopicMessageType, TopicName,
+};
 
 use super::held::{HeldId, Outcome};
 
@@ -80,9 +96,70 @@ pub enum Command {
         /// (half message, checks including this round).
         checks: Vec<(HeldId, u32)>,
     },
+    /// Create or replace a consumer group's configuration.
+    UpsertGroup {
+        /// Consumer group.
+        group: GroupName,
+        /// Its configuration.
+        config: SubscriptionGroupConfig,
+    },
+    /// Delete a consumer group's configuration (a later use may create it
+    /// again when the broker creates groups on first use).
+    DeleteGroup {
+        /// Consumer group.
+        group: GroupName,
+        /// Whether its committed offsets go too (upstream `removeOffset`).
+        remove_offsets: bool,
+    },
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
+/// The group configuration layout this build writes.
+const GROUP_LAYOUT: u8 = 1;
+const FLAG_CONSUME_ENABLE: u8 = 1;
+const FLAG_BROADCAST: u8 = 2;
+const FLAG_ORDERLY: u8 = 4;
+const POLICY_CUSTOMIZED: u8 = 0;
+const POLICY_EXPONENTIAL: u8 = 1;
+
+/// Writes a group's configuration (the part after the name in command 7;
+/// the metadata file stores groups the same way).
+pub(super) fn put_group_config(out: &mut Vec<u8>, c: &SubscriptionGroupConfig) -> Result<()> {
+    out.push(GROUP_LAYOUT);
+    let mut flags = 0;
+    for (on, bit) in [
+        (c.consume_enable, FLAG_CONSUME_ENABLE),
+        (c.consume_broadcast, FLAG_BROADCAST),
+        (c.consume_orderly, FLAG_ORDERLY),
+    ] {
+        if on {
+            flags |= bit;
+        }
+    }
+    out.push(flags);
+    out.extend_from_slice(&c.retry_max_times.to_le_bytes());
+    match &c.retry_policy {
+        GroupRetryPolicy::Customized { next } => {
+            out.push(POLICY_CUSTOMIZED);
+            out.extend_from_slice(&len32(next.len())?.to_le_bytes());
+            for ms in next {
+                out.extend_from_slice(&ms.to_le_bytes());
+            }
+        }
+        GroupRetryPolicy::Exponential {
+            initial,
+            max,
+            multiplier,
+        } => {
+            out.push(POLICY_EXPONENTIAL);
+            for v in [initial, max, multiplier] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn put_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
     let len = u16::try_from(s.len())
         .map_err(|_| StoreError::Config(format!("name of {} bytes is too long", s.len())))?;
     out.extend_from_slice(&len.to_le_bytes());
@@ -90,7 +167,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
     Ok(())
 }
 
-fn len32(n: usize) -> Result<u32> {
+pub(super) fn len32(n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| StoreError::Config(format!("{n} items in one command")))
 }
 
@@ -133,6 +210,19 @@ impl Command {
                     put_id(&mut out, *id);
                     out.push(outcome.as_u8());
                 }
+            }
+            Command::UpsertGroup { group, config } => {
+                out.push(7);
+                put_str(&mut out, group)?;
+                put_group_config(&mut out, config)?;
+            }
+            Command::DeleteGroup {
+                group,
+                remove_offsets,
+            } => {
+                out.push(8);
+                put_str(&mut out, group)?;
+                out.push(u8::from(*remove_offsets));
             }
             Command::CheckTransactions { at_ms, checks } => {
                 out.push(5);
@@ -199,6 +289,18 @@ impl Command {
                 }
                 Command::CheckTransactions { at_ms, checks }
             }
+            7 => Command::UpsertGroup {
+                group: GroupName::from_stored(r.str()?),
+                config: r.group_config()?,
+            },
+            8 => Command::DeleteGroup {
+                group: GroupName::from_stored(r.str()?),
+                remove_offsets: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    v => return Err(format!("removeOffset byte {v} is neither 0 nor 1")),
+                },
+            },
             t => return Err(format!("unknown command type {t}")),
         };
         if r.at != b.len() {
@@ -222,6 +324,14 @@ pub enum CommandError {
         topic: String,
         /// The bits at fault.
         source: PermError,
+    },
+    /// A group's configuration breaks a rule.
+    #[error("group {group:?}: {source}")]
+    Group {
+        /// The group.
+        group: String,
+        /// The rule broken.
+        source: GroupConfigError,
     },
 }
 
@@ -247,6 +357,16 @@ impl Command {
                 for (topic, _, _) in offsets {
                     TopicName::new(topic.as_str())?;
                 }
+            }
+            Command::UpsertGroup { group, config } => {
+                GroupName::new(group.as_str())?;
+                config.check().map_err(|source| CommandError::Group {
+                    group: group.to_string(),
+                    source,
+                })?;
+            }
+            Command::DeleteGroup { group, .. } => {
+                GroupName::new(group.as_str())?;
             }
             Command::EndTransactions { .. } | Command::CheckTransactions { .. } => {}
         }
@@ -297,6 +417,49 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A group's configuration, as [`put_group_config`] writes it.
+    pub(super) fn group_config(&mut self) -> std::result::Result<SubscriptionGroupConfig, String> {
+        let layout = self.u8()?;
+        if layout == 0 || layout > GROUP_LAYOUT {
+            return Err(format!(
+                "group configuration layout {layout} is not one this build reads (it reads 1 to {GROUP_LAYOUT}): upgrade this member"
+            ));
+        }
+        let flags = self.u8()?;
+        let known = FLAG_CONSUME_ENABLE | FLAG_BROADCAST | FLAG_ORDERLY;
+        if flags & !known != 0 {
+            return Err(format!("group flags {flags:#04x} have unknown bits"));
+        }
+        let retry_max_times = self.u32()?;
+        let retry_policy = match self.u8()? {
+            POLICY_CUSTOMIZED => {
+                let n = self.u32()?;
+                // Eight bytes a level: a count past the bytes left is corrupt.
+                if u64::from(n) * 8 > (self.b.len() - self.at) as u64 {
+                    return Err(format!("{n} retry levels cut short at byte {}", self.at));
+                }
+                let mut next = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    next.push(self.u64()?);
+                }
+                GroupRetryPolicy::Customized { next }
+            }
+            POLICY_EXPONENTIAL => GroupRetryPolicy::Exponential {
+                initial: self.u64()?,
+                max: self.u64()?,
+                multiplier: self.u64()?,
+            },
+            t => return Err(format!("unknown group retry policy type {t}")),
+        };
+        Ok(SubscriptionGroupConfig {
+            consume_enable: flags & FLAG_CONSUME_ENABLE != 0,
+            consume_broadcast: flags & FLAG_BROADCAST != 0,
+            consume_orderly: flags & FLAG_ORDERLY != 0,
+            retry_max_times,
+            retry_policy,
+        })
+    }
+
     pub(super) fn str(&mut self) -> std::result::Result<String, String> {
         let s = self.take(2)?;
         let len = u16::from_le_bytes([s[0], s[1]]) as usize;
@@ -340,6 +503,24 @@ mod tests {
             Command::CommitOffsets {
                 group: GroupName::new("g").expect("legal"),
                 offsets: vec![(topic("T"), 0, 42), (topic("T"), 1, 7)],
+            },
+            Command::UpsertGroup {
+                group: GroupName::new("g").expect("legal"),
+                config: SubscriptionGroupConfig::default(),
+            },
+            Command::UpsertGroup {
+                group: GroupName::new("fifo").expect("legal"),
+                config: SubscriptionGroupConfig {
+                    consume_enable: false,
+                    consume_broadcast: false,
+                    consume_orderly: true,
+                    retry_max_times: 2,
+                    retry_policy: GroupRetryPolicy::default_exponential(),
+                },
+            },
+            Command::DeleteGroup {
+                group: GroupName::new("g").expect("legal"),
+                remove_offsets: true,
             },
         ];
         for c in cmds {
@@ -403,5 +584,87 @@ mod tests {
         assert!(offsets("g", "T.x").check().is_err());
         let empty = TopicName::from_stored(String::new());
         assert!(Command::DeleteTopic { topic: empty }.check().is_err());
+    }
+
+    fn group_bytes(tail: &[u8]) -> Vec<u8> {
+        let mut b = vec![7u8, 1, 0, b'g'];
+        b.extend_from_slice(tail);
+        b
+    }
+
+    #[test]
+    fn group_layout_is_fixed_and_newer_or_odd_layouts_are_refused() {
+        // Layout 1: enabled + orderly, 2 retries, customized [1000, 3000].
+        let mut tail = vec![1u8, 0b101];
+        tail.extend_from_slice(&2u32.to_le_bytes());
+        tail.push(0);
+        tail.extend_from_slice(&2u32.to_le_bytes());
+        for ms in [1_000u64, 3_000] {
+            tail.extend_from_slice(&ms.to_le_bytes());
+        }
+        let want = Command::UpsertGroup {
+            group: GroupName::new("g").expect("legal"),
+            config: SubscriptionGroupConfig {
+                consume_enable: true,
+                consume_broadcast: false,
+                consume_orderly: true,
+                retry_max_times: 2,
+                retry_policy: GroupRetryPolicy::Customized {
+                    next: vec![1_000, 3_000],
+                },
+            },
+        };
+        let b = group_bytes(&tail);
+        assert_eq!(Command::decode(&b), Ok(want.clone()));
+        assert_eq!(want.encode().expect("encode"), b, "the documented bytes");
+        let mut newer = tail.clone();
+        newer[0] = 2;
+        let e = Command::decode(&group_bytes(&newer)).expect_err("layout 2");
+        assert!(e.contains("layout 2"), "{e}");
+        let mut odd_flags = tail.clone();
+        odd_flags[1] = 0x80;
+        assert!(Command::decode(&group_bytes(&odd_flags))
+            .expect_err("flag")
+            .contains("unknown bits"));
+        let mut odd_policy = tail.clone();
+        odd_policy[6] = 9;
+        assert!(Command::decode(&group_bytes(&odd_policy))
+            .expect_err("policy")
+            .contains("policy type 9"));
+        // A level count far past the bytes is refused before allocating.
+        let mut huge = tail[..7].to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Command::decode(&group_bytes(&huge)).is_err());
+        assert!(Command::decode(&[8, 1, 0, b'g', 2])
+            .expect_err("bool")
+            .contains("removeOffset"));
+    }
+
+    #[test]
+    fn group_commands_are_checked_before_proposal() {
+        let upsert = |g: &str, config| Command::UpsertGroup {
+            group: GroupName::from_stored(g.to_owned()),
+            config,
+        };
+        assert_eq!(
+            upsert("g", SubscriptionGroupConfig::default()).check(),
+            Ok(())
+        );
+        assert!(matches!(
+            upsert("%DLQ%g", SubscriptionGroupConfig::default()).check(),
+            Err(CommandError::Name(_))
+        ));
+        let empty = SubscriptionGroupConfig {
+            retry_policy: GroupRetryPolicy::Customized { next: vec![] },
+            ..Default::default()
+        };
+        let e = upsert("g", empty).check().expect_err("no levels");
+        assert!(matches!(e, CommandError::Group { .. }), "{e:?}");
+        assert!(e.to_string().contains("\"g\""), "{e}");
+        let delete = Command::DeleteGroup {
+            group: GroupName::from_stored("a.b".into()),
+            remove_offsets: false,
+        };
+        assert!(delete.check().is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! The state control commands build: topic configurations and consumer
-//! offsets. Both are replicated as log entries, so they survive failover
+//! The state control commands build: topic configurations, consumer group
+//! configurations and consumer offsets. All are replicated as log entries, so they survive failover
 //! (RocketMQ on DLedger keeps consumer offsets outside the log and loses
 //! them on failover: its issue 7790).
 //!
@@ -7,7 +7,8 @@
 //! rebuilt past it on open by replaying commands, like the queues.
 //!
 //! ```text
-//!  magic "RMQM" u32, version u8, u64 next_index (commands before it are in),
+//!  magic "RMQM" u32, version u8 (1 to 3; each reads its predecessors'),
+//!  u64 next_index (commands before it are in),
 //!  u32 topics, each: str16 name, u32 read, u32 write, u32 perm,
 //!                    u8 message type (version 2)
 //!  u32 offsets, each: str16 group, str16 topic, u32 queue id, u64 offset
@@ -17,6 +18,9 @@
 //!                     u32 checks, i64 last check ms
 //!  u32 ended,   each: u64 index, u32 slot, u8 outcome
 //!  u32 dropped, each: u64 index, u32 slot
+//!  version 3, consumer groups (ADR 0014):
+//!  u32 groups,  each: str16 name, the group's configuration as in command 7
+//!                     (its own layout version first)
 //!  crc32 of all before it
 //! ```
 //!
@@ -33,25 +37,29 @@ use std::path::Path;
 pub use command::{Command, CommandError, TopicConfig};
 pub use held::{BadHeldId, Half, HeldId, HeldIndex, Outcome, ENDED_KEPT};
 
-pub use raftmq_model::{GroupName, Perm, TopicMessageType, TopicName};
+pub use raftmq_model::{
+    GroupName, GroupRetryPolicy, Perm, SubscriptionGroupConfig, TopicMessageType, TopicName,
+};
 
 use crate::error::{Result, StoreError};
 use crate::mapped::write_atomic;
 
 const MAGIC: u32 = u32::from_le_bytes(*b"RMQM");
 
-/// Topics and consumer offsets.
+/// Topics, consumer groups and consumer offsets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MetaState {
     /// Topic configurations by name.
     pub topics: BTreeMap<String, TopicConfig>,
+    /// Consumer group configurations by name.
+    pub groups: BTreeMap<String, SubscriptionGroupConfig>,
     /// Consumer offsets by (group, topic, queue id).
     pub offsets: BTreeMap<(String, String, u32), u64>,
     /// Timed and half messages not yet in their queues.
     pub held: HeldIndex,
 }
 
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 
 impl MetaState {
     /// Applies one command.
@@ -73,6 +81,18 @@ impl MetaState {
             Command::EndTransactions { ended } => {
                 for (id, outcome) in ended {
                     self.held.end(id, outcome);
+                }
+            }
+            Command::UpsertGroup { group, config } => {
+                self.groups.insert(group.into_string(), config);
+            }
+            Command::DeleteGroup {
+                group,
+                remove_offsets,
+            } => {
+                self.groups.remove(group.as_str());
+                if remove_offsets {
+                    self.offsets.retain(|(g, _, _), _| *g != group.as_str());
                 }
             }
             Command::CheckTransactions { at_ms, checks } => {
@@ -113,6 +133,11 @@ impl MetaState {
             out.extend_from_slice(&o.to_le_bytes());
         }
         self.encode_held(&mut out)?;
+        out.extend_from_slice(&command::len32(self.groups.len())?.to_le_bytes());
+        for (name, c) in &self.groups {
+            command::put_str(&mut out, name)?;
+            command::put_group_config(&mut out, c)?;
+        }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         Ok(out)
@@ -132,7 +157,7 @@ impl MetaState {
             return Err("metadata file has a bad magic".into());
         }
         let v = r.u8()?;
-        if v != 1 && v != VERSION {
+        if !(1..=VERSION).contains(&v) {
             return Err(format!(
                 "metadata format version {v} is not one this build reads"
             ));
@@ -159,6 +184,12 @@ impl MetaState {
         }
         if v >= 2 {
             state.held = Self::decode_held(&mut r)?;
+        }
+        if v >= 3 {
+            for _ in 0..r.u32()? {
+                let name = r.str()?;
+                state.groups.insert(name, r.group_config()?);
+            }
         }
         if r.at != body.len() {
             return Err("metadata file has trailing bytes".into());
@@ -315,6 +346,22 @@ mod tests {
         });
         assert_eq!(s.held.ended.len(), 1, "an unknown id ends nothing");
         s.held.dropped.insert(id(8, 1));
+        s.apply(Command::UpsertGroup {
+            group: g(),
+            config: SubscriptionGroupConfig {
+                consume_orderly: true,
+                retry_max_times: 2,
+                ..Default::default()
+            },
+        });
+        s.apply(Command::UpsertGroup {
+            group: GroupName::new("other").expect("legal"),
+            config: SubscriptionGroupConfig {
+                retry_policy: GroupRetryPolicy::default_exponential(),
+                ..Default::default()
+            },
+        });
+        assert!(s.groups["g"].consume_orderly);
         let b = s.encode(77).expect("encode");
         assert_eq!(MetaState::decode(&b), Ok((s.clone(), 77)));
         let mut bad = b.clone();
@@ -322,6 +369,65 @@ mod tests {
         assert!(MetaState::decode(&bad).is_err());
         s.apply(Command::DeleteTopic { topic: t() });
         assert!(s.topics.is_empty() && s.offsets.is_empty());
+    }
+
+    #[test]
+    fn deleting_a_group_keeps_or_removes_its_offsets() {
+        let mut s = MetaState::default();
+        let other = GroupName::new("other").expect("legal");
+        for group in [g(), other.clone()] {
+            s.apply(Command::UpsertGroup {
+                group: group.clone(),
+                config: SubscriptionGroupConfig::default(),
+            });
+            s.apply(Command::CommitOffsets {
+                group,
+                offsets: vec![(t(), 0, 5)],
+            });
+        }
+        s.apply(Command::DeleteGroup {
+            group: g(),
+            remove_offsets: false,
+        });
+        assert!(!s.groups.contains_key("g"));
+        assert_eq!(s.offsets.len(), 2, "offsets kept");
+        s.apply(Command::DeleteGroup {
+            group: other,
+            remove_offsets: true,
+        });
+        assert!(s.groups.is_empty());
+        assert_eq!(
+            s.offsets.keys().cloned().collect::<Vec<_>>(),
+            vec![("g".to_string(), "T".to_string(), 0)],
+            "only the removed group's offsets went"
+        );
+    }
+
+    #[test]
+    fn a_version_2_file_reads_with_no_groups() {
+        let mut s = MetaState::default();
+        s.apply(Command::UpsertTopic {
+            topic: t(),
+            config: TopicConfig::new(2),
+        });
+        s.held.dropped.insert(HeldId { index: 4, slot: 1 });
+        let v3 = s.encode(5).expect("encode");
+        // Version 2 is version 3 without the group count: cut it off, set
+        // the version byte, and seal it again.
+        let body = &v3[..v3.len() - 4];
+        assert_eq!(&body[body.len() - 4..], &0u32.to_le_bytes(), "no groups");
+        let mut v2 = body[..body.len() - 4].to_vec();
+        v2[4] = 2;
+        let crc = crc32fast::hash(&v2);
+        v2.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(MetaState::decode(&v2), Ok((s, 5)));
+        let mut v4 = v2.clone();
+        v4[4] = 4;
+        let n = v4.len() - 4;
+        let crc = crc32fast::hash(&v4[..n]);
+        v4[n..].copy_from_slice(&crc.to_le_bytes());
+        let e = MetaState::decode(&v4).expect_err("a newer file");
+        assert!(e.contains("version 4"), "{e}");
     }
 
     #[test]
