@@ -1,9 +1,12 @@
-//! `raftmq.admin.v1.BrokerAdmin` on the member's client port: topic changes
-//! go through Raft (forwarded to the leader when this member follows), so
-//! any member accepts them and they survive failover.
+//! `raftmq.admin.v1.BrokerAdmin` on the member's client port: topic and
+//! consumer group changes go through Raft (forwarded to the leader when this
+//! member follows), so any member accepts them and they survive failover.
+//! The consumer group calls are in `admin/groups.rs`.
 
 // tonic handlers speak `Status`; boxing it at every conversion buys nothing.
 #![allow(clippy::result_large_err)]
+
+mod groups;
 
 use std::sync::Arc;
 
@@ -25,6 +28,8 @@ pub struct AdminService {
     group: String,
     /// `faultInjectionEnable` (honoured by `failpoints` builds only).
     fault_injection: bool,
+    /// The member's Telemetry sessions: the consumers of each group.
+    sessions: Arc<crate::messaging::sessions::Sessions>,
 }
 
 impl AdminService {
@@ -36,7 +41,15 @@ impl AdminService {
             node,
             group,
             fault_injection,
+            sessions: Arc::default(),
         }
+    }
+
+    /// The service, listing the consumers connected through `sessions`
+    /// (the member's messaging service's).
+    pub fn with_sessions(mut self, sessions: Arc<crate::messaging::sessions::Sessions>) -> Self {
+        self.sessions = sessions;
+        self
     }
 }
 
@@ -266,5 +279,26 @@ impl BrokerAdmin for AdminService {
         }
         crate::fault_injection::inject(&self.node, request.into_inner())?;
         Ok(Response::new(pb::InjectFaultResponse {}))
+    }
+
+    async fn update_sub_group(
+        &self,
+        request: Request<pb::UpdateSubGroupRequest>,
+    ) -> Result<Response<pb::UpdateSubGroupResponse>, Status> {
+        self.update_group(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn delete_sub_group(
+        &self,
+        request: Request<pb::DeleteSubGroupRequest>,
+    ) -> Result<Response<pb::DeleteSubGroupResponse>, Status> {
+        self.delete_group(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn list_sub_groups(
+        &self,
+        request: Request<pb::ListSubGroupsRequest>,
+    ) -> Result<Response<pb::ListSubGroupsResponse>, Status> {
+        Ok(Response::new(self.list_groups(request.into_inner())))
     }
 }

@@ -221,11 +221,14 @@ impl Broker {
             messaging.clone().run_transaction_checks(),
         );
         let progress = messaging.clone();
-        let admin = BrokerAdminServer::new(AdminService::new(
-            Arc::clone(&node),
-            conf.broker_name.clone(),
-            conf.fault_injection_enable,
-        ));
+        let admin = BrokerAdminServer::new(
+            AdminService::new(
+                Arc::clone(&node),
+                conf.broker_name.clone(),
+                conf.fault_injection_enable,
+            )
+            .with_sessions(messaging.sessions()),
+        );
         // Room for a batch of maxMessageSize messages, plus framing.
         let max_request = usize::try_from(conf.max_message_size)
             .unwrap_or(usize::MAX)

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use fake::{dead_addr, row, FakeBroker, FakeNamesrv, BOUND};
+use raftmq_proto::admin::v1::ConsumerClient;
 use raftmq_proto::namesrv::v1::{GroupRoute, RouteMember, TopicRouteResponse};
 
 struct Run {
@@ -471,4 +472,166 @@ async fn usage_errors_and_help_come_from_clap() {
         assert!(help.stdout.contains(command), "{}", help.stdout);
     }
     assert!(help.stdout.contains("NAMESRV_ADDR"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_groups_are_updated_listed_shown_and_deleted_across_a_cluster() {
+    let (a0, a1, b0) = (
+        FakeBroker::new("broker-a", &["%DLQ%g"]),
+        FakeBroker::new("broker-a", &[]),
+        FakeBroker::new("broker-b", &[]),
+    );
+    let (sa0, sa1, sb0) = (a0.serve().await, a1.serve().await, b0.serve().await);
+    let namesrv = Arc::new(FakeNamesrv {
+        rows: vec![
+            row("C", "broker-a", 0, &sa0.addr),
+            row("C", "broker-a", 1, &sa1.addr),
+            row("C", "broker-b", 0, &sb0.addr),
+        ],
+        ..Default::default()
+    });
+    let ns = namesrv.serve().await;
+
+    let run = mqadmin(&[
+        "updateSubGroup",
+        "-n",
+        &ns.addr,
+        "-c",
+        "C",
+        "-g",
+        "g",
+        "-r",
+        "2",
+        "-o",
+        "true",
+        "-p",
+        r#"{"type":"EXPONENTIAL","exponentialRetryPolicy":{"initial":1000,"max":60000,"multiplier":3}}"#,
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "create subscription group to {} success.\ncreate subscription group to {} success.\n\
+             SubscriptionGroupConfig{{groupName=g, consumeEnable=true, consumeBroadcastEnable=false, \
+             consumeMessageOrderly=true, retryMaxTimes=2, groupRetryPolicy=GroupRetryPolicy{{type=EXPONENTIAL, \
+             initial=1000, max=60000, multiplier=3}}}}\n",
+            sa0.addr, sb0.addr
+        )
+    );
+    assert_eq!(a0.calls(), ["UpdateSubGroup g s=true d=false o=true r=2"]);
+    assert_eq!(b0.calls(), a0.calls());
+    assert!(a1.calls().is_empty(), "the leader applies it");
+
+    // The one configuration, per broker group.
+    let shown = mqadmin(&["getConsumerConfig", "-n", &ns.addr, "-g", "g"]).await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(shown
+        .stdout
+        .starts_with("=============================C:broker-a============================="));
+    assert!(shown
+        .stdout
+        .contains(&format!("{:<40}=  true\n", "consumeMessageOrderly")));
+    assert_eq!(shown.stdout.matches("retryMaxTimes").count(), 2);
+
+    // consumerProgress without -g lists it: a consumer on a follower of
+    // broker-a counts once though both members list it.
+    let push = ConsumerClient {
+        client_id: "c1".into(),
+        client_type: "PUSH_CONSUMER".into(),
+        version: "5.1.2".into(),
+    };
+    for b in [&a0, &a1] {
+        b.clients.lock().unwrap().push(("g".into(), push.clone()));
+    }
+    a1.sub_groups
+        .lock()
+        .unwrap()
+        .extend(a0.sub_groups.lock().unwrap().clone());
+    let listed = mqadmin(&["consumerProgress", "-n", &ns.addr]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let rows: Vec<Vec<&str>> = listed
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0][0], "#Group");
+    assert_eq!(
+        rows[1],
+        ["g", "1", "5.1.2", "PUSH", "CLUSTERING", "N/A", "10"],
+        "diff 5 from each broker group"
+    );
+
+    // Deleting from the cluster takes the group's dead-letter topic too.
+    let deleted = mqadmin(&[
+        "deleteSubGroup",
+        "-n",
+        &ns.addr,
+        "-c",
+        "C",
+        "-g",
+        "g",
+        "-r",
+        "true",
+    ])
+    .await;
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    assert_eq!(
+        deleted.stdout,
+        format!(
+            "delete subscription group [g] from broker [{}] in cluster [C] success.\n\
+             delete subscription group [g] from broker [{}] in cluster [C] success.\n",
+            sa0.addr, sb0.addr
+        )
+    );
+    assert!(a0.calls().contains(&"DeleteSubGroup g r=true".to_owned()));
+    assert!(a0.topics.lock().unwrap().is_empty(), "%DLQ%g deleted");
+    let again = mqadmin(&["deleteSubGroup", "-b", &sb0.addr, "-g", "g"]).await;
+    assert_eq!(again.code, 1);
+    assert_eq!(
+        again.error_line(),
+        format!(
+            "subscription group 'g' does not exist on broker {}: nothing deleted",
+            sb0.addr
+        )
+    );
+    let none = mqadmin(&["getConsumerConfig", "-n", &ns.addr, "-g", "g"]).await;
+    assert_eq!(none.code, 1);
+    assert!(none
+        .error_line()
+        .starts_with("subscription group 'g' exists on no broker group"));
+
+    for s in [ns, sa0, sa1, sb0] {
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sub_group_options_exit_2_and_send_nothing() {
+    let broker = FakeBroker::new("broker-a", &[]);
+    let served = broker.serve().await;
+    for (args, says) in [
+        (
+            vec!["-g", "g", "-s", "yes"],
+            "invalid -s 'yes': use true or false",
+        ),
+        (vec!["-g", "g", "-r", "many"], "invalid -r 'many'"),
+        (vec!["-g", "%DLQ%g"], "invalid -g '%DLQ%g'"),
+        (vec!["-g", "g", "-p", r#"{"type":"LINEAR"}"#], "invalid -p"),
+        (
+            vec!["-g", "g", "-p", r#"{"customizedRetryPolicy":{"next":[]}}"#],
+            "at least one wait",
+        ),
+    ] {
+        let mut all = vec!["updateSubGroup", "-b", &served.addr];
+        all.extend(args);
+        let run = mqadmin(&all).await;
+        assert_eq!(run.code, 2, "{all:?}: {}", run.stderr);
+        assert!(run.error_line().contains(says), "{all:?}: {}", run.stderr);
+    }
+    // Neither -b nor -c: clap's usage error.
+    let run = mqadmin(&["updateSubGroup", "-g", "g"]).await;
+    assert_eq!(run.code, 2);
+    assert!(broker.calls().is_empty(), "{:?}", broker.calls());
+    served.stop().await;
 }

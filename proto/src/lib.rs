@@ -20,10 +20,13 @@
 //! - [`namesrv::v1`] (`raftmq.namesrv.v1`): broker registration and heartbeats,
 //!   cluster list, topic list and routes, write-permission switches.
 //! - [`admin::v1`] (`raftmq.admin.v1`): administration of one broker group
-//!   (topics, leadership transfer, status), served on every member.
+//!   (topics, consumer groups, leadership transfer, status), served on every
+//!   member.
 //! - [`client_protocol`]: what the nameserver and the brokers answer alike in
 //!   the client protocol (statuses, routes as queues, the Telemetry handshake).
 //! - [`message_type`]: a topic's message type between the model and the wire.
+//! - [`subscription_group`]: a consumer group's configuration between the
+//!   model and the admin wire.
 
 /// The RocketMQ 5 gRPC client protocol, as served by raftmq brokers.
 pub mod rocketmq {
@@ -38,6 +41,7 @@ pub mod rocketmq {
 pub mod client_protocol;
 pub mod message_type;
 pub mod serve;
+pub mod subscription_group;
 
 /// Raft replication between the members of one broker group.
 pub mod raft {

@@ -751,3 +751,45 @@ fn topics_and_offsets_survive_restarts_and_crashes() {
     assert_eq!(store.topic("Orders"), None);
     assert_eq!(store.consumer_offset("g", "Orders", 0), None);
 }
+
+#[test]
+fn groups_survive_restarts_and_crashes() {
+    use raftmq_store::meta_state::{Command, GroupRetryPolicy, SubscriptionGroupConfig};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let upsert = |retries| Command::UpsertGroup {
+        group: "g".parse().expect("legal"),
+        config: SubscriptionGroupConfig {
+            retry_max_times: retries,
+            retry_policy: GroupRetryPolicy::default_exponential(),
+            ..Default::default()
+        },
+    };
+    {
+        let store = open(dir.path());
+        testing::put_command(&store, &upsert(2)).expect("command");
+        store.flush().expect("flush");
+        // After the last checkpoint: must come back by replay.
+        testing::put_command(&store, &upsert(5)).expect("command");
+    }
+    let store = open(dir.path());
+    assert_eq!(store.group("g").map(|c| c.retry_max_times), Some(2));
+    testing::apply_committed(&store).expect("apply");
+    let g = store.group("g").expect("the group");
+    assert_eq!(g.retry_max_times, 5);
+    assert_eq!(g.retry_policy, GroupRetryPolicy::default_exponential());
+    assert_eq!(store.groups().len(), 1);
+    testing::put_command(
+        &store,
+        &Command::DeleteGroup {
+            group: "g".parse().expect("legal"),
+            remove_offsets: true,
+        },
+    )
+    .expect("command");
+    store.close().expect("close");
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.group("g"), None);
+    assert!(store.groups().is_empty());
+}

@@ -128,7 +128,35 @@ pub struct Delivery {
     pub invisible: Option<std::time::Duration>,
 }
 
-/// A stored message as the clients receive it.
+/// Upstream `MessageConst.PROPERTY_RETRY_TOPIC`: the topic a message was
+/// first sent to.
+pub const PROPERTY_RETRY_TOPIC: &str = "RETRY_TOPIC";
+/// Upstream `MessageConst.PROPERTY_ORIGIN_MESSAGE_ID`.
+pub const PROPERTY_ORIGIN_MESSAGE_ID: &str = "ORIGIN_MESSAGE_ID";
+/// Upstream `MessageConst.PROPERTY_DLQ_ORIGIN_TOPIC`.
+pub const PROPERTY_DLQ_ORIGIN_TOPIC: &str = "DLQ_ORIGIN_TOPIC";
+/// Upstream `MessageConst.PROPERTY_DLQ_ORIGIN_MESSAGE_ID`.
+pub const PROPERTY_DLQ_ORIGIN_MESSAGE_ID: &str = "DLQ_ORIGIN_MESSAGE_ID";
+/// Upstream `MessageConst.PROPERTY_RECONSUME_TIME`.
+pub const PROPERTY_RECONSUME_TIME: &str = "RECONSUME_TIME";
+
+fn dead_letter_origin(view: &MessageView<'_>) -> Option<v2::DeadLetterQueue> {
+    let (mut topic, mut message_id) = (None, None);
+    for (k, v) in view.properties() {
+        match k {
+            PROPERTY_DLQ_ORIGIN_TOPIC => topic = Some(v),
+            PROPERTY_DLQ_ORIGIN_MESSAGE_ID => message_id = Some(v),
+            _ => {}
+        }
+    }
+    Some(v2::DeadLetterQueue {
+        topic: topic?.to_owned(),
+        message_id: message_id?.to_owned(),
+    })
+}
+
+/// A stored message as the clients receive it; a dead letter's origin
+/// (`DLQ_ORIGIN_TOPIC` and `DLQ_ORIGIN_MESSAGE_ID`) as `dead_letter_queue`.
 pub fn to_wire(view: &MessageView<'_>, body: Bytes, d: &Delivery) -> v2::Message {
     let digest = format!("{:08X}", crc32fast::hash(view.body()));
     let sp = v2::SystemProperties {
@@ -163,6 +191,7 @@ pub fn to_wire(view: &MessageView<'_>, body: Bytes, d: &Delivery) -> v2::Message
         delivery_attempt: Some(i32::try_from(d.attempt.max(1)).unwrap_or(i32::MAX)),
         message_group: view.message_group().map(str::to_owned),
         trace_context: view.trace_context().map(str::to_owned),
+        dead_letter_queue: dead_letter_origin(view),
         ..Default::default()
     };
     v2::Message {

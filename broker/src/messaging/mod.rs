@@ -29,7 +29,7 @@ pub mod receipt;
 mod receive;
 mod routes;
 mod send;
-mod sessions;
+pub mod sessions;
 mod timers;
 mod transactions;
 
@@ -94,6 +94,12 @@ impl Messaging {
                 groups: groups::Creating::default(),
             }),
         }
+    }
+
+    /// The Telemetry sessions open on this member (the admin service lists
+    /// each group's consumers from them).
+    pub fn sessions(&self) -> Arc<sessions::Sessions> {
+        Arc::clone(&self.inner.sessions)
     }
 
     /// Commits the consumer progress not committed yet (a clean stop).

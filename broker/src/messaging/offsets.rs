@@ -55,13 +55,17 @@ pub(super) async fn pull(
     let started = Instant::now();
     let call_deadline = super::receive::grpc_timeout(request.metadata());
     let r = request.into_inner();
-    if let Err(s) = check_group(r.group.as_ref()) {
-        return pull_status(s);
-    }
+    let group = match check_group(r.group.as_ref()) {
+        Ok(g) => g,
+        Err(s) => return pull_status(s),
+    };
     let (topic, q) = match queue(inner, r.message_queue.as_ref()) {
         Ok(x) => x,
         Err(s) => return pull_status(s),
     };
+    if let Err(s) = super::groups::receivable(inner, &group).await {
+        return pull_status(s);
+    }
     let filter = match filter(r.filter_expression.as_ref()) {
         Ok(f) => f,
         Err(s) => return pull_status(s),

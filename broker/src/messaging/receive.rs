@@ -31,7 +31,10 @@ use raftmq_store::QueueOffset;
 use tokio_stream::Stream;
 use tonic::{Request, Status};
 
-use super::convert::{self, Delivery};
+use super::convert::{
+    self, Delivery, PROPERTY_DLQ_ORIGIN_MESSAGE_ID, PROPERTY_DLQ_ORIGIN_TOPIC,
+    PROPERTY_ORIGIN_MESSAGE_ID, PROPERTY_RECONSUME_TIME, PROPERTY_RETRY_TOPIC,
+};
 use super::pop::{HandleError, Offer, OrderKey, PopQueue, FIFO_LOOK_AHEAD};
 use super::receipt::Receipt;
 use super::Inner;
@@ -636,6 +639,8 @@ pub(super) async fn change_invisible(
 
 /// Copies a message to the group's dead-letter topic, then counts it done.
 /// A group too long to name a dead-letter topic for keeps the message.
+/// The copy keeps the message's id, body and properties and records where
+/// it came from as upstream does (see [`dead_letter_marks`]).
 async fn dead_letter(
     inner: &Inner,
     group: &GroupName,
@@ -656,11 +661,10 @@ async fn dead_letter(
         Ok(m) => match m.to_message() {
             Ok(mut msg) => {
                 msg.clear_held_marks();
+                dead_letter_marks(&mut msg.properties, topic, &msg.message_id, attempt);
                 msg.topic = dlq.clone();
                 msg.queue_id = 0;
                 msg.reconsume_count = attempt;
-                msg.properties
-                    .push(("ORIGIN_TOPIC".into(), topic.to_string()));
                 ensure_dlq(inner, &dlq).await && inner.node.write(&[msg]).await.is_ok()
             }
             Err(_) => true, // undecodable: nothing to move
@@ -679,6 +683,31 @@ async fn dead_letter(
         }
         tracing::info!(%group, %topic, queue, offset, attempt, "message moved to the dead-letter topic");
     }
+}
+
+/// Upstream's property names on a dead letter: `RETRY_TOPIC` and
+/// `ORIGIN_MESSAGE_ID` (kept when a copy already has them, as upstream's
+/// send-back does), `DLQ_ORIGIN_TOPIC` and `DLQ_ORIGIN_MESSAGE_ID` (which
+/// the clients see as `dead_letter_queue`), and `RECONSUME_TIME`, the
+/// deliveries it had (also the record's reconsume count).
+pub(super) fn dead_letter_marks(
+    properties: &mut Vec<(String, String)>,
+    topic: &TopicName,
+    message_id: &str,
+    attempts: u32,
+) {
+    let mut set = |key: &str, value: String, keep: bool| {
+        match properties.iter_mut().find(|(k, _)| k == key) {
+            Some(_) if keep => {}
+            Some((_, v)) => *v = value,
+            None => properties.push((key.to_owned(), value)),
+        }
+    };
+    set(PROPERTY_RETRY_TOPIC, topic.to_string(), true);
+    set(PROPERTY_ORIGIN_MESSAGE_ID, message_id.to_owned(), true);
+    set(PROPERTY_DLQ_ORIGIN_TOPIC, topic.to_string(), false);
+    set(PROPERTY_DLQ_ORIGIN_MESSAGE_ID, message_id.to_owned(), false);
+    set(PROPERTY_RECONSUME_TIME, attempts.to_string(), false);
 }
 
 async fn ensure_dlq(inner: &Inner, dlq: &TopicName) -> bool {

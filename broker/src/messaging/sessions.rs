@@ -1,9 +1,10 @@
-//! The Telemetry streams open on this member: the settings replies, and a
-//! way back to the producers of a topic for transaction check-backs.
+//! The Telemetry streams open on this member: the settings replies, a way
+//! back to the producers of a topic for transaction check-backs, and the
+//! consumers of each consumer group (for `mqadmin consumerProgress`).
 //!
 //! A session is registered while its stream is open, with the topics its
-//! last `Settings` said it publishes; the stream's end (the client closed
-//! it, or the connection died) removes it.
+//! last `Settings` said it publishes, or the group it consumes for; the
+//! stream's end (the client closed it, or the connection died) removes it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +35,26 @@ const OUTBOX: usize = 1024;
 struct Session {
     client_id: String,
     topics: Vec<String>,
+    consumer: Option<Consumer>,
     outbox: mpsc::Sender<v2::TelemetryCommand>,
+}
+
+/// What a consumer's settings said of it.
+struct Consumer {
+    group: GroupName,
+    client_type: v2::ClientType,
+    version: String,
+}
+
+/// A consumer connected to this member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerSession {
+    /// Its client id.
+    pub client_id: String,
+    /// Its client type (push, simple, pull).
+    pub client_type: v2::ClientType,
+    /// Its version, as its user agent says.
+    pub version: String,
 }
 
 /// The open Telemetry sessions of this member.
@@ -81,6 +101,7 @@ impl Sessions {
             Session {
                 client_id,
                 topics: Vec::new(),
+                consumer: None,
                 outbox: tx,
             },
         );
@@ -125,11 +146,49 @@ impl Sessions {
     }
 
     fn settings(&self, id: u64, s: &v2::Settings) {
-        if let Some(v2::settings::PubSub::Publishing(p)) = &s.pub_sub {
-            if let Some(session) = self.open.lock().get_mut(&id) {
+        let mut open = self.open.lock();
+        let Some(session) = open.get_mut(&id) else {
+            return;
+        };
+        match &s.pub_sub {
+            Some(v2::settings::PubSub::Publishing(p)) => {
                 session.topics = p.topics.iter().map(|t| t.name.clone()).collect();
             }
+            Some(v2::settings::PubSub::Subscription(_)) => {
+                session.consumer = group_of(s).map(|group| Consumer {
+                    group,
+                    client_type: s
+                        .client_type
+                        .and_then(|t| v2::ClientType::try_from(t).ok())
+                        .unwrap_or(v2::ClientType::Unspecified),
+                    version: s
+                        .user_agent
+                        .as_ref()
+                        .map(|ua| ua.version.clone())
+                        .unwrap_or_default(),
+                });
+            }
+            None => {}
         }
+    }
+
+    /// The consumers of `group` connected to this member, by client id.
+    pub fn consumers_of(&self, group: &str) -> Vec<ConsumerSession> {
+        let open = self.open.lock();
+        let mut out: Vec<ConsumerSession> = open
+            .values()
+            .filter_map(|s| {
+                let c = s.consumer.as_ref().filter(|c| c.group == group)?;
+                Some(ConsumerSession {
+                    client_id: s.client_id.clone(),
+                    client_type: c.client_type,
+                    version: c.version.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        out.dedup_by(|a, b| a.client_id == b.client_id);
+        out
     }
 
     /// Sends `command` to one producer of `topic` connected here (the one

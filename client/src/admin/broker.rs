@@ -4,14 +4,15 @@
 
 use raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient;
 use raftmq_proto::admin::v1::{
-    BrokerStatusRequest, ConsumerProgressRequest, DeleteTopicRequest, QueueProgress, StatusEntry,
+    BrokerStatusRequest, ConsumerProgressRequest, DeleteSubGroupRequest, DeleteTopicRequest,
+    ListSubGroupsRequest, ListSubGroupsResponse, QueueProgress, StatusEntry, UpdateSubGroupRequest,
     UpdateTopicRequest,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
 use super::rpc::{Channels, Timeouts};
-use super::{AdminError, MessageTypeChange, RpcFailure, TopicSpec};
+use super::{AdminError, GroupSpec, MessageTypeChange, RpcFailure, TopicSpec};
 use raftmq_model::TopicMessageType;
 use raftmq_proto::message_type;
 
@@ -93,6 +94,78 @@ impl BrokerClient {
             Ok(_) => Ok(Deleted::Done(addr)),
             Err(failure) if failure.code == Code::NotFound => Ok(Deleted::NotFound(addr)),
             Err(failure) => Err(refused(addr, "DeleteTopic", failure)),
+        }
+    }
+
+    /// Creates or replaces a consumer group through the first of `members`
+    /// that answers; returns that member's address.
+    pub async fn update_sub_group(
+        &self,
+        members: &[String],
+        spec: &GroupSpec,
+    ) -> Result<String, AdminError> {
+        let request = UpdateSubGroupRequest {
+            config: Some(raftmq_proto::subscription_group::to_wire(
+                spec.name(),
+                spec.config(),
+            )),
+        };
+        let (addr, answer) = self
+            .first_answer(members, |mut c| {
+                let request = request.clone();
+                async move { c.update_sub_group(request).await }
+            })
+            .await?;
+        match answer {
+            Ok(_) => Ok(addr),
+            Err(failure) => Err(refused(addr, "UpdateSubGroup", failure)),
+        }
+    }
+
+    /// Deletes a consumer group through the first of `members` that answers.
+    pub async fn delete_sub_group(
+        &self,
+        members: &[String],
+        group: &str,
+        remove_offset: bool,
+    ) -> Result<Deleted, AdminError> {
+        let request = DeleteSubGroupRequest {
+            group: group.to_owned(),
+            remove_offset,
+        };
+        let (addr, answer) = self
+            .first_answer(members, |mut c| {
+                let request = request.clone();
+                async move { c.delete_sub_group(request).await }
+            })
+            .await?;
+        match answer {
+            Ok(_) => Ok(Deleted::Done(addr)),
+            Err(failure) if failure.code == Code::NotFound => Ok(Deleted::NotFound(addr)),
+            Err(failure) => Err(refused(addr, "DeleteSubGroup", failure)),
+        }
+    }
+
+    /// The consumer groups of the broker group, as the member at `addr`
+    /// sees them (`group` alone when not empty).
+    pub async fn list_sub_groups(
+        &self,
+        addr: &str,
+        group: &str,
+    ) -> Result<ListSubGroupsResponse, AdminError> {
+        let members = [addr.to_owned()];
+        let request = ListSubGroupsRequest {
+            group: group.to_owned(),
+        };
+        let (addr, answer) = self
+            .first_answer(&members, |mut c| {
+                let request = request.clone();
+                async move { c.list_sub_groups(request).await }
+            })
+            .await?;
+        match answer {
+            Ok(r) => Ok(r),
+            Err(failure) => Err(refused(addr, "ListSubGroups", failure)),
         }
     }
 

@@ -105,6 +105,23 @@ pub enum AdminError {
         cluster: String,
     },
 
+    /// Every group of the cluster answered that it has no such consumer group.
+    #[error("subscription group '{group}' does not exist {scope}: nothing deleted")]
+    SubGroupNotInCluster {
+        /// The consumer group asked for.
+        group: String,
+        /// Where it was looked for (`on broker ADDR`, `on any broker
+        /// group of cluster 'C'`).
+        scope: String,
+    },
+
+    /// No broker group has the consumer group.
+    #[error("subscription group '{group}' exists on no broker group; `mqadmin consumerProgress` lists the groups")]
+    SubGroupNotFound {
+        /// The consumer group asked for.
+        group: String,
+    },
+
     /// Some groups of a cluster failed; the others were still done.
     #[error("{}", groups_message(call, cluster, *groups, failures))]
     Groups {

@@ -19,6 +19,7 @@ mod attributes;
 mod broker;
 pub mod cmd;
 mod error;
+mod group_spec;
 mod groups;
 mod namesrv;
 mod rpc;
@@ -31,14 +32,19 @@ pub use cmd::broker_status::{broker_status, render_broker_status};
 pub use cmd::cluster_list::{cluster_list, render_cluster_list, CLUSTER_LIST_COLUMNS};
 pub use cmd::consume_message::{consume_message, render_messages};
 pub use cmd::consumer_progress::{consumer_progress, render_consumer_progress, GroupProgress};
+pub use cmd::delete_sub_group::{delete_sub_group, DeleteSubGroupOutcome};
 pub use cmd::delete_topic::{delete_topic, DeleteOutcome};
+pub use cmd::get_consumer_config::{get_consumer_config, render_consumer_config, ConsumerConfig};
+pub use cmd::group_list::{group_list, render_group_list, GroupRow};
 pub use cmd::send_message::{render_send_result, send_message};
 pub use cmd::topic_list::{render_topic_list, topic_list};
 pub use cmd::topic_route::{
     render_topic_route, topic_route, BrokerData, QueueData, TopicRouteData,
 };
+pub use cmd::update_sub_group::{update_sub_group, SubGroupOutcome, SubGroupTarget};
 pub use cmd::update_topic::{update_topic_on_broker, update_topic_on_cluster, UpdateOutcome};
 pub use error::{AdminError, RpcFailure};
+pub use group_spec::{retry_policy, GroupOptions, GroupSpec};
 pub use groups::{cluster_groups, GroupMembers};
 pub use namesrv::{Answered, NamesrvClient};
 pub use rpc::Timeouts;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use raftmq_client::admin::{
-    self, check_addr, AdminError, BrokerClient, NamesrvAddrs, NamesrvClient, TopicAttributes,
-    TopicSpec, NAMESRV_ADDR_ENV,
+    self, check_addr, AdminError, BrokerClient, GroupOptions, GroupSpec, NamesrvAddrs,
+    NamesrvClient, SubGroupTarget, TopicAttributes, TopicSpec, NAMESRV_ADDR_ENV,
 };
 
 #[derive(Debug, Parser)]
@@ -66,14 +66,15 @@ enum Command {
         #[arg(short = 'n', long = "namesrvAddr")]
         _namesrv: Option<String>,
     },
-    /// Show a consumer group's offsets and lag, queue by queue
+    /// Show a consumer group's offsets and lag, queue by queue; without -g,
+    /// list every consumer group with its consumers and lag
     #[command(name = "consumerProgress")]
     ConsumerProgress {
         #[command(flatten)]
         namesrv: Namesrv,
-        /// The consumer group
+        /// The consumer group; every group when left out
         #[arg(short = 'g', long = "groupName")]
-        group: String,
+        group: Option<String>,
         /// Only this topic
         #[arg(short = 't', long = "topicName")]
         topic: Option<String>,
@@ -113,6 +114,21 @@ enum Command {
         /// At most this many messages
         #[arg(short = 'c', long = "MessageNumber", default_value_t = 128)]
         count: usize,
+    },
+    /// Create a consumer group or replace its configuration
+    #[command(name = "updateSubGroup")]
+    UpdateSubGroup(UpdateSubGroupArgs),
+    /// Delete a consumer group
+    #[command(name = "deleteSubGroup")]
+    DeleteSubGroup(DeleteSubGroupArgs),
+    /// Print a consumer group's configuration on every broker group
+    #[command(name = "getConsumerConfig")]
+    GetConsumerConfig {
+        #[command(flatten)]
+        namesrv: Namesrv,
+        /// The consumer group
+        #[arg(short = 'g', long = "groupName")]
+        group: String,
     },
     /// Delete a topic from every broker group of a cluster
     #[command(name = "deleteTopic")]
@@ -156,6 +172,77 @@ struct UpdateTopicArgs {
     /// an existing topic keeps its type
     #[arg(short = 'a', long = "attributes", allow_hyphen_values = true)]
     attributes: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["cluster", "broker"])))]
+struct UpdateSubGroupArgs {
+    #[command(flatten)]
+    namesrv: Namesrv,
+    /// On the group of the broker at this host:port
+    #[arg(short = 'b', long = "brokerAddr")]
+    broker: Option<String>,
+    /// On every broker group of this cluster (one member each, leader first)
+    #[arg(short = 'c', long = "clusterName")]
+    cluster: Option<String>,
+    /// The consumer group: up to 255 of A-Z a-z 0-9 and %|_- characters
+    #[arg(short = 'g', long = "groupName")]
+    group: String,
+    /// consumeEnable: true, or false to refuse the group's receives [default: true]
+    #[arg(short = 's', long = "consumeEnable")]
+    consume_enable: Option<String>,
+    /// consumeBroadcastEnable: true or false [default: false]
+    #[arg(short = 'd', long = "consumeBroadcastEnable")]
+    broadcast: Option<String>,
+    /// consumeMessageOrderly: true for a FIFO group [default: false]
+    #[arg(short = 'o', long = "consumeMessageOrderly")]
+    orderly: Option<String>,
+    /// retryMaxTimes: deliveries after the first before %DLQ%<group> [default: 16]
+    #[arg(short = 'r', long = "retryMaxTimes")]
+    retry_max_times: Option<String>,
+    /// groupRetryPolicy as JSON, e.g.
+    /// {"type":"EXPONENTIAL","exponentialRetryPolicy":{"initial":5000,"max":7200000,"multiplier":2}}
+    /// or {"type":"CUSTOMIZED","customizedRetryPolicy":{"next":[1000,5000,10000]}}
+    #[arg(short = 'p', long = "groupRetryPolicy")]
+    retry_policy: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["cluster", "broker"])))]
+struct DeleteSubGroupArgs {
+    #[command(flatten)]
+    namesrv: Namesrv,
+    /// From the group of the broker at this host:port
+    #[arg(short = 'b', long = "brokerAddr")]
+    broker: Option<String>,
+    /// From every broker group of this cluster, with the group's %RETRY% and %DLQ% topics
+    #[arg(short = 'c', long = "clusterName")]
+    cluster: Option<String>,
+    /// The consumer group
+    #[arg(short = 'g', long = "groupName")]
+    group: String,
+    /// removeOffset: true to delete the group's committed offsets too [default: false]
+    #[arg(short = 'r', long = "removeOffset")]
+    remove_offset: Option<String>,
+}
+
+impl UpdateSubGroupArgs {
+    fn target(&self) -> Result<SubGroupTarget, AdminError> {
+        target(self.broker.as_deref(), self.cluster.as_deref())
+    }
+}
+
+/// `-b` (checked) or `-c`; clap's "target" group makes one of them given.
+fn target(broker: Option<&str>, cluster: Option<&str>) -> Result<SubGroupTarget, AdminError> {
+    match (broker, cluster) {
+        (Some(b), _) => Ok(SubGroupTarget::Broker(check_addr("-b", b)?.to_owned())),
+        (None, Some(c)) => Ok(SubGroupTarget::Cluster(c.to_owned())),
+        (None, None) => Err(AdminError::InvalidOption {
+            option: "-c",
+            value: String::new(),
+            reason: "pass -c CLUSTER or -b BROKER_ADDR".to_owned(),
+        }),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -248,7 +335,7 @@ async fn run(command: Command) -> Result<(String, Option<AdminError>), AdminErro
         }
         Command::ConsumerProgress {
             namesrv,
-            group,
+            group: Some(group),
             topic,
         } => {
             let progress = admin::consumer_progress(
@@ -259,6 +346,69 @@ async fn run(command: Command) -> Result<(String, Option<AdminError>), AdminErro
             )
             .await?;
             Ok((admin::render_consumer_progress(&progress), None))
+        }
+        Command::ConsumerProgress {
+            namesrv,
+            group: None,
+            ..
+        } => {
+            let rows = admin::group_list(&namesrv.client()?, &BrokerClient::new()).await?;
+            Ok((admin::render_group_list(&rows), None))
+        }
+        Command::UpdateSubGroup(args) => {
+            let spec = GroupSpec::new(&GroupOptions {
+                group: &args.group,
+                consume_enable: args.consume_enable.as_deref(),
+                broadcast: args.broadcast.as_deref(),
+                orderly: args.orderly.as_deref(),
+                retry_max_times: args.retry_max_times.as_deref(),
+                retry_policy: args.retry_policy.as_deref(),
+            })?;
+            let target = args.target()?;
+            let namesrv = match target {
+                SubGroupTarget::Cluster(_) => Some(args.namesrv.client()?),
+                SubGroupTarget::Broker(_) => None,
+            };
+            let outcome =
+                admin::update_sub_group(namesrv.as_ref(), &BrokerClient::new(), spec, &target)
+                    .await?;
+            Ok((outcome.render(), outcome.into_error()))
+        }
+        Command::DeleteSubGroup(args) => {
+            let remove_offset = match args.remove_offset.as_deref() {
+                None => false,
+                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(AdminError::InvalidOption {
+                            option: "-r",
+                            value: v.to_owned(),
+                            reason: "use true or false".into(),
+                        })
+                    }
+                },
+            };
+            let target = target(args.broker.as_deref(), args.cluster.as_deref())?;
+            let namesrv = match target {
+                SubGroupTarget::Cluster(_) => Some(args.namesrv.client()?),
+                SubGroupTarget::Broker(_) => None,
+            };
+            let outcome = admin::delete_sub_group(
+                namesrv.as_ref(),
+                &BrokerClient::new(),
+                &args.group,
+                remove_offset,
+                &target,
+            )
+            .await?;
+            Ok((outcome.render(), outcome.into_error()))
+        }
+        Command::GetConsumerConfig { namesrv, group } => {
+            let configs =
+                admin::get_consumer_config(&namesrv.client()?, &BrokerClient::new(), &group)
+                    .await?;
+            Ok((admin::render_consumer_config(&configs), None))
         }
         Command::SendMessage {
             namesrv,

@@ -6,14 +6,17 @@
 // The fake servers run on tasks of the test's runtime, ended with it.
 #![allow(clippy::disallowed_methods)]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use raftmq_proto::admin::v1::broker_admin_server::{BrokerAdmin, BrokerAdminServer};
 use raftmq_proto::admin::v1::{
-    BrokerStatusRequest, BrokerStatusResponse, DeleteTopicRequest, DeleteTopicResponse,
-    TransferLeaderRequest, TransferLeaderResponse, UpdateTopicRequest, UpdateTopicResponse,
+    BrokerStatusRequest, BrokerStatusResponse, ConsumerClient, DeleteSubGroupRequest,
+    DeleteSubGroupResponse, DeleteTopicRequest, DeleteTopicResponse, ListSubGroupsRequest,
+    ListSubGroupsResponse, SubGroupInfo, SubscriptionGroup, TransferLeaderRequest,
+    TransferLeaderResponse, UpdateSubGroupRequest, UpdateSubGroupResponse, UpdateTopicRequest,
+    UpdateTopicResponse,
 };
 use raftmq_proto::namesrv::v1::name_server_server::{NameServer, NameServerServer};
 use raftmq_proto::namesrv::v1::{
@@ -166,11 +169,14 @@ impl NameServer for NamesrvService {
     }
 }
 
-/// A broker member: records calls; has the topics in `topics`.
+/// A broker member: records calls; has the topics in `topics` and the
+/// consumer groups in `sub_groups`, with `clients` connected.
 pub struct FakeBroker {
     pub group: String,
     pub topics: Mutex<BTreeSet<String>>,
     pub calls: Mutex<Vec<String>>,
+    pub sub_groups: Mutex<BTreeMap<String, SubscriptionGroup>>,
+    pub clients: Mutex<Vec<(String, ConsumerClient)>>,
 }
 
 impl FakeBroker {
@@ -179,6 +185,8 @@ impl FakeBroker {
             group: group.to_owned(),
             topics: Mutex::new(topics.iter().map(|t| t.to_string()).collect()),
             calls: Mutex::default(),
+            sub_groups: Mutex::default(),
+            clients: Mutex::default(),
         })
     }
 
@@ -257,6 +265,84 @@ impl BrokerAdmin for BrokerService {
         _: Request<raftmq_proto::admin::v1::InjectFaultRequest>,
     ) -> Result<Response<raftmq_proto::admin::v1::InjectFaultResponse>, Status> {
         Err(Status::unimplemented("fake"))
+    }
+
+    async fn update_sub_group(
+        &self,
+        request: Request<UpdateSubGroupRequest>,
+    ) -> Result<Response<UpdateSubGroupResponse>, Status> {
+        let c = request.into_inner().config.unwrap_or_default();
+        self.0.calls.lock().expect("lock").push(format!(
+            "UpdateSubGroup {} s={} d={} o={} r={}",
+            c.group,
+            c.consume_enable,
+            c.consume_broadcast_enable,
+            c.consume_message_orderly,
+            c.retry_max_times
+        ));
+        self.0
+            .sub_groups
+            .lock()
+            .expect("lock")
+            .insert(c.group.clone(), c);
+        Ok(Response::new(UpdateSubGroupResponse {
+            group: self.0.group.clone(),
+        }))
+    }
+
+    async fn delete_sub_group(
+        &self,
+        request: Request<DeleteSubGroupRequest>,
+    ) -> Result<Response<DeleteSubGroupResponse>, Status> {
+        let r = request.into_inner();
+        self.0
+            .calls
+            .lock()
+            .expect("lock")
+            .push(format!("DeleteSubGroup {} r={}", r.group, r.remove_offset));
+        if self
+            .0
+            .sub_groups
+            .lock()
+            .expect("lock")
+            .remove(&r.group)
+            .is_none()
+        {
+            return Err(Status::not_found(format!("no group {}", r.group)));
+        }
+        Ok(Response::new(DeleteSubGroupResponse {
+            group: self.0.group.clone(),
+        }))
+    }
+
+    async fn list_sub_groups(
+        &self,
+        request: Request<ListSubGroupsRequest>,
+    ) -> Result<Response<ListSubGroupsResponse>, Status> {
+        let wanted = request.into_inner().group;
+        let clients = self.0.clients.lock().expect("lock").clone();
+        let groups = self
+            .0
+            .sub_groups
+            .lock()
+            .expect("lock")
+            .values()
+            .filter(|g| wanted.is_empty() || g.group == wanted)
+            .map(|g| SubGroupInfo {
+                group: g.group.clone(),
+                config: Some(g.clone()),
+                diff_total: 5,
+                clients: clients
+                    .iter()
+                    .filter(|(of, _)| *of == g.group)
+                    .map(|(_, c)| c.clone())
+                    .collect(),
+            })
+            .collect();
+        Ok(Response::new(ListSubGroupsResponse {
+            broker_group: self.0.group.clone(),
+            groups,
+        }))
     }
 }
 
