@@ -323,5 +323,6 @@ async fn the_push_consumer_runs_a_group_one_message_at_a_time_in_order() {
             .unwrap_or(usize::MAX)
     };
     assert!(pos("B", 2, 2) < pos("B", 3, 1), "B-3 before B-2 came again");
+    drop(seen);
     d.shutdown().await;
 }
