@@ -299,30 +299,32 @@ async fn the_push_consumer_runs_a_group_one_message_at_a_time_in_order() {
     }
     consumer.shutdown().await;
 
-    let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-    assert!(seen.overlaps.is_empty(), "ran at once: {:?}", seen.overlaps);
-    let order: Vec<(String, usize)> = seen.runs.iter().map(|(g, s, _)| (g.clone(), *s)).collect();
-    assert_first_deliveries_in_order(&order);
-    let runs_of = |g: &str, s: usize| -> Vec<i32> {
-        seen.runs
-            .iter()
-            .filter(|(rg, rs, _)| rg == g && *rs == s)
-            .map(|(_, _, a)| *a)
-            .collect()
-    };
-    assert!(runs_of("A", 0).len() >= 2, "A-0 ran {:?}", runs_of("A", 0));
-    assert!(
-        runs_of("B", 2).starts_with(&[1, 2]),
-        "B-2 ran {:?}",
-        runs_of("B", 2)
-    );
-    let pos = |g: &str, s: usize, a: i32| {
-        seen.runs
-            .iter()
-            .position(|r| r == &(g.to_owned(), s, a))
-            .unwrap_or(usize::MAX)
-    };
-    assert!(pos("B", 2, 2) < pos("B", 3, 1), "B-3 before B-2 came again");
-    drop(seen);
+    {
+        let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(seen.overlaps.is_empty(), "ran at once: {:?}", seen.overlaps);
+        let order: Vec<(String, usize)> =
+            seen.runs.iter().map(|(g, s, _)| (g.clone(), *s)).collect();
+        assert_first_deliveries_in_order(&order);
+        let runs_of = |g: &str, s: usize| -> Vec<i32> {
+            seen.runs
+                .iter()
+                .filter(|(rg, rs, _)| rg == g && *rs == s)
+                .map(|(_, _, a)| *a)
+                .collect()
+        };
+        assert!(runs_of("A", 0).len() >= 2, "A-0 ran {:?}", runs_of("A", 0));
+        assert!(
+            runs_of("B", 2).starts_with(&[1, 2]),
+            "B-2 ran {:?}",
+            runs_of("B", 2)
+        );
+        let pos = |g: &str, s: usize, a: i32| {
+            seen.runs
+                .iter()
+                .position(|r| r == &(g.to_owned(), s, a))
+                .unwrap_or(usize::MAX)
+        };
+        assert!(pos("B", 2, 2) < pos("B", 3, 1), "B-3 before B-2 came again");
+    }
     d.shutdown().await;
 }
