@@ -285,14 +285,18 @@ impl BrokerAdmin for AdminService {
         &self,
         request: Request<pb::UpdateSubGroupRequest>,
     ) -> Result<Response<pb::UpdateSubGroupResponse>, Status> {
-        self.update_group(request.into_inner()).await.map(Response::new)
+        self.update_group(request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn delete_sub_group(
         &self,
         request: Request<pb::DeleteSubGroupRequest>,
     ) -> Result<Response<pb::DeleteSubGroupResponse>, Status> {
-        self.delete_group(request.into_inner()).await.map(Response::new)
+        self.delete_group(request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn list_sub_groups(

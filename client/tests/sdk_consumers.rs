@@ -248,3 +248,50 @@ async fn pull_consumer_reads_by_offset_commits_and_resumes() {
     fresh.shutdown().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_consumer_follows_the_groups_retry_policy_from_the_settings() {
+    let mut fake = Fake::new(2);
+    fake.group_config = Some(raftmq_model::SubscriptionGroupConfig {
+        retry_max_times: 2,
+        retry_policy: raftmq_model::GroupRetryPolicy::Customized {
+            next: vec![250, 700],
+        },
+        ..Default::default()
+    });
+    {
+        let mut s = fake.lock();
+        s.to_deliver.push_back(delivered("first", "A", 1));
+        s.to_deliver.push_back(delivered("second", "A", 2));
+        s.to_deliver.push_back(delivered("third", "A", 3));
+    }
+    let server = fake.serve(&[]).await;
+    // No retry_backoff and no max_delivery_attempts: the group's, from the
+    // broker's settings.
+    let consumer = bounded(
+        PushConsumer::builder(config(&server.addr), "G")
+            .subscribe("T", FilterExpression::all())
+            .start(|_| ConsumeResult::Failure),
+    )
+    .await
+    .expect("push consumer");
+    fake.wait_until("two retries and a dead letter", |s| {
+        s.changes.len() == 2 && s.dlq.len() == 1
+    })
+    .await;
+    consumer.shutdown().await;
+    let s = std::mem::take(&mut *fake.lock());
+    let mut changes = s.changes.clone();
+    changes.sort();
+    assert_eq!(
+        changes,
+        [("rh-first".to_owned(), 250), ("rh-second".to_owned(), 700)],
+        "the customized levels, by attempt"
+    );
+    assert_eq!(
+        s.dlq,
+        ["third"],
+        "retryMaxTimes 2: the third delivery is the last"
+    );
+    server.stop().await;
+}

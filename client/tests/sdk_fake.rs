@@ -88,6 +88,9 @@ pub struct Fake {
     pub send_delay: Duration,
     /// Never answer Telemetry settings (as a server that hangs would).
     pub silent_telemetry: bool,
+    /// The consumer group's configuration the settings replies carry
+    /// (upstream's defaults when None).
+    pub group_config: Option<raftmq_model::SubscriptionGroupConfig>,
 }
 
 pub struct Served {
@@ -644,8 +647,11 @@ impl MessagingService for Fake {
                 if let Some(v2::telemetry_command::Command::Settings(s)) = cmd.command {
                     me.lock().settings.push(s.clone());
                     me.touch();
-                    let reply =
-                        client_protocol::settings_reply(s, client_protocol::DEFAULT_MAX_BODY);
+                    let reply = client_protocol::settings_reply_for_group(
+                        s,
+                        client_protocol::DEFAULT_MAX_BODY,
+                        me.group_config.as_ref(),
+                    );
                     if tx.send(Ok(reply)).await.is_err() {
                         return;
                     }

@@ -42,6 +42,8 @@ pub struct LocalOptions {
     pub fault_injection: bool,
     /// `autoCreateTopicEnable` on every member.
     pub auto_create_topics: bool,
+    /// `autoCreateSubscriptionGroup` on every member.
+    pub auto_create_groups: bool,
     /// `diskSpaceWarningLevelRatio` on every member: the used percent of
     /// the disk at which sends are refused. 100 by default (only a disk
     /// that is entirely full), not the shipped 90: the deployment lives in
@@ -62,6 +64,7 @@ impl Default for LocalOptions {
             expiry: Duration::from_secs(10),
             fault_injection: false,
             auto_create_topics: true,
+            auto_create_groups: true,
             disk_space_warning_level_ratio: 100,
             held: HeldConf::default(),
         }
@@ -163,6 +166,7 @@ impl LocalDeployment {
             conf.mapped_file_size_commit_log = 64 << 20;
             conf.fault_injection_enable = opts.fault_injection;
             conf.auto_create_topic_enable = opts.auto_create_topics;
+            conf.auto_create_subscription_group = opts.auto_create_groups;
             conf.disk_space_warning_level_ratio = opts.disk_space_warning_level_ratio;
             conf.held = opts.held.clone();
             confs.insert(*id, conf);

@@ -43,6 +43,12 @@ Run by tests/tests/python_interop.rs, or by hand against a running cluster
              second consumer group (FIFO from the server's Settings) sees
              each message group in send order, a failed message retried
              before the next of its group.
+  subgroup_dlq  GROUP was made by `mqadmin updateSubGroup -r 2` and
+             GROUP-Off by `-s false` before the script starts. COUNT
+             messages received by GROUP and never acked (1 s invisible):
+             each is delivered exactly 3 times (attempts 1, 2, 3), then read
+             from %DLQ%GROUP with its id, body and properties and upstream's
+             RETRY_TOPIC; a receive by GROUP-Off is refused (FORBIDDEN).
 
 Talks to the caller through stdout lines, flushed at once:
   PROGRESS sent=K       (failover: K messages acknowledged so far)
@@ -1138,6 +1144,105 @@ def scenario_fifo(namesrv, topic, group, count):
 
 
 SCENARIOS["fifo"] = scenario_fifo
+
+# ---- scenario h: a subscription group's retry limit and dead letters -------------
+
+DLQ_INVISIBLE = 1  # seconds: each delivery's invisible duration
+CODE_FORBIDDEN = 40300  # rocketmq.grpc_protocol.Code.FORBIDDEN
+
+
+def scenario_subgroup_dlq(namesrv, topic, group, count):
+    watchdog(100, "subgroup_dlq")
+    producer = start_producer(namesrv, topic)
+    sent = send_all(producer, topic, range(count), lambda i: "TagD")
+    shutdown(producer)
+
+    consumer = SimpleConsumer(
+        config(namesrv), group, {topic: FilterExpression("*")}, await_duration=1
+    )
+    consumer.startup()
+    attempts = {mid: [] for mid in sent}  # delivery attempts seen, in order
+    unknown = 0
+    # Three deliveries each, then some quiet time in which a fourth would
+    # have come (1 s invisible): none may.
+    deadline = time.time() + 40
+    quiet_until = None
+    while time.time() < deadline:
+        for m in receive(consumer, 32, DLQ_INVISIBLE):
+            if m.message_id not in attempts:
+                unknown += 1
+                continue
+            attempts[m.message_id].append(m.delivery_attempt)
+        if all(len(a) >= 3 for a in attempts.values()):
+            if quiet_until is None:
+                quiet_until = time.time() + 3 * DLQ_INVISIBLE
+            elif time.time() >= quiet_until:
+                break
+    shutdown(consumer)
+
+    dlq_topic = f"%DLQ%{group}"
+    reader = SimpleConsumer(
+        config(namesrv), f"{group}-Reader", {dlq_topic: FilterExpression("*")}, await_duration=2
+    )
+    reader.startup()
+    dead = {}
+    fields_wrong = []
+    deadline = time.time() + 20
+    while len(dead) < count and time.time() < deadline:
+        for m in receive(reader, 32, 30):
+            if m.message_id not in sent:
+                unknown += 1
+                continue
+            i = sent[m.message_id]
+            props = dict(m.properties)
+            exp = expected_fields(topic, i, "TagD")
+            if (
+                m.body != exp["body"]
+                or m.tag != "TagD"
+                or set(m.keys) != exp["keys"]
+                or any(props.get(k) != v for k, v in exp["properties"].items())
+                or props.get("RETRY_TOPIC") != topic
+            ):
+                fields_wrong.append(f"#{i}: body/tag/keys/properties {props}")
+            dead[m.message_id] = m
+            reader.ack(m)
+    shutdown(reader)
+
+    off = SimpleConsumer(
+        config(namesrv), f"{group}-Off", {topic: FilterExpression("*")}, await_duration=1
+    )
+    off.startup()
+    try:
+        got = off.receive(32, DLQ_INVISIBLE)
+        off_code = CODE_OK
+        say(f"INFO the disabled group received {len(got)} message(s)")
+    except Exception as e:
+        off_code = error_code(e)
+        say(f"INFO the disabled group was refused: {one_line(e)}")
+    shutdown(off)
+
+    three = sum(1 for a in attempts.values() if a == [1, 2, 3])
+    more = sum(1 for a in attempts.values() if len(a) > 3)
+    say(
+        f"SUMMARY subgroup_dlq sent={count} delivered_three_times={three} "
+        f"delivered_more={more} dead_letters={len(dead)} fields_wrong={len(fields_wrong)} "
+        f"unknown={unknown} disabled_code={off_code}"
+    )
+    problems = []
+    if three != count:
+        bad = {sent[mid]: a for mid, a in attempts.items() if a != [1, 2, 3]}
+        problems.append(f"attempts not 1, 2, 3: {bad}")
+    if len(dead) != count:
+        problems.append(f"{len(dead)}/{count} in {dlq_topic}")
+    if fields_wrong:
+        problems.append("; ".join(fields_wrong[:3]))
+    if off_code != CODE_FORBIDDEN:
+        problems.append(f"disabled group: code {off_code}, want {CODE_FORBIDDEN}")
+    check(not problems, "; ".join(problems))
+
+
+SCENARIOS["subgroup_dlq"] = scenario_subgroup_dlq
+
 
 def main(argv):
     if len(argv) != 6 or argv[2] not in SCENARIOS:

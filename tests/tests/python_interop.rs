@@ -855,3 +855,56 @@ fn python_client_fifo_groups() {
     ];
     verdict(&out, checks, &cluster);
 }
+
+// ---- subscription groups --------------------------------------------------------
+
+/// A group made with `mqadmin updateSubGroup -r 2`: a message never acked is
+/// delivered three times, then read from `%DLQ%<group>` with its id, body
+/// and properties; a group made with `-s false` is refused at receive.
+#[test]
+fn python_client_subscription_group_dead_letters() {
+    const COUNT: u32 = 5;
+    const GROUP: &str = "InteropDlqGroup";
+    let _serial = serial();
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), "");
+    let disabled = format!("{GROUP}-Off");
+    for args in [
+        vec!["-g", GROUP, "-r", "2"],
+        vec!["-g", disabled.as_str(), "-s", "false"],
+    ] {
+        let mut all = vec![
+            "updateSubGroup",
+            "-n",
+            &cluster.namesrv,
+            "-c",
+            "RaftCluster",
+        ];
+        all.extend(args);
+        let out = raftmq_tests::mqadmin(&all);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("create subscription group to "),
+            "mqadmin {all:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run_scenario(
+        &python,
+        dir.path(),
+        &cluster.namesrv,
+        ["subgroup_dlq", "InteropDlq", GROUP, &COUNT.to_string()],
+        Duration::from_secs(110),
+        |_| {},
+    );
+    let checks = vec![
+        eq(&out, "delivered_three_times", f64::from(COUNT)),
+        eq(&out, "delivered_more", 0.0),
+        eq(&out, "dead_letters", f64::from(COUNT)),
+        eq(&out, "fields_wrong", 0.0),
+        eq(&out, "unknown", 0.0),
+        eq(&out, "disabled_code", 40300.0),
+    ];
+    verdict(&out, checks, &cluster);
+}

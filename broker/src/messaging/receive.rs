@@ -696,12 +696,13 @@ pub(super) fn dead_letter_marks(
     message_id: &str,
     attempts: u32,
 ) {
-    let mut set = |key: &str, value: String, keep: bool| {
-        match properties.iter_mut().find(|(k, _)| k == key) {
-            Some(_) if keep => {}
-            Some((_, v)) => *v = value,
-            None => properties.push((key.to_owned(), value)),
-        }
+    let mut set = |key: &str, value: String, keep: bool| match properties
+        .iter_mut()
+        .find(|(k, _)| k == key)
+    {
+        Some(_) if keep => {}
+        Some((_, v)) => *v = value,
+        None => properties.push((key.to_owned(), value)),
     };
     set(PROPERTY_RETRY_TOPIC, topic.to_string(), true);
     set(PROPERTY_ORIGIN_MESSAGE_ID, message_id.to_owned(), true);

@@ -133,6 +133,14 @@ impl ClientCore {
             .unwrap_or(client_protocol::MAX_DELIVERY_ATTEMPTS)
     }
 
+    /// The wait before a PushConsumer's next delivery of a message whose
+    /// attempt `attempt` failed, as the consumer group's retry policy in
+    /// the server's settings says; `None` until a server said.
+    pub fn consume_backoff(&self, attempt: u32) -> Option<Duration> {
+        let policy = self.telemetry.server_settings()?.backoff_policy?;
+        super::backoff::delay(&policy, attempt)
+    }
+
     /// `msg` as a request with this client's headers and `timeout`.
     pub fn request<T>(&self, msg: T, timeout: Duration) -> tonic::Request<T> {
         self.links.request(msg, timeout)

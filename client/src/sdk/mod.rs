@@ -20,7 +20,9 @@
 //! - [`SimpleConsumer`]: `receive` (long polling), `ack`,
 //!   `change_invisible_duration`.
 //! - [`PushConsumer`]: a listener run on N workers; failures come back after
-//!   a growing delay, then go to the dead-letter queue `%DLQ%group`.
+//!   the wait the group's retry policy says (the broker states it in the
+//!   Telemetry settings), then, after the group's `retryMaxTimes + 1`
+//!   deliveries, go to the dead-letter queue `%DLQ%group`.
 //! - [`PullConsumer`]: queues, positions and commits under the
 //!   application's control, resuming from the group's committed offsets.
 //!
@@ -44,6 +46,7 @@
 //! language, version and protocol headers with every request, and opens a
 //! Telemetry stream with its settings to each endpoint it uses.
 
+mod backoff;
 mod checker;
 mod coalesce;
 mod config;

@@ -50,6 +50,15 @@ pub enum ConsumeResult {
 
 type Listener = dyn Fn(&ReceivedMessage) -> ConsumeResult + Send + Sync;
 
+/// The back-off until a broker states the group's: 1 s doubling up to 10
+/// min.
+const UNSTATED_BACKOFF: Retry = Retry {
+    max_attempts: 1,
+    initial: Duration::from_secs(1),
+    multiplier: 2.0,
+    max: Duration::from_secs(600),
+};
+
 /// How a [`PushConsumer`] is set up; from [`PushConsumer::builder`].
 #[derive(Debug, Clone)]
 pub struct PushConsumerBuilder {
@@ -64,7 +73,8 @@ struct Options {
     concurrency: usize,
     batch_size: usize,
     invisible: Duration,
-    retry: Retry,
+    /// The application's back-off; the group's (from the server) if None.
+    retry: Option<Retry>,
     max_attempts: Option<i32>,
     assignment_refresh: Duration,
 }
@@ -95,14 +105,19 @@ impl PushConsumerBuilder {
         self
     }
 
-    /// The delay before a failed message comes back, by attempt (default
-    /// 1 s doubling up to 10 min; `max_attempts` is not used here).
+    /// The delay before a failed message comes back, by attempt, instead of
+    /// the consumer group's retry policy (default: the group's, as the
+    /// broker's settings say, e.g. upstream's 1 s, 5 s, 10 s, ... levels;
+    /// 1 s doubling up to 10 min until a broker said; `max_attempts` is not
+    /// used here).
     pub fn retry_backoff(mut self, r: Retry) -> Self {
-        self.opts.retry = r;
+        self.opts.retry = Some(r);
         self
     }
 
-    /// Deliveries before the dead-letter queue (default: the server's, 17).
+    /// Deliveries before the dead-letter queue (default: the group's, as
+    /// the broker's settings say: `retryMaxTimes + 1`, 17 unless
+    /// configured).
     pub fn max_delivery_attempts(mut self, n: i32) -> Self {
         self.opts.max_attempts = Some(n);
         self
@@ -228,12 +243,7 @@ impl PushConsumer {
                 concurrency: 8,
                 batch_size: 32,
                 invisible: Duration::from_secs(60),
-                retry: Retry {
-                    max_attempts: 1,
-                    initial: Duration::from_secs(1),
-                    multiplier: 2.0,
-                    max: Duration::from_secs(600),
-                },
+                retry: None,
                 max_attempts: None,
                 assignment_refresh: Duration::from_secs(5),
             },
@@ -472,7 +482,12 @@ async fn settle(shared: &Shared, m: &ReceivedMessage, result: ConsumeResult) {
                 let _ = consume::forward_to_dlq(core, m, max).await;
             } else {
                 let attempt = u32::try_from(m.delivery_attempt()).unwrap_or(1);
-                let delay = shared.opts.retry.delay(attempt);
+                let delay = match &shared.opts.retry {
+                    Some(r) => r.delay(attempt),
+                    None => core
+                        .consume_backoff(attempt)
+                        .unwrap_or_else(|| UNSTATED_BACKOFF.delay(attempt)),
+                };
                 let _ = consume::change_invisible(core, m, delay).await;
             }
         }
