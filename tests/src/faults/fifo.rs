@@ -5,12 +5,12 @@
 //! with the message group `g-<producer>-<seq % GROUPS>`, so a group's send
 //! order is the order of its values' seqs. The consumer group is created
 //! FIFO (`mqadmin updateSubGroup -o true`); its SimpleConsumers receive
-//! with a short invisible time and leave about one delivery in twenty
+//! with a short invisible time and leave about one delivery in fifty
 //! unacknowledged, so it comes again (and holds its group back meanwhile).
 //!
 //! ```text
 //!   producer p ──f-p-0 (g-p-0), f-p-1 (g-p-1), ... one at a time──▶ FIFO topic
-//!   consumers ──receive (invisible 3 s), ack all but ~1 in 20──▶ first deliveries per group
+//!   consumers ──receive (invisible 3 s), ack all but ~1 in 50──▶ first deliveries per group
 //! ```
 //!
 //! The checks:
@@ -38,12 +38,14 @@ use super::workload::{config, lock, Shared, ATTEMPTS};
 pub const FIFO_TOPIC: &str = "FaultSuiteFifo";
 /// Its consumer group, created with `consumeMessageOrderly`.
 pub const FIFO_GROUP: &str = "faults-fifo-consumers";
-/// Message groups per producer.
-pub const GROUPS: u64 = 8;
+/// Message groups per producer: enough that a group's share of the
+/// producer's rate stays well below what one group can be consumed at
+/// (one message out at a time, some held for the invisible time).
+pub const GROUPS: u64 = 64;
 /// How long a received message stays invisible.
 const INVISIBLE: Duration = Duration::from_secs(3);
 /// One in this many first deliveries is left unacknowledged.
-const HOLD_ONE_IN: u64 = 20;
+const HOLD_ONE_IN: u64 = 50;
 
 /// What the FIFO workload did and saw.
 #[derive(Debug, Default)]
