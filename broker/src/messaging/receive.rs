@@ -52,6 +52,9 @@ const DEFAULT_LONG_POLL: Duration = Duration::from_secs(20);
 const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
 /// Most messages one receive returns.
 const MAX_BATCH: usize = 1024;
+/// Reads of new messages one FIFO queue makes in one pop, at most (each
+/// holds back what belongs to busy message groups).
+const MAX_FIFO_READS: usize = 16;
 
 type QueueKey = (GroupName, TopicName, u32);
 
@@ -277,54 +280,63 @@ fn pop_some(
         let (min, _) = store.queue_offsets(topic, q);
         pq.skip_to(min.0);
         // A FIFO queue reads past busy message groups, as far as its
-        // look-ahead lets it hold messages back.
-        let want = max - out.len();
-        let read = match fifo {
-            Some(n) => want + n.saturating_sub(pq.waiting()),
-            None => want,
-        };
-        let Ok(batch) = store.read_messages(
-            topic,
-            q,
-            QueueOffset(pq.next()),
-            read.min(MAX_BATCH),
-            filter,
-        ) else {
-            continue;
-        };
-        let mut stopped = false;
-        for m in batch.messages {
-            if out.len() >= max {
-                stopped = true;
+        // look-ahead lets it hold messages back: in chunks of about twice
+        // what is still wanted, so it reads little more than it hands out.
+        let rounds = if fifo.is_some() { MAX_FIFO_READS } else { 1 };
+        for _ in 0..rounds {
+            let want = max - out.len();
+            let read = match fifo {
+                Some(n) => (2 * want).min(want + n.saturating_sub(pq.waiting())),
+                None => want,
+            };
+            let Ok(batch) = store.read_messages(
+                topic,
+                q,
+                QueueOffset(pq.next()),
+                read.min(MAX_BATCH),
+                filter,
+            ) else {
                 break;
-            }
-            let Some(offset) = m.queue_offset.map(|o| o.0) else {
-                continue;
             };
-            if pq.is_done(offset) {
-                continue;
-            }
-            let order = match fifo {
-                Some(_) => OrderKey::of(m.view().ok().and_then(|v| v.message_group())),
-                None => OrderKey::Queue,
-            };
-            match pq.offer(offset, order, now, invisible) {
-                Offer::Deliver(f) => out.push(Out {
-                    queue: q,
-                    offset,
-                    attempt: f.attempt,
-                    nonce: f.nonce,
-                    message: m,
-                }),
-                Offer::Held | Offer::Skip => {}
-                Offer::Full => {
+            let found = batch.messages.len();
+            let mut stopped = false;
+            for m in batch.messages {
+                if out.len() >= max {
                     stopped = true;
                     break;
                 }
+                let Some(offset) = m.queue_offset.map(|o| o.0) else {
+                    continue;
+                };
+                if pq.is_done(offset) {
+                    continue;
+                }
+                let order = match fifo {
+                    Some(_) => OrderKey::of(m.view().ok().and_then(|v| v.message_group())),
+                    None => OrderKey::Queue,
+                };
+                match pq.offer(offset, order, now, invisible) {
+                    Offer::Deliver(f) => out.push(Out {
+                        queue: q,
+                        offset,
+                        attempt: f.attempt,
+                        nonce: f.nonce,
+                        message: m,
+                    }),
+                    Offer::Held | Offer::Skip => {}
+                    Offer::Full => {
+                        stopped = true;
+                        break;
+                    }
+                }
             }
-        }
-        if !stopped {
+            if stopped {
+                break;
+            }
             pq.skip_to(batch.next_offset.0);
+            if found == 0 || out.len() >= max {
+                break;
+            }
         }
     }
     out
