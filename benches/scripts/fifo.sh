@@ -11,7 +11,7 @@
 #   mqbench consume --group <kind>-<round> --messages N --check-order
 # normal first on odd rounds and FIFO first on even ones. Prints a markdown
 # table with the medians, every run, and fifo/normal.
-# Everything it starts is stopped on exit.
+# Everything it starts is stopped on exit, and the group's store removed.
 #
 # Environment: RAFTMQ_BIN_DIR (required), N [200000], MESSAGE_GROUPS [1000],
 # SIZE [1024], INFLIGHT [4] receivers, BATCH [128] messages per receive.
@@ -34,7 +34,9 @@ topic=FifoDrain
 
 # shellcheck source=lib/groups.sh
 . "$here/lib/groups.sh"
-trap stop_all_groups EXIT
+# The backlog's store (3 copies of N messages) goes at the end; the
+# results stay.
+trap 'stop_all_groups; rm -rf "${work:?}/fifo"' EXIT
 
 new_group fifo
 start_group fifo
