@@ -8,6 +8,7 @@
 
 mod groups;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use raftmq_model::{Perm, TopicMessageType, TopicName};
@@ -28,6 +29,8 @@ pub struct AdminService {
     group: String,
     /// `faultInjectionEnable` (honoured by `failpoints` builds only).
     fault_injection: bool,
+    /// Half messages discarded unanswered (the messaging service counts).
+    discarded: Arc<AtomicU64>,
     /// The member's Telemetry sessions: the consumers of each group.
     sessions: Arc<crate::messaging::sessions::Sessions>,
 }
@@ -41,8 +44,16 @@ impl AdminService {
             node,
             group,
             fault_injection,
+            discarded: Arc::default(),
             sessions: Arc::default(),
         }
+    }
+
+    /// Shows `discarded` (the messaging service's count of half messages
+    /// discarded unanswered) in `brokerStatus`.
+    pub fn with_transactions_discarded(mut self, discarded: Arc<AtomicU64>) -> Self {
+        self.discarded = discarded;
+        self
     }
 
     /// The service, listing the consumers connected through `sessions`
@@ -219,6 +230,12 @@ impl BrokerAdmin for AdminService {
             entry(
                 "messagesStoredSinceStart",
                 store.messages_stored().to_string(),
+            ),
+            entry("timerPending", store.timer_progress(0).pending.to_string()),
+            entry("halfMessagesOpen", store.held().halves.len().to_string()),
+            entry(
+                "transactionsDiscardedSinceStart",
+                self.discarded.load(Ordering::Relaxed).to_string(),
             ),
             entry("version", crate::stats::VERSION.into()),
         ];

@@ -25,6 +25,7 @@ use crate::admin::AdminService;
 use crate::conf::BrokerConf;
 use crate::messaging::{Messaging, MessagingConf};
 use crate::registrar::{self, Identity};
+use raftmq_proto::client::v1::client_extensions_server::ClientExtensionsServer;
 use raftmq_proto::rocketmq::v2::messaging_service_server::MessagingServiceServer;
 
 /// Why a broker could not start.
@@ -211,6 +212,7 @@ impl Broker {
                 namesrvs: conf.namesrv_addr.clone(),
                 held: conf.held.clone(),
                 auto_create_groups: conf.auto_create_subscription_group,
+                enable_property_filter: conf.enable_property_filter,
             },
         );
         let committer = tasks.child("committer");
@@ -227,6 +229,7 @@ impl Broker {
                 conf.broker_name.clone(),
                 conf.fault_injection_enable,
             )
+            .with_transactions_discarded(messaging.transactions_discarded())
             .with_sessions(messaging.sessions()),
         );
         // Room for a batch of maxMessageSize messages, plus framing.
@@ -234,6 +237,9 @@ impl Broker {
             .unwrap_or(usize::MAX)
             .saturating_mul(2)
             .max(64 << 20);
+        let extensions = ClientExtensionsServer::new(messaging.clone())
+            .max_decoding_message_size(max_request)
+            .max_encoding_message_size(usize::MAX);
         let messaging = MessagingServiceServer::new(messaging)
             .max_decoding_message_size(max_request)
             .max_encoding_message_size(usize::MAX);
@@ -245,6 +251,7 @@ impl Broker {
                 .tcp_nodelay(true)
                 .max_frame_size(Some(raftmq_proto::serve::MAX_FRAME_SIZE))
                 .add_service(messaging)
+                .add_service(extensions)
                 .add_service(admin)
                 .serve_with_incoming_shutdown(incoming, stopping)
                 .await;

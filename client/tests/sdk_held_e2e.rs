@@ -413,3 +413,266 @@ async fn under_the_type_check_a_message_of_another_type_is_refused_and_not_store
     producer.shutdown().await;
     d.shutdown().await;
 }
+
+/// One end of an EndTransactions call.
+fn end_of(
+    topic: &str,
+    tx: &raftmq_client::sdk::Transaction,
+    resolution: raftmq_proto::client::v1::Resolution,
+) -> raftmq_proto::client::v1::TransactionEnd {
+    raftmq_proto::client::v1::TransactionEnd {
+        topic: topic.into(),
+        message_id: tx.message_id().expect("sent").into(),
+        transaction_id: tx.transaction_id().expect("sent").into(),
+        resolution: resolution as i32,
+        source: raftmq_proto::client::v1::Source::Client as i32,
+    }
+}
+
+/// EndTransactions to the member at `addr`, as a client with an id.
+async fn end_transactions(
+    addr: &str,
+    ends: Vec<raftmq_proto::client::v1::TransactionEnd>,
+) -> Vec<v2::Code> {
+    use raftmq_proto::client::v1::client_extensions_client::ClientExtensionsClient;
+    let mut c = bounded(
+        "connect",
+        ClientExtensionsClient::connect(format!("http://{addr}")),
+    )
+    .await
+    .expect("connects");
+    let mut request =
+        tonic::Request::new(raftmq_proto::client::v1::EndTransactionsRequest { ends });
+    request
+        .metadata_mut()
+        .insert("x-mq-client-id", "e2e-raw-client".parse().expect("header"));
+    let answers = bounded("EndTransactions", c.end_transactions(request))
+        .await
+        .expect("answered")
+        .into_inner()
+        .answers;
+    answers
+        .into_iter()
+        .map(|a| v2::Code::try_from(a.code).unwrap_or(v2::Code::Unspecified))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_ends_in_one_call_at_a_follower_are_each_answered_in_order() {
+    use raftmq_proto::client::v1::{Resolution, TransactionEnd};
+    let d = deployment().await;
+    let topic = "E2eEndTransactions";
+    // A checker that never decides: only the calls below end anything.
+    let undecided: Arc<dyn TransactionChecker> =
+        Arc::new(|_: TransactionalMessage| async { TransactionResolution::Unknown });
+    let producer = until_ok!(
+        "producer start",
+        TransactionProducer::start(config(&d), &[topic], undecided.clone())
+    );
+    let c = consumer(&d, "E2eEndTransactionsGroup", topic).await;
+    let mut txs = Vec::new();
+    for body in ["a", "b", "c"] {
+        let mut tx = producer.begin();
+        until_ok!("send", tx.send(Message::new(topic, body)));
+        txs.push(tx);
+    }
+    let (a, b, c_tx) = (&txs[0], &txs[1], &txs[2]);
+    let leader = d.wait_for_leader(BOUND).await.expect("a leader");
+    let (_, follower) = d
+        .brokers()
+        .find(|(id, _)| **id != leader)
+        .expect("a follower");
+    let follower = follower.client_addr().to_string();
+
+    let bogus = TransactionEnd {
+        transaction_id: "no-such-transaction".into(),
+        ..end_of(topic, c_tx, Resolution::Commit)
+    };
+    let wrong_message = TransactionEnd {
+        message_id: a.message_id().expect("sent").into(),
+        ..end_of(topic, c_tx, Resolution::Commit)
+    };
+    let answers = end_transactions(
+        &follower,
+        vec![
+            end_of(topic, a, Resolution::Commit),
+            end_of(topic, b, Resolution::Rollback),
+            end_of(topic, a, Resolution::Commit),
+            bogus,
+            end_of(topic, c_tx, Resolution::Unspecified),
+            wrong_message,
+        ],
+    )
+    .await;
+    use v2::Code::{BadRequest, InvalidTransactionId, Ok as Done};
+    assert_eq!(
+        answers,
+        [
+            Done,
+            Done,
+            Done,
+            InvalidTransactionId,
+            BadRequest,
+            InvalidTransactionId
+        ],
+        "one answer per end, in order: a repeat of an answer is OK"
+    );
+    // The other answer, later, keeps the first.
+    let answers = end_transactions(
+        &follower,
+        vec![
+            end_of(topic, a, Resolution::Rollback),
+            end_of(topic, b, Resolution::Commit),
+        ],
+    )
+    .await;
+    assert_eq!(answers, [InvalidTransactionId, InvalidTransactionId]);
+
+    // a is delivered once; b never; c (never ended) stays held. A plain
+    // message sent after the ends marks how far to read.
+    let last = until_ok!(
+        "send",
+        producer.producer().send(Message::new(topic, "last"))
+    );
+    let never = HashSet::from([
+        b.message_id().expect("sent").to_owned(),
+        c_tx.message_id().expect("sent").to_owned(),
+    ]);
+    let want = HashSet::from([a.message_id().expect("sent").to_owned(), last.message_id]);
+    let got = receive_until(&c, &want, &never, BOUND).await;
+    assert_eq!(got.len(), 2, "{:?}", got.keys().collect::<Vec<_>>());
+
+    c.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transactions_end_through_the_sdk_together() {
+    let d = deployment().await;
+    let topic = "E2eConcurrentEnds";
+    let producer = until_ok!(
+        "producer start",
+        TransactionProducer::start(config(&d), &[topic], by_answer())
+    );
+    let c = consumer(&d, "E2eConcurrentEndsGroup", topic).await;
+    let runs = (0..200).map(|i| {
+        let mut tx = producer.begin();
+        async move {
+            let receipt = tx.send(Message::new(topic, format!("m{i}"))).await?;
+            if i % 2 == 0 {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok::<_, raftmq_client::sdk::ClientError>((i, receipt.message_id))
+        }
+    });
+    let ended = bounded("transactions", futures_util::future::join_all(runs)).await;
+    let (mut want, mut never) = (HashSet::new(), HashSet::new());
+    for r in ended {
+        let (i, id) = r.expect("sent and ended");
+        if i % 2 == 0 {
+            want.insert(id);
+        } else {
+            never.insert(id);
+        }
+    }
+    let last = until_ok!(
+        "send",
+        producer.producer().send(Message::new(topic, "last"))
+    );
+    want.insert(last.message_id);
+    let got = receive_until(&c, &want, &never, BOUND).await;
+    assert_eq!(got.len(), want.len(), "each committed one once");
+
+    c.shutdown().await;
+    producer.shutdown().await;
+    d.shutdown().await;
+}
+
+/// `brokerStatus` of every member, as (name, value) maps.
+async fn statuses(d: &LocalDeployment) -> Vec<HashMap<String, String>> {
+    use raftmq_proto::admin::v1::broker_admin_client::BrokerAdminClient;
+    use raftmq_proto::admin::v1::BrokerStatusRequest;
+    let mut all = Vec::new();
+    for (_, b) in d.brokers() {
+        let addr = format!("http://{}", b.client_addr());
+        let mut c = bounded("connect", BrokerAdminClient::connect(addr))
+            .await
+            .expect("connects");
+        let entries = bounded("brokerStatus", c.broker_status(BrokerStatusRequest {}))
+            .await
+            .expect("answered")
+            .into_inner()
+            .entries;
+        all.push(entries.into_iter().map(|e| (e.name, e.value)).collect());
+    }
+    all
+}
+
+/// The sum over members of a numeric `brokerStatus` entry.
+fn total(statuses: &[HashMap<String, String>], name: &str) -> u64 {
+    statuses
+        .iter()
+        .map(|s| {
+            s.get(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{name} is not a count in {s:?}"))
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphan_no_producer_answers_is_discarded_and_counted() {
+    let d = LocalDeployment::start_with(raftmq_embedded::LocalOptions {
+        held: raftmq_embedded::HeldConf {
+            transaction_timeout: Duration::from_millis(300),
+            transaction_check_interval: Duration::from_millis(300),
+            transaction_check_max: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("deployment starts");
+    d.wait_for_leader(BOUND).await.expect("a leader");
+    let topic = "E2eDiscarded";
+    let undecided: Arc<dyn TransactionChecker> =
+        Arc::new(|_: TransactionalMessage| async { TransactionResolution::Unknown });
+    let producer = until_ok!(
+        "producer start",
+        TransactionProducer::start(config(&d), &[topic], undecided.clone())
+    );
+    let mut tx = producer.begin();
+    until_ok!("send", tx.send(Message::new(topic, "never answered")));
+    let before = statuses(&d).await;
+    assert_eq!(total(&before, "transactionsDiscardedSinceStart"), 0);
+    assert_eq!(
+        total(&before, "halfMessagesOpen"),
+        3,
+        "open on every member"
+    );
+
+    // Checked twice with no answer, then discarded on every member and
+    // counted once (by the leader that discarded it).
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let now = statuses(&d).await;
+        if total(&now, "halfMessagesOpen") == 0 {
+            assert_eq!(total(&now, "transactionsDiscardedSinceStart"), 1, "{now:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not discarded within {BOUND:?}: {now:?}"
+        );
+        tokio::time::sleep(group::POLL).await;
+    }
+    // Its end now comes too late: the first answer (the discard) stands.
+    let e = bounded("commit", tx.commit()).await.expect_err("discarded");
+    assert_eq!(e.code(), Some(v2::Code::InvalidTransactionId), "{e}");
+
+    producer.shutdown().await;
+    d.shutdown().await;
+}

@@ -221,8 +221,8 @@ fn duration(d: Duration) -> prost_types::Duration {
     }
 }
 
-/// A consumer group's retry policy as the clients take it: `retryMaxTimes
-/// + 1` attempts; for a concurrent group, the group's back-off (upstream's
+/// A consumer group's retry policy as the clients take it:
+/// `retryMaxTimes + 1` attempts; for a concurrent group, the group's back-off (upstream's
 /// customized levels or exponential numbers, as upstream's proxy converts
 /// them); for a FIFO group, a fixed interval (upstream's documented 3000 ms
 /// for an orderly PushConsumer), one customized level.
@@ -506,10 +506,7 @@ mod tests {
             panic!("{p:?}")
         };
         assert_eq!(c.next.len(), 18);
-        assert_eq!(
-            (c.next[0].clone(), c.next[17].clone()),
-            (secs(1), secs(7200))
-        );
+        assert_eq!((c.next[0], c.next[17]), (secs(1), secs(7200)));
         assert_eq!(fifo(&s), Some(false), "the group's order, not the client's");
 
         let exp = SubscriptionGroupConfig {

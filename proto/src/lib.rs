@@ -19,6 +19,10 @@
 //!   `RaftService` server and client.
 //! - [`namesrv::v1`] (`raftmq.namesrv.v1`): broker registration and heartbeats,
 //!   cluster list, topic list and routes, write-permission switches.
+//! - [`client::v1`] (`raftmq.client.v1`): raftmq's additions to the client
+//!   protocol, beside `MessagingService` on the client port (ending many
+//!   transactions in one call); clients fall back to v2 where it is
+//!   UNIMPLEMENTED.
 //! - [`admin::v1`] (`raftmq.admin.v1`): administration of one broker group
 //!   (topics, consumer groups, leadership transfer, status), served on every
 //!   member.
@@ -58,6 +62,16 @@ pub mod namesrv {
     #[allow(clippy::all, missing_docs)]
     pub mod v1 {
         tonic::include_proto!("raftmq.namesrv.v1");
+    }
+}
+
+/// raftmq's additions to the client protocol (calls that do a run of v2
+/// calls at once), served on every member's client port.
+pub mod client {
+    /// Version 1 of the `raftmq.client` package.
+    #[allow(clippy::all, missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("raftmq.client.v1");
     }
 }
 

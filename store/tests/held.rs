@@ -378,3 +378,43 @@ fn a_release_whose_entry_fails_part_way_is_enqueued_by_the_retry() {
     assert!(store.held().timers.is_empty());
     assert_eq!(queue_ids(&store), vec![msg(2).message_id, t.message_id]);
 }
+
+#[test]
+fn records_of_a_batch_are_found_by_slot_and_by_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    put(&store, &msg(1));
+    let batch = [half(2), msg(3), timed(4, 9_000)];
+    let r = testing::put(&store, &batch).expect("put");
+    let index = r[0].index;
+    for (slot, m) in batch.iter().enumerate() {
+        let id = HeldId {
+            index,
+            slot: slot as u32,
+        };
+        let read = store.read_held(id).expect("read").expect("in the log");
+        assert_eq!(read.view().expect("view").message_id(), m.message_id);
+        let found = store
+            .query_by_id(&m.message_id)
+            .expect("query")
+            .expect("found");
+        assert_eq!(found.pos, read.pos);
+        assert_eq!(store.held_id_at(found.pos).expect("id"), Some(id));
+        assert_eq!(store.held_id_at(LogPos(found.pos.0 + 3)).expect("id"), None);
+    }
+    let past = HeldId { index, slot: 3 };
+    assert_eq!(
+        store.read_held(past).expect("read"),
+        None,
+        "no fourth record"
+    );
+    let unknown = HeldId {
+        index: index + 5,
+        slot: 0,
+    };
+    assert_eq!(
+        store.read_held(unknown).expect("read"),
+        None,
+        "no such entry"
+    );
+}

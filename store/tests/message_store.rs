@@ -11,10 +11,10 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use raftmq_model::TopicName;
 use raftmq_store::config::FlushMode;
-use raftmq_store::consume_queue::TagFilter;
+use raftmq_store::consume_queue::{MessageFilter, TagFilter};
 use raftmq_store::fault::Faults;
 use raftmq_store::message_store::{testing, HourOrManual};
-use raftmq_store::record::message::Message;
+use raftmq_store::record::message::{Message, MessageView};
 use raftmq_store::{MessageStore, OpenOptions, QueueOffset, StoreConfig, StoreError};
 
 fn config(root: &Path) -> StoreConfig {
@@ -137,6 +137,43 @@ fn puts_read_back_by_offset_key_id_tag_and_time() {
         .filter(|m| m.tag.as_deref() == Some("TagA"))
         .count();
     assert_eq!(batch.messages.len(), expected);
+
+    // A caller's own filter sees each message that passes the hash, and a
+    // read that finds nothing still moves past what it looked at.
+    struct EveryTenth;
+    impl MessageFilter for EveryTenth {
+        fn matches_hash(&self, _: u64) -> bool {
+            true
+        }
+        fn needs_message(&self) -> bool {
+            true
+        }
+        fn matches_message(&self, m: &MessageView<'_>) -> bool {
+            m.properties()
+                .find(|(k, _)| *k == "n")
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .is_some_and(|n| n % 10 == 0)
+        }
+    }
+    let batch = store
+        .read_messages("Orders", 0, QueueOffset(0), 1000, &EveryTenth)
+        .expect("read");
+    let ns: Vec<String> = batch
+        .messages
+        .iter()
+        .map(|m| m.to_message().expect("decode").properties[0].1.clone())
+        .collect();
+    assert_eq!(ns, ["0", "30", "60", "90"]);
+    let one = store
+        .read_messages("Orders", 0, QueueOffset(1), 1, &EveryTenth)
+        .expect("read");
+    assert_eq!(one.messages[0].queue_offset, Some(QueueOffset(10)));
+    assert_eq!(one.next_offset, QueueOffset(11));
+    let none = store
+        .read_messages("Orders", 0, QueueOffset(31), 1000, &EveryTenth)
+        .expect("read");
+    assert!(none.messages.is_empty());
+    assert_eq!(none.next_offset, QueueOffset(40), "read to the end");
 
     // Messages of queue 1 were stored every 30 ms (n = 1, 4, 7, ...).
     let q1 = &model[&("Orders".to_owned(), 1)];

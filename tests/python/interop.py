@@ -50,6 +50,14 @@ Run by tests/tests/python_interop.rs, or by hand against a running cluster
              from %DLQ%GROUP with its id, body and properties and upstream's
              RETRY_TOPIC; a receive by GROUP-Off is refused (FORBIDDEN).
 
+  sql92      COUNT messages with properties region (missing on some),
+             amount (missing on some), price (a decimal), vip, tier and a
+             tag; three SimpleConsumers and a PushConsumer with SQL92
+             filters over several properties and operators get exactly the
+             matching messages, each once; a malformed expression is
+             refused at receive with ILLEGAL_FILTER_EXPRESSION naming its
+             column.
+
 Talks to the caller through stdout lines, flushed at once:
   PROGRESS sent=K       (failover: K messages acknowledged so far)
   PROGRESS halves=N     (tx_failover: N half messages sent; kill, then go)
@@ -71,7 +79,7 @@ from rocketmq import (ClientConfiguration, ConsumeResult, Credentials,
                       FilterExpression, Message, MessageListener, Producer,
                       PushConsumer, SimpleConsumer, TransactionChecker,
                       TransactionResolution)
-from rocketmq.grpc_protocol import TransactionSource
+from rocketmq.grpc_protocol import FilterType, TransactionSource
 
 INVISIBLE_SHORT = 2  # seconds: the redeliver scenario's invisible duration
 CODE_OK = 20000  # rocketmq.grpc_protocol.Code.OK
@@ -953,6 +961,164 @@ def scenario_tx_failover(namesrv, topic, group, count):
     check(not problems, "; ".join(problems))
 
 
+# ---- scenario h: SQL92 filters -------------------------------------------------
+#
+# Each message carries several properties; the SQL92 filters below use them
+# with IN, BETWEEN, =, <>, >, <=, IS NULL, NOT, AND, OR and TAGS, and the
+# broker evaluates them. Each is checked against the same predicate written
+# in Python: a missing property is NULL, so a comparison with it never
+# matches, and NOT of it neither.
+
+def sql92_properties(i):
+    p = {}
+    if i % 11 != 0:
+        p["region"] = ["eu", "us", "ap"][i % 3]
+    if i % 7 != 0:
+        p["amount"] = str((i * 37) % 1000)
+    p["price"] = f"{(i % 40) / 2:.1f}"
+    p["vip"] = "true" if i % 4 == 0 else "false"
+    p["tier"] = ["gold", "silver", "bronze", "basic", "none"][i % 5]
+    return p, ("TagA" if i % 2 == 0 else "TagB")
+
+
+def sql92_e1(p, tag):
+    return (p.get("region") in ("eu", "ap") and "amount" in p
+            and 100 <= int(p["amount"]) <= 500 and tag == "TagA")
+
+
+def sql92_e2(p, tag):
+    return (float(p["price"]) > 10.5 and p["vip"] == "true") or "region" not in p
+
+
+def sql92_e3(p, tag):
+    return ("amount" in p and int(p["amount"]) < 300 and p["tier"] != "gold"
+            and float(p["price"]) <= 5.0)
+
+
+SQL92_FILTERS = [
+    ("e1", "region IN ('eu', 'ap') AND amount BETWEEN 100 AND 500 AND TAGS = 'TagA'", sql92_e1),
+    ("e2", "(price > 10.5 AND vip = TRUE) OR region IS NULL", sql92_e2),
+    ("e3", "NOT (amount >= 300) AND tier <> 'gold' AND price <= 5.0", sql92_e3),
+]
+SQL92_MALFORMED = "amount > AND region = 'eu'"  # column 10: an operand expected
+
+
+def sql92_receive_all(consumer, want, sent, name):
+    """Receives until every wanted id came; returns (got, unexpected, dup)."""
+    got, unexpected, dup = set(), [], 0
+    deadline = time.time() + 40
+    while not want <= got and time.time() < deadline:
+        for m in receive(consumer, 32, 30):
+            if m.message_id not in want:
+                unexpected.append(sent.get(m.message_id, -1))
+            elif m.message_id in got:
+                dup += 1
+            got.add(m.message_id)
+            consumer.ack(m)
+    for _ in range(2):  # nothing more
+        for m in receive(consumer, 32, 30):
+            if m.message_id in want:
+                dup += 1
+            else:
+                unexpected.append(sent.get(m.message_id, -1))
+            consumer.ack(m)
+    return got, unexpected, dup
+
+
+def scenario_sql92(namesrv, topic, group, count):
+    watchdog(150, "sql92")
+    problems = []
+    producer = start_producer(namesrv, topic)
+    sent, props = {}, {}  # id -> index; index -> (properties, tag)
+    for i in range(count):
+        p, tag = sql92_properties(i)
+        m = Message()
+        m.topic = topic
+        m.body = body_of(topic, i)
+        m.tag = tag
+        for k, v in p.items():
+            m.add_property(k, v)
+        r = producer.send(m)
+        check(r.message_id not in sent, f"send {i}: message id reused")
+        sent[r.message_id] = i
+        props[i] = (p, tag)
+    shutdown(producer)
+
+    summary = [f"sent={count}"]
+    for name, expression, predicate in SQL92_FILTERS:
+        want = {mid for mid, i in sent.items() if predicate(*props[i])}
+        consumer = SimpleConsumer(
+            config(namesrv), f"{group}-{name}",
+            {topic: FilterExpression(expression, FilterType.SQL)}, await_duration=2,
+        )
+        consumer.startup()
+        got, unexpected, dup = sql92_receive_all(consumer, want, sent, name)
+        shutdown(consumer)
+        missing = sorted(sent[mid] for mid in want - got)
+        summary.append(
+            f"{name}_expected={len(want)} {name}_received={len(got & want)} "
+            f"{name}_unexpected={len(unexpected)} {name}_missing={len(missing)} "
+            f"{name}_duplicates={dup}"
+        )
+        if not want:
+            problems.append(f"{name}: the filter matches nothing; the test proves nothing")
+        if unexpected:
+            problems.append(f"{name} ({expression}): {len(unexpected)} non-matching "
+                            f"message(s) delivered, e.g. #{unexpected[:5]}")
+        if missing:
+            problems.append(f"{name} ({expression}): {len(missing)} matching message(s) "
+                            f"never delivered, e.g. #{missing[:5]}")
+        if dup:
+            problems.append(f"{name}: {dup} message(s) delivered twice")
+
+    # A PushConsumer with the second filter.
+    name, expression, predicate = SQL92_FILTERS[1]
+    want = {mid for mid, i in sent.items() if predicate(*props[i])}
+    listener = Recorder()
+    push = PushConsumer(
+        config(namesrv), f"{group}-push", listener,
+        {topic: FilterExpression(expression, FilterType.SQL)},
+    )
+    push.startup()
+    deadline = time.time() + 40
+    while time.time() < deadline:
+        with listener.lock:
+            if want <= set(listener.seen):
+                break
+        time.sleep(0.1)
+    time.sleep(3)  # anything extra would arrive meanwhile
+    with listener.lock:
+        seen = set(listener.seen)
+    shutdown(push)
+    push_extra = seen - want
+    summary.append(f"push_expected={len(want)} push_received={len(seen & want)} "
+                   f"push_unexpected={len(push_extra)}")
+    if push_extra or not want <= seen:
+        problems.append(f"push: {len(want - seen)} missing, {len(push_extra)} unexpected")
+
+    # A malformed expression: refused at receive, naming the column.
+    bad = SimpleConsumer(
+        config(namesrv), f"{group}-bad",
+        {topic: FilterExpression(SQL92_MALFORMED, FilterType.SQL)}, await_duration=2,
+    )
+    bad.startup()
+    bad_code, bad_message, delivered = -1, "", 0
+    try:
+        delivered = len(bad.receive(32, 30))
+    except Exception as e:
+        bad_code, bad_message = error_code(e), str(e)
+        say(f"INFO malformed filter refused: {one_line(e)}")
+    shutdown(bad)
+    has_column = 1 if "column 10" in bad_message else 0
+    summary.append(f"bad_code={bad_code} bad_names_column={has_column} bad_delivered={delivered}")
+    if bad_code != 40010:
+        problems.append(f"malformed filter: status {bad_code}, want 40010 ILLEGAL_FILTER_EXPRESSION")
+    if not has_column:
+        problems.append(f"malformed filter: the message does not name column 10: {bad_message!r}")
+    say("SUMMARY sql92 " + " ".join(summary))
+    check(not problems, "; ".join(problems))
+
+
 SCENARIOS = {
     "tags": scenario_tags,
     "redeliver": scenario_redeliver,
@@ -961,6 +1127,7 @@ SCENARIOS = {
     "delay": scenario_delay,
     "transaction": scenario_transaction,
     "tx_failover": scenario_tx_failover,
+    "sql92": scenario_sql92,
 }
 
 

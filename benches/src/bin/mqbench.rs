@@ -3,8 +3,9 @@
 //! the broker CPU each message costs.
 //!
 //! ```text
-//! mqbench produce --namesrv ADDR --topic T --size BYTES --messages N --inflight W [--batch B] [--message-groups M] [--json] [--threads N]
-//! mqbench consume --namesrv ADDR --topic T --group G --messages N [--check-order] [--json]
+//! mqbench produce --namesrv ADDR --topic T --size BYTES --messages N --inflight W [--batch B] [--json] [--threads N]
+//!                 [--property K=V ...] [--match-every N] [--message-groups M]
+//! mqbench consume --namesrv ADDR --topic T --group G --messages N [--sql EXPR] [--check-order] [--json]
 //! mqbench e2e     --namesrv ADDR --topic T --group G --messages N --inflight W [--json]
 //! mqbench timers  --namesrv ADDR --topic T --group G --rate R --spread-secs S --duration-secs D [--json]
 //! ```
@@ -15,6 +16,10 @@
 //! batch call instead. `--delay-secs S` makes every message a timed one,
 //! held by the broker S seconds; `--transactional` sends each message in a
 //! transaction of its own (begin, send, commit; W transactions in flight).
+//! `--property K=V` sets a user property on every message and
+//! `--match-every N` marks every Nth one `match=yes` (the rest `match=no`),
+//! so that `consume --sql "match = 'yes'"` drains a known share of a topic
+//! filtered by the broker (`--messages` is then what the filter selects).
 //! `--message-groups M` makes every message a FIFO one, message i in
 //! group `g<i % M>` (the SDK pins a group to one queue). `consume
 //! --check-order` counts, per message group, first deliveries at a lower
@@ -120,6 +125,21 @@ struct ProduceArgs {
     /// Make every message a FIFO one: message i in message group g<i % M>
     #[arg(long, conflicts_with_all = ["delay_secs", "transactional"])]
     message_groups: Option<u64>,
+    /// A user property on every message, KEY=VALUE (repeatable)
+    #[arg(long = "property", value_parser = key_value)]
+    properties: Vec<(String, String)>,
+    /// Message i gets the property match=yes when i is a multiple of N,
+    /// match=no otherwise (a share of 1/N for SQL92 drains)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    match_every: Option<u64>,
+}
+
+/// `KEY=VALUE`.
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}`: expected KEY=VALUE")),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -139,6 +159,10 @@ struct ConsumeArgs {
     /// than one delivered before (reported as out_of_order)
     #[arg(long)]
     check_order: bool,
+    /// Receive only the messages that pass this SQL92 filter (evaluated by
+    /// the broker), e.g. "match = 'yes'"
+    #[arg(long)]
+    sql: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -411,14 +435,17 @@ async fn produce(a: ProduceArgs) -> Result<()> {
     let delay = a.delay_secs.map(Duration::from_secs);
     let groups = a.message_groups.filter(|n| *n > 0);
     let batch_call = a.batch.is_some();
+    let properties = Arc::new(a.properties.clone());
+    let match_every = a.match_every;
     let mut tasks = Vec::with_capacity(a.inflight);
     for _ in 0..a.inflight.max(1) {
-        let (producer, run, next, body, topic) = (
+        let (producer, run, next, body, topic, properties) = (
             Arc::clone(&producer),
             Arc::clone(&run),
             Arc::clone(&next),
             body.clone(),
             c.topic.clone(),
+            Arc::clone(&properties),
         );
         let total = c.messages;
         tasks.push(tokio::spawn(async move {
@@ -430,7 +457,14 @@ async fn produce(a: ProduceArgs) -> Result<()> {
                 let n = per_call.min(total - from);
                 let msgs = (from..from + n)
                     .map(|i| {
-                        let m = Message::new(topic.clone(), body.clone());
+                        let mut m = Message::new(topic.clone(), body.clone());
+                        for (k, v) in properties.iter() {
+                            m = m.with_property(k.clone(), v.clone());
+                        }
+                        if let Some(every) = match_every {
+                            let hit = i.is_multiple_of(every);
+                            m = m.with_property("match", if hit { "yes" } else { "no" });
+                        }
                         match (delay, groups) {
                             (Some(d), _) => m.with_delivery_delay(d),
                             (None, Some(g)) => m.with_message_group(format!("g{}", i % g)),
@@ -482,8 +516,12 @@ async fn consume(a: ConsumeArgs) -> Result<()> {
             .await
             .context("starting the consumer")?,
     );
+    let filter = match &a.sql {
+        Some(e) => FilterExpression::sql(e).context("the --sql expression")?,
+        None => FilterExpression::all(),
+    };
     consumer
-        .subscribe(&c.topic, FilterExpression::all())
+        .subscribe(&c.topic, filter)
         .await
         .context("subscribing")?;
     let run = if a.check_order {
@@ -548,7 +586,12 @@ async fn consume(a: ConsumeArgs) -> Result<()> {
         t.abort();
     }
     ticker.abort();
-    report("consume", &run, elapsed, cpu, c.json);
+    let kind = if a.sql.is_some() {
+        "consume-sql92"
+    } else {
+        "consume"
+    };
+    report(kind, &run, elapsed, cpu, c.json);
     if run.ok.load(Ordering::Relaxed) < c.messages {
         bail!(
             "drained {} of {} messages",

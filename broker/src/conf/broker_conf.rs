@@ -70,6 +70,9 @@ pub struct BrokerConf {
     /// `autoCreateSubscriptionGroup` (true): a consumer group is created
     /// with upstream's defaults on its first use.
     pub auto_create_subscription_group: bool,
+    /// `enablePropertyFilter` (true; upstream's default is false): accept
+    /// SQL92 subscriptions, evaluated on the broker.
+    pub enable_property_filter: bool,
     /// `defaultTopicQueueNums` (8).
     pub default_topic_queue_nums: u32,
     /// `brokerPermission` (6 = read 4 + write 2).
@@ -197,6 +200,7 @@ impl BrokerConf {
             max_message_size: d::MAX_MESSAGE_SIZE,
             auto_create_topic_enable: d::AUTO_CREATE_TOPIC_ENABLE,
             auto_create_subscription_group: d::AUTO_CREATE_SUBSCRIPTION_GROUP,
+            enable_property_filter: d::ENABLE_PROPERTY_FILTER,
             default_topic_queue_nums: d::DEFAULT_TOPIC_QUEUE_NUMS,
             broker_permission: d::BROKER_PERMISSION,
             broker_ip1: None,

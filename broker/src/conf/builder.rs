@@ -50,6 +50,7 @@ struct Partial {
     max_message_size: Option<u32>,
     auto_create_topic_enable: Option<bool>,
     auto_create_subscription_group: Option<bool>,
+    enable_property_filter: Option<bool>,
     fault_injection_enable: Option<bool>,
     default_topic_queue_nums: Option<u32>,
     broker_permission: Option<u8>,
@@ -257,6 +258,7 @@ impl Builder<'_> {
             Key::AutoCreateSubscriptionGroup => {
                 p.auto_create_subscription_group = Some(v::boolean(val)?)
             }
+            Key::EnablePropertyFilter => p.enable_property_filter = Some(v::boolean(val)?),
             Key::FaultInjectionEnable => p.fault_injection_enable = Some(v::boolean(val)?),
             Key::DefaultTopicQueueNums => {
                 p.default_topic_queue_nums = Some(v::int_in(
@@ -453,6 +455,9 @@ impl Builder<'_> {
         }
         if let Some(x) = p.auto_create_subscription_group {
             c.auto_create_subscription_group = x;
+        }
+        if let Some(x) = p.enable_property_filter {
+            c.enable_property_filter = x;
         }
         if let Some(x) = p.fault_injection_enable {
             c.fault_injection_enable = x;

@@ -27,6 +27,9 @@ pub const SERVER_IDLE_SPIN_MICROS: u32 = 50;
 pub const AUTO_CREATE_TOPIC_ENABLE: bool = true;
 /// `autoCreateSubscriptionGroup`, upstream's default.
 pub const AUTO_CREATE_SUBSCRIPTION_GROUP: bool = true;
+/// `enablePropertyFilter`: raftmq's default is on (upstream's is off), as
+/// SQL92 filters cost only the consumers that use them.
+pub const ENABLE_PROPERTY_FILTER: bool = true;
 /// `defaultTopicQueueNums`.
 pub const DEFAULT_TOPIC_QUEUE_NUMS: u32 = 8;
 /// `brokerPermission`: read 4 + write 2.

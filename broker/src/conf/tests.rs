@@ -105,6 +105,7 @@ fn stock_upstream_broker_n0_conf_parses_without_warnings() {
     assert_eq!(c.disk_space_warning_level_ratio, 90);
     assert_eq!(c.max_message_size, 4 << 20);
     assert!(c.auto_create_topic_enable);
+    assert!(c.auto_create_subscription_group);
     assert_eq!(c.default_topic_queue_nums, 8);
     assert_eq!(c.broker_permission, 6);
     assert_eq!(c.broker_ip1, None);
@@ -302,6 +303,14 @@ fn bad_bools_and_enums() {
     );
     let (c, _) = ok(&with("autoCreateTopicEnable=FALSE\n"));
     assert!(!c.auto_create_topic_enable);
+    let (c, _) = ok(&with("autoCreateSubscriptionGroup=false\n"));
+    assert!(!c.auto_create_subscription_group);
+    let e = err(&with("autoCreateSubscriptionGroup=1\n"));
+    assert!(
+        e.to_string()
+            .ends_with("autoCreateSubscriptionGroup: `1` is not true or false"),
+        "{e}"
+    );
 
     let e = err(&with("flushDiskType=SYNC\n"));
     assert!(
@@ -377,6 +386,22 @@ fn ignored_keys_warn_with_file_line_and_key() {
     assert!(IGNORED_KEYS
         .iter()
         .any(|(k, _)| *k == "enableControllerMode"));
+}
+
+#[test]
+fn property_filters_are_on_unless_turned_off() {
+    let (c, warnings) = ok(&with(""));
+    assert!(c.enable_property_filter && warnings.is_empty());
+    let (c, warnings) = ok(&with("enablePropertyFilter=false\n"));
+    assert!(
+        !c.enable_property_filter && warnings.is_empty(),
+        "{warnings:?}"
+    );
+    let e = err(&with("enablePropertyFilter=maybe\n"));
+    assert!(
+        e.to_string().contains("enablePropertyFilter: `maybe`"),
+        "{e}"
+    );
 }
 
 #[test]

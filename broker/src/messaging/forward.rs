@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use raftmq_proto::client::v1 as ext;
+use raftmq_proto::client::v1::client_extensions_client::ClientExtensionsClient;
 use raftmq_proto::rocketmq::v2;
 use raftmq_proto::rocketmq::v2::messaging_service_client::MessagingServiceClient;
 use tokio_stream::StreamExt;
@@ -26,12 +28,12 @@ use super::Inner;
 
 const FORWARDED: &str = "x-raftmq-forwarded";
 
-/// One long-lived client per leader address.
+/// One long-lived connection per leader address.
 #[derive(Default)]
-pub(super) struct LeaderClients(Mutex<HashMap<String, MessagingServiceClient<Channel>>>);
+pub(super) struct LeaderClients(Mutex<HashMap<String, Channel>>);
 
 impl LeaderClients {
-    fn client(&self, addr: &str) -> Result<MessagingServiceClient<Channel>, Status> {
+    fn channel(&self, addr: &str) -> Result<Channel, Status> {
         let mut map = self.0.lock();
         if let Some(c) = map.get(addr) {
             return Ok(c.clone());
@@ -40,9 +42,7 @@ impl LeaderClients {
             .map_err(|e| Status::internal(format!("bad leader address {addr}: {e}")))?
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true);
-        let c = MessagingServiceClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
+        let c = endpoint.connect_lazy();
         map.insert(addr.to_owned(), c.clone());
         Ok(c)
     }
@@ -75,10 +75,17 @@ pub(super) async fn leader_addr(inner: &Inner) -> Option<Result<Leader, Status>>
 }
 
 impl Leader {
+    /// The connection to the leader's client port.
+    fn channel(&self, inner: &Inner) -> Result<Channel, Status> {
+        let addr = self.addr.as_ref().map_err(Clone::clone)?;
+        inner.leaders.channel(addr)
+    }
+
     /// A client on the leader's client port.
     fn client(&self, inner: &Inner) -> Result<MessagingServiceClient<Channel>, Status> {
-        let addr = self.addr.as_ref().map_err(Clone::clone)?;
-        inner.leaders.client(addr)
+        Ok(MessagingServiceClient::new(self.channel(inner)?)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX))
     }
 
     /// Passes a failed call's status on; one that never reached the leader
@@ -153,6 +160,21 @@ unary!(
     v2::ChangeInvisibleDurationRequest,
     v2::ChangeInvisibleDurationResponse
 );
+
+/// raftmq's EndTransactions, sent on to the leader.
+pub(super) async fn end_transactions(
+    inner: &Inner,
+    to: &Result<Leader, Status>,
+    request: Request<ext::EndTransactionsRequest>,
+) -> Result<Response<ext::EndTransactionsResponse>, Status> {
+    let to = to.as_ref().map_err(Clone::clone)?;
+    let mut c = ClientExtensionsClient::new(to.channel(inner)?)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    c.end_transactions(onward(request)?)
+        .await
+        .map_err(|s| to.failed(inner, s))
+}
 
 macro_rules! streaming {
     ($name:ident, $req:ty, $item:ty) => {

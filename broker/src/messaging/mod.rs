@@ -1,6 +1,8 @@
 //! The RocketMQ 5 client protocol on a member's client port:
 //! `apache.rocketmq.v2.MessagingService`, as the official clients and the
-//! raftmq SDK speak it.
+//! raftmq SDK speak it, and raftmq's additions beside it
+//! (`raftmq.client.v1.ClientExtensions`: EndTransactions, many ends in one
+//! call, which the SDK uses and falls back from).
 //!
 //! ```text
 //!   call ─► this member leads? ──no──► forward.rs: the same call to the leader's client port
@@ -8,7 +10,8 @@
 //!                ├─ send.rs      SendMessage: checks, dedup by message id, one Raft write per call
 //!                ├─ receive.rs   ReceiveMessage / Ack / ChangeInvisibleDuration / dead letters (pop.rs)
 //!                ├─ offsets.rs   PullMessage / UpdateOffset / GetOffset / QueryOffset
-//!                ├─ transactions.rs EndTransaction; check-backs (sessions.rs: Telemetry)
+//!                │               (both read through filter.rs: tags, SQL92)
+//!                ├─ transactions.rs EndTransaction(s); check-backs (sessions.rs: Telemetry)
 //!  timers.rs: the leader releases due timers; held.rs: what a sent type asks
 //!                └─ routes       QueryRoute / QueryAssignment via the nameservers; Telemetry, Heartbeat here
 //! ```
@@ -20,6 +23,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod convert;
+pub mod filter;
 mod forward;
 mod groups;
 pub mod held;
@@ -33,9 +37,12 @@ pub mod sessions;
 mod timers;
 mod transactions;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+use raftmq_proto::client::v1 as ext;
+use raftmq_proto::client::v1::client_extensions_server::ClientExtensions;
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use raftmq_proto::rocketmq::v2::messaging_service_server::MessagingService;
@@ -61,6 +68,8 @@ pub struct MessagingConf {
     pub held: crate::conf::HeldConf,
     /// `autoCreateSubscriptionGroup`: create a consumer group on first use.
     pub auto_create_groups: bool,
+    /// `enablePropertyFilter`: SQL92 subscriptions accepted.
+    pub enable_property_filter: bool,
 }
 
 /// The service of one member.
@@ -76,6 +85,9 @@ struct Inner {
     leaders: forward::LeaderClients,
     routes: routes::RouteClient,
     sessions: Arc<sessions::Sessions>,
+    /// Half messages discarded after `transactionCheckMax` unanswered
+    /// checks while this member led, since it started.
+    discarded: Arc<AtomicU64>,
     groups: groups::Creating,
 }
 
@@ -91,6 +103,7 @@ impl Messaging {
                 leaders: forward::LeaderClients::default(),
                 routes,
                 sessions: Arc::default(),
+                discarded: Arc::default(),
                 groups: groups::Creating::default(),
             }),
         }
@@ -122,10 +135,11 @@ impl Messaging {
         );
     }
 
-    /// Half messages discarded after `transactionCheckMax` checks since
-    /// this member started.
-    pub fn transactions_discarded() -> u64 {
-        transactions::DISCARDED.load(std::sync::atomic::Ordering::Relaxed)
+    /// The count of half messages discarded after `transactionCheckMax`
+    /// unanswered checks while this member led, since it started (what
+    /// `brokerStatus` shows as `transactionsDiscardedSinceStart`).
+    pub fn transactions_discarded(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.inner.discarded)
     }
 
     /// Commits consumer progress through Raft until the member stops:
@@ -157,6 +171,46 @@ macro_rules! lead_or_forward {
 
 type ReceiveStream = receive::ResponseStream<v2::ReceiveMessageResponse>;
 type PullStream = receive::ResponseStream<v2::PullMessageResponse>;
+
+#[tonic::async_trait]
+impl ClientExtensions for Messaging {
+    async fn end_transactions(
+        &self,
+        request: Request<ext::EndTransactionsRequest>,
+    ) -> Result<Response<ext::EndTransactionsResponse>, Status> {
+        let n = request.get_ref().ends.len();
+        if n > transactions::MAX_ENDS {
+            return Err(Status::invalid_argument(format!(
+                "{n} ends in one EndTransactions; at most {}",
+                transactions::MAX_ENDS
+            )));
+        }
+        if let Some(to) = forward::leader_addr(&self.inner).await {
+            return forward::end_transactions(&self.inner, &to, request).await;
+        }
+        let answers = match cp::client_id(request.metadata()) {
+            Err(status) => vec![status; n],
+            Ok(_) => {
+                let asked: Vec<transactions::EndAsked> = request
+                    .into_inner()
+                    .ends
+                    .into_iter()
+                    .map(transactions::EndAsked::from)
+                    .collect();
+                transactions::end_many(&self.inner, &asked).await
+            }
+        };
+        Ok(Response::new(ext::EndTransactionsResponse {
+            answers: answers
+                .into_iter()
+                .map(|s| ext::EndAnswer {
+                    code: s.code,
+                    message: s.message,
+                })
+                .collect(),
+        }))
+    }
+}
 
 #[tonic::async_trait]
 impl MessagingService for Messaging {

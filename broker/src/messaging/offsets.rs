@@ -14,7 +14,8 @@ use raftmq_store::QueueOffset;
 use tonic::Request;
 
 use super::convert::{self, Delivery};
-use super::receive::{check_group, check_topic, filter, ResponseStream};
+use super::filter;
+use super::receive::{check_group, check_topic, ResponseStream};
 use super::Inner;
 
 const MAX_BATCH: usize = 1024;
@@ -66,7 +67,8 @@ pub(super) async fn pull(
     if let Err(s) = super::groups::receivable(inner, &group).await {
         return pull_status(s);
     }
-    let filter = match filter(r.filter_expression.as_ref()) {
+    let enable_sql = inner.conf.enable_property_filter;
+    let filter = match filter::from_request(r.filter_expression.as_ref(), enable_sql) {
         Ok(f) => f,
         Err(s) => return pull_status(s),
     };

@@ -24,7 +24,6 @@ use parking_lot::Mutex;
 use raftmq_model::{GroupName, Perm, TopicName};
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
-use raftmq_store::consume_queue::TagFilter;
 use raftmq_store::message_store::StoredMessage;
 use raftmq_store::meta_state::{Command, TopicConfig};
 use raftmq_store::QueueOffset;
@@ -35,6 +34,7 @@ use super::convert::{
     self, Delivery, PROPERTY_DLQ_ORIGIN_MESSAGE_ID, PROPERTY_DLQ_ORIGIN_TOPIC,
     PROPERTY_ORIGIN_MESSAGE_ID, PROPERTY_RECONSUME_TIME, PROPERTY_RETRY_TOPIC,
 };
+use super::filter::{self as consume_filter, ConsumeFilter};
 use super::pop::{HandleError, Offer, OrderKey, PopQueue, FIFO_LOOK_AHEAD};
 use super::receipt::Receipt;
 use super::Inner;
@@ -185,20 +185,6 @@ pub(super) fn check_topic(
     }
 }
 
-/// The tag filter of a request.
-pub(super) fn filter(f: Option<&v2::FilterExpression>) -> Result<TagFilter, v2::Status> {
-    let Some(f) = f else {
-        return Ok(TagFilter::All);
-    };
-    if f.r#type == v2::FilterType::Sql as i32 {
-        return Err(cp::status(
-            v2::Code::Unsupported,
-            "SQL92 filters are not supported by raftmq; filter by tag",
-        ));
-    }
-    TagFilter::parse(&f.expression).map_err(|e| cp::status(v2::Code::IllegalFilterExpression, e))
-}
-
 /// A message handed out by one pop.
 struct Out {
     queue: u32,
@@ -218,7 +204,7 @@ fn pop_some(
     group: &GroupName,
     topic: &TopicName,
     queues: &[u32],
-    filter: &TagFilter,
+    filter: &ConsumeFilter,
     max: usize,
     invisible: Duration,
     max_attempts: u32,
@@ -360,6 +346,19 @@ fn next_deadline(
         .min()
 }
 
+/// How many entries of these queues this group has not looked at yet.
+fn unread(inner: &Inner, group: &GroupName, topic: &TopicName, queues: &[u32]) -> u64 {
+    let store = inner.node.store();
+    let pops = inner.pops.0.lock();
+    queues
+        .iter()
+        .filter_map(|q| {
+            let next = pops.queues.get(&(group.clone(), topic.clone(), *q))?.next();
+            Some(store.queue_offsets(topic, *q).1 .0.saturating_sub(next))
+        })
+        .sum()
+}
+
 pub(super) async fn receive(
     inner: &Inner,
     request: Request<v2::ReceiveMessageRequest>,
@@ -383,7 +382,8 @@ pub(super) async fn receive(
         Ok(c) => c,
         Err(s) => return one_frame(frame_status(s)),
     };
-    let filter = match filter(r.filter_expression.as_ref()) {
+    let enable_sql = inner.conf.enable_property_filter;
+    let filter = match consume_filter::from_request(r.filter_expression.as_ref(), enable_sql) {
         Ok(f) => f,
         Err(s) => return one_frame(frame_status(s)),
     };
@@ -410,6 +410,7 @@ pub(super) async fn receive(
     let first = u32::try_from(mq.id).map_or(0, |id| id % n);
     let queues: Vec<u32> = (0..n).map(|i| (first + i) % n).collect();
     let mut progress = inner.node.progress();
+    let mut unread_before = u64::MAX;
     let out = loop {
         // Registered before looking, so an ack in between is not missed.
         let freed = inner.pops.1.notified();
@@ -434,6 +435,14 @@ pub(super) async fn receive(
         let now = Instant::now();
         if !out.is_empty() || now >= deadline {
             break out;
+        }
+        // A filter passed over messages without finding one and stopped at
+        // its scan bound: read on at once while that makes progress.
+        let left = unread(inner, &group, &topic, &queues);
+        if left > 0 && left < unread_before {
+            unread_before = left;
+            tokio::task::yield_now().await;
+            continue;
         }
         let wake =
             next_deadline(inner, &group, &topic, &queues).map_or(deadline, |d| d.min(deadline));

@@ -224,3 +224,77 @@ impl Sessions {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(client_id: &str, consumer: Option<(&str, v2::ClientType)>) -> Session {
+        let (outbox, _) = mpsc::channel(1);
+        Session {
+            client_id: client_id.into(),
+            topics: Vec::new(),
+            consumer: consumer.map(|(g, client_type)| Consumer {
+                group: GroupName::new(g).expect("legal"),
+                client_type,
+                version: "5.1.2".into(),
+            }),
+            outbox,
+        }
+    }
+
+    #[test]
+    fn consumers_of_a_group_each_client_once() {
+        let sessions = Sessions::default();
+        {
+            let mut open = sessions.open.lock();
+            open.insert(1, session("b", Some(("g", v2::ClientType::PushConsumer))));
+            // The same client on a second stream counts once.
+            open.insert(2, session("b", Some(("g", v2::ClientType::PushConsumer))));
+            open.insert(3, session("a", Some(("g", v2::ClientType::SimpleConsumer))));
+            open.insert(
+                4,
+                session("c", Some(("other", v2::ClientType::PushConsumer))),
+            );
+            open.insert(5, session("p", None));
+        }
+        let ids: Vec<String> = sessions
+            .consumers_of("g")
+            .into_iter()
+            .map(|c| c.client_id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(sessions.consumers_of("none").is_empty());
+    }
+
+    #[test]
+    fn a_consumers_settings_name_its_group() {
+        let sessions = Sessions::default();
+        sessions.open.lock().insert(7, session("x", None));
+        let settings = v2::Settings {
+            client_type: Some(v2::ClientType::SimpleConsumer.into()),
+            pub_sub: Some(v2::settings::PubSub::Subscription(v2::Subscription {
+                group: Some(v2::Resource {
+                    resource_namespace: String::new(),
+                    name: "g".into(),
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        sessions.settings(7, &settings);
+        let c = sessions.consumers_of("g");
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].client_type, v2::ClientType::SimpleConsumer);
+        // An illegal group name registers no consumer.
+        let mut bad = settings.clone();
+        if let Some(v2::settings::PubSub::Subscription(s)) = &mut bad.pub_sub {
+            s.group = Some(v2::Resource {
+                resource_namespace: String::new(),
+                name: "a.b".into(),
+            });
+        }
+        sessions.settings(7, &bad);
+        assert!(sessions.consumers_of("g").is_empty());
+    }
+}

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use raftmq_raft::WriteError;
+use raftmq_store::message_store::Placed;
 use raftmq_store::message_store::StoredMessage;
 use raftmq_store::meta_state::HeldId;
 use raftmq_store::record::message::{Message, FLAG_RELEASE, RELEASES_PROPERTY};
@@ -33,6 +34,47 @@ pub(super) fn release_of(stored: &StoredMessage, id: HeldId) -> Result<Message, 
         .push((RELEASES_PROPERTY.to_owned(), id.to_string()));
     m.store_timestamp_ms = 0;
     Ok(m)
+}
+
+/// Writes released copies on this member (it must lead), in writes of
+/// [`BATCH_BYTES`] at most, all in flight at once: where each went, in order.
+pub(super) async fn write_copies(
+    inner: &Inner,
+    copies: &[Message],
+) -> Vec<Result<Placed, WriteError>> {
+    let mut chunks = Vec::new();
+    let (mut from, mut bytes) = (0, 0usize);
+    for (i, m) in copies.iter().enumerate() {
+        let len = m.encoded_len().unwrap_or(BATCH_BYTES);
+        if i > from && bytes + len > BATCH_BYTES {
+            chunks.push(&copies[from..i]);
+            (from, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    if from < copies.len() {
+        chunks.push(&copies[from..]);
+    }
+    let written =
+        futures_util::future::join_all(chunks.iter().map(|c| inner.node.write_here(c))).await;
+    let mut placed = Vec::with_capacity(copies.len());
+    for (chunk, result) in chunks.iter().zip(written) {
+        match result {
+            Ok(stored) if stored.len() == chunk.len() => {
+                placed.extend(stored.into_iter().map(|r| Ok(r.placed)));
+            }
+            Ok(stored) => {
+                let why = format!("{} results for {} copies", stored.len(), chunk.len());
+                placed.extend(
+                    chunk
+                        .iter()
+                        .map(|_| Err(WriteError::unknown_because(why.clone()))),
+                );
+            }
+            Err(e) => placed.extend(chunk.iter().map(|_| Err(e.clone()))),
+        }
+    }
+    placed
 }
 
 /// [`release_of`] the record `id` names, read from the store; None when

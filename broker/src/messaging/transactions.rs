@@ -14,18 +14,23 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use raftmq_proto::client::v1 as ext;
 use raftmq_proto::client_protocol as cp;
 use raftmq_proto::rocketmq::v2;
 use raftmq_store::message_store::Placed;
 use raftmq_store::meta_state::{Command, HeldId, Outcome};
 use tonic::Request;
 
+use raftmq_raft::WriteError;
+use raftmq_store::record::message::Message;
+use raftmq_store::StoreCore;
+
 use super::convert::{self, now_ms};
 use super::send::write_refusal;
-use super::timers::release_of;
+use super::timers::{release_of, write_copies};
 use super::Inner;
 
 /// Half messages in one round's command at most.
@@ -33,20 +38,49 @@ const ROUND_MAX: usize = 1024;
 /// How often the member looks for check rounds to send.
 const SEND_TICK: Duration = Duration::from_millis(200);
 
-/// Half messages discarded after `transactionCheckMax` unanswered checks,
-/// since this member started.
-pub static DISCARDED: AtomicU64 = AtomicU64::new(0);
+/// Ends in one [`end_many`] call at most (`EndTransactions`).
+pub const MAX_ENDS: usize = 4096;
 
-fn answer(code: v2::Code, message: impl Into<String>) -> v2::EndTransactionResponse {
-    v2::EndTransactionResponse {
-        status: Some(cp::status(code, message)),
+/// One transaction's end as asked, by EndTransaction or EndTransactions.
+#[derive(Debug, Clone)]
+pub(super) struct EndAsked {
+    /// The topic the caller names (empty: any).
+    pub topic: String,
+    pub message_id: String,
+    pub transaction_id: String,
+    /// An `apache.rocketmq.v2.TransactionResolution`.
+    pub resolution: i32,
+    /// An `apache.rocketmq.v2.TransactionSource`.
+    pub source: i32,
+}
+
+impl From<ext::TransactionEnd> for EndAsked {
+    fn from(e: ext::TransactionEnd) -> Self {
+        // raftmq.client.v1's enums number as v2's do.
+        Self {
+            topic: e.topic,
+            message_id: e.message_id,
+            transaction_id: e.transaction_id,
+            resolution: e.resolution,
+            source: e.source,
+        }
     }
 }
 
-fn ok() -> v2::EndTransactionResponse {
-    v2::EndTransactionResponse {
-        status: Some(cp::ok()),
+impl From<v2::EndTransactionRequest> for EndAsked {
+    fn from(r: v2::EndTransactionRequest) -> Self {
+        Self {
+            topic: r.topic.map(|t| t.name).unwrap_or_default(),
+            message_id: r.message_id,
+            transaction_id: r.transaction_id,
+            resolution: r.resolution,
+            source: r.source,
+        }
     }
+}
+
+fn refused(code: v2::Code, message: impl Into<String>) -> v2::Status {
+    cp::status(code, message)
 }
 
 /// What a resolution asks for, or None for UNSPECIFIED.
@@ -60,14 +94,14 @@ fn wanted(resolution: i32) -> Option<Outcome> {
 
 /// The answer to an end of a transaction that is no longer open: OK for
 /// the answer it got, a refusal naming it for any other.
-fn already(id: HeldId, want: Outcome, got: Option<Outcome>) -> v2::EndTransactionResponse {
+fn already(id: HeldId, want: Outcome, got: Option<Outcome>) -> v2::Status {
     match got {
-        Some(got) if got == want => ok(),
-        Some(got) => answer(
+        Some(got) if got == want => cp::ok(),
+        Some(got) => refused(
             v2::Code::InvalidTransactionId,
             format!("transaction {id} was {got} already; the first answer stands"),
         ),
-        None => answer(
+        None => refused(
             v2::Code::InvalidTransactionId,
             format!(
                 "transaction {id} is unknown: not a half message of this group, or ended long ago"
@@ -76,106 +110,166 @@ fn already(id: HeldId, want: Outcome, got: Option<Outcome>) -> v2::EndTransactio
     }
 }
 
+/// What ending one transaction takes: a write, or nothing (answered).
+enum Plan {
+    /// Commit: write the released copy.
+    Copy(HeldId, Box<Message>),
+    /// Rollback: an `EndTransactions` command.
+    Drop(HeldId),
+    /// Answered without a write.
+    Answered(v2::Status),
+}
+
+/// Checks one end against the store: the half message must be open and be
+/// the message named; what to write for it.
+fn plan(store: &StoreCore, asked: &EndAsked) -> Plan {
+    let Ok(id) = asked.transaction_id.parse::<HeldId>() else {
+        return Plan::Answered(refused(
+            v2::Code::InvalidTransactionId,
+            format!(
+                "transaction id {:?} is not one this group gave out",
+                asked.transaction_id.chars().take(64).collect::<String>()
+            ),
+        ));
+    };
+    let Some(want) = wanted(asked.resolution) else {
+        return Plan::Answered(refused(
+            v2::Code::BadRequest,
+            format!("transaction {id}: resolution must be COMMIT or ROLLBACK"),
+        ));
+    };
+    let Some(half) = store.half(id) else {
+        return Plan::Answered(already(id, want, store.transaction_outcome(id)));
+    };
+    // The id must name this message: a stale or forged id ends nothing.
+    let record = match store.read_held(id) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Plan::Answered(already(id, want, None)),
+        Err(e) => {
+            return Plan::Answered(refused(
+                v2::Code::InternalServerError,
+                format!("reading half message {id}: {e}"),
+            ))
+        }
+    };
+    let matches = record.view().is_ok_and(|v| {
+        v.message_id() == asked.message_id && (asked.topic.is_empty() || asked.topic == half.topic)
+    });
+    if !matches {
+        return Plan::Answered(refused(
+            v2::Code::InvalidTransactionId,
+            format!(
+                "transaction {id} is not message {:?} of topic {:?}",
+                asked.message_id, half.topic
+            ),
+        ));
+    }
+    match want {
+        Outcome::Committed => match release_of(&record, id) {
+            Ok(copy) => Plan::Copy(id, Box::new(copy)),
+            Err(e) => Plan::Answered(refused(
+                v2::Code::InternalServerError,
+                format!("reading half message {id}: {e}"),
+            )),
+        },
+        _ => Plan::Drop(id),
+    }
+}
+
+/// Ends transactions on the leader, each as EndTransaction would: the
+/// commits' copies go in one write (a few, past 8 MiB), the rollbacks in
+/// one command. One answer per end, in order.
+pub(super) async fn end_many(inner: &Inner, asked: &[EndAsked]) -> Vec<v2::Status> {
+    // What this member has applied must include every end committed before.
+    if !inner.node.wait_applied_as_leader().await {
+        let busy = refused(
+            v2::Code::HaNotAvailable,
+            "leadership is changing; end the transaction again",
+        );
+        return vec![busy; asked.len()];
+    }
+    let store = inner.node.store();
+    let mut answers: Vec<Option<v2::Status>> = vec![None; asked.len()];
+    // Commits: (end, id) and their copies alike.
+    let (mut commits, mut copies): (Vec<(usize, HeldId)>, Vec<Message>) = (vec![], vec![]);
+    let mut drops: Vec<(usize, HeldId)> = Vec::new();
+    for (i, a) in asked.iter().enumerate() {
+        match plan(store, a) {
+            Plan::Copy(id, m) => {
+                commits.push((i, id));
+                copies.push(*m);
+            }
+            Plan::Drop(id) => drops.push((i, id)),
+            Plan::Answered(s) => answers[i] = Some(s),
+        }
+    }
+    let committing = write_copies(inner, &copies);
+    let rollbacks = async {
+        if drops.is_empty() {
+            return Ok(());
+        }
+        let ended = drops
+            .iter()
+            .map(|(_, id)| (*id, Outcome::RolledBack))
+            .collect();
+        inner
+            .node
+            .write_here_command(&Command::EndTransactions { ended })
+            .await
+    };
+    let (committed, rolled_back) = tokio::join!(committing, rollbacks);
+    for ((i, id), placed) in commits.iter().zip(committed) {
+        answers[*i] = Some(match placed {
+            Ok(Placed::Queued) => {
+                tracing::debug!(transaction = %id, source = source_name(asked[*i].source), "transaction committed");
+                cp::ok()
+            }
+            // Ended meanwhile, by another call: the outcome says how.
+            Ok(_) => already(*id, Outcome::Committed, store.transaction_outcome(*id)),
+            Err(e) => write_failed(*id, &e),
+        });
+    }
+    for (i, id) in &drops {
+        answers[*i] = Some(match &rolled_back {
+            Ok(()) => already(*id, Outcome::RolledBack, store.transaction_outcome(*id)),
+            Err(e) => write_failed(*id, e),
+        });
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| refused(v2::Code::InternalServerError, "no answer")))
+        .collect()
+}
+
+fn source_name(source: i32) -> &'static str {
+    match v2::TransactionSource::try_from(source) {
+        Ok(v2::TransactionSource::SourceServerCheck) => "check-back",
+        _ => "client",
+    }
+}
+
+fn write_failed(id: HeldId, e: &WriteError) -> v2::Status {
+    let (code, why) = write_refusal(e);
+    refused(code, format!("ending transaction {id}: {why}"))
+}
+
 /// EndTransaction on the leader.
 pub(super) async fn end(
     inner: &Inner,
     request: Request<v2::EndTransactionRequest>,
 ) -> v2::EndTransactionResponse {
-    if let Err(status) = cp::client_id(request.metadata()) {
-        return v2::EndTransactionResponse {
-            status: Some(status),
-        };
-    }
-    let r = request.into_inner();
-    let Ok(id) = r.transaction_id.parse::<HeldId>() else {
-        return answer(
-            v2::Code::InvalidTransactionId,
-            format!(
-                "transaction id {:?} is not one this group gave out",
-                r.transaction_id.chars().take(64).collect::<String>()
-            ),
-        );
-    };
-    let Some(want) = wanted(r.resolution) else {
-        return answer(
-            v2::Code::BadRequest,
-            "resolution must be COMMIT or ROLLBACK",
-        );
-    };
-    // What this member has applied must include every end committed before.
-    if !inner.node.wait_applied_as_leader().await {
-        return answer(
-            v2::Code::HaNotAvailable,
-            "leadership is changing; end the transaction again",
-        );
-    }
-    let store = inner.node.store();
-    let Some(half) = store.half(id) else {
-        return already(id, want, store.transaction_outcome(id));
-    };
-    // The id must name this message: a stale or forged id ends nothing.
-    let record = match store.read_held(id) {
-        Ok(Some(r)) => r,
-        Ok(None) => return already(id, want, None),
-        Err(e) => {
-            return answer(
-                v2::Code::InternalServerError,
-                format!("reading half message {id}: {e}"),
-            )
-        }
-    };
-    let matches = record.view().is_ok_and(|v| {
-        v.message_id() == r.message_id
-            && r.topic
-                .as_ref()
-                .is_none_or(|t| t.name.is_empty() || t.name == half.topic)
-    });
-    if !matches {
-        return answer(
-            v2::Code::InvalidTransactionId,
-            format!(
-                "transaction {id} is not message {:?} of topic {:?}",
-                r.message_id, half.topic
-            ),
-        );
-    }
-    let source = match v2::TransactionSource::try_from(r.source) {
-        Ok(v2::TransactionSource::SourceServerCheck) => "check-back",
-        _ => "client",
-    };
-    let written = match want {
-        Outcome::Committed => match release_of(&record, id) {
-            Ok(copy) => inner
-                .node
-                .write_here(std::slice::from_ref(&copy))
+    let status = match cp::client_id(request.metadata()) {
+        Err(status) => status,
+        Ok(_) => {
+            let asked = EndAsked::from(request.into_inner());
+            end_many(inner, std::slice::from_ref(&asked))
                 .await
-                .map(|stored| stored.first().map(|s| s.placed)),
-            Err(e) => {
-                return answer(
-                    v2::Code::InternalServerError,
-                    format!("reading half message {id}: {e}"),
-                )
-            }
-        },
-        _ => inner
-            .node
-            .write_here_command(&Command::EndTransactions {
-                ended: vec![(id, want)],
-            })
-            .await
-            .map(|()| None),
+                .pop()
+                .unwrap_or_else(|| refused(v2::Code::InternalServerError, "no answer"))
+        }
     };
-    match written {
-        Ok(Some(Placed::Queued)) => {
-            tracing::debug!(transaction = %id, source, "transaction committed");
-            ok()
-        }
-        // Ended meanwhile, by another call: the outcome says how.
-        Ok(_) => already(id, want, store.transaction_outcome(id)),
-        Err(e) => {
-            let (code, why) = write_refusal(&e);
-            answer(code, format!("ending transaction {id}: {why}"))
-        }
+    v2::EndTransactionResponse {
+        status: Some(status),
     }
 }
 
@@ -210,7 +304,9 @@ pub(super) async fn run_checks(inner: &Inner) {
                 .await
             {
                 Ok(()) => {
-                    DISCARDED.fetch_add(discard.len() as u64, Ordering::Relaxed);
+                    inner
+                        .discarded
+                        .fetch_add(discard.len() as u64, Ordering::Relaxed);
                 }
                 Err(e) => tracing::warn!(error = %e, "discarding half messages failed; next round"),
             }

@@ -95,31 +95,51 @@ pub(crate) async fn end_transaction(
     link: &GroupLink,
     ending: &Ending,
 ) -> Result<(), ClientError> {
+    with_retries(core, || end_once(core, link, ending)).await
+}
+
+/// Makes `attempt` again after a failure time may cure, up to
+/// `send_retry.max_attempts` attempts in all, pausing between them.
+pub(crate) async fn with_retries<F, Fut>(
+    core: &ClientCore,
+    mut attempt: F,
+) -> Result<(), ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ClientError>>,
+{
     let retry = core.config.send_retry;
-    let timeout = core.config.request_timeout;
-    let request = v2::EndTransactionRequest::from(ending);
-    let mut attempt = 1;
+    let mut n = 1;
     loop {
-        let result = core
-            .call_group(link, "EndTransaction", timeout, |channel| {
-                let r = core.request(request.clone(), timeout);
-                async move {
-                    stub(channel)
-                        .end_transaction(r)
-                        .await
-                        .map(tonic::Response::into_inner)
-                }
-            })
-            .await
-            .and_then(|resp| answer(ending, &resp));
-        match result {
-            Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
-                tokio::time::sleep(retry.delay(attempt)).await;
-                attempt += 1;
+        match attempt().await {
+            Err(e) if e.is_retryable() && n < retry.max_attempts => {
+                tokio::time::sleep(retry.delay(n)).await;
+                n += 1;
             }
             done => return done,
         }
     }
+}
+
+/// One EndTransaction call for `ending` to `link`'s group.
+pub(crate) async fn end_once(
+    core: &ClientCore,
+    link: &GroupLink,
+    ending: &Ending,
+) -> Result<(), ClientError> {
+    let timeout = core.config.request_timeout;
+    let request = v2::EndTransactionRequest::from(ending);
+    core.call_group(link, "EndTransaction", timeout, |channel| {
+        let r = core.request(request.clone(), timeout);
+        async move {
+            stub(channel)
+                .end_transaction(r)
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    })
+    .await
+    .and_then(|resp| answer(ending, &resp))
 }
 
 /// The future of one EndTransaction.

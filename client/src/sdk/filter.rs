@@ -11,7 +11,8 @@ use super::ClientError;
 pub enum FilterExpression {
     /// Tags joined by `||`; `*` for every message.
     Tag(String),
-    /// An SQL92 predicate over user properties (if the broker supports it).
+    /// An SQL92 predicate over the properties and `TAGS` (built by
+    /// [`FilterExpression::sql`], which checks it).
     Sql(String),
 }
 
@@ -46,13 +47,23 @@ impl FilterExpression {
         Ok(Self::Tag(tags.join(" || ")))
     }
 
-    /// An SQL92 predicate, e.g. `a > 5 AND region = 'eu'`.
+    /// An SQL92 predicate over the message properties and `TAGS`, e.g.
+    /// `a > 5 AND region = 'eu' AND TAGS IN ('TagA', 'TagB')`, evaluated
+    /// by the broker (RocketMQ's language and meaning: see the
+    /// `raftmq-filter` crate). Checked here first, so a malformed one fails
+    /// now, naming the column of the fault and what was expected there.
     pub fn sql(expression: &str) -> Result<Self, ClientError> {
         let e = expression.trim();
         if e.is_empty() {
             return Err(ClientError::Invalid {
                 what: "filter expression",
                 reason: "an SQL filter cannot be empty; use FilterExpression::all()".into(),
+            });
+        }
+        if let Err(error) = raftmq_filter::SqlFilter::compile(e) {
+            return Err(ClientError::Invalid {
+                what: "filter expression",
+                reason: format!("{error} in {e:?}"),
             });
         }
         Ok(Self::Sql(e.to_owned()))
@@ -129,6 +140,19 @@ mod tests {
             assert!(FilterExpression::tag(bad).is_err(), "{bad}");
         }
         assert!(FilterExpression::sql(" ").is_err());
+    }
+
+    #[test]
+    fn sql_is_checked_before_it_is_sent() {
+        let ok = FilterExpression::sql(" a > 5 AND TAGS IN ('A') ").unwrap();
+        assert_eq!(ok.expression(), "a > 5 AND TAGS IN ('A')");
+        let e = FilterExpression::sql("a > 5 AND").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("column 10") && text.contains("expected"),
+            "{text}"
+        );
+        assert!(matches!(e, ClientError::Invalid { .. }));
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod convert;
 mod core;
 mod cork;
 mod end_transaction;
+mod ender;
 mod error;
 mod filter;
 mod frames;

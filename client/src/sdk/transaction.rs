@@ -17,7 +17,10 @@
 //! goes through the producer's group sender, so the messages of concurrent
 //! transactions share requests (the broker answers each with its own
 //! transaction id), and is retried with the same message id, as ordinary
-//! sends are; the broker finds a retried half message by its id.
+//! sends are; the broker finds a retried half message by its id. The end
+//! goes through the group's ender ([`super::ender`]): concurrent
+//! transactions' ends share raftmq's EndTransactions calls (v2
+//! EndTransaction, one each, where a server lacks it).
 
 use std::sync::Arc;
 
@@ -26,7 +29,8 @@ use tokio::sync::mpsc;
 
 use super::checker::{answer_checks, TransactionChecker, CHECKS_WAITING};
 use super::core::ClientCore;
-use super::end_transaction::{end_transaction, Decision, EndTransactions, Ending, ThroughCore};
+use super::end_transaction::{with_retries, Decision, EndTransactions, Ending, ThroughCore};
+use super::ender::Enders;
 use super::{ids, ClientConfig, ClientError, Message, MessageQueue, Producer, SendReceipt};
 
 /// A producer of transactional messages, which also answers the broker's
@@ -59,6 +63,7 @@ use super::{ids, ClientConfig, ClientError, Message, MessageQueue, Producer, Sen
 pub struct TransactionProducer {
     producer: Producer,
     core: Arc<ClientCore>,
+    enders: Arc<Enders>,
 }
 
 impl TransactionProducer {
@@ -89,7 +94,11 @@ impl TransactionProducer {
             answer_checks(rx, checker, ends, checks),
         );
         let producer = Producer::with_core(Arc::clone(&core), topics).await?;
-        Ok(Self { producer, core })
+        Ok(Self {
+            producer,
+            core,
+            enders: Arc::new(Enders::new()),
+        })
     }
 
     /// Begins a transaction, for one message.
@@ -97,6 +106,7 @@ impl TransactionProducer {
         Transaction {
             core: Arc::clone(&self.core),
             producer: self.producer.handle(),
+            enders: Arc::clone(&self.enders),
             sent: None,
         }
     }
@@ -116,6 +126,7 @@ impl TransactionProducer {
     /// tells the servers this producer is gone. Transactions not ended are
     /// then checked with the other producers of their topics.
     pub async fn shutdown(self) {
+        self.enders.close().await;
         self.producer.shutdown().await;
     }
 }
@@ -130,6 +141,7 @@ impl TransactionProducer {
 pub struct Transaction {
     core: Arc<ClientCore>,
     producer: Producer,
+    enders: Arc<Enders>,
     sent: Option<Sent>,
 }
 
@@ -243,7 +255,6 @@ impl Transaction {
             });
         };
         self.core.check_open()?;
-        let link = self.core.group_link(&sent.broker)?;
         let ending = Ending {
             topic: sent.topic,
             message_id: sent.message_id,
@@ -251,6 +262,11 @@ impl Transaction {
             decision,
             source: v2::TransactionSource::SourceClient,
         };
-        end_transaction(&self.core, &link, &ending).await
+        // Through the group's ender: concurrent transactions' ends share
+        // calls.
+        with_retries(&self.core, || {
+            self.enders.end(&self.core, &sent.broker, ending.clone())
+        })
+        .await
     }
 }

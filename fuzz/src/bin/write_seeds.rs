@@ -24,6 +24,10 @@ mod broker_checks;
 #[path = "../../../cli/tests/decode_checks/mod.rs"]
 mod cli_checks;
 
+#[allow(dead_code)]
+#[path = "../../../filter/tests/decode_checks/mod.rs"]
+mod filter_checks;
+
 fn write(root: &Path, target: &str, seeds: Vec<Vec<u8>>) -> std::io::Result<()> {
     let dir = root.join(target);
     std::fs::create_dir_all(&dir)?;
@@ -100,5 +104,13 @@ fn main() -> std::io::Result<()> {
         .collect();
     confs.push(broker_checks::valid_confs()[0].as_bytes().to_vec());
     write(root, "conf", confs)?;
+    write(
+        root,
+        "sql_filter",
+        filter_checks::valid_texts()
+            .into_iter()
+            .map(|t| t.as_bytes().to_vec())
+            .collect(),
+    )?;
     Ok(())
 }

@@ -1,7 +1,23 @@
-//! Tag filters: `*`, `TagA`, `TagA || TagB`, checked first by hash in the
-//! consume queue, then exactly on the message.
+//! What a queue read keeps: a first cut by the tag hash in the consume
+//! queue (no false negatives), then, for the entries that pass, an exact
+//! check on the message itself, made in place in the log. [`TagFilter`]
+//! (`*`, `TagA`, `TagA || TagB`) is the store's own; a caller brings any
+//! other [`MessageFilter`] (the broker's SQL92 filter on properties).
 
-use crate::record::message::tag_hash;
+use crate::record::message::{tag_hash, MessageView};
+
+/// A filter applied while reading a queue.
+pub trait MessageFilter {
+    /// Whether an entry with this tag hash may match (no false negatives).
+    fn matches_hash(&self, hash: u64) -> bool;
+
+    /// Whether the exact check needs the message; `false` when the hash
+    /// has decided (every message passes the exact check).
+    fn needs_message(&self) -> bool;
+
+    /// Whether this message matches exactly.
+    fn matches_message(&self, message: &MessageView<'_>) -> bool;
+}
 
 /// A subscription's tag expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +66,20 @@ impl TagFilter {
             TagFilter::All => true,
             TagFilter::Tags(tags) => tag.is_some_and(|t| tags.iter().any(|(x, _)| x == t)),
         }
+    }
+}
+
+impl MessageFilter for TagFilter {
+    fn matches_hash(&self, hash: u64) -> bool {
+        TagFilter::matches_hash(self, hash)
+    }
+
+    fn needs_message(&self) -> bool {
+        matches!(self, TagFilter::Tags(_))
+    }
+
+    fn matches_message(&self, message: &MessageView<'_>) -> bool {
+        self.matches_tag(message.tag())
     }
 }
 

@@ -14,6 +14,6 @@ mod queue;
 mod set;
 
 pub use entry::{CqEntry, ENTRY_LEN};
-pub use filter::TagFilter;
+pub use filter::{MessageFilter, TagFilter};
 pub use queue::ConsumeQueue;
 pub use set::{validate_topic, ConsumeQueueSet};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::entry::{CqEntry, ENTRY_LEN};
-use super::filter::TagFilter;
+use super::filter::MessageFilter;
 use crate::error::{Result, StoreError};
 use crate::mapped::FileSystem;
 use crate::mapped::{MappedFile, SegmentList};
@@ -172,12 +172,12 @@ impl ConsumeQueue {
     /// Up to `max` entries from `from` whose tag hash passes `filter`,
     /// looking at no more than `max_scan` entries. Returns the matches and
     /// the offset to continue from.
-    pub fn scan(
+    pub fn scan<F: MessageFilter + ?Sized>(
         &self,
         from: QueueOffset,
         max: usize,
         max_scan: usize,
-        filter: &TagFilter,
+        filter: &F,
     ) -> Result<(Vec<(QueueOffset, CqEntry)>, QueueOffset)> {
         let ext = self.extent.read();
         let start = from.0.max(ext.min);

@@ -9,7 +9,7 @@ use super::StoreCore;
 use crate::error::{Result, StoreError};
 use crate::meta_state::{Half, HeldId, HeldIndex, Outcome};
 use crate::record::entry::{self, EntryKind, HEADER_LEN};
-use crate::record::message::{iter_batch, peek_len};
+use crate::record::message::peek_len;
 use crate::types::LogPos;
 
 /// Pending timers and how late the earliest is, for `clusterList`'s
@@ -87,51 +87,78 @@ impl StoreCore {
     /// such message. Reads the record alone, in place: the entry was checked
     /// when it was appended, as a consume queue's reads trust it.
     pub fn read_held(&self, id: HeldId) -> Result<Option<StoredMessage>> {
+        let found = self.in_entry(id.index, |body, body_pos| {
+            let Some((_, at, len)) = walk(body, body_pos, |slot, _| slot == id.slot as usize)?
+            else {
+                return Ok(None);
+            };
+            let record = body.get(at..at + len).ok_or_else(|| StoreError::Corrupt {
+                path: "commitlog".into(),
+                offset: body_pos + at as u64,
+                reason: format!("record {id} runs past its entry"),
+            })?;
+            Ok(Some((body_pos + at as u64, Bytes::copy_from_slice(record))))
+        })?;
+        Ok(found.flatten().map(|(pos, record)| StoredMessage {
+            queue_offset: None,
+            pos: LogPos(pos),
+            record,
+        }))
+    }
+
+    /// Runs `f` on the body of message entry `index` (and where the body
+    /// starts in the log), in place; None when the entry is not in the log
+    /// or holds no messages.
+    fn in_entry<R>(
+        &self,
+        index: u64,
+        f: impl FnOnce(&[u8], u64) -> Result<R>,
+    ) -> Result<Option<R>> {
         let b = self.log.bounds();
-        if id.index < b.start_index || id.index >= b.next_index {
+        if index < b.start_index || index >= b.next_index {
             return Ok(None);
         }
-        let loc = self.log.location(id.index)?;
+        let loc = self.log.location(index)?;
         let body_pos = loc.body_pos();
-        let found = self.log.read_with(loc.pos, loc.len as usize, |entry| {
+        self.log.read_with(loc.pos, loc.len as usize, |entry| {
             let header = entry::decode_header(entry, entry.len() as u64).map_err(|d| {
                 StoreError::Corrupt {
                     path: "commitlog".into(),
                     offset: loc.pos,
-                    reason: format!("entry {}: {d}", id.index),
+                    reason: format!("entry {index}: {d}"),
                 }
             })?;
             if header.kind != EntryKind::Messages {
                 return Ok(None);
             }
-            let body = entry.get(HEADER_LEN..).unwrap_or_default();
-            let mut at = 0usize;
-            for _ in 0..id.slot {
-                match body.get(at..).map(peek_len) {
-                    Some(Ok(len)) => at += len,
-                    _ => return Ok(None),
-                }
-            }
-            let Some(rest) = body.get(at..).filter(|r| !r.is_empty()) else {
-                return Ok(None);
-            };
-            let len = peek_len(rest).map_err(|source| StoreError::Message {
-                pos: LogPos(body_pos + at as u64),
-                source,
-            })?;
-            let record = rest.get(..len).ok_or_else(|| StoreError::Corrupt {
-                path: "commitlog".into(),
-                offset: body_pos + at as u64,
-                reason: format!("record {id} runs past its entry"),
-            })?;
-            Ok(Some((at, Bytes::copy_from_slice(record))))
-        })??;
-        Ok(found.map(|(at, record)| StoredMessage {
-            queue_offset: None,
-            pos: LogPos(body_pos + at as u64),
-            record,
-        }))
+            f(entry.get(HEADER_LEN..).unwrap_or_default(), body_pos).map(Some)
+        })?
     }
+}
+
+/// Walks the records of a message entry's `body` (at `body_pos` in the
+/// log) by their lengths alone, no decoding: the (slot, offset, length) of
+/// the first record for which `hit(slot, offset)` holds; None past the last.
+fn walk(
+    body: &[u8],
+    body_pos: u64,
+    mut hit: impl FnMut(usize, usize) -> bool,
+) -> Result<Option<(usize, usize, usize)>> {
+    let mut at = 0usize;
+    for slot in 0.. {
+        let Some(rest) = body.get(at..).filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        let len = peek_len(rest).map_err(|source| StoreError::Message {
+            pos: LogPos(body_pos + at as u64),
+            source,
+        })?;
+        if hit(slot, at) {
+            return Ok(Some((slot, at, len)));
+        }
+        at += len;
+    }
+    Ok(None)
 }
 
 impl StoreCore {
@@ -155,21 +182,17 @@ impl StoreCore {
         let Some(index) = lo.checked_sub(1).filter(|i| *i >= b.start_index) else {
             return Ok(None);
         };
-        let entry = self.log.read_entry(index)?;
-        if entry.kind != EntryKind::Messages {
+        let target = pos.0;
+        let found = self.in_entry(index, |body, body_pos| {
+            // Records past `pos` cannot start at it: stop at the first
+            // at or past it.
+            let reached = |_, at: usize| body_pos + at as u64 >= target;
+            Ok(walk(body, body_pos, reached)?.filter(|(_, at, _)| body_pos + *at as u64 == target))
+        })?;
+        let Some(Some((slot, _, _))) = found else {
             return Ok(None);
-        }
-        let body_pos = entry.pos.0 + crate::record::entry::HEADER_LEN as u64;
-        let body = entry.body();
-        for (slot, item) in iter_batch(&body).enumerate() {
-            let Ok((off, _)) = item else { break };
-            if body_pos + off as u64 == pos.0 {
-                return Ok(Some(HeldId {
-                    index,
-                    slot: u32::try_from(slot).unwrap_or(u32::MAX),
-                }));
-            }
-        }
-        Ok(None)
+        };
+        let slot = u32::try_from(slot).unwrap_or(u32::MAX);
+        Ok(Some(HeldId { index, slot }))
     }
 }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::StoreCore;
-use crate::consume_queue::TagFilter;
+use crate::consume_queue::MessageFilter;
 use crate::error::{Result, StoreError};
 use crate::record::message::{peek_len, Message, MessageCodecError, MessageView, TOTAL_LEN_OFFSET};
 use crate::types::{LogPos, QueueOffset};
@@ -86,15 +86,17 @@ impl StoreCore {
     }
 
     /// Up to `max` messages of a queue from `from` that pass `filter`
-    /// (by tag hash in the queue, then exactly). Offsets below the queue's
-    /// minimum start at the minimum; an empty batch at the end is normal.
-    pub fn read_messages(
+    /// (by tag hash in the queue, then exactly, on the record in place:
+    /// only the messages kept are copied out). Offsets below the queue's
+    /// minimum start at the minimum; an empty batch at the end is normal,
+    /// and so is one that passed over entries that did not match.
+    pub fn read_messages<F: MessageFilter + ?Sized>(
         &self,
         topic: &str,
         queue_id: u32,
         from: QueueOffset,
         max: usize,
-        filter: &TagFilter,
+        filter: &F,
     ) -> Result<ReadBatch> {
         let Some(q) = self.queues.get(topic, queue_id) else {
             return Ok(ReadBatch {
@@ -105,24 +107,43 @@ impl StoreCore {
             });
         };
         let (min, maxo) = (q.min_offset(), q.max_offset());
-        let (found, next) = q.scan(from, max, MAX_SCAN, filter)?;
-        let mut messages = Vec::with_capacity(found.len());
-        for (offset, e) in found {
-            let record = self.record_at(e.pos, e.size as usize)?;
-            if let TagFilter::Tags(_) = filter {
-                let view = MessageView::decode(&record).map_err(|source| StoreError::Message {
-                    pos: LogPos(e.pos),
-                    source,
-                })?;
-                if !filter.matches_tag(view.tag()) {
-                    continue;
+        let mut messages = Vec::new();
+        let mut next = QueueOffset(from.0.max(min.0));
+        let mut budget = MAX_SCAN;
+        // Entries that pass the hash but not the exact check leave room in
+        // the batch: scan on until it is full, the queue ends, or MAX_SCAN
+        // entries were looked at.
+        while messages.len() < max && budget > 0 {
+            let (found, after) = q.scan(next, max - messages.len(), budget, filter)?;
+            let looked_at = after.0.saturating_sub(next.0);
+            budget = budget.saturating_sub(usize::try_from(looked_at).unwrap_or(usize::MAX));
+            let at_end = after <= next || found.is_empty();
+            next = after;
+            for (offset, e) in found {
+                if filter.needs_message() {
+                    let keep = self
+                        .log
+                        .read_with(e.pos, e.size as usize, |record| {
+                            MessageView::decode(record).map(|view| filter.matches_message(&view))
+                        })?
+                        .map_err(|source| StoreError::Message {
+                            pos: LogPos(e.pos),
+                            source,
+                        })?;
+                    if !keep {
+                        continue;
+                    }
                 }
+                let record = self.record_at(e.pos, e.size as usize)?;
+                messages.push(StoredMessage {
+                    queue_offset: Some(offset),
+                    pos: LogPos(e.pos),
+                    record,
+                });
             }
-            messages.push(StoredMessage {
-                queue_offset: Some(offset),
-                pos: LogPos(e.pos),
-                record,
-            });
+            if at_end {
+                break;
+            }
         }
         self.messages_read
             .fetch_add(messages.len() as u64, std::sync::atomic::Ordering::Relaxed);

@@ -97,7 +97,7 @@ pub fn entry(data: &[u8]) {
     entry::verify(&back, &again).expect("re-encoded CRC");
 }
 
-/// A control command body (topic change, offset commit).
+/// A control command body (topic or group change, offset commit, ...).
 pub fn command(body: &[u8]) {
     if let Ok(cmd) = Command::decode(body) {
         let again = cmd.encode().expect("a decoded command encodes again");
@@ -163,11 +163,22 @@ pub fn valid_entries() -> Vec<Vec<u8>> {
     }
     .encode()
     .expect("encode a command");
-    let bodies: [(EntryKind, &[u8]); 4] = [
+    let group = Command::UpsertGroup {
+        group: "GroupA".parse().expect("legal"),
+        config: raftmq_store::meta_state::SubscriptionGroupConfig {
+            consume_orderly: true,
+            retry_max_times: 2,
+            ..Default::default()
+        },
+    }
+    .encode()
+    .expect("encode a group command");
+    let bodies: [(EntryKind, &[u8]); 5] = [
         (EntryKind::Blank, &[]),
         (EntryKind::Membership, b"\x01\x00\x00\x00"),
         (EntryKind::Messages, &records[records.len() - 1]),
         (EntryKind::Command, &command),
+        (EntryKind::Command, &group),
     ];
     bodies
         .iter()
