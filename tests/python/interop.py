@@ -33,6 +33,16 @@ Run by tests/tests/python_interop.rs, or by hand against a running cluster
              even ones are committed, odd ones rolled back (retried until
              the route names the new leader). Exactly the committed ones
              are received.
+  fifo       COUNT messages in each of 4 message groups, sent in turn, to a
+             consumer group the caller created FIFO (mqadmin updateSubGroup
+             -o true), and GROUP + "Push" likewise. A SimpleConsumer holds
+             one message of the first group unacked: no later message of
+             that group comes until it is delivered again (attempt 2) and
+             acked, while the other groups go on; every group's first
+             deliveries come in send order. Then a PushConsumer of the
+             second consumer group (FIFO from the server's Settings) sees
+             each message group in send order, a failed message retried
+             before the next of its group.
   subgroup_dlq  GROUP was made by `mqadmin updateSubGroup -r 2` and
              GROUP-Off by `-s false` before the script starts. COUNT
              messages received by GROUP and never acked (1 s invisible):
@@ -1120,6 +1130,187 @@ SCENARIOS = {
     "sql92": scenario_sql92,
 }
 
+
+# ---- scenario fifo: ordered message groups -----------------------------------
+
+FIFO_GROUPS = ("GA", "GB", "GC", "GD")
+
+
+def send_fifo(producer, topic, count):
+    """`count` messages per message group, the groups in turn, one send at
+    a time; returns {message_id: (group, seq)}."""
+    sent = {}
+    for seq in range(count):
+        for g in FIFO_GROUPS:
+            m = Message()
+            m.topic = topic
+            m.body = f"{g}-{seq}".encode()
+            m.message_group = g
+            m.keys = f"{g}-{seq}"
+            receipt = producer.send(m)
+            check(receipt.message_id not in sent, f"send {g}-{seq}: message id reused")
+            sent[receipt.message_id] = (g, seq)
+    return sent
+
+
+class FifoRecorder(MessageListener):
+    """Records (group, seq) per listener call; fails `fail_once` once; notes
+    two calls of one message group running at once."""
+
+    def __init__(self, sent, fail_once):
+        self.lock = threading.Lock()
+        self.sent = sent
+        self.fail_once = fail_once
+        self.failed = False
+        self.calls = []
+        self.running = set()
+        self.overlaps = 0
+
+    def consume(self, message):
+        g, seq = self.sent.get(message.message_id, ("?", -1))
+        with self.lock:
+            if g in self.running:
+                self.overlaps += 1
+            self.running.add(g)
+            self.calls.append((g, seq))
+        time.sleep(0.01)
+        with self.lock:
+            self.running.discard(g)
+            if (g, seq) == self.fail_once and not self.failed:
+                self.failed = True
+                return ConsumeResult.FAILURE
+        return ConsumeResult.SUCCESS
+
+
+def first_order_errors(deliveries):
+    """Per message group, first deliveries that are not the next in send
+    order: a list of descriptions."""
+    seen, nxt, errors = set(), {}, []
+    for g, seq in deliveries:
+        if (g, seq) in seen:
+            continue
+        seen.add((g, seq))
+        want = nxt.get(g, 0)
+        if seq != want:
+            errors.append(f"{g}-{seq} first delivered when {g}-{want} was due")
+        nxt[g] = seq + 1
+    return errors
+
+
+def scenario_fifo(namesrv, topic, group, count):
+    watchdog(150, "fifo")
+    producer = start_producer(namesrv, topic)
+    sent = send_fifo(producer, topic, count)
+    say(f"INFO sent {len(sent)} messages in {len(FIFO_GROUPS)} message groups")
+
+    # Part 1: a SimpleConsumer holds GA-1 unacked.
+    held_key = (FIFO_GROUPS[0], 1)
+    consumer = SimpleConsumer(
+        config(namesrv), group, {topic: FilterExpression("*")}, await_duration=2
+    )
+    consumer.startup()
+    deliveries = []  # (group, seq) in receive order
+    acked = set()
+    held_at = None  # when GA-1 was first received
+    redelivered_after = None
+    blocked_violations = []
+    others_while_held = 0
+    batch_doubles = 0
+    deadline = time.time() + 60
+    while len(acked) < len(sent) and time.time() < deadline:
+        batch = receive(consumer, 16, INVISIBLE_SHORT)
+        groups_in_batch = [sent.get(m.message_id, ("?", -1))[0] for m in batch]
+        if len(set(groups_in_batch)) < len(groups_in_batch):
+            batch_doubles += 1
+        for m in batch:
+            check(m.message_id in sent, f"received {m.message_id}, which was never sent")
+            g, seq = sent[m.message_id]
+            check(m.message_group == g, f"{g}-{seq}: message group {m.message_group}")
+            deliveries.append((g, seq))
+            holding = held_at is not None and held_key not in acked
+            if holding and g == held_key[0] and (g, seq) != held_key:
+                blocked_violations.append(f"{g}-{seq} while {g}-1 was held")
+            if (g, seq) == held_key and held_at is None:
+                held_at = time.time()  # not acked: it must come again
+                continue
+            if (g, seq) == held_key:
+                check(m.delivery_attempt == 2, f"{g}-1 came again with attempt {m.delivery_attempt}")
+                redelivered_after = time.time() - held_at
+            elif holding and m.delivery_attempt == 1:
+                others_while_held += 1
+            consumer.ack(m)
+            acked.add((g, seq))
+    order_errors = first_order_errors(deliveries)
+    missing = len(sent) - len(acked)
+    say(
+        f"INFO simple: {len(deliveries)} deliveries, held {held_key[0]}-1 came again after "
+        f"{redelivered_after if redelivered_after is None else round(redelivered_after, 2)} s"
+    )
+    shutdown(consumer)
+
+    # Part 2: a PushConsumer of a second FIFO consumer group; GB-2 fails once.
+    listener = FifoRecorder(sent, (FIFO_GROUPS[1], 2))
+    push = PushConsumer(
+        config(namesrv), group + "Push", listener, {topic: FilterExpression("*")}
+    )
+    push.startup()
+    push_fifo = getattr(push, "_PushConsumer__fifo", None)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with listener.lock:
+            done = {k for k in listener.calls}
+        if len(done) >= len(sent):
+            break
+        time.sleep(0.1)
+    with listener.lock:
+        calls, overlaps = list(listener.calls), listener.overlaps
+    shutdown(push)
+    push_errors = first_order_errors(calls)
+    fail_key = (FIFO_GROUPS[1], 2)
+    fail_calls = [i for i, c in enumerate(calls) if c == fail_key]
+    after = [i for i, c in enumerate(calls) if c == (FIFO_GROUPS[1], 3)]
+    retried_first = len(fail_calls) >= 2 and (not after or fail_calls[1] < after[0])
+    push_missing = len(set(sent.values()) - set(calls))
+
+    say(
+        f"SUMMARY fifo sent={len(sent)} groups={len(FIFO_GROUPS)} acked={len(acked)} "
+        f"missing={missing} out_of_order={len(order_errors)} "
+        f"held_redelivered={0 if redelivered_after is None else 1} "
+        f"held_wait_s={0 if redelivered_after is None else round(redelivered_after, 2)} "
+        f"blocked_violations={len(blocked_violations)} others_while_held={others_while_held} "
+        f"batch_doubles={batch_doubles} push_fifo={1 if push_fifo else 0} "
+        f"push_missing={push_missing} push_out_of_order={len(push_errors)} "
+        f"push_overlaps={overlaps} push_retried_first={1 if retried_first else 0}"
+    )
+    problems = []
+    if missing:
+        problems.append(f"{missing} message(s) never acked")
+    if order_errors:
+        problems.append(f"first deliveries out of order: {order_errors[:5]}")
+    if redelivered_after is None:
+        problems.append("the held message never came again")
+    elif redelivered_after < INVISIBLE_SHORT - 0.5:
+        problems.append(f"the held message came again after {redelivered_after:.2f} s")
+    if blocked_violations:
+        problems.append(f"its group went on while it was held: {blocked_violations[:5]}")
+    if others_while_held == 0:
+        problems.append("no other group went on while one message was held")
+    if batch_doubles:
+        problems.append(f"{batch_doubles} receive(s) with two messages of one group")
+    if not push_fifo:
+        problems.append("the PushConsumer was not told its group is FIFO")
+    if push_missing:
+        problems.append(f"the PushConsumer missed {push_missing} message(s)")
+    if push_errors:
+        problems.append(f"PushConsumer order: {push_errors[:5]}")
+    if overlaps:
+        problems.append(f"{overlaps} listener call(s) beside another of their group")
+    if not retried_first:
+        problems.append(f"GB-2 not retried before GB-3: calls {fail_calls} / {after[:1]}")
+    check(not problems, "; ".join(problems))
+
+
+SCENARIOS["fifo"] = scenario_fifo
 
 # ---- scenario h: a subscription group's retry limit and dead letters -------------
 

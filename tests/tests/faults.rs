@@ -4,6 +4,7 @@
 //! every queue must read 0, 1, 2, ... from the start. Delay messages and
 //! transactions run alongside: none delivered early, none made visible
 //! twice, no rolled-back one delivered, every committed one delivered.
+//! FIFO message groups too: each group's first deliveries in order.
 
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ fn acknowledged_messages_survive_the_fault_schedule() {
         consumers: 2,
         timer_producers: 2,
         tx_producers: 2,
+        fifo_producers: 2,
         held_interval: Duration::from_millis(20),
         seed,
         verbose: true,
@@ -53,6 +55,11 @@ fn acknowledged_messages_survive_the_fault_schedule() {
     assert!(
         tx.committed > 50 && tx.rolled_back > 50 && tx.orphans > 10,
         "too few transactions of each kind: {report}"
+    );
+    let fifo = report.fifo.as_ref().expect("the FIFO workload ran");
+    assert!(
+        fifo.acked > 100 && fifo.held > 0,
+        "too few FIFO messages, or none held back: {report}"
     );
     assert!(
         report.fault_count() >= 6,

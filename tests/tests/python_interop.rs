@@ -753,6 +753,109 @@ fn python_client_transactions_across_failover() {
     verdict(&out, checks, &cluster);
 }
 
+// ---- FIFO consumer groups --------------------------------------------------------
+
+/// Runs `mqadmin ARGS -n NAMESRV` until it succeeds (the members may still
+/// be registering); panics with its last output after 30 s.
+fn mqadmin_until_ok(namesrv: &str, args: &[&str]) {
+    let mut last = String::new();
+    let done = wait_for_or_none(Duration::from_secs(30), || {
+        let out = Command::new(bin("mqadmin"))
+            .args(args)
+            .args(["-n", namesrv])
+            .env_remove("NAMESRV_ADDR")
+            .output()
+            .ok()?;
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.status.success().then_some(())
+    });
+    assert!(done.is_some(), "mqadmin {}: {last}", args.join(" "));
+}
+
+/// `check` until it gives a value or `timeout` passes.
+fn wait_for_or_none<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A FIFO topic and two consumer groups created FIFO with `mqadmin
+/// updateSubGroup -o true`: four message groups through a SimpleConsumer
+/// that holds one message unacked (its group waits for its redelivery and
+/// ack, the others go on, every group's first deliveries in send order),
+/// then through a PushConsumer that the Settings make orderly.
+#[test]
+fn python_client_fifo_groups() {
+    const PER_GROUP: u32 = 10;
+    let _serial = serial();
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), "");
+    let (topic, group) = ("InteropFifo", "InteropFifoGroup");
+    let push_group = format!("{group}Push");
+    let ns = cluster.namesrv.clone();
+    mqadmin_until_ok(
+        &ns,
+        &[
+            "updateTopic",
+            "-t",
+            topic,
+            "-c",
+            "RaftCluster",
+            "-a",
+            "+message.type=FIFO",
+        ],
+    );
+    for g in [group, push_group.as_str()] {
+        mqadmin_until_ok(
+            &ns,
+            &["updateSubGroup", "-g", g, "-c", "RaftCluster", "-o", "true"],
+        );
+    }
+    let out = run_scenario(
+        &python,
+        dir.path(),
+        &ns,
+        ["fifo", topic, group, &PER_GROUP.to_string()],
+        Duration::from_secs(160),
+        |_| {},
+    );
+    let sent = f64::from(4 * PER_GROUP);
+    let checks = vec![
+        eq(&out, "sent", sent),
+        eq(&out, "acked", sent),
+        eq(&out, "missing", 0.0),
+        eq(&out, "out_of_order", 0.0),
+        eq(&out, "held_redelivered", 1.0),
+        eq(&out, "blocked_violations", 0.0),
+        (
+            out.num("others_while_held").is_some_and(|n| n > 0.0),
+            format!(
+                "fifo others_while_held: {:?}, want above 0",
+                out.num("others_while_held")
+            ),
+        ),
+        eq(&out, "batch_doubles", 0.0),
+        eq(&out, "push_fifo", 1.0),
+        eq(&out, "push_missing", 0.0),
+        eq(&out, "push_out_of_order", 0.0),
+        eq(&out, "push_overlaps", 0.0),
+        eq(&out, "push_retried_first", 1.0),
+    ];
+    verdict(&out, checks, &cluster);
+}
+
 // ---- subscription groups --------------------------------------------------------
 
 /// A group made with `mqadmin updateSubGroup -r 2`: a message never acked is

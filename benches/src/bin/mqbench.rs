@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! mqbench produce --namesrv ADDR --topic T --size BYTES --messages N --inflight W [--batch B] [--json] [--threads N]
-//!                 [--property K=V ...] [--match-every N]
-//! mqbench consume --namesrv ADDR --topic T --group G --messages N [--sql EXPR] [--json]
+//!                 [--property K=V ...] [--match-every N] [--message-groups M]
+//! mqbench consume --namesrv ADDR --topic T --group G --messages N [--sql EXPR] [--check-order] [--json]
 //! mqbench e2e     --namesrv ADDR --topic T --group G --messages N --inflight W [--json]
 //! mqbench timers  --namesrv ADDR --topic T --group G --rate R --spread-secs S --duration-secs D [--json]
 //! ```
@@ -20,7 +20,11 @@
 //! `--match-every N` marks every Nth one `match=yes` (the rest `match=no`),
 //! so that `consume --sql "match = 'yes'"` drains a known share of a topic
 //! filtered by the broker (`--messages` is then what the filter selects).
-//! `timers` measures how late timed messages reach a consumer (see
+//! `--message-groups M` makes every message a FIFO one, message i in
+//! group `g<i % M>` (the SDK pins a group to one queue). `consume
+//! --check-order` counts, per message group, first deliveries at a lower
+//! queue offset than one delivered before (a FIFO consumer group must show
+//! none). `timers` measures how late timed messages reach a consumer (see
 //! `timers.rs`). A progress line a second goes to stderr; the final
 //! report to stdout, or one JSON object with `--json`. `--server-pids`
 //! adds the CPU the broker processes spent per acknowledged message.
@@ -118,6 +122,9 @@ struct ProduceArgs {
     /// Send each message in a transaction of its own: begin, send, commit
     #[arg(long, conflicts_with = "batch")]
     transactional: bool,
+    /// Make every message a FIFO one: message i in message group g<i % M>
+    #[arg(long, conflicts_with_all = ["delay_secs", "transactional"])]
+    message_groups: Option<u64>,
     /// A user property on every message, KEY=VALUE (repeatable)
     #[arg(long = "property", value_parser = key_value)]
     properties: Vec<(String, String)>,
@@ -148,6 +155,10 @@ struct ConsumeArgs {
     /// Messages per receive
     #[arg(long, default_value_t = 128)]
     batch: usize,
+    /// Count first deliveries of a message group at a lower queue offset
+    /// than one delivered before (reported as out_of_order)
+    #[arg(long)]
+    check_order: bool,
     /// Receive only the messages that pass this SQL92 filter (evaluated by
     /// the broker), e.g. "match = 'yes'"
     #[arg(long)]
@@ -182,6 +193,9 @@ struct Run {
     /// The longest time between two acknowledgements, µs: what a failover
     /// costs the application.
     max_gap_us: AtomicU64,
+    /// `consume --check-order`: first deliveries of a message group below
+    /// one delivered before.
+    out_of_order: Option<AtomicU64>,
 }
 
 impl Run {
@@ -194,7 +208,17 @@ impl Run {
             started: Instant::now(),
             last_ok_us: AtomicU64::new(0),
             max_gap_us: AtomicU64::new(0),
+            out_of_order: None,
         }))
+    }
+
+    /// A run that also counts message groups delivered out of order.
+    fn checking_order() -> Result<Arc<Self>> {
+        let mut run = Self::new()?;
+        if let Some(r) = Arc::get_mut(&mut run) {
+            r.out_of_order = Some(AtomicU64::new(0));
+        }
+        Ok(run)
     }
 
     fn record(&self, n: u64, bytes: u64, took: Duration) {
@@ -262,12 +286,14 @@ fn report(kind: &str, run: &Run, elapsed: Duration, cpu: Option<f64>, json: bool
     let q = |p: f64| h.value_at_quantile(p);
     let cpu_us = cpu.map(|c| c * 1e6 / ok.max(1) as f64);
     let gap_us = run.max_gap_us.load(Ordering::Relaxed);
+    let out_of_order = run.out_of_order.as_ref().map(|n| n.load(Ordering::Relaxed));
     if json {
         let cpu_field = cpu_us.map_or(String::new(), |c| {
             format!(",\"server_cpu_us_per_msg\":{c:.1}")
         });
+        let order_field = out_of_order.map_or(String::new(), |n| format!(",\"out_of_order\":{n}"));
         println!(
-            "{{\"kind\":\"{kind}\",\"messages\":{ok},\"seconds\":{secs:.3},\"msgs_per_sec\":{rate:.0},\"mb_per_sec\":{mb:.2},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"max_gap_us\":{},\"errors\":{}{cpu_field}}}",
+            "{{\"kind\":\"{kind}\",\"messages\":{ok},\"seconds\":{secs:.3},\"msgs_per_sec\":{rate:.0},\"mb_per_sec\":{mb:.2},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"max_gap_us\":{},\"errors\":{}{cpu_field}{order_field}}}",
             q(0.5),
             q(0.9),
             q(0.99),
@@ -294,6 +320,38 @@ fn report(kind: &str, run: &Run, elapsed: Duration, cpu: Option<f64>, json: bool
         if let Some(c) = cpu_us {
             println!("broker CPU per message: {c:.1} us (all listed processes)");
         }
+        if let Some(n) = out_of_order {
+            println!("message groups out of order: {n} first deliveries");
+        }
+    }
+}
+
+/// Per message group, the queue and offset of the latest first delivery:
+/// what `consume --check-order` compares against.
+#[derive(Default)]
+struct OrderCheck {
+    last: std::collections::HashMap<String, (String, i32, i64)>,
+}
+
+impl OrderCheck {
+    /// Counts the messages of `msgs` that come below an earlier delivery
+    /// of their group in the same queue.
+    fn out_of_order(&mut self, msgs: &[raftmq_client::sdk::ReceivedMessage]) -> u64 {
+        let mut bad = 0;
+        for m in msgs {
+            let Some(g) = m.message_group() else {
+                continue;
+            };
+            let at = (m.broker().to_owned(), m.queue_id(), m.queue_offset());
+            match self.last.get_mut(g) {
+                Some(last) if last.0 == at.0 && last.1 == at.1 && at.2 < last.2 => bad += 1,
+                Some(last) => *last = at,
+                None => {
+                    self.last.insert(g.to_owned(), at);
+                }
+            }
+        }
+        bad
     }
 }
 
@@ -375,6 +433,7 @@ async fn produce(a: ProduceArgs) -> Result<()> {
     let start = Instant::now();
     let per_call = a.batch.unwrap_or(1).max(1) as u64;
     let delay = a.delay_secs.map(Duration::from_secs);
+    let groups = a.message_groups.filter(|n| *n > 0);
     let batch_call = a.batch.is_some();
     let properties = Arc::new(a.properties.clone());
     let match_every = a.match_every;
@@ -406,9 +465,10 @@ async fn produce(a: ProduceArgs) -> Result<()> {
                             let hit = i.is_multiple_of(every);
                             m = m.with_property("match", if hit { "yes" } else { "no" });
                         }
-                        match delay {
-                            Some(d) => m.with_delivery_delay(d),
-                            None => m,
+                        match (delay, groups) {
+                            (Some(d), _) => m.with_delivery_delay(d),
+                            (None, Some(g)) => m.with_message_group(format!("g{}", i % g)),
+                            (None, None) => m,
                         }
                     })
                     .collect();
@@ -434,6 +494,8 @@ async fn produce(a: ProduceArgs) -> Result<()> {
         "produce-transactional"
     } else if delay.is_some() {
         "produce-timed"
+    } else if groups.is_some() {
+        "produce-fifo"
     } else {
         "produce"
     };
@@ -462,14 +524,19 @@ async fn consume(a: ConsumeArgs) -> Result<()> {
         .subscribe(&c.topic, filter)
         .await
         .context("subscribing")?;
-    let run = Run::new()?;
+    let run = if a.check_order {
+        Run::checking_order()?
+    } else {
+        Run::new()?
+    };
+    let order = Arc::new(Mutex::new(OrderCheck::default()));
     let ticker = progress(Arc::clone(&run), c.messages);
     let cpu0 = cpu_total(&c.server_pids);
     let start = Instant::now();
     let deadline = start + Duration::from_secs(600);
     let mut tasks = Vec::new();
     for _ in 0..a.inflight.max(1) {
-        let (consumer, run) = (Arc::clone(&consumer), Arc::clone(&run));
+        let (consumer, run, order) = (Arc::clone(&consumer), Arc::clone(&run), Arc::clone(&order));
         let (total, batch) = (c.messages, a.batch);
         tasks.push(tokio::spawn(async move {
             let mut empty = 0;
@@ -484,6 +551,11 @@ async fn consume(a: ConsumeArgs) -> Result<()> {
                     }
                     Ok(msgs) => {
                         empty = 0;
+                        if let Some(n) = &run.out_of_order {
+                            // Recorded before the ack: after it, the next of
+                            // a group may arrive at another receiver.
+                            n.fetch_add(order.lock().out_of_order(&msgs), Ordering::Relaxed);
+                        }
                         let bytes: u64 = msgs.iter().map(|m| m.body().len() as u64).sum();
                         match consumer.ack_batch(&msgs).await {
                             Ok(()) => run.record(msgs.len() as u64, bytes, t.elapsed()),

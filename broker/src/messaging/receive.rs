@@ -9,6 +9,11 @@
 //! dead letters and commits progress through Raft. The pop state belongs to
 //! one leadership (one term): a new leader starts from the committed
 //! offsets.
+//!
+//! A FIFO consumer group (`consumeOrderly`) pops in [`PopQueue::fifo`]
+//! mode: each message group in order, one message of a group out at a
+//! time; an ack that lets the next one of a group go wakes the receives
+//! waiting for messages (ADR 0013).
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
@@ -30,7 +35,7 @@ use super::convert::{
     PROPERTY_ORIGIN_MESSAGE_ID, PROPERTY_RECONSUME_TIME, PROPERTY_RETRY_TOPIC,
 };
 use super::filter::{self as consume_filter, ConsumeFilter};
-use super::pop::{HandleError, PopQueue};
+use super::pop::{HandleError, Offer, OrderKey, PopQueue, FIFO_LOOK_AHEAD};
 use super::receipt::Receipt;
 use super::Inner;
 
@@ -47,12 +52,23 @@ const DEFAULT_LONG_POLL: Duration = Duration::from_secs(20);
 const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
 /// Most messages one receive returns.
 const MAX_BATCH: usize = 1024;
+/// Reads of new messages one FIFO queue makes in one pop, at most (each
+/// holds back what belongs to busy message groups).
+const MAX_FIFO_READS: usize = 16;
 
 type QueueKey = (GroupName, TopicName, u32);
 
 /// The pop state of this member while it leads, per (group, topic, queue).
 #[derive(Default)]
-pub struct PopState(Mutex<Pops>);
+pub struct PopState(Mutex<Pops>, tokio::sync::Notify);
+
+impl PopState {
+    /// Wakes the receives waiting for messages: something held back may
+    /// go out now (an ack, a dead letter in a FIFO queue).
+    fn wake(&self) {
+        self.1.notify_waiters();
+    }
+}
 
 #[derive(Default)]
 struct Pops {
@@ -74,17 +90,37 @@ impl Pops {
         self
     }
 
-    fn queue(&mut self, inner: &Inner, key: &QueueKey) -> &mut PopQueue {
-        self.queues.entry(key.clone()).or_insert_with(|| {
+    /// The state of a queue, in the mode asked for (`Some(look_ahead)`:
+    /// FIFO); a queue whose group changed mode starts again from its base.
+    fn queue(&mut self, inner: &Inner, key: &QueueKey, fifo: Option<usize>) -> &mut PopQueue {
+        let pq = self.queues.entry(key.clone()).or_insert_with(|| {
             let store = inner.node.store();
             // A group new to this queue starts at its minimum: what a
             // fresh subscriber of a recent topic expects to see.
             let start = store
                 .consumer_offset(&key.0, &key.1, key.2)
                 .unwrap_or_else(|| store.queue_offsets(&key.1, key.2).0 .0);
-            PopQueue::new(start)
-        })
+            match fifo {
+                Some(n) => PopQueue::fifo(start, n),
+                None => PopQueue::new(start),
+            }
+        });
+        if pq.is_fifo() != fifo.is_some() {
+            pq.restart(fifo);
+        }
+        pq
     }
+}
+
+/// How a consumer group pops: `Some(look-ahead)` when it consumes
+/// orderly (FIFO), `None` otherwise.
+fn fifo_mode(inner: &Inner, group: &GroupName) -> Option<usize> {
+    orderly(inner, group).then_some(FIFO_LOOK_AHEAD)
+}
+
+/// Whether the group is configured to consume orderly.
+fn orderly(inner: &Inner, group: &GroupName) -> bool {
+    super::groups::config(inner, group).consume_orderly
 }
 
 /// `grpc-timeout` (e.g. `20S`, `2999m`) as a duration.
@@ -159,7 +195,8 @@ struct Out {
 }
 
 /// Pops up to `max` messages: expired ones first (those that had their
-/// `max_attempts` deliveries set aside as dead letters), then new ones,
+/// `max_attempts` deliveries set aside as dead letters), then (FIFO, when
+/// `fifo` gives a look-ahead) held ones whose turn came, then new ones,
 /// queue by queue from `first`.
 #[allow(clippy::too_many_arguments)]
 fn pop_some(
@@ -171,6 +208,7 @@ fn pop_some(
     max: usize,
     invisible: Duration,
     max_attempts: u32,
+    fifo: Option<usize>,
     dead: &mut Vec<(u32, u64, u32)>,
 ) -> Vec<Out> {
     let store = inner.node.store();
@@ -183,7 +221,7 @@ fn pop_some(
             break;
         }
         let key = (group.clone(), topic.clone(), q);
-        let pq = pops.queue(inner, &key);
+        let pq = pops.queue(inner, &key, fifo);
         for (offset, f) in pq.expired(now, max - out.len()) {
             if f.attempt >= max_attempts {
                 dead.push((q, offset, f.attempt));
@@ -194,7 +232,26 @@ fn pop_some(
                 let _ = pq.ack(offset, None);
                 continue;
             };
-            let f = pq.deliver(offset, now, invisible);
+            let Some(f) = pq.deliver(offset, now, invisible) else {
+                continue;
+            };
+            out.push(Out {
+                queue: q,
+                offset,
+                attempt: f.attempt,
+                nonce: f.nonce,
+                message,
+            });
+        }
+        for offset in pq.ready(max - out.len()) {
+            let Ok(message) = store.read_message(topic, q, QueueOffset(offset)) else {
+                // Gone by retention: the next of its group follows.
+                let _ = pq.ack(offset, None);
+                continue;
+            };
+            let Some(f) = pq.deliver(offset, now, invisible) else {
+                continue;
+            };
             out.push(Out {
                 queue: q,
                 offset,
@@ -208,28 +265,65 @@ fn pop_some(
         }
         let (min, _) = store.queue_offsets(topic, q);
         pq.skip_to(min.0);
-        let Ok(batch) =
-            store.read_messages(topic, q, QueueOffset(pq.next()), max - out.len(), filter)
-        else {
-            continue;
-        };
-        for m in batch.messages {
-            let Some(offset) = m.queue_offset.map(|o| o.0) else {
-                continue;
+        // A FIFO queue reads past busy message groups, as far as its
+        // look-ahead lets it hold messages back: in chunks of about twice
+        // what is still wanted, so it reads little more than it hands out.
+        let rounds = if fifo.is_some() { MAX_FIFO_READS } else { 1 };
+        for _ in 0..rounds {
+            let want = max - out.len();
+            let read = match fifo {
+                Some(n) => (2 * want).min(want + n.saturating_sub(pq.waiting())),
+                None => want,
             };
-            if pq.is_done(offset) {
-                continue;
+            let Ok(batch) = store.read_messages(
+                topic,
+                q,
+                QueueOffset(pq.next()),
+                read.min(MAX_BATCH),
+                filter,
+            ) else {
+                break;
+            };
+            let found = batch.messages.len();
+            let mut stopped = false;
+            for m in batch.messages {
+                if out.len() >= max {
+                    stopped = true;
+                    break;
+                }
+                let Some(offset) = m.queue_offset.map(|o| o.0) else {
+                    continue;
+                };
+                if pq.is_done(offset) {
+                    continue;
+                }
+                let order = match fifo {
+                    Some(_) => OrderKey::of(m.view().ok().and_then(|v| v.message_group())),
+                    None => OrderKey::Queue,
+                };
+                match pq.offer(offset, order, now, invisible) {
+                    Offer::Deliver(f) => out.push(Out {
+                        queue: q,
+                        offset,
+                        attempt: f.attempt,
+                        nonce: f.nonce,
+                        message: m,
+                    }),
+                    Offer::Held | Offer::Skip => {}
+                    Offer::Full => {
+                        stopped = true;
+                        break;
+                    }
+                }
             }
-            let f = pq.deliver(offset, now, invisible);
-            out.push(Out {
-                queue: q,
-                offset,
-                attempt: f.attempt,
-                nonce: f.nonce,
-                message: m,
-            });
+            if stopped {
+                break;
+            }
+            pq.skip_to(batch.next_offset.0);
+            if found == 0 || out.len() >= max {
+                break;
+            }
         }
-        pq.skip_to(batch.next_offset.0);
     }
     out
 }
@@ -318,6 +412,10 @@ pub(super) async fn receive(
     let mut progress = inner.node.progress();
     let mut unread_before = u64::MAX;
     let out = loop {
+        // Registered before looking, so an ack in between is not missed.
+        let freed = inner.pops.1.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
         let mut dead = Vec::new();
         let out = pop_some(
             inner,
@@ -328,6 +426,7 @@ pub(super) async fn receive(
             max,
             invisible,
             group_config.max_attempts(),
+            group_config.consume_orderly.then_some(FIFO_LOOK_AHEAD),
             &mut dead,
         );
         for (q, offset, attempt) in dead {
@@ -350,6 +449,7 @@ pub(super) async fn receive(
         tokio::select! {
             r = progress.changed() => if r.is_err() { break out },
             _ = tokio::time::sleep_until(wake.into()) => {}
+            () = &mut freed => {}
         }
     };
     if out.is_empty() {
@@ -471,16 +571,21 @@ pub(super) async fn ack(
     };
     let r = request.into_inner();
     let term = term(inner);
+    let fifo = fifo_mode(inner, &group);
     let mut entries = Vec::with_capacity(r.entries.len());
+    let mut freed = false;
     {
         let mut pops = inner.pops.0.lock();
         let pops = pops.for_term(term);
         for e in r.entries {
             let status = match handle(&e.receipt_handle, &group, &topic, term) {
                 Ok((h, nonce)) => {
-                    let pq = pops.queue(inner, &(group.clone(), topic.clone(), h.queue));
+                    let pq = pops.queue(inner, &(group.clone(), topic.clone(), h.queue), fifo);
                     match pq.ack(h.offset, nonce) {
-                        Ok(()) => cp::ok(),
+                        Ok(()) => {
+                            freed |= pq.has_ready();
+                            cp::ok()
+                        }
                         Err(e) => handle_error(e),
                     }
                 }
@@ -492,6 +597,9 @@ pub(super) async fn ack(
                 status: Some(status),
             });
         }
+    }
+    if freed {
+        inner.pops.wake();
     }
     let status = cp::overall(entries.iter().map(|e| e.status.as_ref()));
     v2::AckMessageResponse {
@@ -532,9 +640,10 @@ pub(super) async fn change_invisible(
         Ok(x) => x,
         Err(s) => return bad(s),
     };
+    let fifo = fifo_mode(inner, &group);
     let mut pops = inner.pops.0.lock();
     let pops = pops.for_term(term);
-    let pq = pops.queue(inner, &(group.clone(), topic.clone(), h.queue));
+    let pq = pops.queue(inner, &(group.clone(), topic.clone(), h.queue), fifo);
     match pq.change_invisible(h.offset, nonce, Instant::now(), invisible) {
         Ok(f) => v2::ChangeInvisibleDurationResponse {
             status: Some(cp::ok()),
@@ -584,9 +693,14 @@ async fn dead_letter(
         Err(_) => true, // gone by retention
     };
     if moved {
-        let mut pops = inner.pops.0.lock();
-        if let Some(pq) = pops.queues.get_mut(&(group.clone(), topic.clone(), queue)) {
-            let _ = pq.ack(offset, None);
+        let freed = {
+            let mut pops = inner.pops.0.lock();
+            pops.queues
+                .get_mut(&(group.clone(), topic.clone(), queue))
+                .is_some_and(|pq| pq.ack(offset, None).is_ok() && pq.has_ready())
+        };
+        if freed {
+            inner.pops.wake();
         }
         tracing::info!(%group, %topic, queue, offset, attempt, "message moved to the dead-letter topic");
     }
@@ -658,10 +772,11 @@ pub(super) async fn to_dead_letters(
         Err(s) => return answer(s),
     };
     {
+        let fifo = fifo_mode(inner, &group);
         let mut pops = inner.pops.0.lock();
         let pq = pops
             .for_term(term)
-            .queue(inner, &(group.clone(), topic.clone(), h.queue));
+            .queue(inner, &(group.clone(), topic.clone(), h.queue), fifo);
         if pq.is_done(h.offset) {
             return answer(handle_error(HandleError::NotInFlight));
         }

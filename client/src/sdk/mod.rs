@@ -60,6 +60,7 @@ mod error;
 mod filter;
 mod frames;
 mod ids;
+mod lanes;
 mod link;
 mod lookahead;
 mod message;

@@ -3,6 +3,11 @@
 //! message visible again after a growing delay, and past the group's max
 //! attempts sends it to the dead-letter queue.
 //!
+//! For a FIFO group (the server's Settings say `fifo`), the messages of one
+//! message group go through the listener one at a time, in order
+//! (`lanes.rs`); the broker sends the next of a group only after the ack,
+//! and a failed one comes back before anything after it.
+//!
 //! ```text
 //! supervisor: QueryAssignment every 5 s -> one receive loop per (topic, broker group)
 //! receive loop --(bounded channel)--> N workers: listener(m) -> Ack | ChangeInvisibleDuration | DLQ
@@ -28,6 +33,7 @@ use super::consume::{self, ReceiveSpec};
 use super::convert::resource;
 use super::core::ClientCore;
 use super::error::{check, Subject};
+use super::lanes::{LaneKey, Lanes};
 use super::link::{stub, GroupLink};
 use super::route::broker_group;
 use super::simple_consumer::subscription;
@@ -163,6 +169,7 @@ impl PushConsumerBuilder {
             core: core.clone(),
             listener: Arc::new(listener),
             opts: self.opts,
+            lanes: std::sync::Mutex::default(),
         });
         let tasks = core.tasks.child("push consumer");
         let (tx, rx) = mpsc::channel(shared.opts.concurrency);
@@ -189,6 +196,14 @@ struct Shared {
     core: Arc<ClientCore>,
     listener: Arc<Listener>,
     opts: Options,
+    /// FIFO groups: the message groups in the listener, and what waits.
+    lanes: std::sync::Mutex<Lanes>,
+}
+
+impl Shared {
+    fn lanes(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Consumes in the background until [`PushConsumer::shutdown`].
@@ -390,6 +405,8 @@ async fn receive_loop(
 
 /// Runs the listener on messages from the channel until its owner stops;
 /// the message in hand is finished first (listener, then ack or retry).
+/// In a FIFO group a message whose lane is busy waits in it, and the worker
+/// that finishes a lane's message takes the next one waiting there.
 async fn worker(
     shared: Arc<Shared>,
     rx: Arc<AsyncMutex<mpsc::Receiver<ReceivedMessage>>>,
@@ -407,16 +424,37 @@ async fn worker(
         let Some(m) = next else {
             return;
         };
-        let listener = shared.listener.clone();
-        let ran = tokio::task::spawn_blocking(move || {
-            let r = catch_unwind(AssertUnwindSafe(|| listener(&m)));
-            (m, r.unwrap_or(ConsumeResult::Failure))
-        })
-        .await;
-        let Ok((m, result)) = ran else {
-            continue;
+        let mut current = if shared.core.telemetry.fifo() {
+            shared.lanes().enter(m).map(|m| (Some(LaneKey::of(&m)), m))
+        } else {
+            Some((None, m))
         };
-        settle(&shared, &m, result).await;
+        while let Some((lane, m)) = current.take() {
+            consume_one(&shared, m).await;
+            let Some(lane) = lane else {
+                break;
+            };
+            let next = shared.lanes().done(&lane);
+            // Stopping: what waits in the lane comes again after its
+            // invisible time.
+            if owner.is_stopping() {
+                break;
+            }
+            current = next.map(|m| (Some(lane), m));
+        }
+    }
+}
+
+/// Runs the listener on `m`, then acks, postpones or dead-letters it.
+async fn consume_one(shared: &Shared, m: ReceivedMessage) {
+    let listener = shared.listener.clone();
+    let ran = tokio::task::spawn_blocking(move || {
+        let r = catch_unwind(AssertUnwindSafe(|| listener(&m)));
+        (m, r.unwrap_or(ConsumeResult::Failure))
+    })
+    .await;
+    if let Ok((m, result)) = ran {
+        settle(shared, &m, result).await;
     }
 }
 

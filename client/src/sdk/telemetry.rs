@@ -105,6 +105,16 @@ impl Telemetry {
         }
     }
 
+    /// Whether a server said this consumer's group is FIFO
+    /// (`Subscription.fifo`): its message groups are consumed in order.
+    pub fn fifo(&self) -> bool {
+        let server = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        matches!(
+            server.as_ref().and_then(|s| s.pub_sub.as_ref()),
+            Some(v2::settings::PubSub::Subscription(sub)) if sub.fifo == Some(true)
+        )
+    }
+
     /// The endpoints with a stream.
     pub fn endpoints(&self) -> Vec<String> {
         let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());

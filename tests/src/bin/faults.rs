@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo run -p raftmq-tests --release --bin faults -- --minutes 10 [--seed 42] [--gap-secs 5]
 //!     [--only kill_torn_tail,kill_torn_tail_leader] [--skip kill_torn_tail_leader]
-//!     [--timer-producers 2] [--tx-producers 2]
+//!     [--timer-producers 2] [--tx-producers 2] [--fifo-producers 2]
 //! ```
 //!
 //! Builds `mqnamesrv`, `mqbroker` and `mqadmin` in the same profile as
@@ -66,7 +66,7 @@ fn main() {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
             "faults [--minutes N (10)] [--seed S] [--gap-secs G (5)] [--producers P (4)] \
-             [--timer-producers T (2)] [--tx-producers X (2)] \
+             [--timer-producers T (2)] [--tx-producers X (2)] [--fifo-producers F (2)] \
              [--only FAULT,... (all: {})] [--skip FAULT,...]",
             Fault::ALL.map(Fault::name).join(",")
         );
@@ -111,6 +111,7 @@ fn main() {
         consumers: 2,
         timer_producers: arg(&args, "--timer-producers").unwrap_or(2),
         tx_producers: arg(&args, "--tx-producers").unwrap_or(2),
+        fifo_producers: arg(&args, "--fifo-producers").unwrap_or(2),
         held_interval: Duration::from_millis(10),
         seed,
         verbose: true,

@@ -197,6 +197,35 @@ impl Cluster {
         });
     }
 
+    /// Creates `topic` as a FIFO topic and `group` as a FIFO consumer group
+    /// (`consumeMessageOrderly`), retried until the group takes them.
+    pub fn create_fifo(&self, topic: &str, group: &str) {
+        crate::wait_for("the FIFO topic", Duration::from_secs(30), || {
+            let (ok, _) = self.mqadmin(&[
+                "updateTopic",
+                "-t",
+                topic,
+                "-c",
+                "RaftCluster",
+                "-a",
+                "+message.type=FIFO",
+            ]);
+            ok.then_some(())
+        });
+        crate::wait_for("the FIFO group", Duration::from_secs(30), || {
+            let (ok, _) = self.mqadmin(&[
+                "updateSubGroup",
+                "-g",
+                group,
+                "-c",
+                "RaftCluster",
+                "-o",
+                "true",
+            ]);
+            ok.then_some(())
+        });
+    }
+
     /// Runs `mqadmin` with `args`; whether it succeeded, and its output.
     pub fn mqadmin(&self, args: &[&str]) -> (bool, String) {
         match Command::new(self.bins.join("mqadmin"))

@@ -20,6 +20,7 @@ use std::fmt;
 use std::time::Instant;
 
 use super::delivery::{offset_gaps, Delivery};
+use super::fifo::{Fifo, FifoReport};
 use super::timers::{TimerReport, Timers};
 use super::transactions::{Transactions, TxReport};
 
@@ -48,6 +49,8 @@ pub struct History {
     pub timers: Timers,
     /// The transaction workload's record.
     pub transactions: Transactions,
+    /// The FIFO workload's record.
+    pub fifo: Fifo,
 }
 
 impl History {
@@ -103,6 +106,7 @@ impl History {
             .count()
             + self.timers.missing()
             + self.transactions.missing()
+            + self.fifo.missing()
     }
 
     /// Acknowledged values.
@@ -170,6 +174,7 @@ impl History {
             harness_errors: 0,
             delayed: None,
             transactions: None,
+            fifo: None,
         }
     }
 }
@@ -237,6 +242,8 @@ pub struct Report {
     pub delayed: Option<TimerReport>,
     /// The transaction workload's verdict, if it ran.
     pub transactions: Option<TxReport>,
+    /// The FIFO workload's verdict, if it ran.
+    pub fifo: Option<FifoReport>,
 }
 
 impl Report {
@@ -250,6 +257,7 @@ impl Report {
             && self.harness_errors == 0
             && self.delayed.as_ref().is_none_or(TimerReport::ok)
             && self.transactions.as_ref().is_none_or(TxReport::ok)
+            && self.fifo.as_ref().is_none_or(FifoReport::ok)
     }
 
     /// Faults injected in total.
@@ -302,6 +310,9 @@ impl fmt::Display for Report {
             write!(f, "\n{r}")?;
         }
         if let Some(r) = &self.transactions {
+            write!(f, "\n{r}")?;
+        }
+        if let Some(r) = &self.fifo {
             write!(f, "\n{r}")?;
         }
         Ok(())

@@ -1,9 +1,10 @@
 //! The fault suite: a nameserver and a three-member group as real
 //! processes, producers sending unique values and consumers draining, faults
-//! injected on a schedule, and a checker over the history. Three
+//! injected on a schedule, and a checker over the history. Four
 //! workloads, each on its own topic: normal messages, delay messages
 //! (`timers.rs`) and transactions (`transactions.rs`), the last two held
-//! by the broker until due or committed (ADR 0012).
+//! by the broker until due or committed (ADR 0012), and FIFO message
+//! groups consumed by a FIFO consumer group (`fifo.rs`, ADR 0013).
 //!
 //! ```text
 //!  producers ──send v-p-seq──▶ ┌──────── group ────────┐ ──receive/ack──▶ consumers
@@ -22,6 +23,7 @@
 
 pub mod cluster;
 pub mod delivery;
+pub mod fifo;
 pub mod held;
 pub mod history;
 pub mod injector;
@@ -75,6 +77,9 @@ pub struct Options {
     pub tx_producers: usize,
     /// Pause between one delay or transactional producer's messages.
     pub held_interval: Duration,
+    /// FIFO producers (0: no FIFO workload), pausing `held_interval`
+    /// between messages.
+    pub fifo_producers: usize,
     /// Seed of the fault choices and the held workloads' draws.
     pub seed: u64,
     /// Print each fault as it is applied.
@@ -96,6 +101,8 @@ pub struct Shape {
     pub tx_producers: usize,
     /// Pause between one delay or transactional producer's messages.
     pub held_interval: Duration,
+    /// FIFO producers (0: none, no topic, no consumer group).
+    pub fifo_producers: usize,
     /// Seed of the held producers' draws (due times, decisions).
     pub seed: u64,
 }
@@ -134,6 +141,7 @@ impl Load {
                 timer_producers: 0,
                 tx_producers: 0,
                 held_interval: interval,
+                fifo_producers: 0,
                 seed: 1,
             },
         )
@@ -155,6 +163,10 @@ impl Load {
         for k in &kinds {
             cluster.create_topic(k.topic());
         }
+        if shape.fifo_producers > 0 {
+            kinds.push(Kind::Fifo);
+            cluster.create_fifo(fifo::FIFO_TOPIC, fifo::FIFO_GROUP);
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
             .enable_all()
@@ -168,14 +180,22 @@ impl Load {
         let consumers: Vec<_> = kinds
             .iter()
             .flat_map(|k| std::iter::repeat_n(*k, shape.consumers))
-            .map(|kind| {
-                rt.spawn(workload::consume(
+            .enumerate()
+            .map(|(i, kind)| match kind {
+                Kind::Fifo => rt.spawn(fifo::consume(
+                    ns.clone(),
+                    i as u64,
+                    history.clone(),
+                    ready.clone(),
+                    stop_consumers.clone(),
+                )),
+                _ => rt.spawn(workload::consume(
                     ns.clone(),
                     kind,
                     history.clone(),
                     ready.clone(),
                     stop_consumers.clone(),
-                ))
+                )),
             })
             .collect();
         let want = consumers.len() as u64;
@@ -205,6 +225,15 @@ impl Load {
                 id,
                 shape.held_interval,
                 seed(1, id),
+                history.clone(),
+                stop_producers.clone(),
+            ))
+        }));
+        producers.extend((0..shape.fifo_producers).map(|id| {
+            rt.spawn(fifo::produce(
+                ns.clone(),
+                id,
+                shape.held_interval,
                 history.clone(),
                 stop_producers.clone(),
             ))
@@ -295,6 +324,7 @@ impl Load {
                     Kind::Normal => h.acked_values().clone(),
                     Kind::Delayed => h.timers.acked_values().clone(),
                     Kind::Transactions => h.transactions.committed(),
+                    Kind::Fifo => h.fifo.acked_values().clone(),
                 }
             };
             let audit = self.rt.block_on(workload::audit(
@@ -310,6 +340,7 @@ impl Load {
                 Kind::Transactions => {
                     report.transactions = Some(h.transactions.check(&audit.queues))
                 }
+                Kind::Fifo => report.fifo = Some(h.fifo.check(&audit.queues)),
             }
         }
         self.rt.shutdown_timeout(Duration::from_secs(5));
@@ -336,6 +367,7 @@ pub fn run(opts: &Options) -> Report {
             timer_producers: opts.timer_producers,
             tx_producers: opts.tx_producers,
             held_interval: opts.held_interval,
+            fifo_producers: opts.fifo_producers,
             seed: opts.seed,
         },
     );

@@ -12,6 +12,7 @@ use raftmq_client::sdk::{
 };
 
 use super::delivery::Delivery;
+use super::fifo::{FIFO_GROUP, FIFO_TOPIC};
 use super::history::{Audit, History};
 use super::timers::TIMER_TOPIC;
 use super::transactions::TX_TOPIC;
@@ -28,6 +29,8 @@ pub enum Kind {
     Delayed,
     /// Transactional messages ([`TX_TOPIC`]).
     Transactions,
+    /// FIFO message groups ([`FIFO_TOPIC`]), consumed by `fifo.rs`.
+    Fifo,
 }
 
 impl Kind {
@@ -37,6 +40,7 @@ impl Kind {
             Kind::Normal => super::TOPIC,
             Kind::Delayed => TIMER_TOPIC,
             Kind::Transactions => TX_TOPIC,
+            Kind::Fifo => FIFO_TOPIC,
         }
     }
 
@@ -46,6 +50,7 @@ impl Kind {
             Kind::Normal => "faults-consumers",
             Kind::Delayed => "faults-delay-consumers",
             Kind::Transactions => "faults-tx-consumers",
+            Kind::Fifo => FIFO_GROUP,
         }
     }
 }
@@ -147,6 +152,7 @@ pub async fn consume(
                             Kind::Normal => h.delivered(&d.value),
                             Kind::Delayed => h.timers.delivered(d),
                             Kind::Transactions => h.transactions.delivered(d),
+                            Kind::Fifo => h.fifo.delivered(m.message_group().unwrap_or(""), d),
                         }
                     }
                 }
