@@ -258,7 +258,7 @@ impl fmt::Display for FifoReport {
             f,
             "fifo: sent={} acked={} delivered={} deliveries={} groups={} held={} out_of_order={} \
              queue_moves={} missing={} duplicates={} own_retries={} unexpected={} | log: stored={} \
-             offset_gaps={} | send_errors={} consume_errors={} | {}",
+             offset_gaps={} | send_errors={} consume_errors={} | ",
             self.sent,
             self.acked,
             self.delivered,
@@ -275,21 +275,17 @@ impl fmt::Display for FifoReport {
             self.offset_gaps,
             self.send_errors,
             self.consume_errors,
-            if self.ok() { "OK" } else { "VIOLATED" },
         )?;
-        if !self.errors.is_empty() {
-            write!(f, " errors e.g. {:?}", self.errors)?;
-        }
-        for (what, sample) in [
-            ("out of order", &self.out_of_order_sample),
-            ("missing", &self.missing_sample),
-            ("duplicated", &self.duplicate_sample),
-        ] {
-            if !sample.is_empty() {
-                write!(f, " {what} e.g. {sample:?}")?;
-            }
-        }
-        Ok(())
+        super::write_verdict(
+            f,
+            self.ok(),
+            &self.errors,
+            &[
+                ("out of order", &self.out_of_order_sample),
+                ("missing", &self.missing_sample),
+                ("duplicated", &self.duplicate_sample),
+            ],
+        )
     }
 }
 

@@ -348,6 +348,26 @@ impl Load {
     }
 }
 
+/// The end of a workload's report line: OK or VIOLATED, the commonest
+/// errors, and a few of each kind of violation found.
+fn write_verdict(
+    f: &mut std::fmt::Formatter<'_>,
+    ok: bool,
+    errors: &[(String, u64)],
+    samples: &[(&str, &Vec<String>)],
+) -> std::fmt::Result {
+    f.write_str(if ok { "OK" } else { "VIOLATED" })?;
+    if !errors.is_empty() {
+        write!(f, " errors e.g. {errors:?}")?;
+    }
+    for (what, sample) in samples {
+        if !sample.is_empty() {
+            write!(f, " {what} e.g. {sample:?}")?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the workload and the faults; returns the checked report. Panics
 /// only when the harness itself cannot go on (the group never comes up).
 pub fn run(opts: &Options) -> Report {

@@ -190,7 +190,7 @@ impl fmt::Display for TimerReport {
         write!(
             f,
             "delayed: sent={} acked={} delivered={} early={} missing={} duplicates={} \
-             own_retries={} unexpected={} | log: stored={} offset_gaps={} | send_errors={} | {}",
+             own_retries={} unexpected={} | log: stored={} offset_gaps={} | send_errors={} | ",
             self.sent,
             self.acked,
             self.delivered,
@@ -202,21 +202,17 @@ impl fmt::Display for TimerReport {
             self.stored,
             self.offset_gaps,
             self.send_errors,
-            if self.ok() { "OK" } else { "VIOLATED" },
         )?;
-        if !self.errors.is_empty() {
-            write!(f, " errors e.g. {:?}", self.errors)?;
-        }
-        for (what, sample) in [
-            ("early", &self.early_sample),
-            ("missing", &self.missing_sample),
-            ("duplicated", &self.duplicate_sample),
-        ] {
-            if !sample.is_empty() {
-                write!(f, " {what} e.g. {sample:?}")?;
-            }
-        }
-        Ok(())
+        super::write_verdict(
+            f,
+            self.ok(),
+            &self.errors,
+            &[
+                ("early", &self.early_sample),
+                ("missing", &self.missing_sample),
+                ("duplicated", &self.duplicate_sample),
+            ],
+        )
     }
 }
 

@@ -261,7 +261,7 @@ impl fmt::Display for TxReport {
             "transactions: begun={} acked={} committed={} rolled_back={} orphans={} \
              delivered={} rolled_back_delivered={} missing={} duplicates={} unexpected={} \
              | log: stored={} offset_gaps={} | send_errors={} ended={} end_errors={} \
-             end_refused={} checks={} checks_unknown={} | {}",
+             end_refused={} checks={} checks_unknown={} | ",
             self.begun,
             self.acked,
             self.committed,
@@ -280,21 +280,17 @@ impl fmt::Display for TxReport {
             self.end_refused,
             self.checks,
             self.checks_unknown,
-            if self.ok() { "OK" } else { "VIOLATED" },
         )?;
-        if !self.errors.is_empty() {
-            write!(f, " errors e.g. {:?}", self.errors)?;
-        }
-        for (what, sample) in [
-            ("rolled back but seen", &self.rolled_back_sample),
-            ("missing", &self.missing_sample),
-            ("duplicated", &self.duplicate_sample),
-        ] {
-            if !sample.is_empty() {
-                write!(f, " {what} e.g. {sample:?}")?;
-            }
-        }
-        Ok(())
+        super::write_verdict(
+            f,
+            self.ok(),
+            &self.errors,
+            &[
+                ("rolled back but seen", &self.rolled_back_sample),
+                ("missing", &self.missing_sample),
+                ("duplicated", &self.duplicate_sample),
+            ],
+        )
     }
 }
 
