@@ -83,34 +83,13 @@ impl SubGroupOutcome {
     /// Upstream's lines: `create subscription group to ADDR success.` for
     /// each broker group done, then the configuration when every one is.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        for addr in self.groups.iter().filter_map(|(_, r)| r.as_ref().ok()) {
-            out.push_str(&format!("create subscription group to {addr} success.\n"));
-        }
-        if self.groups.iter().all(|(_, r)| r.is_ok()) {
-            out.push_str(&format!("{}\n", self.spec));
-        }
-        out
+        super::render_applied("subscription group", &self.spec, &self.groups)
     }
 
     /// The broker groups that failed, as one error; `None` when all
     /// succeeded.
     pub fn into_error(self) -> Option<AdminError> {
-        let total = self.groups.len();
-        let failures: Vec<(String, AdminError)> = self
-            .groups
-            .into_iter()
-            .filter_map(|(group, r)| r.err().map(|e| (group, e)))
-            .collect();
-        if failures.is_empty() {
-            return None;
-        }
-        Some(AdminError::Groups {
-            call: "updateSubGroup",
-            cluster: self.cluster.unwrap_or_default(),
-            groups: total,
-            failures,
-        })
+        super::failed_groups("updateSubGroup", self.cluster, self.groups)
     }
 }
 
