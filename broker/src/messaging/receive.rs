@@ -120,7 +120,7 @@ fn fifo_mode(inner: &Inner, group: &GroupName) -> Option<usize> {
 
 /// Whether the group is configured to consume orderly.
 fn orderly(inner: &Inner, group: &GroupName) -> bool {
-    super::groups::config(inner, group).consume_orderly
+    inner.node.store().group_consumes_orderly(group.as_str())
 }
 
 /// `grpc-timeout` (e.g. `20S`, `2999m`) as a duration.

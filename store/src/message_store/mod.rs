@@ -443,6 +443,18 @@ impl StoreCore {
         self.dispatcher.lock().state.groups.get(name).cloned()
     }
 
+    /// Whether consumer group `name` consumes orderly (false for a group
+    /// not created): read in place, without copying the configuration (the
+    /// ack and visibility paths ask it on every call).
+    pub fn group_consumes_orderly(&self, name: &str) -> bool {
+        self.dispatcher
+            .lock()
+            .state
+            .groups
+            .get(name)
+            .is_some_and(|c| c.consume_orderly)
+    }
+
     /// Every consumer group's configuration, by name.
     pub fn groups(&self) -> std::collections::BTreeMap<String, SubscriptionGroupConfig> {
         self.dispatcher.lock().state.groups.clone()
